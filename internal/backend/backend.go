@@ -1,0 +1,123 @@
+// Package backend defines the compute operations the CLIP model is written
+// against. As in llm.c, every layer has a hand-written forward and backward
+// over flat float32 buffers; the model allocates all activations and
+// gradients once per batch shape (a memory plan) and then only calls these
+// operations, so the same model code runs on the CPU backend (internal/backend/cpu)
+// and the CUDA backend (internal/backend/cuda, build tag cuda).
+//
+// Conventions, shared by every implementation:
+//   - Buffers are flat, row-major, batch-first: activations are [B, T, C]
+//     (rows = B*T), attention heads split C as [NH, C/NH].
+//   - Linear weights use PyTorch's layout W[out, in]; Linear computes
+//     out = in · Wᵀ + bias.
+//   - Forward operations overwrite their outputs. Backward operations
+//     ACCUMULATE (+=) into every gradient they are given, and skip any
+//     gradient passed as nil, so the caller zeroes gradients once per step and
+//     residual branches add up for free. This also lets frozen weights (LoRA)
+//     skip their weight gradients.
+//   - Operations may run asynchronously (CUDA); Download and Sync wait.
+package backend
+
+// Buf is a float32 buffer owned by a backend (host memory or device memory).
+type Buf interface {
+	// Len is the number of float32 elements.
+	Len() int
+	// Slice returns a view of n elements starting at off; it shares storage.
+	Slice(off, n int) Buf
+}
+
+// IntBuf is an int32 buffer owned by a backend (token ids, row indices).
+type IntBuf interface {
+	Len() int
+}
+
+// Backend is the set of operations the model and trainer use.
+type Backend interface {
+	// Name identifies the backend ("cpu", "cuda:0").
+	Name() string
+
+	// Alloc returns a zero-filled buffer of n float32s.
+	Alloc(n int) Buf
+	// AllocInt returns a zero-filled buffer of n int32s.
+	AllocInt(n int) IntBuf
+	// Free releases a buffer (a no-op where the garbage collector owns memory).
+	Free(b Buf)
+	// Upload copies host values into dst (len(src) <= dst.Len()).
+	Upload(dst Buf, src []float32)
+	// UploadInt copies host int32 values into dst.
+	UploadInt(dst IntBuf, src []int32)
+	// Download copies src into host memory dst, waiting for pending work.
+	Download(dst []float32, src Buf)
+	// Zero sets every element of b to 0.
+	Zero(b Buf)
+	// Copy copies src into dst (same length).
+	Copy(dst, src Buf)
+	// Sync waits for all queued work and reports any asynchronous error.
+	Sync() error
+
+	// Linear: out[M,N] = in[M,K] · w[N,K]ᵀ + bias[N] (bias may be nil).
+	Linear(out, in, w, bias Buf, M, K, N int)
+	// LinearBackward accumulates dIn[M,K] += dOut·w, dW[N,K] += dOutᵀ·in and
+	// dBias[N] += Σ_rows dOut; any of dIn, dW, dBias may be nil.
+	LinearBackward(dIn, dW, dBias, dOut, in, w Buf, M, K, N int)
+
+	// LayerNorm normalises each of rows rows of C values:
+	// out = (in - mean) * rstd * w + b, saving mean[rows] and rstd[rows]
+	// (statistics in float32 whatever the compute precision).
+	LayerNorm(out, mean, rstd, in, w, b Buf, rows, C int, eps float32)
+	// LayerNormBackward accumulates into dIn, dW, dB (any may be nil).
+	LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd Buf, rows, C int)
+
+	// AttentionScratchLen is the length of the scratch buffer Attention needs
+	// to save for its backward pass (probabilities, or softmax statistics).
+	AttentionScratchLen(B, T, NH int) int
+	// Attention computes multi-head scaled dot-product attention
+	// softmax(q·kᵀ/sqrt(C/NH) [+ causal mask]) · v for q, k, v, out of
+	// shape [B,T,C], saving what its backward needs in scratch.
+	Attention(out, scratch, q, k, v Buf, B, T, C, NH int, causal bool)
+	// AttentionBackward accumulates dQ, dK, dV.
+	AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out Buf, B, T, C, NH int, causal bool)
+
+	// QuickGELU: out = x * sigmoid(1.702 x), elementwise over n values.
+	QuickGELU(out, in Buf, n int)
+	// QuickGELUBackward accumulates dIn += dOut * d/dx quick_gelu(in).
+	QuickGELUBackward(dIn, dOut, in Buf, n int)
+
+	// Add: out = a + b over n values (out may alias a or b).
+	Add(out, a, b Buf, n int)
+	// AddScaled: y += alpha * x over n values.
+	AddScaled(y, x Buf, alpha float32, n int)
+	// Scale: x *= alpha over n values.
+	Scale(x Buf, alpha float32, n int)
+	// Mul: out = a * b elementwise over n values (out may alias a or b).
+	Mul(out, a, b Buf, n int)
+	// DropoutMask fills mask[n] with 0 (probability p) or 1/(1-p), from a
+	// counter-based generator keyed by seed so results are reproducible.
+	DropoutMask(mask Buf, p float32, seed uint64, n int)
+
+	// EmbedTokens: out[b,t,:] = tok[ids[b,t],:] + pos[t,:] for B×T ids.
+	EmbedTokens(out Buf, ids IntBuf, tok, pos Buf, B, T, C int)
+	// EmbedTokensBackward accumulates dTok and dPos (either may be nil).
+	EmbedTokensBackward(dTok, dPos, dOut Buf, ids IntBuf, B, T, C int)
+
+	// Patchify turns normalised images [B,3,H,W] (H=W=S) into patch rows
+	// cols[B*NP, 3*P*P] in the conv weight's (c, ky, kx) order, NP=(S/P)².
+	Patchify(cols, pixels Buf, B, S, P int)
+	// AssembleVision: out[b,0,:] = cls + pos[0]; out[b,1+p,:] = patch[b,p,:] + pos[1+p].
+	AssembleVision(out, patch, cls, pos Buf, B, NP, C int)
+	// AssembleVisionBackward accumulates dPatch, dCls, dPos (any may be nil).
+	AssembleVisionBackward(dPatch, dCls, dPos, dOut Buf, B, NP, C int)
+
+	// GatherRows: out[i,:] = in[idx[i],:] for n rows of C values.
+	GatherRows(out, in Buf, idx IntBuf, n, C int)
+	// GatherRowsBackward accumulates dIn[idx[i],:] += dOut[i,:].
+	GatherRowsBackward(dIn, dOut Buf, idx IntBuf, n, C int)
+
+	// SumSquares returns Σ x² over the first n values (used for global-norm
+	// gradient clipping; waits for pending work).
+	SumSquares(x Buf, n int) float64
+	// AdamW updates param in place from grad with moments m, v:
+	// PyTorch's AdamW with bias correction at step t (1-based) and decoupled
+	// weight decay param -= lr*weightDecay*param.
+	AdamW(param, grad, m, v Buf, n int, lr, beta1, beta2, eps, weightDecay float32, t int)
+}
