@@ -1,0 +1,105 @@
+// Package dataset holds the in-memory form of what `prepare` emits: one row
+// per image with every caption of that image, before it becomes an Arrow
+// stream. Source converters (synthetic, jsonl, flickr30k) all produce Rows,
+// so the stage wiring and the checks below are shared.
+package dataset
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Split names used across clipline. Sources may carry other names (a JSONL
+// file can say "dev"); they pass through unchanged.
+const (
+	Train = "train"
+	Val   = "val"
+	Test  = "test"
+)
+
+// Row is one image and all of its captions.
+type Row struct {
+	ImageID   string   // stable identifier, independent of where files live
+	Split     string   // train, val, test, or a source-defined name
+	ImagePath string   // absolute path to the image file (decode reads it as-is)
+	Captions  []string // at least one; a caption may also appear under other images (multi-positive)
+}
+
+// Validate checks the invariants every stage downstream relies on: at least
+// one row, unique non-empty image ids, a split, a path and at least one
+// non-empty caption per row. The error names the offending row.
+func Validate(rows []Row) error {
+	if len(rows) == 0 {
+		return errors.New("no rows: the source yielded no images with captions")
+	}
+	seen := make(map[string]int, len(rows))
+	for i, r := range rows {
+		if r.ImageID == "" {
+			return fmt.Errorf("row %d: empty image_id", i)
+		}
+		if j, ok := seen[r.ImageID]; ok {
+			return fmt.Errorf("row %d: image_id %q duplicates row %d", i, r.ImageID, j)
+		}
+		seen[r.ImageID] = i
+		if r.Split == "" {
+			return fmt.Errorf("row %d (%s): empty split", i, r.ImageID)
+		}
+		if r.ImagePath == "" {
+			return fmt.Errorf("row %d (%s): empty image_path", i, r.ImageID)
+		}
+		if len(r.Captions) == 0 {
+			return fmt.Errorf("row %d (%s): no captions", i, r.ImageID)
+		}
+		for k, c := range r.Captions {
+			if strings.TrimSpace(c) == "" {
+				return fmt.Errorf("row %d (%s): caption %d is empty", i, r.ImageID, k)
+			}
+		}
+	}
+	return nil
+}
+
+// SplitCounts returns the number of images per split.
+func SplitCounts(rows []Row) map[string]int {
+	m := map[string]int{}
+	for _, r := range rows {
+		m[r.Split]++
+	}
+	return m
+}
+
+// FormatCounts renders split counts as "train=29000 val=1014 test=1000",
+// the usual splits first, others alphabetically, for log lines.
+func FormatCounts(m map[string]int) string {
+	var keys []string
+	for k := range m {
+		if k != Train && k != Val && k != Test {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	keys = append([]string{Train, Val, Test}, keys...)
+	var b strings.Builder
+	for _, k := range keys {
+		n, ok := m[k]
+		if !ok {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, n)
+	}
+	return b.String()
+}
+
+// CaptionCount is the total number of captions over all rows.
+func CaptionCount(rows []Row) int {
+	n := 0
+	for _, r := range rows {
+		n += len(r.Captions)
+	}
+	return n
+}
