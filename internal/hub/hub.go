@@ -1,0 +1,212 @@
+// Package hub fetches a CLIP checkpoint from the Hugging Face hub, so that
+// `--model openai/clip-vit-base-patch32` works like `--model DIR`.
+//
+// Files come from {endpoint}/{id}/resolve/{revision}/{file} (the URL scheme
+// huggingface_hub uses) into {cache}/hub/{id}/{revision}/, through
+// internal/fetch (resume, size check, progress). A file present in the cache
+// is complete (fetch renames only finished downloads), so a second run works
+// offline. Delete the folder to pick up a newer upstream revision.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/clipline/clipline/internal/fetch"
+)
+
+// DefaultEndpoint is used unless Options.Endpoint or $HF_ENDPOINT says otherwise.
+const DefaultEndpoint = "https://huggingface.co"
+
+// Required files of a CLIPModel checkpoint in Hugging Face layout.
+var Required = []string{"config.json", "model.safetensors", "vocab.json", "merges.txt", "preprocessor_config.json"}
+
+// Optional files, fetched when the repository has them.
+var Optional = []string{"tokenizer_config.json", "special_tokens_map.json"}
+
+// Options configure Resolve and Download. The zero value uses the defaults.
+type Options struct {
+	Revision string // branch, tag or commit; default "main"
+	Endpoint string // default $HF_ENDPOINT, else DefaultEndpoint
+	CacheDir string // root of the cache; default CacheRoot()
+	Token    string // bearer token for gated/private repos; default $HF_TOKEN
+	// Fetch is the base for each download: Client, Progress (os.Stderr for
+	// a bar; nil for silence), Retries, RetryDelay.
+	Fetch fetch.Options
+	// Context for Resolve; default context.Background().
+	Context context.Context
+}
+
+// CacheRoot is $CLIPLINE_CACHE, else ~/.cache/clipline (XDG cache dir).
+func CacheRoot() string {
+	if d := os.Getenv("CLIPLINE_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "clipline")
+	}
+	return filepath.Join(os.TempDir(), "clipline-cache")
+}
+
+// Resolve turns a --model argument into a local checkpoint directory: an
+// existing directory is returned as-is (no network); anything else that
+// looks like a hub id ("owner/name" or "name") is downloaded into the cache.
+func Resolve(modelArg string, opts Options) (string, error) {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if modelArg == "" {
+		return "", errors.New("no model given: pass a checkpoint directory or a Hugging Face model id such as openai/clip-vit-base-patch32")
+	}
+	if st, err := os.Stat(modelArg); err == nil {
+		if st.IsDir() {
+			return modelArg, nil
+		}
+		return "", fmt.Errorf("model %s is a file; want a checkpoint directory (config.json, model.safetensors, ...) or a hub model id", modelArg)
+	}
+	if !ValidID(modelArg) {
+		return "", fmt.Errorf("model %q is neither an existing directory nor a Hugging Face model id (owner/name)", modelArg)
+	}
+	dir, err := Download(ctx, modelArg, opts)
+	if err != nil {
+		return "", fmt.Errorf("model %q is not a local directory; fetching it from the hub: %w", modelArg, err)
+	}
+	return dir, nil
+}
+
+var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$`)
+
+// ValidID reports whether s has the shape of a hub model id.
+func ValidID(s string) bool {
+	return idRe.MatchString(s) && !strings.Contains(s, "..") && !strings.HasSuffix(s, ".")
+}
+
+// completeMarker is written last in a downloaded checkpoint directory.
+const completeMarker = ".clipline-complete"
+
+// Dir is where Download puts id at revision.
+func Dir(id string, opts Options) string {
+	root := opts.CacheDir
+	if root == "" {
+		root = CacheRoot()
+	}
+	rev := opts.Revision
+	if rev == "" {
+		rev = "main"
+	}
+	// Revisions such as refs/pr/3 contain slashes: keep the folder flat.
+	return filepath.Join(root, "hub", filepath.FromSlash(id), strings.ReplaceAll(rev, "/", "--"))
+}
+
+// Download fetches the checkpoint files of id into Dir(id, opts) and returns
+// that directory.
+func Download(ctx context.Context, id string, opts Options) (string, error) {
+	if !ValidID(id) {
+		return "", fmt.Errorf("invalid model id %q (want owner/name)", id)
+	}
+	rev := opts.Revision
+	if rev == "" {
+		rev = "main"
+	}
+	endpoint := opts.Endpoint
+	if endpoint == "" {
+		endpoint = os.Getenv("HF_ENDPOINT")
+	}
+	if endpoint == "" {
+		endpoint = DefaultEndpoint
+	}
+	endpoint = strings.TrimRight(endpoint, "/")
+	token := opts.Token
+	if token == "" {
+		token = os.Getenv("HF_TOKEN")
+	}
+	dir := Dir(id, opts)
+
+	// A finished download leaves a marker, so later runs need no network
+	// (optional files that the repository lacks would otherwise be asked
+	// for again every time).
+	marker := filepath.Join(dir, completeMarker)
+	if _, err := os.Stat(marker); err == nil {
+		return dir, nil
+	}
+
+	fo := opts.Fetch
+	fo.ExpectedSize = 0
+	if token != "" {
+		fo.Header = http.Header{"Authorization": {"Bearer " + token}}
+	}
+	fileURL := func(name string) string {
+		return endpoint + "/" + id + "/resolve/" + url.PathEscape(rev) + "/" + name
+	}
+	get := func(name string) error {
+		o := fo
+		o.Label = id + "/" + name
+		return fetch.File(ctx, fileURL(name), filepath.Join(dir, name), o)
+	}
+
+	for _, name := range Required {
+		err := get(name)
+		if err == nil {
+			continue
+		}
+		switch {
+		case name == "model.safetensors" && fetch.IsStatus(err, http.StatusNotFound):
+			if hasFile(ctx, fo, fileURL("pytorch_model.bin")) {
+				return "", fmt.Errorf("%s at revision %s has only PyTorch .bin weights (pytorch_model.bin), no model.safetensors; "+
+					"clipline reads safetensors only (it never unpickles): convert it, e.g. in Python "+
+					"CLIPModel.from_pretrained(%q).save_pretrained(DIR, safe_serialization=True), and pass --model DIR", id, rev, id)
+			}
+			return "", fmt.Errorf("%s at revision %s has no model.safetensors: %w", id, rev, err)
+		case fetch.IsStatus(err, http.StatusUnauthorized) || fetch.IsStatus(err, http.StatusForbidden):
+			return "", fmt.Errorf("%s: access denied; the repository may not exist, or is private or gated (set HF_TOKEN): %w", id, err)
+		case fetch.IsStatus(err, http.StatusNotFound):
+			return "", fmt.Errorf("%s at revision %s lacks %s, which a CLIP checkpoint needs: %w", id, rev, name, err)
+		}
+		return "", err
+	}
+	got := append([]string(nil), Required...)
+	for _, name := range Optional {
+		err := get(name)
+		if err == nil {
+			got = append(got, name)
+		} else if !fetch.IsStatus(err, http.StatusNotFound) {
+			return "", err
+		}
+	}
+	note := fmt.Sprintf("%s@%s from %s\n%s\n", id, rev, endpoint, strings.Join(got, "\n"))
+	if err := os.WriteFile(marker, []byte(note), 0o644); err != nil {
+		return "", fmt.Errorf("%s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+// hasFile asks the server with HEAD whether url exists (redirects followed).
+func hasFile(ctx context.Context, fo fetch.Options, u string) bool {
+	client := fo.Client
+	if client == nil {
+		client = fetch.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	if err != nil {
+		return false
+	}
+	for k, vs := range fo.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
