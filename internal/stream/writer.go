@@ -1,0 +1,297 @@
+package stream
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Defaults for Options.
+const (
+	DefaultBatchRows  = 256
+	DefaultBatchBytes = 64 << 20
+)
+
+// Options configure a Writer.
+type Options struct {
+	// Compress is "" or "none" (uncompressed), "zstd" or "lz4" (lz4 frame),
+	// applied per buffer as the Arrow IPC format defines.
+	Compress string
+	// BatchRows is the target rows per written batch (default DefaultBatchRows).
+	BatchRows int
+	// BatchBytes caps a written batch's estimated size so pixel-heavy rows
+	// make smaller batches (default DefaultBatchBytes). A single row that is
+	// larger still makes a batch of one row.
+	BatchBytes int64
+}
+
+// CompressionNames lists the accepted Options.Compress values.
+var CompressionNames = []string{"none", "zstd", "lz4"}
+
+func (o Options) withDefaults() Options {
+	if o.BatchRows <= 0 {
+		o.BatchRows = DefaultBatchRows
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = DefaultBatchBytes
+	}
+	return o
+}
+
+// Writer writes one clipline stream, re-batching rows to the target size.
+//
+// Files are written to a temporary file in the same directory and renamed
+// over path by Close, so a complete-looking file only ever appears on
+// success. On stdout nothing can be renamed: Abort (or exiting without Close)
+// leaves the end-of-stream marker out, and Reader reports such a stream as
+// truncated. A failing stage must therefore call Abort, not Close, and exit
+// non-zero.
+type Writer struct {
+	name   string
+	schema *arrow.Schema
+	opts   Options
+	bw     *bufio.Writer
+	w      *ipc.Writer
+	f      *os.File // temporary file; nil on stdout
+	tmp    string
+	final  string
+
+	pending     []arrow.RecordBatch
+	pendingRows int64
+	rows        int64
+	batches     int
+	done        bool
+}
+
+// Create starts a stream with the given schema at path; "" or "-" is stdout.
+func Create(path string, schema *arrow.Schema, opts Options) (*Writer, error) {
+	if path == "" || path == "-" {
+		return NewWriter(os.Stdout, "stdout", schema, opts)
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	w, err := NewWriter(f, path, schema, opts)
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	w.f, w.tmp, w.final = f, f.Name(), path
+	return w, nil
+}
+
+// NewWriter writes a stream to out (not closed by the Writer); name is used
+// in messages.
+func NewWriter(out io.Writer, name string, schema *arrow.Schema, opts Options) (*Writer, error) {
+	opts = opts.withDefaults()
+	ipcOpts := []ipc.Option{ipc.WithSchema(schema), ipc.WithAllocator(memory.DefaultAllocator)}
+	switch opts.Compress {
+	case "", "none":
+	case "zstd":
+		ipcOpts = append(ipcOpts, ipc.WithZstd(), ipc.WithCompressConcurrency(runtime.GOMAXPROCS(0)))
+	case "lz4":
+		ipcOpts = append(ipcOpts, ipc.WithLZ4(), ipc.WithCompressConcurrency(runtime.GOMAXPROCS(0)))
+	default:
+		return nil, fmt.Errorf("%s: unknown compression %q (want one of %v)", name, opts.Compress, CompressionNames)
+	}
+	bw := bufio.NewWriterSize(out, 1<<20)
+	return &Writer{name: name, schema: schema, opts: opts, bw: bw, w: ipc.NewWriter(bw, ipcOpts...)}, nil
+}
+
+// Schema is the schema the stream is written with.
+func (w *Writer) Schema() *arrow.Schema { return w.schema }
+
+// Name is the output's name as used in messages.
+func (w *Writer) Name() string { return w.name }
+
+// Rows counts the rows accepted so far.
+func (w *Writer) Rows() int64 { return w.rows }
+
+// Write queues rec's rows; full batches are written as they fill. rec's
+// fields must match the writer's schema (metadata may differ). rec may be
+// released by the caller after Write returns.
+func (w *Writer) Write(rec arrow.RecordBatch) error {
+	n := rec.NumRows()
+	if n == 0 {
+		return w.checkSchema(rec)
+	}
+	return w.writeRange(rec, 0, n, estimateBytes(rec)/n)
+}
+
+func (w *Writer) checkSchema(rec arrow.RecordBatch) error {
+	if w.done {
+		return fmt.Errorf("%s: write after close", w.name)
+	}
+	if !rec.Schema().Equal(w.schema) {
+		return fmt.Errorf("%s: batch fields %v do not match the stream's fields %v", w.name, rec.Schema().Fields(), w.schema.Fields())
+	}
+	return nil
+}
+
+// writeRange queues rows [i, j) of rec; bytesPerRow sizes batches.
+func (w *Writer) writeRange(rec arrow.RecordBatch, i, j, bytesPerRow int64) error {
+	if err := w.checkSchema(rec); err != nil {
+		return err
+	}
+	target := int64(w.opts.BatchRows)
+	if bytesPerRow > 0 {
+		target = min(target, max(1, w.opts.BatchBytes/bytesPerRow))
+	}
+	for i < j {
+		take := min(target-w.pendingRows, j-i)
+		if take <= 0 { // target shrank below what is pending
+			if err := w.flush(); err != nil {
+				return err
+			}
+			continue
+		}
+		w.pending = append(w.pending, rec.NewSlice(i, i+take))
+		w.pendingRows += take
+		w.rows += take
+		i += take
+		if w.pendingRows >= target {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *Writer) flush() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	defer func() {
+		for _, p := range w.pending {
+			p.Release()
+		}
+		w.pending, w.pendingRows = w.pending[:0], 0
+	}()
+	ncol := len(w.schema.Fields())
+	cols := make([]arrow.Array, ncol)
+	if len(w.pending) == 1 {
+		copy(cols, w.pending[0].Columns())
+	} else {
+		parts := make([]arrow.Array, len(w.pending))
+		for c := range ncol {
+			for k, p := range w.pending {
+				parts[k] = p.Column(c)
+			}
+			a, err := array.Concatenate(parts, memory.DefaultAllocator)
+			if err != nil {
+				return fmt.Errorf("%s: concatenating column %s: %w", w.name, w.schema.Field(c).Name, err)
+			}
+			defer a.Release()
+			cols[c] = a
+		}
+	}
+	out := array.NewRecordBatch(w.schema, cols, w.pendingRows)
+	defer out.Release()
+	w.batches++
+	if err := w.w.Write(out); err != nil {
+		return fmt.Errorf("%s: writing batch %d: %w", w.name, w.batches, err)
+	}
+	return nil
+}
+
+// Close writes the remaining rows and the end-of-stream marker, and for a
+// file renames it into place. After a failed Close the output is removed (file)
+// or left without its end marker (stdout).
+func (w *Writer) Close() error {
+	if w.done {
+		return nil
+	}
+	if err := w.flush(); err != nil {
+		w.Abort()
+		return err
+	}
+	w.done = true
+	if err := w.w.Close(); err != nil {
+		w.removeTemp()
+		return fmt.Errorf("%s: %w", w.name, err)
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.removeTemp()
+		return fmt.Errorf("%s: %w", w.name, err)
+	}
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Chmod(0o644)
+	if err == nil {
+		err = w.f.Close()
+		w.f = nil
+	}
+	if err == nil {
+		err = os.Rename(w.tmp, w.final)
+	}
+	if err != nil {
+		w.removeTemp()
+		return fmt.Errorf("%s: %w", w.name, err)
+	}
+	return nil
+}
+
+// Abort discards the output: the temporary file is removed; on stdout the
+// end-of-stream marker is never written. Safe to call after Close (no-op),
+// so `defer w.Abort()` is the idiom.
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	for _, p := range w.pending {
+		p.Release()
+	}
+	w.pending = nil
+	w.removeTemp()
+}
+
+func (w *Writer) removeTemp() {
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+	if w.tmp != "" {
+		os.Remove(w.tmp)
+		w.tmp = ""
+	}
+}
+
+// estimateBytes sums the buffer sizes behind rec. For a slice this counts the
+// whole parent, so callers that slice pass the parent's per-row estimate.
+func estimateBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		n += dataBytes(c.Data())
+	}
+	return n
+}
+
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	return n
+}
