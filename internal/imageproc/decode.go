@@ -1,0 +1,228 @@
+package imageproc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/webp"
+)
+
+// Image is a decoded picture as packed 8-bit samples, row-major and
+// channel-last. C is 3 (RGB) or 1 (grey: Pillow's convert("RGB") would
+// replicate it into three equal channels, and since resizing treats channels
+// independently the replication is deferred to the final crop).
+type Image struct {
+	W, H, C int
+	Pix     []byte // H*W*C
+}
+
+// ErrUnknownFormat is returned for data that is none of the supported
+// formats.
+var ErrUnknownFormat = errors.New("unknown image format (want JPEG, PNG, GIF, WebP or BMP)")
+
+// Format sniffs the container format from the first bytes: "jpeg", "png",
+// "gif", "webp", "bmp", or "" when unknown.
+func Format(data []byte) string {
+	switch {
+	case bytes.HasPrefix(data, []byte("\xff\xd8")):
+		return "jpeg"
+	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+		return "png"
+	case bytes.HasPrefix(data, []byte("GIF8")):
+		return "gif"
+	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
+		return "webp"
+	case bytes.HasPrefix(data, []byte("BM")):
+		return "bmp"
+	}
+	return ""
+}
+
+// Decode decodes an encoded image and converts it as Pillow's
+// Image.open(...).convert("RGB") would (see FromImage).
+func Decode(data []byte) (*Image, error) {
+	format := Format(data)
+	r := bytes.NewReader(data)
+	var (
+		m   image.Image
+		err error
+	)
+	switch format {
+	case "jpeg":
+		m, err = jpeg.Decode(r)
+	case "png":
+		m, err = png.Decode(r)
+	case "gif":
+		m, err = gif.Decode(r) // first frame, as Pillow opens it
+	case "webp":
+		m, err = webp.Decode(r)
+	case "bmp":
+		m, err = bmp.Decode(r)
+	default:
+		return nil, ErrUnknownFormat
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			// A file cut short mid-header surfaces as plain EOF; say so.
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("%s: %w", format, err)
+	}
+	b := m.Bounds()
+	if b.Empty() {
+		return nil, fmt.Errorf("%s: empty image (%dx%d)", format, b.Dx(), b.Dy())
+	}
+	return FromImage(m, format), nil
+}
+
+// DecodeFile reads and decodes the image at path; errors name the path.
+func DecodeFile(path string) (*Image, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err // *PathError already names the file
+	}
+	img, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, nil
+}
+
+// FromImage converts a decoded image to packed RGB (or grey) as Pillow's
+// convert("RGB") does: grey is kept as one channel (expanded later), alpha
+// is dropped without compositing, palettes are expanded, CMYK uses Pillow's
+// cmyk2rgb, 16-bit samples keep their high byte (as Pillow's ;16B unpackers)
+// except 16-bit grey, which Pillow opens as I;16 and saturates at 255.
+// format ("jpeg", "webp", ...) selects whose Y'CbCr arithmetic to copy.
+func FromImage(m image.Image, format string) *Image {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	switch m := m.(type) {
+	case *image.YCbCr:
+		if out, ok := fromYCbCr(m, format == "webp"); ok {
+			return out
+		}
+	case *image.NYCbCrA:
+		// Lossy WebP with alpha: the colour planes, alpha dropped.
+		if out, ok := fromYCbCr(&m.YCbCr, true); ok {
+			return out
+		}
+	case *image.Gray:
+		out := &Image{W: w, H: h, C: 1, Pix: make([]byte, w*h)}
+		for y := 0; y < h; y++ {
+			i := m.PixOffset(b.Min.X, b.Min.Y+y)
+			copy(out.Pix[y*w:(y+1)*w], m.Pix[i:i+w])
+		}
+		return out
+	case *image.Gray16:
+		out := &Image{W: w, H: h, C: 1, Pix: make([]byte, w*h)}
+		for y := 0; y < h; y++ {
+			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+			dst := out.Pix[y*w : (y+1)*w]
+			for x := range dst {
+				if src[2*x] != 0 { // Pillow's I16_RGB: v > 255 -> 255
+					dst[x] = 255
+				} else {
+					dst[x] = src[2*x+1]
+				}
+			}
+		}
+		return out
+	case *image.RGBA:
+		return from4(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, 1)
+	case *image.NRGBA:
+		return from4(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, 1)
+	case *image.RGBA64:
+		return from4(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, 2)
+	case *image.NRGBA64:
+		return from4(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, 2)
+	case *image.Paletted:
+		var lut [256][3]byte
+		for i, c := range m.Palette {
+			if i >= 256 {
+				break
+			}
+			lut[i] = paletteRGB(c)
+		}
+		out := &Image{W: w, H: h, C: 3, Pix: make([]byte, w*h*3)}
+		for y := 0; y < h; y++ {
+			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:w]
+			dst := out.Pix[y*w*3 : (y+1)*w*3]
+			for x, p := range src {
+				c := lut[p]
+				dst[3*x], dst[3*x+1], dst[3*x+2] = c[0], c[1], c[2]
+			}
+		}
+		return out
+	case *image.CMYK:
+		out := &Image{W: w, H: h, C: 3, Pix: make([]byte, w*h*3)}
+		for y := 0; y < h; y++ {
+			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
+			dst := out.Pix[y*w*3 : (y+1)*w*3]
+			for x := 0; x < w; x++ {
+				nk := 255 - int32(src[4*x+3])
+				for c := 0; c < 3; c++ {
+					dst[3*x+c] = sat8(nk - mulDiv255(int32(src[4*x+c]), nk))
+				}
+			}
+		}
+		return out
+	}
+	// Anything else (and Y'CbCr layouts not handled above): Go's own
+	// conversion to non-premultiplied RGB, alpha dropped.
+	out := &Image{W: w, H: h, C: 3, Pix: make([]byte, w*h*3)}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			c := color.NRGBAModel.Convert(m.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+			i := 3 * (y*w + x)
+			out.Pix[i], out.Pix[i+1], out.Pix[i+2] = c.R, c.G, c.B
+		}
+	}
+	return out
+}
+
+// mulDiv255 is Pillow's MULDIV255: a*b/255 rounded, in integer arithmetic.
+func mulDiv255(a, b int32) int32 {
+	t := a*b + 128
+	return ((t >> 8) + t) >> 8
+}
+
+// from4 copies the colour bytes of 4-sample pixels (bps bytes per sample,
+// big-endian, so the high byte is first) and drops the fourth sample.
+// Premultiplied sources are copied as stored: Pillow drops alpha the same
+// way, and opaque pixels are identical either way.
+func from4(pix []byte, stride, off, w, h, bps int) *Image {
+	out := &Image{W: w, H: h, C: 3, Pix: make([]byte, w*h*3)}
+	step := 4 * bps
+	for y := 0; y < h; y++ {
+		src := pix[off+y*stride:][:step*w]
+		dst := out.Pix[y*w*3 : (y+1)*w*3]
+		for x := 0; x < w; x++ {
+			s := src[step*x:]
+			dst[3*x], dst[3*x+1], dst[3*x+2] = s[0], s[bps], s[2*bps]
+		}
+	}
+	return out
+}
+
+// paletteRGB is the palette entry's stored colour, alpha ignored (Pillow's
+// P -> RGB looks up the palette's RGB triplet only).
+func paletteRGB(c color.Color) [3]byte {
+	switch c := c.(type) {
+	case color.NRGBA:
+		return [3]byte{c.R, c.G, c.B}
+	case color.RGBA:
+		return [3]byte{c.R, c.G, c.B}
+	}
+	n := color.NRGBAModel.Convert(c).(color.NRGBA)
+	return [3]byte{n.R, n.G, n.B}
+}

@@ -1,0 +1,210 @@
+// Package imageproc turns image files into the uint8 RGB arrays CLIP
+// consumes, reproducing Hugging Face's CLIPImageProcessor on Pillow:
+// convert("RGB"), bicubic resize of the shortest side (long side floored,
+// antialiased when shrinking), center crop, and the mean/std normalisation
+// the model stages apply.
+//
+// Resizing is bit-exact with Pillow's ImagingResample; PNG/GIF/BMP/lossless
+// WebP therefore match Pillow exactly. JPEG and lossy WebP differ slightly
+// because Go's decoders use their own IDCT (chroma upsampling and colour
+// conversion copy libjpeg-turbo and libwebp).
+package imageproc
+
+import (
+	"fmt"
+	"os"
+)
+
+// Geometry is how an image is brought to the model's input size: resize so
+// the shorter side is Shortest (the longer side floored), or, when Shortest
+// is 0, to exactly ResizeW x ResizeH; then center crop CropW x CropH.
+type Geometry struct {
+	Shortest         int
+	ResizeW, ResizeH int
+	CropW, CropH     int
+}
+
+// Square is CLIP's usual geometry: shortest side to n, crop n x n.
+func Square(n int) Geometry { return Geometry{Shortest: n, CropW: n, CropH: n} }
+
+// Validate reports a geometry that cannot be applied.
+func (g Geometry) Validate() error {
+	if g.CropW <= 0 || g.CropH <= 0 {
+		return fmt.Errorf("crop size %dx%d must be positive", g.CropW, g.CropH)
+	}
+	if g.Shortest <= 0 && (g.ResizeW <= 0 || g.ResizeH <= 0) {
+		return fmt.Errorf("resize needs a positive shortest edge or width and height")
+	}
+	return nil
+}
+
+// ResizedSize is the size an image of w x h is resized to: Hugging Face's
+// get_resize_output_image_size (shortest side to g.Shortest, long side
+// int(size*long/short), i.e. floored).
+func (g Geometry) ResizedSize(w, h int) (int, int) {
+	if g.Shortest <= 0 {
+		return g.ResizeW, g.ResizeH
+	}
+	s := g.Shortest
+	if w <= h {
+		return s, h * s / w
+	}
+	return w * s / h, s
+}
+
+// floorDiv2 is Python's x // 2 (rounds toward minus infinity).
+func floorDiv2(x int) int { return x >> 1 }
+
+// Processor applies a Geometry. It keeps scratch buffers and filter
+// coefficients between images (datasets repeat sizes), so it is not safe for
+// concurrent use: give each worker its own.
+type Processor struct {
+	g       Geometry
+	kernels map[[4]int]*kernel
+	tmp     []byte
+	res     []byte
+	acc     []int32
+}
+
+// NewProcessor returns a Processor for g.
+func NewProcessor(g Geometry) (*Processor, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	return &Processor{g: g, kernels: map[[4]int]*kernel{}}, nil
+}
+
+// Geometry returns the processor's geometry.
+func (p *Processor) Geometry() Geometry { return p.g }
+
+// OutLen is the length of one output: CropH*CropW*3.
+func (p *Processor) OutLen() int { return p.g.CropH * p.g.CropW * 3 }
+
+func (p *Processor) kernel(in, out, lo, hi int) *kernel {
+	key := [4]int{in, out, lo, hi}
+	if k, ok := p.kernels[key]; ok {
+		return k
+	}
+	if len(p.kernels) > 64 {
+		clear(p.kernels) // bound memory on datasets of many sizes
+	}
+	k := newKernel(in, out, lo, hi)
+	p.kernels[key] = &k
+	return &k
+}
+
+func grow[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	return b[:n]
+}
+
+// Apply resizes and center-crops img into dst (length OutLen, uint8 HWC
+// RGB), returning dst. The result equals Pillow's resize of the whole image
+// followed by the crop, but only the pixels inside the crop are computed.
+// Where the crop is larger than the resized image, the border is 0, as in
+// Hugging Face's center_crop padding.
+func (p *Processor) Apply(dst []byte, img *Image) []byte {
+	g := p.g
+	dst = grow(dst, p.OutLen())
+	clear(dst)
+	c := img.C
+	nw, nh := g.ResizedSize(img.W, img.H)
+	top := floorDiv2(nh - g.CropH)
+	left := floorDiv2(nw - g.CropW)
+	// The part of the resized image inside the crop.
+	ry0, ry1 := max(0, top), min(nh, top+g.CropH)
+	rx0, rx1 := max(0, left), min(nw, left+g.CropW)
+	if ry0 >= ry1 || rx0 >= rx1 {
+		return dst
+	}
+	tw := rx1 - rx0
+	// Pillow skips a pass whose size does not change (and copies when
+	// neither does).
+	needH, needV := nw != img.W, nh != img.H
+
+	// Source rows the vertical pass reads.
+	sy0, sy1 := ry0, ry1
+	var vk *kernel
+	if needV {
+		vk = p.kernel(img.H, nh, ry0, ry1)
+		last := len(vk.start) - 1
+		sy0, sy1 = vk.start[0], vk.start[last]+vk.n[last]
+	}
+
+	// Horizontal pass (or column selection) over rows [sy0, sy1).
+	rowLen := tw * c
+	p.tmp = grow(p.tmp, (sy1-sy0)*rowLen)
+	if needH {
+		hk := p.kernel(img.W, nw, rx0, rx1)
+		horizontal(p.tmp, img.Pix, img.W, c, sy0, sy1, hk)
+	} else {
+		for y := sy0; y < sy1; y++ {
+			copy(p.tmp[(y-sy0)*rowLen:(y-sy0+1)*rowLen], img.Pix[(y*img.W+rx0)*c:])
+		}
+	}
+
+	res := p.tmp // rows ry0..ry1 when there is no vertical pass
+	if needV {
+		p.res = grow(p.res, (ry1-ry0)*rowLen)
+		p.acc = grow(p.acc, rowLen)
+		vertical(p.res, p.tmp, rowLen, sy0, vk, p.acc)
+		res = p.res
+	}
+
+	// Place into the crop, expanding grey to RGB.
+	for y := ry0; y < ry1; y++ {
+		src := res[(y-ry0)*rowLen : (y-ry0+1)*rowLen]
+		o := dst[((y-top)*g.CropW+(rx0-left))*3:][:tw*3]
+		if c == 3 {
+			copy(o, src)
+			continue
+		}
+		for x, v := range src {
+			o[3*x], o[3*x+1], o[3*x+2] = v, v, v
+		}
+	}
+	return dst
+}
+
+// File decodes the image at path and applies the geometry into dst.
+// Errors name the path.
+func (p *Processor) File(dst []byte, path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return p.Bytes(dst, data, path)
+}
+
+// Bytes decodes an encoded image and applies the geometry into dst; name
+// labels errors.
+func (p *Processor) Bytes(dst, data []byte, name string) ([]byte, error) {
+	img, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p.Apply(dst, img), nil
+}
+
+// Resize is Pillow's Image.resize((w, h), BICUBIC) of the whole image.
+func Resize(img *Image, w, h int) *Image {
+	p := &Processor{g: Geometry{ResizeW: w, ResizeH: h, CropW: w, CropH: h}, kernels: map[[4]int]*kernel{}}
+	out := p.Apply(nil, img)
+	if img.C == 1 {
+		grey := make([]byte, w*h)
+		for i := range grey {
+			grey[i] = out[3*i]
+		}
+		return &Image{W: w, H: h, C: 1, Pix: grey}
+	}
+	return &Image{W: w, H: h, C: 3, Pix: out}
+}
+
+// CenterCrop is Hugging Face's center_crop (top=(h-ch)//2, left=(w-cw)//2,
+// zero padding where the crop exceeds the image) returning uint8 HWC RGB.
+func CenterCrop(img *Image, cw, ch int) []byte {
+	p := &Processor{g: Geometry{ResizeW: img.W, ResizeH: img.H, CropW: cw, CropH: ch}, kernels: map[[4]int]*kernel{}}
+	return p.Apply(nil, img)
+}
