@@ -1,0 +1,232 @@
+// Package loss computes CLIP's symmetric contrastive loss (InfoNCE) on the
+// host, with its gradients. The trainer downloads the two [n, D] embedding
+// matrices (raw projections), calls InfoNCE, uploads DImg and DTxt for the
+// towers' backward passes and adds DLogitScale to the logit_scale gradient.
+//
+// For each prefix length d (Matryoshka; just D by default):
+//
+//	u_i = img_i[:d] / |img_i[:d]|,  v_j = txt_j[:d] / |txt_j[:d]|
+//	L_ij = s · u_i·v_j
+//	loss_d = ( mean_i CE(row i of L, target i) + mean_j CE(column j of L, target j) ) / 2
+//
+// and the loss is Σ_d loss_d. The multiplier s is exp(logit_scale) clamped
+// at MaxScale (100, as CLIP), or 1/Temperature when Temperature > 0 (then
+// DLogitScale is 0).
+//
+// Positive mask (ImageIDs given): pairs i ≠ j with ImageIDs[i] == ImageIDs[j]
+// show the same image, so neither is a negative of the other: L_ij and L_ji
+// are left out of the softmax denominators of row i, row j, column i and
+// column j (an entry (i,j) is excluded from both its row's and its column's
+// softmax). The diagonal — each pair's own target — is always kept. Without
+// ImageIDs every off-diagonal entry is a negative (plain CLIP loss).
+package loss
+
+import (
+	"fmt"
+	"math"
+)
+
+// DefaultMaxScale is CLIP's clamp on exp(logit_scale).
+const DefaultMaxScale = 100
+
+// Options selects the multiplier, the positive mask and the prefixes.
+type Options struct {
+	// LogitScale is the model's logit_scale parameter (the log of the
+	// multiplier); used when Temperature is 0.
+	LogitScale float32
+	// Temperature > 0 fixes the multiplier at 1/Temperature (no gradient).
+	Temperature float32
+	// MaxScale clamps exp(LogitScale); 0 means DefaultMaxScale. Above the
+	// clamp the logit_scale gradient is 0 (as torch.clamp's).
+	MaxScale float32
+	// ImageIDs, when non-nil, holds one image id per pair (length n); pairs
+	// sharing an image are not negatives of each other (see package doc).
+	ImageIDs []int64
+	// Dims are the Matryoshka prefix lengths (each <= D); empty means [D].
+	Dims []int
+}
+
+// Result is the loss and its gradients.
+type Result struct {
+	Loss        float32   // Σ over Dims of the symmetric loss
+	PerDim      []float32 // the symmetric loss for each of Dims
+	DImg, DTxt  []float32 // dLoss/d(image embeddings), dLoss/d(text embeddings), [n, D]
+	DLogitScale float32   // dLoss/d(logit_scale); 0 with a fixed temperature or above the clamp
+	Scale       float32   // the multiplier s used
+}
+
+// InfoNCE computes the loss of n (image, text) pairs: img and txt are the
+// raw (unnormalised) embeddings [n, D], row i of each forming pair i.
+func InfoNCE(img, txt []float32, n, D int, o Options) (Result, error) {
+	if n <= 0 || D <= 0 {
+		return Result{}, fmt.Errorf("loss: n = %d, D = %d must be positive", n, D)
+	}
+	if len(img) != n*D || len(txt) != n*D {
+		return Result{}, fmt.Errorf("loss: embeddings have %d and %d values, want %d ([%d, %d])", len(img), len(txt), n*D, n, D)
+	}
+	if o.ImageIDs != nil && len(o.ImageIDs) != n {
+		return Result{}, fmt.Errorf("loss: %d image ids for %d pairs", len(o.ImageIDs), n)
+	}
+	dims := o.Dims
+	if len(dims) == 0 {
+		dims = []int{D}
+	}
+	for _, d := range dims {
+		if d <= 0 || d > D {
+			return Result{}, fmt.Errorf("loss: Matryoshka dimension %d outside [1, %d]", d, D)
+		}
+	}
+	maxScale := float64(o.MaxScale)
+	if maxScale == 0 {
+		maxScale = DefaultMaxScale
+	}
+	var s float64
+	learn := false
+	switch {
+	case o.Temperature > 0:
+		s = 1 / float64(o.Temperature)
+	case o.Temperature < 0:
+		return Result{}, fmt.Errorf("loss: temperature %v must be positive", o.Temperature)
+	default:
+		s = math.Exp(float64(o.LogitScale))
+		learn = true
+		if s > maxScale {
+			s, learn = maxScale, false
+		}
+	}
+	if math.IsNaN(s) || math.IsInf(s, 0) {
+		return Result{}, fmt.Errorf("loss: logit multiplier %v is not finite", s)
+	}
+	excluded := func(i, j int) bool {
+		return i != j && o.ImageIDs != nil && o.ImageIDs[i] == o.ImageIDs[j]
+	}
+
+	res := Result{DImg: make([]float32, n*D), DTxt: make([]float32, n*D), Scale: float32(s)}
+	dImg, dTxt := make([]float64, n*D), make([]float64, n*D)
+	var total, dScale float64
+	for _, d := range dims {
+		u, un := normalise(img, n, D, d)
+		v, vn := normalise(txt, n, D, d)
+		cos := make([]float64, n*n)
+		for i := range n {
+			for j := range n {
+				var dot float64
+				for k := range d {
+					dot += u[i*d+k] * v[j*d+k]
+				}
+				cos[i*n+j] = dot
+			}
+		}
+		// dL[i,j] = dloss_d / dlogit[i,j]
+		dL := make([]float64, n*n)
+		var lossR, lossC float64
+		for i := range n { // rows: image i against every text
+			mx := math.Inf(-1)
+			for j := range n {
+				if !excluded(i, j) {
+					mx = math.Max(mx, s*cos[i*n+j])
+				}
+			}
+			var z float64
+			for j := range n {
+				if !excluded(i, j) {
+					z += math.Exp(s*cos[i*n+j] - mx)
+				}
+			}
+			lossR += mx + math.Log(z) - s*cos[i*n+i]
+			for j := range n {
+				if !excluded(i, j) {
+					dL[i*n+j] += math.Exp(s*cos[i*n+j]-mx) / z / (2 * float64(n))
+				}
+			}
+			dL[i*n+i] -= 1 / (2 * float64(n))
+		}
+		for j := range n { // columns: text j against every image
+			mx := math.Inf(-1)
+			for i := range n {
+				if !excluded(i, j) {
+					mx = math.Max(mx, s*cos[i*n+j])
+				}
+			}
+			var z float64
+			for i := range n {
+				if !excluded(i, j) {
+					z += math.Exp(s*cos[i*n+j] - mx)
+				}
+			}
+			lossC += mx + math.Log(z) - s*cos[j*n+j]
+			for i := range n {
+				if !excluded(i, j) {
+					dL[i*n+j] += math.Exp(s*cos[i*n+j]-mx) / z / (2 * float64(n))
+				}
+			}
+			dL[j*n+j] -= 1 / (2 * float64(n))
+		}
+		ld := (lossR + lossC) / (2 * float64(n))
+		res.PerDim = append(res.PerDim, float32(ld))
+		total += ld
+		du, dv := make([]float64, n*d), make([]float64, n*d)
+		for i := range n {
+			for j := range n {
+				g := dL[i*n+j]
+				if g == 0 {
+					continue
+				}
+				dScale += g * cos[i*n+j]
+				g *= s
+				for k := range d {
+					du[i*d+k] += g * v[j*d+k]
+					dv[j*d+k] += g * u[i*d+k]
+				}
+			}
+		}
+		unnormalise(dImg, du, u, un, n, D, d)
+		unnormalise(dTxt, dv, v, vn, n, D, d)
+	}
+	res.Loss = float32(total)
+	for i := range dImg {
+		res.DImg[i], res.DTxt[i] = float32(dImg[i]), float32(dTxt[i])
+	}
+	if learn {
+		res.DLogitScale = float32(dScale * s) // ds/dlogit_scale = s
+	}
+	if math.IsNaN(total) || math.IsInf(total, 0) {
+		return res, fmt.Errorf("loss: not finite (%v)", total)
+	}
+	return res, nil
+}
+
+// normEps keeps an all-zero row finite (as torch.nn.functional.normalize).
+const normEps = 1e-12
+
+// normalise returns the unit prefixes [n, d] of x [n, D] and their norms.
+func normalise(x []float32, n, D, d int) ([]float64, []float64) {
+	u, norms := make([]float64, n*d), make([]float64, n)
+	for i := range n {
+		var ss float64
+		for k := range d {
+			f := float64(x[i*D+k])
+			ss += f * f
+		}
+		nr := math.Max(math.Sqrt(ss), normEps)
+		norms[i] = nr
+		for k := range d {
+			u[i*d+k] = float64(x[i*D+k]) / nr
+		}
+	}
+	return u, norms
+}
+
+// unnormalise accumulates into dx [n, D] the gradient through u = x/|x|:
+// dx = (du - u (u·du)) / |x| on the first d columns.
+func unnormalise(dx, du, u, norms []float64, n, D, d int) {
+	for i := range n {
+		var dot float64
+		for k := range d {
+			dot += u[i*d+k] * du[i*d+k]
+		}
+		for k := range d {
+			dx[i*D+k] += (du[i*d+k] - u[i*d+k]*dot) / norms[i]
+		}
+	}
+}

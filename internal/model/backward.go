@@ -1,0 +1,166 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/clipline/clipline/internal/backend"
+)
+
+// zero returns the first n elements of b, zeroed (backward ops accumulate).
+func (p *plan) zero(b backend.Buf, n int) backend.Buf {
+	s := b.Slice(0, n)
+	p.m.be.Zero(s)
+	return s
+}
+
+// linBack accumulates the gradients of lin: dIn (may be nil), the weight
+// and bias gradients of trainable parameters, and the adapter's.
+func (p *plan) linBack(l *linear, dIn, dOut, in backend.Buf, M int, hs backend.Buf) {
+	m, be := p.m, p.m.be
+	dW, dB := m.grad(l.w), m.grad(l.b)
+	if dIn != nil || dW != nil || dB != nil {
+		be.LinearBackward(dIn, dW, dB, dOut, in, l.w.W, M, l.in, l.out)
+	}
+	ad := l.lora
+	if ad == nil {
+		return
+	}
+	gA, gB := m.grad(ad.a), m.grad(ad.b)
+	if dIn == nil && gA == nil && gB == nil {
+		return
+	}
+	// out += B·hs with hs = s·A·x: dB += dOutᵀ·hs, dhs = dOut·B, dh = s·dhs.
+	dh := p.zero(p.loraDh, M*ad.r)
+	be.LinearBackward(dh, gB, nil, dOut, hs, ad.b.W, M, ad.r, l.out)
+	be.Scale(dh, ad.scale, M*ad.r)
+	if gA == nil && dIn == nil {
+		return
+	}
+	if !p.dropoutOn(l) {
+		be.LinearBackward(dIn, gA, nil, dh, in, ad.a.W, M, l.in, ad.r)
+		return
+	}
+	// Replay the forward's mask (same seed, same rows) instead of storing it.
+	n := M * l.in
+	be.DropoutMask(p.loraMask, ad.dropout, p.maskSeed(l), n)
+	be.Mul(p.loraXd, in, p.loraMask, n)
+	if dIn == nil {
+		be.LinearBackward(nil, gA, nil, dh, p.loraXd, ad.a.W, M, l.in, ad.r)
+		return
+	}
+	dxd := p.zero(p.loraDxd, n)
+	be.LinearBackward(dxd, gA, nil, dh, p.loraXd, ad.a.W, M, l.in, ad.r)
+	be.Mul(dxd, dxd, p.loraMask, n)
+	be.AddScaled(dIn, dxd, 1, n)
+}
+
+// lnGrads returns the gradient buffers of a layer norm's weight and bias.
+func (m *Model) lnGrads(w, b *Param) (backend.Buf, backend.Buf) { return m.grad(w), m.grad(b) }
+
+// backHead runs the head backward from dEmb [n,D] and leaves d(last
+// residual) in p.dres (zeroed first).
+func (p *plan) backHead(dEmb backend.Buf) {
+	m, be, tw := p.m, p.m.be, p.tw
+	n, C := p.n, tw.C
+	dPost := p.zero(p.dPost, n*C)
+	p.linBack(tw.proj, dPost, dEmb, p.post, n, p.projHs)
+	dPooled := p.zero(p.dPooled, n*C)
+	gw, gb := m.lnGrads(tw.lnW, tw.lnB)
+	be.LayerNormBackward(dPooled, gw, gb, dPost, p.pooled, tw.lnW.W, p.pmean, p.prstd, n, C)
+	dres := p.zero(p.dres, n*p.t*C)
+	be.GatherRowsBackward(dres, dPooled, p.idx, n, C)
+}
+
+// backBlocks runs the blocks backward; on return p.dres holds d(xs[0]).
+func (p *plan) backBlocks() {
+	m, be, tw := p.m, p.m.be, p.tw
+	n, t := p.n, p.t
+	M, C, I := n*t, tw.C, tw.I
+	for li := tw.L - 1; li >= 0; li-- {
+		b, a := tw.blocks[li], &p.acts[li]
+		xin := p.xs[li]
+		dg := p.zero(p.dg, M*I)
+		p.linBack(b.fc2, dg, p.dres, a.g, M, a.hs[b.fc2])
+		dh1 := p.zero(p.dh1, M*I)
+		be.QuickGELUBackward(dh1, dg, a.h1, M*I)
+		dln := p.zero(p.dln, M*C)
+		p.linBack(b.fc1, dln, dh1, a.ln2, M, a.hs[b.fc1])
+		gw, gb := m.lnGrads(b.ln2w, b.ln2b)
+		be.LayerNormBackward(p.dres, gw, gb, dln, a.x2, b.ln2w.W, a.mean2, a.rstd2, M, C)
+
+		datt := p.zero(p.datt, M*C)
+		p.linBack(b.o, datt, p.dres, a.att, M, a.hs[b.o])
+		dq, dk, dv := p.zero(p.dq, M*C), p.zero(p.dk, M*C), p.zero(p.dv, M*C)
+		be.AttentionBackward(dq, dk, dv, datt, a.scr, a.q, a.k, a.v, a.att, n, t, C, tw.NH, p.causal)
+		dln = p.zero(p.dln, M*C)
+		p.linBack(b.q, dln, dq, a.ln1, M, a.hs[b.q])
+		p.linBack(b.k, dln, dk, a.ln1, M, a.hs[b.k])
+		p.linBack(b.v, dln, dv, a.ln1, M, a.hs[b.v])
+		gw, gb = m.lnGrads(b.ln1w, b.ln1b)
+		be.LayerNormBackward(p.dres, gw, gb, dln, xin, b.ln1w.W, a.mean1, a.rstd1, M, C)
+	}
+}
+
+func (p *plan) checkBackward(dEmb backend.Buf) error {
+	if !p.training {
+		return fmt.Errorf("model: backward on an inference plan (create it with training=true)")
+	}
+	if p.gen != p.m.gen {
+		return fmt.Errorf("model: memory plan was created before ApplyLoRA; create a new plan")
+	}
+	if p.n == 0 {
+		return fmt.Errorf("model: backward before any forward on this plan")
+	}
+	if want := p.n * p.m.cfg.ProjectionDim; dEmb.Len() < want {
+		return fmt.Errorf("model: embedding gradient has %d values, want %d ([%d, %d])", dEmb.Len(), want, p.n, p.m.cfg.ProjectionDim)
+	}
+	return nil
+}
+
+// VisionBackward backpropagates dEmb = dLoss/d(image embeddings) [n, D]
+// (n as in the plan's last forward) and ACCUMULATES every trainable
+// parameter's gradient. The plan must be a training plan whose last
+// forward produced those embeddings.
+func (m *Model) VisionBackward(p *VisionPlan, dEmb backend.Buf) error {
+	if err := p.checkBackward(dEmb); err != nil {
+		return err
+	}
+	p.backHead(dEmb)
+	p.backBlocks()
+	gCls, gPos, gPatch := m.grad(m.cls), m.grad(m.visPos), m.grad(m.patch)
+	gw, gb := m.lnGrads(m.preLNW, m.preLNB)
+	if gCls == nil && gPos == nil && gPatch == nil && gw == nil && gb == nil {
+		return nil // frozen embeddings (LoRA): nothing below the blocks trains
+	}
+	vc, be := m.cfg.Vision, m.be
+	n, T, C, NP, P := p.n, p.t, vc.HiddenSize, vc.NumPatches(), vc.PatchSize
+	dEmb0 := p.zero(p.dln, n*T*C)
+	be.LayerNormBackward(dEmb0, gw, gb, p.dres, p.emb, m.preLNW.W, p.preMean, p.preRstd, n*T, C)
+	if gCls == nil && gPos == nil && gPatch == nil {
+		return nil
+	}
+	var dPatch backend.Buf
+	if gPatch != nil {
+		dPatch = p.zero(p.dq, n*NP*C)
+	}
+	be.AssembleVisionBackward(dPatch, gCls, gPos, dEmb0, n, NP, C)
+	if gPatch != nil {
+		be.LinearBackward(nil, gPatch, nil, dPatch, p.cols, m.patch.W, n*NP, 3*P*P, C)
+	}
+	return nil
+}
+
+// TextBackward backpropagates dEmb = dLoss/d(text embeddings) [n, D] and
+// ACCUMULATES every trainable parameter's gradient (see VisionBackward).
+func (m *Model) TextBackward(p *TextPlan, dEmb backend.Buf) error {
+	if err := p.checkBackward(dEmb); err != nil {
+		return err
+	}
+	p.backHead(dEmb)
+	p.backBlocks()
+	gTok, gPos := m.grad(m.tokEmb), m.grad(m.txtPos)
+	if gTok != nil || gPos != nil {
+		m.be.EmbedTokensBackward(gTok, gPos, p.dres, p.ids, p.n, p.t, m.cfg.Text.HiddenSize)
+	}
+	return nil
+}

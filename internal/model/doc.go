@@ -1,0 +1,77 @@
+// Package model is the CLIP dual encoder with OpenAI CLIP semantics, written
+// against the ops interface of internal/backend (hand-written forward and
+// backward over flat float32 buffers, as in llm.c), in Hugging Face's
+// CLIPModel layout on disk.
+//
+// # Building a model
+//
+//	cfg, err := model.LoadConfig(dir + "/config.json") // HF defaults for absent keys
+//	m, err := model.Load(dir, be)      // config.json + model.safetensors (F32/F16/BF16)
+//	m, err := model.New(cfg, be, seed) // random init, roughly Hugging Face's
+//	err = m.Save(dir)                  // config.json + model.safetensors (F32; LoRA merged)
+//
+// Presets: DefaultConfig/ViTB32Config, ViTB16Config, ViTL14Config(224|336), TinyConfig.
+//
+// # Forward (embedding)
+//
+// Activations live in memory plans, allocated once per tower and batch size
+// and reused for every batch (a smaller last batch, n < B, reuses the same
+// plan). A plan is either for training (keeps every layer's activations for
+// the backward pass) or for inference (one set of layer buffers shared by all
+// layers: far less memory, no backward):
+//
+//	vp := m.NewVisionPlan(B, false)        // inference plan
+//	emb, err := m.VisionForward(vp, pixels, n) // pixels [n,3,S,S] normalised, host
+//	tp := m.NewTextPlan(B, false)
+//	emb, err := m.TextForward(tp, ids, n)      // ids [n,L] host, L <= context (77)
+//
+// Both return the raw (unnormalised) projections [n, D] as a backend buffer
+// view owned by the plan (valid until the plan's next forward); use
+// be.Download to read them. Text is pooled at the end-of-text token, the
+// argmax of each row's ids (computed on the host); because attention is
+// causal, the tower only runs the first max(eot)+1 positions of the batch,
+// which gives identical results.
+//
+// # Training
+//
+//	vp := m.NewVisionPlan(B, true); tp := m.NewTextPlan(B, true)
+//	m.ZeroGrads()                               // allocates gradients on first use
+//	vp.SetDropout(true, stepSeed)               // LoRA dropout for this step (off by default)
+//	img, _ := m.VisionForward(vp, pixels, n); txt, _ := m.TextForward(tp, ids, n)
+//	... download, loss (internal/loss), upload dImg, dTxt into [n,D] buffers ...
+//	m.VisionBackward(vp, dImg); m.TextBackward(tp, dTxt) // ACCUMULATE into Param.G
+//	m.AddLogitScaleGrad(dLogitScale)
+//	for _, p := range m.Params() { if p.Trainable { be.AdamW(p.W, p.G, ...) } }
+//
+// Backward passes accumulate, so gradient accumulation and GradCache chunks
+// need one ZeroGrads per optimizer step. A backward must follow the forward
+// of the same plan (the plan holds the activations). Dropout masks are drawn
+// from the seed given to SetDropout, the module and the layer, so two
+// forwards of the same rows with the same seed see the same masks (GradCache:
+// run the no-grad pass in the same chunks with the same seeds as the
+// recomputation).
+//
+// # Parameters
+//
+// Params lists every tensor under its Hugging Face name, in a fixed order:
+// W is the weight, G its gradient (nil until the first ZeroGrads, and nil
+// for frozen parameters), Trainable says whether the backward computes it,
+// Decay whether weight decay applies (tensors of 2 or more dimensions:
+// weights and embeddings; not biases, layer norms, class_embedding or
+// logit_scale, as OpenAI's CLIP training). logit_scale is a parameter
+// (shape []), the log of the logit multiplier. All parameters are
+// trainable after Load/New (full fine-tuning); SetTrainable freezes or
+// unfreezes by name.
+//
+// # LoRA
+//
+// ApplyLoRA adds adapters to linear layers whose Hugging Face module path
+// matches a target (PEFT's rule: the path equals the target or ends with
+// "."+target), in both towers, and freezes every base parameter:
+// y = W x + b + (alpha/r) · B A dropout(x), A [r,in] Kaiming-uniform
+// (bound 1/sqrt(in), as PEFT), B [out,r] zero. Adapter parameters appear in
+// Params under PEFT's names base_model.model.<module>.lora_A.weight and
+// .lora_B.weight. MergedTensors gives W + (alpha/r)·B·A for a plain
+// checkpoint (Save writes it), LoRATensors and SaveAdapter the PEFT adapter.
+// Create plans after ApplyLoRA (a forward on an older plan is an error).
+package model

@@ -1,0 +1,241 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/clipline/clipline/internal/backend"
+)
+
+// layerActs are one transformer block's saved activations.
+type layerActs struct {
+	ln1, mean1, rstd1 backend.Buf
+	q, k, v, att, scr backend.Buf
+	x2                backend.Buf // residual after attention (training only; aliases x in inference)
+	ln2, mean2, rstd2 backend.Buf
+	h1, g             backend.Buf
+	hs                map[*linear]backend.Buf // LoRA hidden (scaled) per adapted linear
+}
+
+// plan is the part of a memory plan common to both towers.
+type plan struct {
+	m        *Model
+	tw       *tower
+	B, T     int // planned batch and (maximum) sequence length
+	training bool
+	causal   bool
+	gen      int
+	bufs     []backend.Buf
+	ibufs    []backend.IntBuf
+
+	xs   []backend.Buf // residual stream: L+1 buffers (training) or 1 (inference)
+	acts []layerActs   // L (training) or 1 shared (inference)
+	tmpC backend.Buf   // branch output before each residual add
+
+	pooled, pmean, prstd, post, out backend.Buf
+	projHs                          backend.Buf
+	idx                             backend.IntBuf // rows pooled from the last residual buffer
+
+	// LoRA scratch; dropout buffers appear on the first SetDropout(true).
+	loraTmp, loraDh, loraMask, loraXd, loraDxd backend.Buf
+	loraMaxIn, loraMaxOut, loraR               int
+
+	// backward scratch (training plans)
+	dres, dln, dq, dk, dv, datt, dh1, dg, dPost, dPooled backend.Buf
+
+	n, t    int // rows and sequence length of the last forward (0: none yet)
+	dropout bool
+	seed    uint64
+}
+
+func (p *plan) alloc(n int) backend.Buf {
+	b := p.m.be.Alloc(max(n, 1))
+	p.bufs = append(p.bufs, b)
+	return b
+}
+
+func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
+	if B <= 0 {
+		panic(fmt.Sprintf("model: plan batch size %d must be positive", B))
+	}
+	*p = plan{m: m, tw: tw, B: B, T: T, training: training, causal: causal, gen: m.gen}
+	be := m.be
+	M, C, I := B*T, tw.C, tw.I
+	nl := 1
+	if training {
+		nl = tw.L
+	}
+	p.xs = make([]backend.Buf, 0, tw.L+1)
+	p.xs = append(p.xs, p.alloc(M*C))
+	if training {
+		for range tw.L {
+			p.xs = append(p.xs, p.alloc(M*C))
+		}
+	}
+	for _, b := range tw.blocks {
+		for _, l := range []*linear{b.q, b.k, b.v, b.o, b.fc1, b.fc2} {
+			if l.lora != nil {
+				p.loraMaxIn, p.loraMaxOut, p.loraR = max(p.loraMaxIn, l.in), max(p.loraMaxOut, l.out), l.lora.r
+			}
+		}
+	}
+	if l := tw.proj; l.lora != nil {
+		p.loraMaxIn, p.loraMaxOut, p.loraR = max(p.loraMaxIn, l.in), max(p.loraMaxOut, l.out), l.lora.r
+	}
+	scr := be.AttentionScratchLen(B, T, tw.NH)
+	p.acts = make([]layerActs, nl)
+	for i := range p.acts {
+		a := &p.acts[i]
+		a.ln1, a.mean1, a.rstd1 = p.alloc(M*C), p.alloc(M), p.alloc(M)
+		a.q, a.k, a.v, a.att, a.scr = p.alloc(M*C), p.alloc(M*C), p.alloc(M*C), p.alloc(M*C), p.alloc(scr)
+		if training {
+			a.x2 = p.alloc(M * C)
+		}
+		a.ln2, a.mean2, a.rstd2 = p.alloc(M*C), p.alloc(M), p.alloc(M)
+		a.h1, a.g = p.alloc(M*I), p.alloc(M*I)
+		a.hs = map[*linear]backend.Buf{}
+		var shared backend.Buf
+		for li, b := range tw.blocks {
+			if !training && li > 0 {
+				break
+			}
+			if training && li != i {
+				continue
+			}
+			for _, l := range []*linear{b.q, b.k, b.v, b.o, b.fc1, b.fc2} {
+				if l.lora == nil {
+					continue
+				}
+				if training {
+					a.hs[l] = p.alloc(M * l.lora.r)
+				} else {
+					if shared == nil {
+						shared = p.alloc(M * p.loraR)
+					}
+					a.hs[l] = shared
+				}
+			}
+		}
+	}
+	p.tmpC = p.alloc(M * C)
+	D := m.cfg.ProjectionDim
+	p.pooled, p.pmean, p.prstd, p.post, p.out = p.alloc(B*C), p.alloc(B), p.alloc(B), p.alloc(B*C), p.alloc(B*D)
+	if tw.proj.lora != nil {
+		p.projHs = p.alloc(B * tw.proj.lora.r)
+	}
+	p.idx = be.AllocInt(B)
+	p.ibufs = append(p.ibufs, p.idx)
+	if p.loraR > 0 {
+		p.loraTmp = p.alloc(M * p.loraMaxOut)
+		if training {
+			p.loraDh = p.alloc(M * p.loraR)
+		}
+	}
+	if training {
+		p.dres, p.dln = p.alloc(M*C), p.alloc(M*C)
+		p.dq, p.dk, p.dv, p.datt = p.alloc(M*C), p.alloc(M*C), p.alloc(M*C), p.alloc(M*C)
+		p.dh1, p.dg = p.alloc(M*I), p.alloc(M*I)
+		p.dPost, p.dPooled = p.alloc(B*C), p.alloc(B*C)
+	}
+}
+
+// SetDropout turns LoRA dropout on or off for the following forwards (and
+// their backward) and sets the seed of its masks. Off by default; has no
+// effect without LoRA or with lora_dropout 0. The same seed and rows give
+// the same masks, so a GradCache recomputation can replay a no-grad pass.
+func (p *plan) SetDropout(enabled bool, seed uint64) {
+	p.dropout, p.seed = enabled, seed
+	if enabled && p.loraR > 0 && p.m.lora != nil && p.m.lora.Dropout > 0 && p.loraMask == nil {
+		n := p.B * p.T * p.loraMaxIn
+		p.loraMask, p.loraXd = p.alloc(n), p.alloc(n)
+		if p.training {
+			p.loraDxd = p.alloc(n)
+		}
+	}
+}
+
+// Batch is the planned batch size B (forwards take any n <= B).
+func (p *plan) Batch() int { return p.B }
+
+// Training reports whether the plan keeps activations for a backward pass.
+func (p *plan) Training() bool { return p.training }
+
+// Free releases the plan's buffers.
+func (p *plan) Free() {
+	for _, b := range p.bufs {
+		p.m.be.Free(b)
+	}
+	p.bufs = nil
+}
+
+// check validates a forward's batch against the plan.
+func (p *plan) check(n int) error {
+	if p.gen != p.m.gen {
+		return fmt.Errorf("model: memory plan was created before ApplyLoRA; create a new plan")
+	}
+	if p.bufs == nil {
+		return fmt.Errorf("model: memory plan used after Free")
+	}
+	if n <= 0 || n > p.B {
+		return fmt.Errorf("model: batch of %d rows for a plan of %d", n, p.B)
+	}
+	return nil
+}
+
+// VisionPlan holds the vision tower's activations for batches of up to B
+// images (a memory plan). Make one with Model.NewVisionPlan.
+type VisionPlan struct {
+	plan
+	pix, cols, patch, emb, preMean, preRstd backend.Buf
+}
+
+// TextPlan holds the text tower's activations for batches of up to B
+// captions of up to the context length (a memory plan). Make one with
+// Model.NewTextPlan.
+type TextPlan struct {
+	plan
+	ids     backend.IntBuf
+	hostIDs []int32
+	hostIdx []int32
+	eot     []int
+}
+
+// NewVisionPlan allocates the vision tower's activations for batches of up
+// to B images. A training plan keeps every layer's activations for
+// VisionBackward; an inference plan shares one layer's buffers across
+// layers (much less memory) and cannot run a backward.
+func (m *Model) NewVisionPlan(B int, training bool) *VisionPlan {
+	vc := m.cfg.Vision
+	p := &VisionPlan{}
+	p.plan.init(m, &m.vision, B, vc.SeqLen(), training, false)
+	S, P, NP, C := vc.ImageSize, vc.PatchSize, vc.NumPatches(), vc.HiddenSize
+	p.pix = p.alloc(B * 3 * S * S)
+	p.cols = p.alloc(B * NP * 3 * P * P)
+	p.patch = p.alloc(B * NP * C)
+	p.emb = p.alloc(B * vc.SeqLen() * C)
+	p.preMean, p.preRstd = p.alloc(B*vc.SeqLen()), p.alloc(B*vc.SeqLen())
+	idx := make([]int32, B)
+	for b := range idx {
+		idx[b] = int32(b * vc.SeqLen()) // the class token of each image
+	}
+	m.be.UploadInt(p.idx, idx)
+	return p
+}
+
+// NewTextPlan allocates the text tower's activations for batches of up to B
+// captions of up to max_position_embeddings tokens. See NewVisionPlan for
+// training versus inference plans.
+func (m *Model) NewTextPlan(B int, training bool) *TextPlan {
+	T := m.cfg.Text.MaxPositionEmbeddings
+	p := &TextPlan{}
+	p.plan.init(m, &m.text, B, T, training, true)
+	p.ids = m.be.AllocInt(B * T)
+	p.ibufs = append(p.ibufs, p.ids)
+	p.hostIDs = make([]int32, B*T)
+	p.hostIdx = make([]int32, B)
+	p.eot = make([]int, B)
+	return p
+}
+
+// EOT returns the end-of-text positions (argmax of each row's ids) of the
+// last forward's rows.
+func (p *TextPlan) EOT() []int { return p.eot[:p.n] }
