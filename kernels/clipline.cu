@@ -1,0 +1,552 @@
+// CUDA kernels of clipline's GPU backend (internal/backend/cuda).
+//
+// Compiled ahead of time to PTX (kernels/clipline.ptx, committed and embedded
+// with go:embed) by `make -C kernels` with nvcc 11.8 for compute_80; newer
+// drivers JIT-compile that PTX for the GPU present (A100, H100, ...).
+//
+// Conventions match internal/backend/backend.go: flat row-major fp32 buffers,
+// backward kernels ACCUMULATE (+=) into gradients and skip null pointers.
+// Every kernel is extern "C" so the Go side finds it by its plain name.
+// Launch geometry is computed in internal/backend/cuda/geometry.go; the
+// comment above each kernel says which helper and block size it expects.
+
+#define FULL_MASK 0xffffffffu
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, o));
+    return v;
+}
+
+// Grid-stride loop over n elements (n < 2^31; indices kept in 64 bits so the
+// increment never overflows).
+#define GRID_LOOP(i, n)                                                        \
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;       \
+         i < (long long)(n); i += (long long)blockDim.x * gridDim.x)
+
+extern "C" {
+
+// ---- elementwise (geometry: elementwise1D, 256 threads) --------------------
+
+__global__ void add_f32(float* out, const float* a, const float* b, int n) {
+    GRID_LOOP(i, n) out[i] = a[i] + b[i];
+}
+
+__global__ void add_scaled_f32(float* y, const float* x, float alpha, int n) {
+    GRID_LOOP(i, n) y[i] += alpha * x[i];
+}
+
+__global__ void scale_f32(float* x, float alpha, int n) {
+    GRID_LOOP(i, n) x[i] *= alpha;
+}
+
+__global__ void mul_f32(float* out, const float* a, const float* b, int n) {
+    GRID_LOOP(i, n) out[i] = a[i] * b[i];
+}
+
+__global__ void quick_gelu_fwd(float* out, const float* in, int n) {
+    GRID_LOOP(i, n) {
+        float x = in[i];
+        float s = 1.0f / (1.0f + expf(-1.702f * x));
+        out[i] = x * s;
+    }
+}
+
+// dIn += dOut * (s + 1.702 x s (1 - s)), s = sigmoid(1.702 x).
+__global__ void quick_gelu_bwd(float* dIn, const float* dOut, const float* in, int n) {
+    GRID_LOOP(i, n) {
+        float x = in[i];
+        float s = 1.0f / (1.0f + expf(-1.702f * x));
+        dIn[i] += dOut[i] * (s + 1.702f * x * s * (1.0f - s));
+    }
+}
+
+// out[r, j] += bias[j] for rows x N (after a GEMM with beta = 0).
+__global__ void add_bias_rows(float* out, const float* bias, int rows, int N) {
+    GRID_LOOP(i, (long long)rows * N) out[i] += bias[i % N];
+}
+
+// ---- dropout ----------------------------------------------------------------
+// The counter-based generator of the CPU backend (internal/backend/cpu), bit
+// for bit: element i draws splitmix64(seed + (i+1) * golden), its top 24 bits
+// give u in [0,1); the element is dropped when u < p.
+__device__ __forceinline__ unsigned long long splitmix64(unsigned long long z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+__global__ void dropout_mask(float* mask, float p, float keep_scale,
+                             unsigned long long seed, int n) {
+    GRID_LOOP(i, n) {
+        unsigned long long z = splitmix64(seed + (unsigned long long)(i + 1) * 0x9e3779b97f4a7c15ULL);
+        float u = (float)(z >> 40) * (1.0f / 16777216.0f);
+        mask[i] = (u < p) ? 0.0f : keep_scale;
+    }
+}
+
+// ---- reductions over rows (geometry: rowReduce, block 32x8) ----------------
+// dst[j] += sum_{r < rows} src[r*stride + j] for j < len. blockIdx.y splits
+// the rows; with more than one row chunk the partial sums meet in atomicAdd.
+__global__ void sum_rows_acc(float* dst, const float* src, int rows, int len, long long stride) {
+    __shared__ float part[8][33];
+    int j = blockIdx.x * 32 + threadIdx.x;
+    float acc = 0.0f;
+    if (j < len) {
+        for (int r = blockIdx.y * 8 + threadIdx.y; r < rows; r += 8 * gridDim.y)
+            acc += src[(long long)r * stride + j];
+    }
+    part[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && j < len) {
+        float s = 0.0f;
+        for (int y = 0; y < 8; y++) s += part[y][threadIdx.x];
+        if (gridDim.y == 1) dst[j] += s;
+        else atomicAdd(dst + j, s);
+    }
+}
+
+// LayerNorm parameter gradients: dW[c] += sum_r dOut[r,c] * norm[r,c],
+// dB[c] += sum_r dOut[r,c] (either may be null). Same geometry as sum_rows_acc.
+__global__ void layernorm_bwd_dwdb(float* dW, float* dB, const float* dOut, const float* in,
+                                   const float* mean, const float* rstd, int rows, int C) {
+    __shared__ float pw[8][33];
+    __shared__ float pb[8][33];
+    int c = blockIdx.x * 32 + threadIdx.x;
+    float aw = 0.0f, ab = 0.0f;
+    if (c < C) {
+        for (int r = blockIdx.y * 8 + threadIdx.y; r < rows; r += 8 * gridDim.y) {
+            long long o = (long long)r * C + c;
+            float g = dOut[o];
+            aw += g * (in[o] - mean[r]) * rstd[r];
+            ab += g;
+        }
+    }
+    pw[threadIdx.y][threadIdx.x] = aw;
+    pb[threadIdx.y][threadIdx.x] = ab;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float sw = 0.0f, sb = 0.0f;
+        for (int y = 0; y < 8; y++) {
+            sw += pw[y][threadIdx.x];
+            sb += pb[y][threadIdx.x];
+        }
+        if (gridDim.y == 1) {
+            if (dW) dW[c] += sw;
+            if (dB) dB[c] += sb;
+        } else {
+            if (dW) atomicAdd(dW + c, sw);
+            if (dB) atomicAdd(dB + c, sb);
+        }
+    }
+}
+
+// ---- layer norm (geometry: warpPerRow, 256 threads) ------------------------
+// Two-pass statistics in fp32 (biased variance, as PyTorch).
+__global__ void layernorm_fwd(float* out, float* mean, float* rstd, const float* in,
+                              const float* w, const float* b, int rows, int C, float eps) {
+    int row = (int)(((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= rows) return;
+    const float* x = in + (long long)row * C;
+    float s = 0.0f;
+    for (int c = lane; c < C; c += 32) s += x[c];
+    float m = warp_sum(s) / C;
+    float v = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float d = x[c] - m;
+        v += d * d;
+    }
+    v = warp_sum(v) / C;
+    float r = 1.0f / sqrtf(v + eps);
+    float* o = out + (long long)row * C;
+    for (int c = lane; c < C; c += 32) {
+        float y = (x[c] - m) * r;
+        if (w) y *= w[c];
+        if (b) y += b[c];
+        o[c] = y;
+    }
+    if (lane == 0) {
+        if (mean) mean[row] = m;
+        if (rstd) rstd[row] = r;
+    }
+}
+
+// dIn += (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) * rstd, dnorm = dOut * w.
+__global__ void layernorm_bwd_dx(float* dIn, const float* dOut, const float* in, const float* w,
+                                 const float* mean, const float* rstd, int rows, int C) {
+    int row = (int)(((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= rows) return;
+    long long base = (long long)row * C;
+    float m = mean[row], rs = rstd[row];
+    float s1 = 0.0f, s2 = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float dn = dOut[base + c] * (w ? w[c] : 1.0f);
+        float nm = (in[base + c] - m) * rs;
+        s1 += dn;
+        s2 += dn * nm;
+    }
+    s1 = warp_sum(s1) / C;
+    s2 = warp_sum(s2) / C;
+    for (int c = lane; c < C; c += 32) {
+        float dn = dOut[base + c] * (w ? w[c] : 1.0f);
+        float nm = (in[base + c] - m) * rs;
+        dIn[base + c] += (dn - s1 - nm * s2) * rs;
+    }
+}
+
+// ---- attention ---------------------------------------------------------------
+// One block per (batch, head) (geometry: attention), ATT_WARPS warps, one warp
+// per query row (forward, dQ) or key row (dK, dV). Scores are computed as
+// (q . k) * scale in the same order in all three kernels, so the backward
+// recomputes exactly the forward's probabilities from the saved log-sum-exp.
+// With kv_smem the head's two [T, hd] operands live in shared memory, padded
+// to hd+1 floats per row so lanes reading different rows hit different banks;
+// otherwise (long sequences) they are read from global memory.
+// Dynamic shared memory: (kv_smem ? 2*T*(hd+1) : 0) + warps*(2*hd + 2*T) floats.
+
+// Copies the head slice [T, hd] at src (row stride C) to dst (row stride hd+1).
+__device__ __forceinline__ void load_head(float* dst, const float* src, int T, int hd, int C) {
+    for (int idx = threadIdx.x; idx < T * hd; idx += blockDim.x) {
+        int t = idx / hd, d = idx - t * hd;
+        dst[t * (hd + 1) + d] = src[(long long)t * C + d];
+    }
+}
+
+__global__ void attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
+                         int B, int T, int C, int NH, int causal, float scale, int kv_smem) {
+    extern __shared__ float sm[];
+    int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
+    int hd = C / NH;
+    int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    long long base = (long long)b * T * C + (long long)h * hd;
+    const float *Ks, *Vs;
+    int ks;
+    float* wb;
+    if (kv_smem) {
+        float* Kt = sm;
+        float* Vt = sm + T * (hd + 1);
+        load_head(Kt, k + base, T, hd, C);
+        load_head(Vt, v + base, T, hd, C);
+        Ks = Kt; Vs = Vt; ks = hd + 1;
+        wb = sm + 2 * T * (hd + 1);
+        __syncthreads();
+    } else {
+        Ks = k + base; Vs = v + base; ks = C;
+        wb = sm;
+    }
+    float* qs = wb + warp * (2 * hd + 2 * T);
+    float* ps = qs + 2 * hd;
+    for (int i = warp; i < T; i += nw) {
+        const float* qi = q + base + (long long)i * C;
+        for (int d = lane; d < hd; d += 32) qs[d] = qi[d];
+        __syncwarp();
+        int nk = causal ? i + 1 : T;
+        float mx = -INFINITY;
+        for (int j = lane; j < nk; j += 32) {
+            const float* kj = Ks + (long long)j * ks;
+            float s = 0.0f;
+            for (int d = 0; d < hd; d++) s += qs[d] * kj[d];
+            s *= scale;
+            ps[j] = s;
+            mx = fmaxf(mx, s);
+        }
+        mx = warp_max(mx);
+        float sum = 0.0f;
+        for (int j = lane; j < nk; j += 32) {
+            float e = expf(ps[j] - mx);
+            ps[j] = e;
+            sum += e;
+        }
+        sum = warp_sum(sum);
+        __syncwarp();
+        float inv = 1.0f / sum;
+        float* oi = out + base + (long long)i * C;
+        for (int d = lane; d < hd; d += 32) {
+            float o = 0.0f;
+            for (int j = 0; j < nk; j++) o += ps[j] * Vs[(long long)j * ks + d];
+            oi[d] = o * inv;
+        }
+        if (lane == 0) lse[(long long)bh * T + i] = mx + logf(sum);
+        __syncwarp();
+    }
+}
+
+// D[b,h,i] = dOut_i . out_i (geometry: warpPerRow over B*T*NH rows).
+__global__ void attn_bwd_delta(float* D, const float* dout, const float* out, int B, int T, int C, int NH) {
+    int row = (int)(((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= B * T * NH) return;
+    int hd = C / NH;
+    int h = row % NH, bt = row / NH, b = bt / T, i = bt - b * T;
+    long long o = (long long)bt * C + (long long)h * hd;
+    float s = 0.0f;
+    for (int d = lane; d < hd; d += 32) s += dout[o + d] * out[o + d];
+    s = warp_sum(s);
+    if (lane == 0) D[((long long)b * NH + h) * T + i] = s;
+}
+
+// dQ_i += scale * sum_j P_ij (dP_ij - D_i) k_j, one warp per query row.
+__global__ void attn_bwd_dq(float* dq, const float* dout, const float* lse, const float* D,
+                            const float* q, const float* k, const float* v,
+                            int B, int T, int C, int NH, int causal, float scale, int kv_smem) {
+    extern __shared__ float sm[];
+    int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
+    int hd = C / NH;
+    int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    long long base = (long long)b * T * C + (long long)h * hd;
+    const float *Ks, *Vs;
+    int ks;
+    float* wb;
+    if (kv_smem) {
+        float* Kt = sm;
+        float* Vt = sm + T * (hd + 1);
+        load_head(Kt, k + base, T, hd, C);
+        load_head(Vt, v + base, T, hd, C);
+        Ks = Kt; Vs = Vt; ks = hd + 1;
+        wb = sm + 2 * T * (hd + 1);
+        __syncthreads();
+    } else {
+        Ks = k + base; Vs = v + base; ks = C;
+        wb = sm;
+    }
+    float* qs = wb + warp * (2 * hd + 2 * T);
+    float* dos = qs + hd;
+    float* ds = qs + 2 * hd;
+    for (int i = warp; i < T; i += nw) {
+        long long oi = base + (long long)i * C;
+        for (int d = lane; d < hd; d += 32) {
+            qs[d] = q[oi + d];
+            dos[d] = dout[oi + d];
+        }
+        __syncwarp();
+        int nk = causal ? i + 1 : T;
+        float l = lse[(long long)bh * T + i], Di = D[(long long)bh * T + i];
+        for (int j = lane; j < nk; j += 32) {
+            const float* kj = Ks + (long long)j * ks;
+            const float* vj = Vs + (long long)j * ks;
+            float s = 0.0f, dp = 0.0f;
+            for (int d = 0; d < hd; d++) {
+                s += qs[d] * kj[d];
+                dp += dos[d] * vj[d];
+            }
+            float p = expf(s * scale - l);
+            ds[j] = p * (dp - Di);
+        }
+        __syncwarp();
+        for (int d = lane; d < hd; d += 32) {
+            float acc = 0.0f;
+            for (int j = 0; j < nk; j++) acc += ds[j] * Ks[(long long)j * ks + d];
+            dq[oi + d] += acc * scale;
+        }
+        __syncwarp();
+    }
+}
+
+// dV_j += sum_i P_ij dOut_i, dK_j += scale * sum_i P_ij (dP_ij - D_i) q_i,
+// one warp per key row; Q and dOut of the head in shared memory.
+__global__ void attn_bwd_dkdv(float* dk, float* dv, const float* dout, const float* lse, const float* D,
+                              const float* q, const float* k, const float* v,
+                              int B, int T, int C, int NH, int causal, float scale, int kv_smem) {
+    extern __shared__ float sm[];
+    int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
+    int hd = C / NH;
+    int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    long long base = (long long)b * T * C + (long long)h * hd;
+    const float *Qs, *Os;
+    int qsd;
+    float* wb;
+    if (kv_smem) {
+        float* Qt = sm;
+        float* Ot = sm + T * (hd + 1);
+        load_head(Qt, q + base, T, hd, C);
+        load_head(Ot, dout + base, T, hd, C);
+        Qs = Qt; Os = Ot; qsd = hd + 1;
+        wb = sm + 2 * T * (hd + 1);
+        __syncthreads();
+    } else {
+        Qs = q + base; Os = dout + base; qsd = C;
+        wb = sm;
+    }
+    float* ks = wb + warp * (2 * hd + 2 * T);
+    float* vs = ks + hd;
+    float* ps = ks + 2 * hd;
+    float* ds = ps + T;
+    const float* L = lse + (long long)bh * T;
+    const float* Dh = D + (long long)bh * T;
+    for (int j = warp; j < T; j += nw) {
+        long long oj = base + (long long)j * C;
+        for (int d = lane; d < hd; d += 32) {
+            ks[d] = k[oj + d];
+            vs[d] = v[oj + d];
+        }
+        __syncwarp();
+        int i0 = causal ? j : 0;
+        for (int i = i0 + lane; i < T; i += 32) {
+            const float* qi = Qs + (long long)i * qsd;
+            const float* oi = Os + (long long)i * qsd;
+            float s = 0.0f, dp = 0.0f;
+            for (int d = 0; d < hd; d++) {
+                s += qi[d] * ks[d];
+                dp += oi[d] * vs[d];
+            }
+            float p = expf(s * scale - L[i]);
+            ps[i] = p;
+            ds[i] = p * (dp - Dh[i]);
+        }
+        __syncwarp();
+        for (int d = lane; d < hd; d += 32) {
+            float av = 0.0f, ak = 0.0f;
+            for (int i = i0; i < T; i++) {
+                av += ps[i] * Os[(long long)i * qsd + d];
+                ak += ds[i] * Qs[(long long)i * qsd + d];
+            }
+            if (dv) dv[oj + d] += av;
+            if (dk) dk[oj + d] += ak * scale;
+        }
+        __syncwarp();
+    }
+}
+
+// ---- embeddings and gathers (geometry: elementwise1D) ------------------------
+
+// out[b,t,c] = tok[ids[b,t], c] + pos[t, c].
+__global__ void embed_tokens_fwd(float* out, const int* ids, const float* tok, const float* pos,
+                                 int B, int T, int C) {
+    GRID_LOOP(i, (long long)B * T * C) {
+        long long bt = i / C;
+        int c = (int)(i - bt * C);
+        int t = (int)(bt % T);
+        out[i] = tok[(long long)ids[bt] * C + c] + pos[(long long)t * C + c];
+    }
+}
+
+// dTok[ids[b,t], c] += dOut[b,t,c] (ids repeat, hence atomics).
+__global__ void embed_tokens_bwd_tok(float* dTok, const float* dOut, const int* ids, int B, int T, int C) {
+    GRID_LOOP(i, (long long)B * T * C) {
+        long long bt = i / C;
+        int c = (int)(i - bt * C);
+        atomicAdd(dTok + (long long)ids[bt] * C + c, dOut[i]);
+    }
+}
+
+// cols[(b*NP + p), c*P*P + ky*P + kx] = pixels[b, c, py*P + ky, px*P + kx].
+__global__ void patchify(float* cols, const float* pixels, int B, int S, int P) {
+    int G = S / P, NP = G * G, K = 3 * P * P;
+    GRID_LOOP(i, (long long)B * NP * K) {
+        long long row = i / K;
+        int col = (int)(i - row * K);
+        int b = (int)(row / NP), p = (int)(row - (long long)b * NP);
+        int c = col / (P * P), r = col - c * P * P;
+        int ky = r / P, kx = r - ky * P;
+        int py = p / G, px = p - py * G;
+        cols[i] = pixels[(((long long)b * 3 + c) * S + py * P + ky) * S + px * P + kx];
+    }
+}
+
+// out[b,0,:] = cls + pos[0]; out[b,1+p,:] = patch[b,p,:] + pos[1+p].
+__global__ void assemble_vision_fwd(float* out, const float* patch, const float* cls, const float* pos,
+                                    int B, int NP, int C) {
+    int T = NP + 1;
+    GRID_LOOP(i, (long long)B * T * C) {
+        long long bt = i / C;
+        int c = (int)(i - bt * C);
+        int b = (int)(bt / T), t = (int)(bt - (long long)b * T);
+        float x = (t == 0) ? cls[c] : patch[((long long)b * NP + t - 1) * C + c];
+        out[i] = x + pos[(long long)t * C + c];
+    }
+}
+
+// dPatch[b,p,:] += dOut[b,1+p,:].
+__global__ void assemble_vision_bwd_patch(float* dPatch, const float* dOut, int B, int NP, int C) {
+    GRID_LOOP(i, (long long)B * NP * C) {
+        long long bp = i / C;
+        int c = (int)(i - bp * C);
+        int b = (int)(bp / NP), p = (int)(bp - (long long)b * NP);
+        dPatch[i] += dOut[((long long)b * (NP + 1) + 1 + p) * C + c];
+    }
+}
+
+// out[i,:] = in[idx[i],:].
+__global__ void gather_rows_fwd(float* out, const float* in, const int* idx, int n, int C) {
+    GRID_LOOP(i, (long long)n * C) {
+        long long r = i / C;
+        int c = (int)(i - r * C);
+        out[i] = in[(long long)idx[r] * C + c];
+    }
+}
+
+// dIn[idx[i],:] += dOut[i,:] (indices may repeat).
+__global__ void gather_rows_bwd(float* dIn, const float* dOut, const int* idx, int n, int C) {
+    GRID_LOOP(i, (long long)n * C) {
+        long long r = i / C;
+        int c = (int)(i - r * C);
+        atomicAdd(dIn + (long long)idx[r] * C + c, dOut[i]);
+    }
+}
+
+// ---- sum of squares (geometry: reduceBlocks, 256 threads) -------------------
+// partial[blockIdx.x] = sum of x^2 over the block's grid-stride share, in fp64.
+__global__ void sum_squares_partial(double* partial, const float* x, int n) {
+    __shared__ double sh[32];
+    double acc = 0.0;
+    GRID_LOOP(i, n) {
+        double v = x[i];
+        acc += v * v;
+    }
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(FULL_MASK, acc, o);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) sh[warp] = acc;
+    __syncthreads();
+    if (warp == 0) {
+        int nw = blockDim.x >> 5;
+        double s = (lane < nw) ? sh[lane] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(FULL_MASK, s, o);
+        if (lane == 0) partial[blockIdx.x] = s;
+    }
+}
+
+// ---- AdamW (geometry: elementwise1D) -----------------------------------------
+// PyTorch's AdamW: param *= 1 - lr*wd; m, v moments; param -= (lr/bc1) * m /
+// (sqrt(v)/sqrt(bc2) + eps), bc1 = 1 - beta1^t, bc2 = 1 - beta2^t (computed on
+// the host in float64; passed as step_size = lr/bc1 and sqrt_bc2).
+__global__ void adamw(float* param, const float* grad, float* m, float* v, int n,
+                      float lr, float beta1, float beta2, float eps, float wd,
+                      float step_size, float sqrt_bc2) {
+    GRID_LOOP(i, n) {
+        float g = grad[i];
+        float mi = beta1 * m[i] + (1.0f - beta1) * g;
+        float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        float p = param[i];
+        p -= lr * wd * p;
+        p -= step_size * mi / (sqrtf(vi) / sqrt_bc2 + eps);
+        param[i] = p;
+    }
+}
+
+// ---- precision conversion (geometry: elementwise1D) --------------------------
+// fp32 -> bf16 with round-to-nearest-even; NaN stays a (quiet) NaN.
+__global__ void f32_to_bf16(unsigned short* out, const float* in, int n) {
+    GRID_LOOP(i, n) {
+        unsigned int u = __float_as_uint(in[i]);
+        if ((u & 0x7fffffffu) > 0x7f800000u) {
+            out[i] = (unsigned short)((u >> 16) | 0x40u);
+        } else {
+            u += 0x7fffu + ((u >> 16) & 1u);
+            out[i] = (unsigned short)(u >> 16);
+        }
+    }
+}
+
+__global__ void bf16_to_f32(float* out, const unsigned short* in, int n) {
+    GRID_LOOP(i, n) out[i] = __uint_as_float(((unsigned int)in[i]) << 16);
+}
+
+}  // extern "C"
