@@ -53,6 +53,8 @@ type Result struct {
 	DImg, DTxt  []float32 // dLoss/d(image embeddings), dLoss/d(text embeddings), [n, D]
 	DLogitScale float32   // dLoss/d(logit_scale); 0 with a fixed temperature or above the clamp
 	Scale       float32   // the multiplier s used
+
+	loss64 float64 // Loss before rounding (finite-difference tests)
 }
 
 // InfoNCE computes the loss of n (image, text) pairs: img and txt are the
@@ -183,7 +185,7 @@ func InfoNCE(img, txt []float32, n, D int, o Options) (Result, error) {
 		unnormalise(dImg, du, u, un, n, D, d)
 		unnormalise(dTxt, dv, v, vn, n, D, d)
 	}
-	res.Loss = float32(total)
+	res.Loss, res.loss64 = float32(total), total
 	for i := range dImg {
 		res.DImg[i], res.DTxt[i] = float32(dImg[i]), float32(dTxt[i])
 	}
