@@ -1,0 +1,233 @@
+package backendtest
+
+import (
+	"math"
+	"testing"
+
+	"github.com/clipline/clipline/internal/backend"
+)
+
+func testMemory(t *testing.T, be backend.Backend) {
+	if be.Name() == "" {
+		t.Errorf("Name is empty")
+	}
+	a := be.Alloc(10)
+	if a.Len() != 10 {
+		t.Fatalf("Alloc(10).Len() = %d", a.Len())
+	}
+	got := make([]float32, 10)
+	be.Download(got, a)
+	for i, v := range got {
+		if v != 0 {
+			t.Fatalf("Alloc not zero-filled: [%d] = %g", i, v)
+		}
+	}
+	// Slices share storage, nest, and bound Zero and Copy.
+	s := a.Slice(3, 5)
+	if s.Len() != 5 {
+		t.Fatalf("Slice(3,5).Len() = %d", s.Len())
+	}
+	be.Upload(s, []float32{1, 2, 3, 4, 5})
+	ss := s.Slice(1, 3)
+	be.Upload(ss, []float32{20, 30})
+	be.Download(got, a)
+	want := []float32{0, 0, 0, 1, 20, 30, 4, 5, 0, 0}
+	if !equal32(got, want) {
+		t.Fatalf("after uploads into slices: %v, want %v", got, want)
+	}
+	b := be.Alloc(10)
+	be.Upload(b, []float32{9, 8, 7, 6, 5, 4, 3, 2, 1, 0})
+	be.Copy(a.Slice(0, 3), b.Slice(7, 3))
+	be.Zero(a.Slice(5, 2))
+	if err := be.Sync(); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	be.Download(got, a)
+	want = []float32{2, 1, 0, 1, 20, 0, 0, 5, 0, 0}
+	if !equal32(got, want) {
+		t.Fatalf("after Copy and Zero on slices: %v, want %v", got, want)
+	}
+	part := make([]float32, 4)
+	be.Download(part, b.Slice(2, 4))
+	if !equal32(part, []float32{7, 6, 5, 4}) {
+		t.Fatalf("Download of a slice: %v", part)
+	}
+	if n := be.AllocInt(7).Len(); n != 7 {
+		t.Fatalf("AllocInt(7).Len() = %d", n)
+	}
+	be.Free(b)
+}
+
+func equal32(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func testLayerNormStats(t *testing.T, be backend.Backend, tol Tolerances) {
+	rows, C := 9, 31
+	rng := caseRNG("LayerNormStats")
+	x := randVals(rng, rows*C, -3, 5)
+	w := randVals(rng, C, 0.5, 1.5)
+	b := randVals(rng, C, -1, 1)
+	_, mean, rstd := refLayerNorm(x, w, b, rows, C, lnEps)
+	h := newHarness(t, be)
+	mb, rb := h.nan("mean", rows), h.nan("rstd", rows)
+	be.LayerNorm(h.nan("out", rows*C), mb, rb, h.put64("in", x), h.put64("w", w), h.put64("b", b), rows, C, lnEps)
+	compare(t, "mean", h.get(mb), mean, tol)
+	compare(t, "rstd", h.get(rb), rstd, tol)
+	h.checkGuards()
+}
+
+func testElementwise(t *testing.T, be backend.Backend, tol Tolerances) {
+	rng := caseRNG("Elementwise")
+	for _, n := range []int{1, 1001, 100003} {
+		a := randVals(rng, n, -2, 2)
+		b := randVals(rng, n, -2, 2)
+		sum, prod := make([]float64, n), make([]float64, n)
+		for i := range a {
+			sum[i], prod[i] = a[i]+b[i], a[i]*b[i]
+		}
+		h := newHarness(t, be)
+
+		out := h.nan("out", n)
+		be.Add(out, h.put64("a", a), h.put64("b", b), n)
+		compare(t, describe("Add n=%d", n), h.get(out), sum, tol)
+		ab, bb := h.put64("a", a), h.put64("b", b)
+		be.Add(ab, ab, bb, n)
+		compare(t, describe("Add into a n=%d", n), h.get(ab), sum, tol)
+		ab, bb = h.put64("a", a), h.put64("b", b)
+		be.Add(bb, ab, bb, n)
+		compare(t, describe("Add into b n=%d", n), h.get(bb), sum, tol)
+
+		out = h.nan("out", n)
+		be.Mul(out, h.put64("a", a), h.put64("b", b), n)
+		compare(t, describe("Mul n=%d", n), h.get(out), prod, tol)
+		ab, bb = h.put64("a", a), h.put64("b", b)
+		be.Mul(ab, ab, bb, n)
+		compare(t, describe("Mul into a n=%d", n), h.get(ab), prod, tol)
+		ab, bb = h.put64("a", a), h.put64("b", b)
+		be.Mul(bb, ab, bb, n)
+		compare(t, describe("Mul into b n=%d", n), h.get(bb), prod, tol)
+
+		const alpha = -0.375
+		yb := h.put64("y", a)
+		be.AddScaled(yb, h.put64("x", b), alpha, n)
+		want := make([]float64, n)
+		for i := range a {
+			want[i] = a[i] + alpha*b[i]
+		}
+		compare(t, describe("AddScaled n=%d", n), h.get(yb), want, tol)
+
+		xb := h.put64("x", a)
+		be.Scale(xb, alpha, n)
+		for i := range a {
+			want[i] = alpha * a[i]
+		}
+		compare(t, describe("Scale n=%d", n), h.get(xb), want, tol)
+		h.checkGuards()
+	}
+}
+
+// testDropout requires the exact mask of RefDropoutUniform: backends must
+// agree element for element so that runs reproduce across them.
+func testDropout(t *testing.T, be backend.Backend, tol Tolerances) {
+	h := newHarness(t, be)
+	n := 10007
+	for _, c := range []struct {
+		p    float32
+		seed uint64
+	}{{0.1, 42}, {0.5, 7}, {0, 42}, {0.1, 1<<63 + 12345}} {
+		mb := h.nan("mask", n)
+		be.DropoutMask(mb, c.p, c.seed, n)
+		got := h.get(mb)
+		keep := 1 / (1 - float64(c.p))
+		dropped := 0
+		want := make([]float64, n)
+		for i := range got {
+			if RefDropoutUniform(c.seed, uint64(i)) >= c.p {
+				want[i] = keep
+			}
+			if (got[i] == 0) != (want[i] == 0) {
+				t.Fatalf("p=%g seed=%d: mask[%d] = %g, want %g", c.p, c.seed, i, got[i], want[i])
+			}
+			if got[i] == 0 {
+				dropped++
+			}
+		}
+		compare(t, describe("DropoutMask p=%g seed=%d", c.p, c.seed), got, want, tol)
+		// 4.5 standard deviations of the binomial count.
+		frac := float64(dropped) / float64(n)
+		sd := math.Sqrt(float64(c.p) * (1 - float64(c.p)) / float64(n))
+		if math.Abs(frac-float64(c.p)) > 4.5*sd+1e-12 {
+			t.Errorf("p=%g: dropped fraction %g", c.p, frac)
+		}
+	}
+	// Different seeds give different masks.
+	a, b := h.nan("mask", n), h.nan("mask", n)
+	be.DropoutMask(a, 0.5, 1, n)
+	be.DropoutMask(b, 0.5, 2, n)
+	if equal32(h.get(a), h.get(b)) {
+		t.Errorf("seeds 1 and 2 give the same mask")
+	}
+	h.checkGuards()
+}
+
+func testSumSquares(t *testing.T, be backend.Backend, tol Tolerances) {
+	rng := caseRNG("SumSquares")
+	h := newHarness(t, be)
+	for _, n := range []int{0, 1, 1001, 300007} {
+		x := randVals(rng, n+5, -1, 1)
+		want := 0.0
+		for _, v := range x[:n] {
+			want += v * v
+		}
+		// Only the first n values count.
+		got := be.SumSquares(h.put64("x", x), n)
+		if math.Abs(got-want) > tol.Abs+tol.Rel*math.Abs(want) {
+			t.Errorf("SumSquares n=%d: %g, want %g", n, got, want)
+		}
+	}
+	h.checkGuards()
+}
+
+// testAdamW runs three steps (t = 1, 2, 3) with fresh gradients each, with
+// and without weight decay, and compares parameters and both moments after
+// every step.
+func testAdamW(t *testing.T, be backend.Backend, tol Tolerances) {
+	rng := caseRNG("AdamW")
+	n := 1003
+	momentTol := tol
+	momentTol.Abs = 0 // moments are small: judge them relatively
+	for _, wd := range []float64{0.01, 0} {
+		// The backend gets float32 hyperparameters; so does the reference.
+		lr, b1, b2, eps := f32(1e-2), f32(0.9), f32(0.999), f32(1e-8)
+		wd := f32(wd)
+		h := newHarness(t, be)
+		p := randVals(rng, n, -1, 1)
+		m, v := make([]float64, n), make([]float64, n)
+		pb, mb, vb := h.put64("param", p), h.put64("m", m), h.put64("v", v)
+		for step := 1; step <= 3; step++ {
+			g := randVals(rng, n, -0.5, 0.5)
+			g[0] = 0 // a zero gradient still decays and uses its moments
+			refAdamW(p, g, m, v, lr, b1, b2, eps, wd, step)
+			gb := h.put64("grad", g)
+			be.AdamW(pb, gb, mb, vb, n, float32(lr), float32(b1), float32(b2), float32(eps), float32(wd), step)
+			compare(t, describe("param wd=%g step %d", wd, step), h.get(pb), p, tol)
+			compare(t, describe("m wd=%g step %d", wd, step), h.get(mb), m, momentTol)
+			compare(t, describe("v wd=%g step %d", wd, step), h.get(vb), v, momentTol)
+			if got := h.get64(gb); !equal64(got, g) {
+				t.Errorf("AdamW changed grad")
+			}
+		}
+		h.checkGuards()
+	}
+}
+
+func f32(x float64) float64 { return float64(float32(x)) }

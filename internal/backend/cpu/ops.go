@@ -1,0 +1,524 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/clipline/clipline/internal/backend"
+)
+
+// Work sizes below which an operation stays on one goroutine: a goroutine
+// costs about a microsecond, so a chunk should be tens of microseconds.
+const (
+	grainElems = 1 << 15 // elementwise values per chunk
+	grainCols  = 64      // columns per chunk for column-parallel reductions
+)
+
+// Linear computes out[M,N] = in[M,K]·w[N,K]ᵀ + bias[N] (bias may be nil).
+func (be *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
+	o := need("Linear", "out", out, M*N)
+	x := need("Linear", "in", in, M*K)
+	wd := need("Linear", "w", w, N*K)
+	bs := opt("Linear", "bias", bias, N)
+	be.gemm(M, N, K, matrix{x, K, 1}, matrix{wd, 1, K}, o, N, false, bs)
+}
+
+// LinearBackward accumulates dIn += dOut·w, dW += dOutᵀ·in, dBias += Σ dOut.
+func (be *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, N int) {
+	dO := need("LinearBackward", "dOut", dOut, M*N)
+	if dI := opt("LinearBackward", "dIn", dIn, M*K); dI != nil {
+		wd := need("LinearBackward", "w", w, N*K)
+		be.gemm(M, K, N, matrix{dO, N, 1}, matrix{wd, K, 1}, dI, K, true, nil)
+	}
+	if dWd := opt("LinearBackward", "dW", dW, N*K); dWd != nil {
+		x := need("LinearBackward", "in", in, M*K)
+		be.gemm(N, K, M, matrix{dO, 1, N}, matrix{x, K, 1}, dWd, K, true, nil)
+	}
+	if db := opt("LinearBackward", "dBias", dBias, N); db != nil {
+		be.parallelFor(N, max(grainCols, grainElems/max(M, 1)), func(_, lo, hi int) {
+			acc := db[lo:hi]
+			for r := range M {
+				row := dO[r*N+lo : r*N+hi]
+				for j, v := range row {
+					acc[j] += v
+				}
+			}
+		})
+	}
+}
+
+// LayerNorm normalises rows of C values, saving mean and rstd (either may
+// be nil when no backward pass will follow). Statistics are accumulated in
+// float64 and stored in float32.
+func (be *Backend) LayerNorm(out, mean, rstd, in, w, b backend.Buf, rows, C int, eps float32) {
+	o := need("LayerNorm", "out", out, rows*C)
+	x := need("LayerNorm", "in", in, rows*C)
+	wd := need("LayerNorm", "w", w, C)
+	bd := need("LayerNorm", "b", b, C)
+	md := opt("LayerNorm", "mean", mean, rows)
+	rd := opt("LayerNorm", "rstd", rstd, rows)
+	be.parallelFor(rows, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr := x[r*C : r*C+C]
+			var s float64
+			for _, v := range xr {
+				s += float64(v)
+			}
+			m := s / float64(C)
+			var ss float64
+			for _, v := range xr {
+				d := float64(v) - m
+				ss += d * d
+			}
+			rs := 1 / math.Sqrt(ss/float64(C)+float64(eps))
+			mf, rf := float32(m), float32(rs)
+			or := o[r*C : r*C+C]
+			wd, bd := wd[:len(xr)], bd[:len(xr)]
+			for i, v := range xr {
+				or[i] = (v-mf)*rf*wd[i] + bd[i]
+			}
+			if md != nil {
+				md[r] = mf
+			}
+			if rd != nil {
+				rd[r] = rf
+			}
+		}
+	})
+}
+
+// LayerNormBackward accumulates into dIn, dW, dB (llm.c's formulas). dW and
+// dB are summed per worker and then added, so rows run in parallel.
+func (be *Backend) LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd backend.Buf, rows, C int) {
+	dO := need("LayerNormBackward", "dOut", dOut, rows*C)
+	x := need("LayerNormBackward", "in", in, rows*C)
+	wd := need("LayerNormBackward", "w", w, C)
+	md := need("LayerNormBackward", "mean", mean, rows)
+	rd := need("LayerNormBackward", "rstd", rstd, rows)
+	dI := opt("LayerNormBackward", "dIn", dIn, rows*C)
+	dWd := opt("LayerNormBackward", "dW", dW, C)
+	dBd := opt("LayerNormBackward", "dB", dB, C)
+	if dI == nil && dWd == nil && dBd == nil {
+		return
+	}
+	grain := max(1, grainElems/max(C, 1))
+	chunks := min(be.workers, (rows+grain-1)/grain)
+	var partW, partB [][]float32
+	if dWd != nil {
+		partW = make([][]float32, max(chunks, 1))
+	}
+	if dBd != nil {
+		partB = make([][]float32, max(chunks, 1))
+	}
+	be.parallelFor(rows, grain, func(wk, lo, hi int) {
+		var pw, pb []float32
+		if partW != nil {
+			pw = make([]float32, C)
+			partW[wk] = pw
+		}
+		if partB != nil {
+			pb = make([]float32, C)
+			partB[wk] = pb
+		}
+		inv := 1 / float32(C)
+		for r := lo; r < hi; r++ {
+			xr := x[r*C : r*C+C]
+			dr := dO[r*C : r*C+C]
+			wd := wd[:len(xr)]
+			mf, rf := md[r], rd[r]
+			var sumD, sumDN float32
+			for i, v := range xr {
+				n := (v - mf) * rf
+				dn := wd[i] * dr[i]
+				sumD += dn
+				sumDN += dn * n
+			}
+			sumD *= inv
+			sumDN *= inv
+			if pb != nil {
+				pb := pb[:len(dr)]
+				for i, g := range dr {
+					pb[i] += g
+				}
+			}
+			if pw != nil {
+				pw := pw[:len(xr)]
+				for i, v := range xr {
+					pw[i] += (v - mf) * rf * dr[i]
+				}
+			}
+			if dI != nil {
+				di := dI[r*C : r*C+C]
+				for i, v := range xr {
+					n := (v - mf) * rf
+					di[i] += (wd[i]*dr[i] - sumD - n*sumDN) * rf
+				}
+			}
+		}
+	})
+	for _, p := range partW {
+		for i, v := range p {
+			dWd[i] += v
+		}
+	}
+	for _, p := range partB {
+		for i, v := range p {
+			dBd[i] += v
+		}
+	}
+}
+
+// QuickGELU computes out = x·sigmoid(1.702x).
+func (be *Backend) QuickGELU(out, in backend.Buf, n int) {
+	o := need("QuickGELU", "out", out, n)
+	x := need("QuickGELU", "in", in, n)
+	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
+		o, x := o[lo:hi], x[lo:hi]
+		for i, v := range x {
+			o[i] = v * sigmoid(1.702*v)
+		}
+	})
+}
+
+// QuickGELUBackward accumulates dIn += dOut·(s + 1.702·x·s·(1-s)),
+// s = sigmoid(1.702x).
+func (be *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int) {
+	dI := opt("QuickGELUBackward", "dIn", dIn, n)
+	if dI == nil {
+		return
+	}
+	dO := need("QuickGELUBackward", "dOut", dOut, n)
+	x := need("QuickGELUBackward", "in", in, n)
+	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
+		dI, dO, x := dI[lo:hi], dO[lo:hi], x[lo:hi]
+		dO = dO[:len(dI)]
+		x = x[:len(dI)]
+		for i, v := range x {
+			s := sigmoid(1.702 * v)
+			dI[i] += dO[i] * (s + 1.702*v*s*(1-s))
+		}
+	})
+}
+
+func sigmoid(x float32) float32 {
+	return float32(1 / (1 + math.Exp(-float64(x))))
+}
+
+// Add computes out = a + b.
+func (be *Backend) Add(out, a, b backend.Buf, n int) {
+	o := need("Add", "out", out, n)
+	ad := need("Add", "a", a, n)
+	bd := need("Add", "b", b, n)
+	be.parallelFor(n, grainElems, func(_, lo, hi int) {
+		o, ad, bd := o[lo:hi], ad[lo:hi], bd[lo:hi]
+		ad, bd = ad[:len(o)], bd[:len(o)]
+		for i := range o {
+			o[i] = ad[i] + bd[i]
+		}
+	})
+}
+
+// AddScaled computes y += alpha·x.
+func (be *Backend) AddScaled(y, x backend.Buf, alpha float32, n int) {
+	yd := need("AddScaled", "y", y, n)
+	xd := need("AddScaled", "x", x, n)
+	be.parallelFor(n, grainElems, func(_, lo, hi int) {
+		yd, xd := yd[lo:hi], xd[lo:hi]
+		xd = xd[:len(yd)]
+		for i := range yd {
+			yd[i] += alpha * xd[i]
+		}
+	})
+}
+
+// Scale computes x *= alpha.
+func (be *Backend) Scale(x backend.Buf, alpha float32, n int) {
+	xd := need("Scale", "x", x, n)
+	be.parallelFor(n, grainElems, func(_, lo, hi int) {
+		xd := xd[lo:hi]
+		for i := range xd {
+			xd[i] *= alpha
+		}
+	})
+}
+
+// Mul computes out = a·b elementwise.
+func (be *Backend) Mul(out, a, b backend.Buf, n int) {
+	o := need("Mul", "out", out, n)
+	ad := need("Mul", "a", a, n)
+	bd := need("Mul", "b", b, n)
+	be.parallelFor(n, grainElems, func(_, lo, hi int) {
+		o, ad, bd := o[lo:hi], ad[lo:hi], bd[lo:hi]
+		ad, bd = ad[:len(o)], bd[:len(o)]
+		for i := range o {
+			o[i] = ad[i] * bd[i]
+		}
+	})
+}
+
+// DropoutMask fills mask[i] with 0 where u_i < p and 1/(1-p) elsewhere,
+// u_i = DropoutUniform(seed, i): a pure function of (seed, i), so the mask
+// does not depend on the worker count and other backends can reproduce it.
+func (be *Backend) DropoutMask(mask backend.Buf, p float32, seed uint64, n int) {
+	md := need("DropoutMask", "mask", mask, n)
+	keep := float32(0)
+	if p < 1 {
+		keep = 1 / (1 - p)
+	}
+	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if DropoutUniform(seed, uint64(i)) < p {
+				md[i] = 0
+			} else {
+				md[i] = keep
+			}
+		}
+	})
+}
+
+// DropoutUniform is the dropout generator: splitmix64's output function of
+// seed + (i+1)·0x9E3779B97F4A7C15 (the i-th splitmix64 output of state
+// seed), keeping the top 24 bits as a float32 in [0, 1) (exact).
+func DropoutUniform(seed, i uint64) float32 {
+	z := seed + (i+1)*0x9E3779B97F4A7C15
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	z ^= z >> 31
+	return float32(z>>40) * (1.0 / (1 << 24))
+}
+
+// EmbedTokens computes out[b,t,:] = tok[ids[b,t],:] + pos[t,:].
+func (be *Backend) EmbedTokens(out backend.Buf, ids backend.IntBuf, tok, pos backend.Buf, B, T, C int) {
+	o := need("EmbedTokens", "out", out, B*T*C)
+	id := needInts("EmbedTokens", "ids", ids, B*T)
+	tk := Data(tok)
+	vocab := len(tk) / max(C, 1)
+	pd := need("EmbedTokens", "pos", pos, T*C)
+	checkIDs("EmbedTokens", id, vocab)
+	be.parallelFor(B*T, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			t := r % T
+			e := tk[int(id[r])*C : int(id[r])*C+C]
+			p := pd[t*C : t*C+C]
+			or := o[r*C : r*C+C]
+			e, p = e[:len(or)], p[:len(or)]
+			for i := range or {
+				or[i] = e[i] + p[i]
+			}
+		}
+	})
+}
+
+// EmbedTokensBackward accumulates dTok[ids[b,t],:] += dOut[b,t,:] and
+// dPos[t,:] += dOut[b,t,:]. Workers split the C columns, so repeated ids
+// never race.
+func (be *Backend) EmbedTokensBackward(dTok, dPos, dOut backend.Buf, ids backend.IntBuf, B, T, C int) {
+	dO := need("EmbedTokensBackward", "dOut", dOut, B*T*C)
+	id := needInts("EmbedTokensBackward", "ids", ids, B*T)
+	dT := Data(dTok)
+	dP := opt("EmbedTokensBackward", "dPos", dPos, T*C)
+	if dT == nil && dP == nil {
+		return
+	}
+	if dT != nil {
+		checkIDs("EmbedTokensBackward", id, len(dT)/max(C, 1))
+	}
+	be.parallelFor(C, max(grainCols, grainElems/max(B*T, 1)), func(_, lo, hi int) {
+		for r := range B * T {
+			src := dO[r*C+lo : r*C+hi]
+			if dT != nil {
+				dst := dT[int(id[r])*C+lo : int(id[r])*C+hi]
+				for i, v := range src {
+					dst[i] += v
+				}
+			}
+			if dP != nil {
+				t := r % T
+				dst := dP[t*C+lo : t*C+hi]
+				for i, v := range src {
+					dst[i] += v
+				}
+			}
+		}
+	})
+}
+
+func checkIDs(op string, ids []int32, vocab int) {
+	for i, v := range ids {
+		if v < 0 || int(v) >= vocab {
+			panic(fmt.Sprintf("cpu: %s: id %d at position %d outside vocabulary of %d", op, v, i, vocab))
+		}
+	}
+}
+
+// Patchify turns images [B,3,S,S] into rows cols[B*NP, 3*P*P] in the conv
+// weight's (c, ky, kx) order; patches run row-major over the (S/P)² grid.
+func (be *Backend) Patchify(cols, pixels backend.Buf, B, S, P int) {
+	g := S / P
+	NP := g * g
+	K := 3 * P * P
+	cd := need("Patchify", "cols", cols, B*NP*K)
+	px := need("Patchify", "pixels", pixels, B*3*S*S)
+	be.parallelFor(B*NP, max(1, grainElems/max(K, 1)), func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			b, p := r/NP, r%NP
+			py, pxi := p/g, p%g
+			row := cd[r*K : r*K+K]
+			for c := range 3 {
+				for ky := range P {
+					src := px[((b*3+c)*S+py*P+ky)*S+pxi*P:][:P]
+					copy(row[(c*P+ky)*P:(c*P+ky)*P+P], src)
+				}
+			}
+		}
+	})
+}
+
+// AssembleVision builds out[B,1+NP,C]: the class embedding then the patch
+// embeddings, each plus its position embedding.
+func (be *Backend) AssembleVision(out, patch, cls, pos backend.Buf, B, NP, C int) {
+	T := NP + 1
+	o := need("AssembleVision", "out", out, B*T*C)
+	pt := need("AssembleVision", "patch", patch, B*NP*C)
+	cl := need("AssembleVision", "cls", cls, C)
+	pd := need("AssembleVision", "pos", pos, T*C)
+	be.parallelFor(B*T, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			b, t := r/T, r%T
+			src := cl
+			if t > 0 {
+				src = pt[(b*NP+t-1)*C : (b*NP+t)*C]
+			}
+			p := pd[t*C : t*C+C]
+			or := o[r*C : r*C+C]
+			src, p = src[:len(or)], p[:len(or)]
+			for i := range or {
+				or[i] = src[i] + p[i]
+			}
+		}
+	})
+}
+
+// AssembleVisionBackward accumulates dPatch, dCls and dPos.
+func (be *Backend) AssembleVisionBackward(dPatch, dCls, dPos, dOut backend.Buf, B, NP, C int) {
+	T := NP + 1
+	dO := need("AssembleVisionBackward", "dOut", dOut, B*T*C)
+	dPt := opt("AssembleVisionBackward", "dPatch", dPatch, B*NP*C)
+	dCl := opt("AssembleVisionBackward", "dCls", dCls, C)
+	dP := opt("AssembleVisionBackward", "dPos", dPos, T*C)
+	if dPt == nil && dCl == nil && dP == nil {
+		return
+	}
+	// Column split: dCls and dPos sum over the batch without races.
+	be.parallelFor(C, max(grainCols, grainElems/max(B*T, 1)), func(_, lo, hi int) {
+		for r := range B * T {
+			b, t := r/T, r%T
+			src := dO[r*C+lo : r*C+hi]
+			if dP != nil {
+				addTo(dP[t*C+lo:t*C+hi], src)
+			}
+			if t == 0 {
+				if dCl != nil {
+					addTo(dCl[lo:hi], src)
+				}
+			} else if dPt != nil {
+				addTo(dPt[(b*NP+t-1)*C+lo:(b*NP+t-1)*C+hi], src)
+			}
+		}
+	})
+}
+
+func addTo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// GatherRows computes out[i,:] = in[idx[i],:].
+func (be *Backend) GatherRows(out, in backend.Buf, idx backend.IntBuf, n, C int) {
+	o := need("GatherRows", "out", out, n*C)
+	x := Data(in)
+	id := needInts("GatherRows", "idx", idx, n)
+	checkIDs("GatherRows", id, len(x)/max(C, 1))
+	be.parallelFor(n, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			copy(o[i*C:i*C+C], x[int(id[i])*C:int(id[i])*C+C])
+		}
+	})
+}
+
+// GatherRowsBackward accumulates dIn[idx[i],:] += dOut[i,:] (columns split
+// across workers, so repeated indices never race).
+func (be *Backend) GatherRowsBackward(dIn, dOut backend.Buf, idx backend.IntBuf, n, C int) {
+	dI := Data(dIn)
+	if dI == nil {
+		return
+	}
+	dO := need("GatherRowsBackward", "dOut", dOut, n*C)
+	id := needInts("GatherRowsBackward", "idx", idx, n)
+	checkIDs("GatherRowsBackward", id, len(dI)/max(C, 1))
+	be.parallelFor(C, max(grainCols, grainElems/max(n, 1)), func(_, lo, hi int) {
+		for i := range n {
+			addTo(dI[int(id[i])*C+lo:int(id[i])*C+hi], dO[i*C+lo:i*C+hi])
+		}
+	})
+}
+
+// SumSquares returns Σ x² in float64. Chunks are fixed by n and the worker
+// count, so the result is reproducible on one machine.
+func (be *Backend) SumSquares(x backend.Buf, n int) float64 {
+	xd := need("SumSquares", "x", x, n)
+	grain := grainElems
+	parts := make([]float64, max(1, min(be.workers, (n+grain-1)/grain)))
+	be.parallelFor(n, grain, func(w, lo, hi int) {
+		var s0, s1, s2, s3 float64
+		xd := xd[lo:hi]
+		i := 0
+		for ; i+4 <= len(xd); i += 4 {
+			v := xd[i : i+4 : i+4]
+			s0 += float64(v[0]) * float64(v[0])
+			s1 += float64(v[1]) * float64(v[1])
+			s2 += float64(v[2]) * float64(v[2])
+			s3 += float64(v[3]) * float64(v[3])
+		}
+		for ; i < len(xd); i++ {
+			s0 += float64(xd[i]) * float64(xd[i])
+		}
+		parts[w] = (s0 + s1) + (s2 + s3)
+	})
+	var s float64
+	for _, p := range parts {
+		s += p
+	}
+	return s
+}
+
+// AdamW is torch.optim.AdamW's update (foreach=False), in float32 in
+// PyTorch's order: decoupled decay, moments, then
+// p -= lr/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + eps). Bias corrections are
+// computed in float64 as Python does.
+func (be *Backend) AdamW(param, grad, m, v backend.Buf, n int, lr, beta1, beta2, eps, weightDecay float32, t int) {
+	p := need("AdamW", "param", param, n)
+	g := need("AdamW", "grad", grad, n)
+	md := need("AdamW", "m", m, n)
+	vd := need("AdamW", "v", v, n)
+	bc1 := 1 - math.Pow(float64(beta1), float64(t))
+	bc2 := 1 - math.Pow(float64(beta2), float64(t))
+	stepSize := float32(float64(lr) / bc1)
+	bc2Sqrt := float32(math.Sqrt(bc2))
+	decay := 1 - lr*weightDecay
+	b1c, b2c := 1-beta1, 1-beta2
+	be.parallelFor(n, grainElems/2, func(_, lo, hi int) {
+		p, g, md, vd := p[lo:hi], g[lo:hi], md[lo:hi], vd[lo:hi]
+		g, md, vd = g[:len(p)], md[:len(p)], vd[:len(p)]
+		for i := range p {
+			gi := g[i]
+			mi := beta1*md[i] + b1c*gi
+			vi := beta2*vd[i] + b2c*gi*gi
+			md[i], vd[i] = mi, vi
+			denom := float32(math.Sqrt(float64(vi)))/bc2Sqrt + eps
+			p[i] = p[i]*decay - stepSize*mi/denom
+		}
+	})
+}
