@@ -10,10 +10,10 @@ import (
 // follows `step` completed steps is Base·Factor(step). As in Hugging Face,
 // the first step of a warmup schedule runs at learning rate 0.
 type Schedule struct {
-	Kind   string // cosine, linear, constant, constant_with_warmup
-	Base   float64
-	Warmup int // warmup steps (ignored by constant, as in Hugging Face)
-	Total  int // total optimizer steps
+	Kind   string  `json:"kind"` // cosine, linear, constant, constant_with_warmup
+	Base   float64 `json:"base_lr"`
+	Warmup int     `json:"warmup_steps"` // ignored by constant, as in Hugging Face
+	Total  int     `json:"total_steps"`  // total optimizer steps
 }
 
 // NewSchedule checks kind and the step counts.
