@@ -43,7 +43,7 @@ func gradCases() []gradCase {
 		bias    bool
 	}{
 		{5, 7, 6, true}, {3, 4, 5, false}, {1, 33, 17, true},
-		{203, 300, 37, true}, {7, 20, 800, true}, {64, 48, 96, false},
+		{203, 300, 37, true}, {7, 20, 800, true}, {64, 48, 96, false}, {12, 9, 13, true},
 	} {
 		cs = append(cs, linearCase(s.M, s.K, s.N, s.bias))
 	}
