@@ -16,13 +16,47 @@ import (
 	"golang.org/x/image/webp"
 )
 
-// Image is a decoded picture as packed 8-bit samples, row-major and
-// channel-last. C is 3 (RGB) or 1 (grey: Pillow's convert("RGB") would
-// replicate it into three equal channels, and since resizing treats channels
-// independently the replication is deferred to the final crop).
+// Image is a decoded picture as 8-bit samples in C planes of H*W bytes
+// (channel-first; planes keep the resize loops simple and fast). C is 3
+// (RGB) or 1 (grey: Pillow's convert("RGB") would replicate it into three
+// equal channels, and since resizing treats channels independently the
+// replication is deferred to the final crop).
 type Image struct {
 	W, H, C int
-	Pix     []byte // H*W*C
+	Pix     []byte // C*H*W
+}
+
+func newImage(w, h, c int) *Image {
+	return &Image{W: w, H: h, C: c, Pix: make([]byte, c*w*h)}
+}
+
+// Plane returns channel c's H*W samples.
+func (m *Image) Plane(c int) []byte { return m.Pix[c*m.W*m.H : (c+1)*m.W*m.H] }
+
+// HWC returns the image as interleaved uint8 RGB (grey replicated).
+func (m *Image) HWC() []byte {
+	n := m.W * m.H
+	out := make([]byte, 3*n)
+	interleave(out, m, 0, n)
+	return out
+}
+
+// interleave writes n samples of m's planes starting at sample off into dst
+// as RGB triplets.
+func interleave(dst []byte, m *Image, off, n int) {
+	dst = dst[:3*n]
+	if m.C == 1 {
+		g := m.Pix[off : off+n]
+		for i, v := range g {
+			dst[3*i], dst[3*i+1], dst[3*i+2] = v, v, v
+		}
+		return
+	}
+	r, g, b := m.Plane(0)[off:off+n], m.Plane(1)[off:off+n], m.Plane(2)[off:off+n]
+	for i := range r {
+		o := dst[3*i : 3*i+3 : 3*i+3]
+		o[0], o[1], o[2] = r[i], g[i], b[i]
+	}
 }
 
 // ErrUnknownFormat is returned for data that is none of the supported
@@ -97,7 +131,7 @@ func DecodeFile(path string) (*Image, error) {
 	return img, nil
 }
 
-// FromImage converts a decoded image to packed RGB (or grey) as Pillow's
+// FromImage converts a decoded image to RGB (or grey) planes as Pillow's
 // convert("RGB") does: grey is kept as one channel (expanded later), alpha
 // is dropped without compositing, palettes are expanded, CMYK uses Pillow's
 // cmyk2rgb, 16-bit samples keep their high byte (as Pillow's ;16B unpackers)
@@ -117,16 +151,16 @@ func FromImage(m image.Image, format string) *Image {
 			return out
 		}
 	case *image.Gray:
-		out := &Image{W: w, H: h, C: 1, Pix: make([]byte, w*h)}
+		out := newImage(w, h, 1)
 		for y := 0; y < h; y++ {
 			i := m.PixOffset(b.Min.X, b.Min.Y+y)
 			copy(out.Pix[y*w:(y+1)*w], m.Pix[i:i+w])
 		}
 		return out
 	case *image.Gray16:
-		out := &Image{W: w, H: h, C: 1, Pix: make([]byte, w*h)}
+		out := newImage(w, h, 1)
 		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:2*w]
 			dst := out.Pix[y*w : (y+1)*w]
 			for x := range dst {
 				if src[2*x] != 0 { // Pillow's I16_RGB: v > 255 -> 255
@@ -153,25 +187,25 @@ func FromImage(m image.Image, format string) *Image {
 			}
 			lut[i] = paletteRGB(c)
 		}
-		out := &Image{W: w, H: h, C: 3, Pix: make([]byte, w*h*3)}
+		out := newImage(w, h, 3)
+		r, g, bl := out.Plane(0), out.Plane(1), out.Plane(2)
 		for y := 0; y < h; y++ {
 			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:w]
-			dst := out.Pix[y*w*3 : (y+1)*w*3]
 			for x, p := range src {
 				c := lut[p]
-				dst[3*x], dst[3*x+1], dst[3*x+2] = c[0], c[1], c[2]
+				i := y*w + x
+				r[i], g[i], bl[i] = c[0], c[1], c[2]
 			}
 		}
 		return out
 	case *image.CMYK:
-		out := &Image{W: w, H: h, C: 3, Pix: make([]byte, w*h*3)}
+		out := newImage(w, h, 3)
 		for y := 0; y < h; y++ {
 			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
-			dst := out.Pix[y*w*3 : (y+1)*w*3]
 			for x := 0; x < w; x++ {
 				nk := 255 - int32(src[4*x+3])
 				for c := 0; c < 3; c++ {
-					dst[3*x+c] = sat8(nk - mulDiv255(int32(src[4*x+c]), nk))
+					out.Pix[c*w*h+y*w+x] = sat8(nk - mulDiv255(int32(src[4*x+c]), nk))
 				}
 			}
 		}
@@ -179,12 +213,12 @@ func FromImage(m image.Image, format string) *Image {
 	}
 	// Anything else (and Y'CbCr layouts not handled above): Go's own
 	// conversion to non-premultiplied RGB, alpha dropped.
-	out := &Image{W: w, H: h, C: 3, Pix: make([]byte, w*h*3)}
+	out := newImage(w, h, 3)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			c := color.NRGBAModel.Convert(m.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-			i := 3 * (y*w + x)
-			out.Pix[i], out.Pix[i+1], out.Pix[i+2] = c.R, c.G, c.B
+			i := y*w + x
+			out.Pix[i], out.Pix[w*h+i], out.Pix[2*w*h+i] = c.R, c.G, c.B
 		}
 	}
 	return out
@@ -201,14 +235,14 @@ func mulDiv255(a, b int32) int32 {
 // Premultiplied sources are copied as stored: Pillow drops alpha the same
 // way, and opaque pixels are identical either way.
 func from4(pix []byte, stride, off, w, h, bps int) *Image {
-	out := &Image{W: w, H: h, C: 3, Pix: make([]byte, w*h*3)}
+	out := newImage(w, h, 3)
 	step := 4 * bps
 	for y := 0; y < h; y++ {
 		src := pix[off+y*stride:][:step*w]
-		dst := out.Pix[y*w*3 : (y+1)*w*3]
-		for x := 0; x < w; x++ {
+		r, g, b := out.Plane(0)[y*w:(y+1)*w], out.Plane(1)[y*w:(y+1)*w], out.Plane(2)[y*w:(y+1)*w]
+		for x := range r {
 			s := src[step*x:]
-			dst[3*x], dst[3*x+1], dst[3*x+2] = s[0], s[bps], s[2*bps]
+			r[x], g[x], b[x] = s[0], s[bps], s[2*bps]
 		}
 	}
 	return out

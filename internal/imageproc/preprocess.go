@@ -108,8 +108,6 @@ func grow[T any](b []T, n int) []T {
 func (p *Processor) Apply(dst []byte, img *Image) []byte {
 	g := p.g
 	dst = grow(dst, p.OutLen())
-	clear(dst)
-	c := img.C
 	nw, nh := g.ResizedSize(img.W, img.H)
 	top := floorDiv2(nh - g.CropH)
 	left := floorDiv2(nw - g.CropW)
@@ -117,13 +115,29 @@ func (p *Processor) Apply(dst []byte, img *Image) []byte {
 	ry0, ry1 := max(0, top), min(nh, top+g.CropH)
 	rx0, rx1 := max(0, left), min(nw, left+g.CropW)
 	if ry0 >= ry1 || rx0 >= rx1 {
+		clear(dst)
 		return dst
 	}
+	if ry1-ry0 != g.CropH || rx1-rx0 != g.CropW {
+		clear(dst) // padding
+	}
+	res := p.resize(img, nw, nh, rx0, rx1, ry0, ry1)
 	tw := rx1 - rx0
+	for y := ry0; y < ry1; y++ {
+		o := dst[((y-top)*g.CropW+(rx0-left))*3:]
+		interleave(o, res, (y-ry0)*tw, tw)
+	}
+	return dst
+}
+
+// resize computes columns [rx0, rx1) and rows [ry0, ry1) of Pillow's
+// bicubic resize of img to nw x nh. The result may share the Processor's
+// scratch.
+func (p *Processor) resize(img *Image, nw, nh, rx0, rx1, ry0, ry1 int) *Image {
 	// Pillow skips a pass whose size does not change (and copies when
 	// neither does).
 	needH, needV := nw != img.W, nh != img.H
-
+	tw, th := rx1-rx0, ry1-ry0
 	// Source rows the vertical pass reads.
 	sy0, sy1 := ry0, ry1
 	var vk *kernel
@@ -132,40 +146,33 @@ func (p *Processor) Apply(dst []byte, img *Image) []byte {
 		last := len(vk.start) - 1
 		sy0, sy1 = vk.start[0], vk.start[last]+vk.n[last]
 	}
-
-	// Horizontal pass (or column selection) over rows [sy0, sy1).
-	rowLen := tw * c
-	p.tmp = grow(p.tmp, (sy1-sy0)*rowLen)
+	var hk *kernel
 	if needH {
-		hk := p.kernel(img.W, nw, rx0, rx1)
-		horizontal(p.tmp, img.Pix, img.W, c, sy0, sy1, hk)
-	} else {
-		for y := sy0; y < sy1; y++ {
-			copy(p.tmp[(y-sy0)*rowLen:(y-sy0+1)*rowLen], img.Pix[(y*img.W+rx0)*c:])
-		}
+		hk = p.kernel(img.W, nw, rx0, rx1)
 	}
-
-	res := p.tmp // rows ry0..ry1 when there is no vertical pass
+	plane := (sy1 - sy0) * tw
+	p.tmp = grow(p.tmp, img.C*plane)
+	out := &Image{W: tw, H: th, C: img.C, Pix: p.tmp}
 	if needV {
-		p.res = grow(p.res, (ry1-ry0)*rowLen)
-		p.acc = grow(p.acc, rowLen)
-		vertical(p.res, p.tmp, rowLen, sy0, vk, p.acc)
-		res = p.res
+		p.res = grow(p.res, img.C*th*tw)
+		p.acc = grow(p.acc, tw)
+		out.Pix = p.res
 	}
-
-	// Place into the crop, expanding grey to RGB.
-	for y := ry0; y < ry1; y++ {
-		src := res[(y-ry0)*rowLen : (y-ry0+1)*rowLen]
-		o := dst[((y-top)*g.CropW+(rx0-left))*3:][:tw*3]
-		if c == 3 {
-			copy(o, src)
-			continue
+	for c := 0; c < img.C; c++ {
+		src := img.Plane(c)
+		tmp := p.tmp[c*plane : (c+1)*plane]
+		if needH {
+			horizontal(tmp, src, img.W, sy0, sy1, hk)
+		} else {
+			for y := sy0; y < sy1; y++ {
+				copy(tmp[(y-sy0)*tw:(y-sy0+1)*tw], src[y*img.W+rx0:])
+			}
 		}
-		for x, v := range src {
-			o[3*x], o[3*x+1], o[3*x+2] = v, v, v
+		if needV {
+			vertical(p.res[c*th*tw:(c+1)*th*tw], tmp, tw, sy0, vk, p.acc)
 		}
 	}
-	return dst
+	return out
 }
 
 // File decodes the image at path and applies the geometry into dst.
@@ -190,16 +197,10 @@ func (p *Processor) Bytes(dst, data []byte, name string) ([]byte, error) {
 
 // Resize is Pillow's Image.resize((w, h), BICUBIC) of the whole image.
 func Resize(img *Image, w, h int) *Image {
-	p := &Processor{g: Geometry{ResizeW: w, ResizeH: h, CropW: w, CropH: h}, kernels: map[[4]int]*kernel{}}
-	out := p.Apply(nil, img)
-	if img.C == 1 {
-		grey := make([]byte, w*h)
-		for i := range grey {
-			grey[i] = out[3*i]
-		}
-		return &Image{W: w, H: h, C: 1, Pix: grey}
-	}
-	return &Image{W: w, H: h, C: 3, Pix: out}
+	p := &Processor{kernels: map[[4]int]*kernel{}}
+	out := p.resize(img, w, h, 0, w, 0, h)
+	out.Pix = append([]byte(nil), out.Pix...)
+	return out
 }
 
 // CenterCrop is Hugging Face's center_crop (top=(h-ch)//2, left=(w-cw)//2,

@@ -115,42 +115,52 @@ func clip8(v int32) byte {
 
 const half = int32(1) << (precisionBits - 1)
 
-// horizontal resamples rows [y0, y1) of src (width sw, c channels) with k
-// into dst, which holds (y1-y0) rows of len(k.start) pixels.
-func horizontal(dst, src []byte, sw, c, y0, y1 int, k *kernel) {
+// horizontal resamples rows [y0, y1) of the plane src (width sw) with k
+// into dst, which holds (y1-y0) rows of len(k.start) samples. Four rows are
+// filtered together so each tap's coefficient is loaded once for all four
+// (the taps are short, so loop overhead dominates otherwise).
+func horizontal(dst, src []byte, sw, y0, y1 int, k *kernel) {
 	ow := len(k.start)
-	sstride := sw * c
-	dstride := ow * c
-	for y := y0; y < y1; y++ {
-		row := src[y*sstride : (y+1)*sstride]
-		out := dst[(y-y0)*dstride : (y-y0+1)*dstride]
-		switch c {
-		case 3:
-			for x := 0; x < ow; x++ {
-				n := k.n[x]
-				kk := k.coeffs[x*k.ksize : x*k.ksize+n]
-				s := row[3*k.start[x] : 3*(k.start[x]+n)]
-				s0, s1, s2 := half, half, half
-				for i, w := range kk {
-					p := s[3*i : 3*i+3 : 3*i+3]
-					s0 += int32(p[0]) * w
-					s1 += int32(p[1]) * w
-					s2 += int32(p[2]) * w
-				}
-				o := out[3*x : 3*x+3 : 3*x+3]
-				o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
+	y := y0
+	for ; y+4 <= y1; y += 4 {
+		rows := src[y*sw : (y+4)*sw]
+		out := dst[(y-y0)*ow : (y-y0+4)*ow]
+		for x := 0; x < ow; x++ {
+			kk := k.coeffs[x*k.ksize : x*k.ksize+k.n[x]]
+			st := k.start[x]
+			r0 := rows[st:]
+			r0 = r0[:len(kk)]
+			r1 := rows[sw+st:]
+			r1 = r1[:len(kk)]
+			r2 := rows[2*sw+st:]
+			r2 = r2[:len(kk)]
+			r3 := rows[3*sw+st:]
+			r3 = r3[:len(kk)]
+			a0, a1, a2, a3 := half, half, half, half
+			for i, w := range kk {
+				a0 += int32(r0[i]) * w
+				a1 += int32(r1[i]) * w
+				a2 += int32(r2[i]) * w
+				a3 += int32(r3[i]) * w
 			}
-		case 1:
-			for x := 0; x < ow; x++ {
-				n := k.n[x]
-				kk := k.coeffs[x*k.ksize : x*k.ksize+n]
-				s := row[k.start[x] : k.start[x]+n]
-				s0 := half
-				for i, w := range kk {
-					s0 += int32(s[i]) * w
-				}
-				out[x] = clip8(s0)
+			out[x] = clip8(a0)
+			out[ow+x] = clip8(a1)
+			out[2*ow+x] = clip8(a2)
+			out[3*ow+x] = clip8(a3)
+		}
+	}
+	for ; y < y1; y++ {
+		row := src[y*sw : (y+1)*sw]
+		out := dst[(y-y0)*ow : (y-y0+1)*ow]
+		for x := range out {
+			kk := k.coeffs[x*k.ksize : x*k.ksize+k.n[x]]
+			s := row[k.start[x]:]
+			s = s[:len(kk)]
+			acc := half
+			for i, w := range kk {
+				acc += int32(s[i]) * w
 			}
+			out[x] = clip8(acc)
 		}
 	}
 }

@@ -37,19 +37,17 @@ func sat8(v int32) byte {
 	return byte(v)
 }
 
-// jpegRow converts one row of full-width Y, Cb, Cr samples to RGB as
-// libjpeg's ycc_rgb_convert does.
-func jpegRow(dst, y, cb, cr []byte) {
-	dst = dst[:3*len(y)]
-	cb = cb[:len(y)]
-	cr = cr[:len(y)]
+// jpegRow converts one row of full-width Y, Cb, Cr samples to R, G, B rows
+// as libjpeg's ycc_rgb_convert does.
+func jpegRow(ro, gr, bo, y, cb, cr []byte) {
+	n := len(y)
+	ro, gr, bo, cb, cr = ro[:n], gr[:n], bo[:n], cb[:n], cr[:n]
 	for i, yv := range y {
 		Y := int32(yv)
 		b, r := cb[i], cr[i]
-		o := dst[3*i : 3*i+3 : 3*i+3]
-		o[0] = sat8(Y + jpegCrR[r])
-		o[1] = sat8(Y + (jpegCbG[b]+jpegCrG[r])>>16)
-		o[2] = sat8(Y + jpegCbB[b])
+		ro[i] = sat8(Y + jpegCrR[r])
+		gr[i] = sat8(Y + (jpegCbG[b]+jpegCrG[r])>>16)
+		bo[i] = sat8(Y + jpegCbB[b])
 	}
 }
 
@@ -67,17 +65,15 @@ func webpClip(v int32) byte {
 
 func mulHi(v, c int32) int32 { return (v * c) >> 8 }
 
-func webpRow(dst, y, u, v []byte) {
-	dst = dst[:3*len(y)]
-	u = u[:len(y)]
-	v = v[:len(y)]
+func webpRow(ro, gr, bo, y, u, v []byte) {
+	n := len(y)
+	ro, gr, bo, u, v = ro[:n], gr[:n], bo[:n], u[:n], v[:n]
 	for i, yv := range y {
 		Y := mulHi(int32(yv), 19077)
 		U, V := int32(u[i]), int32(v[i])
-		o := dst[3*i : 3*i+3 : 3*i+3]
-		o[0] = webpClip(Y + mulHi(V, 26149) - 14234)
-		o[1] = webpClip(Y - mulHi(U, 6419) - mulHi(V, 13320) + 8708)
-		o[2] = webpClip(Y + mulHi(U, 33050) - 17685)
+		ro[i] = webpClip(Y + mulHi(V, 26149) - 14234)
+		gr[i] = webpClip(Y - mulHi(U, 6419) - mulHi(V, 13320) + 8708)
+		bo[i] = webpClip(Y + mulHi(U, 33050) - 17685)
 	}
 }
 
@@ -208,7 +204,7 @@ func fromYCbCr(m *image.YCbCr, webp bool) (*Image, bool) {
 	}
 	cw := (w + hf - 1) / hf
 	ch := (h + vf - 1) / vf
-	out := &Image{W: w, H: h, C: 3, Pix: make([]byte, w*h*3)}
+	out := newImage(w, h, 3)
 	cb := make([]byte, w)
 	cr := make([]byte, w)
 	colsum := make([]int32, cw)
@@ -245,11 +241,11 @@ func fromYCbCr(m *image.YCbCr, webp bool) (*Image, bool) {
 				cr[x] = sr[x/hf]
 			}
 		}
-		dst := out.Pix[y*w*3 : (y+1)*w*3]
+		ro, gro, bo := out.Plane(0)[y*w:(y+1)*w], out.Plane(1)[y*w:(y+1)*w], out.Plane(2)[y*w:(y+1)*w]
 		if webp {
-			webpRow(dst, yrow, cb, cr)
+			webpRow(ro, gro, bo, yrow, cb, cr)
 		} else {
-			jpegRow(dst, yrow, cb, cr)
+			jpegRow(ro, gro, bo, yrow, cb, cr)
 		}
 	}
 	return out, true
