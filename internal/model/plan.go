@@ -95,9 +95,6 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 		a.hs = map[*linear]backend.Buf{}
 		var shared backend.Buf
 		for li, b := range tw.blocks {
-			if !training && li > 0 {
-				break
-			}
 			if training && li != i {
 				continue
 			}

@@ -1,0 +1,202 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/clipline/clipline/internal/backend/cpu"
+	"github.com/clipline/clipline/internal/loss"
+)
+
+var allTargets = []string{"q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2", "visual_projection", "text_projection"}
+
+// loraModel is a micro model with adapters on every linear layer and B
+// drawn at random (PEFT's zero B would make A's gradient vanish).
+func loraModel(t *testing.T, dropout float32) *Model {
+	t.Helper()
+	be := cpu.New()
+	m, err := New(microConfig(), be, 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ApplyLoRA(LoRAConfig{R: 2, Alpha: 3, Dropout: dropout, Targets: allTargets, Seed: 4}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, p := range m.Params() {
+		if strings.HasSuffix(p.Name, ".lora_B.weight") {
+			v := make([]float32, p.Len())
+			for i := range v {
+				v[i] = float32(0.2 * rng.NormFloat64())
+			}
+			be.Upload(p.W, v)
+		}
+	}
+	return m
+}
+
+func loraParams(m *Model) []*Param {
+	var ps []*Param
+	for _, p := range m.Params() {
+		if strings.Contains(p.Name, ".lora_") {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+func TestLoRAApply(t *testing.T) {
+	be := cpu.New()
+	cfg := microConfig()
+	m, _ := New(cfg, be, 21)
+	n := 3
+	ids, pixels := randomBatch(cfg, n, 4)
+	vp := m.NewVisionPlan(n, false)
+	before, _ := m.VisionForward(vp, pixels, n)
+	beforeImg := download(be, before)
+	if err := m.ApplyLoRA(LoRAConfig{R: 4, Alpha: 8, Targets: []string{"q_proj", "v_proj", "visual_projection"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.VisionForward(vp, pixels, n); err == nil {
+		t.Error("stale plan (created before ApplyLoRA): no error")
+	}
+	vp = m.NewVisionPlan(n, false)
+	after, _ := m.VisionForward(vp, pixels, n)
+	if d := maxAbsDiff(download(be, after), beforeImg); d != 0 {
+		t.Errorf("B = 0 adapters changed the embeddings by %g", d)
+	}
+	got := 0
+	for _, p := range m.Params() {
+		isLoRA := strings.HasPrefix(p.Name, LoRAPrefix)
+		if p.Trainable != isLoRA {
+			t.Errorf("%s: trainable %v", p.Name, p.Trainable)
+		}
+		if strings.HasSuffix(p.Name, ".lora_A.weight") {
+			got++
+			bound := 1 / math.Sqrt(float64(p.Shape[1]))
+			for _, x := range download(be, p.W) {
+				if math.Abs(float64(x)) > bound {
+					t.Fatalf("%s: %v outside ±%v", p.Name, x, bound)
+				}
+			}
+		}
+	}
+	// q and v in 2+2 layers of both towers, plus visual_projection.
+	if got != 9 {
+		t.Errorf("%d adapters, want 9", got)
+	}
+	if m.Param(LoRAPrefix+"vision_model.encoder.layers.1.self_attn.q_proj.lora_A.weight") == nil ||
+		m.Param(LoRAPrefix+"visual_projection.lora_B.weight") == nil {
+		t.Error("PEFT-named adapters missing")
+	}
+	m.ZeroGrads()
+	tp := m.NewTextPlan(n, true)
+	vpt := m.NewVisionPlan(n, true)
+	step(t, m, vpt, tp, ids, pixels, n, loss.Options{})
+	for _, p := range m.Params() {
+		if (p.G != nil) != p.Trainable {
+			t.Errorf("%s: trainable %v, has gradient %v", p.Name, p.Trainable, p.G != nil)
+		}
+	}
+	m2, _ := New(cfg, be, 21)
+	for _, bad := range []LoRAConfig{{R: 0, Alpha: 1}, {R: 2, Alpha: 0}, {R: 2, Alpha: 1, Dropout: 1},
+		{R: 2, Alpha: 1, Targets: []string{"patch_embedding"}}, {R: 2, Alpha: 1, Targets: []string{"proj"}}} {
+		if err := m2.ApplyLoRA(bad); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
+// TestLoRAGradients: adapter gradients (with dropout on: the backward
+// replays the forward's masks) match finite differences, and base weights
+// get none.
+func TestLoRAGradients(t *testing.T) {
+	for _, dropout := range []float32{0, 0.3} {
+		m := loraModel(t, dropout)
+		cfg := m.Config()
+		n := 4
+		ids, pixels := randomBatch(cfg, n, 6)
+		vp, tp := m.NewVisionPlan(n, true), m.NewTextPlan(n, true)
+		vp.SetDropout(true, 99)
+		tp.SetDropout(true, 98)
+		m.ZeroGrads()
+		step(t, m, vp, tp, ids, pixels, n, loss.Options{})
+		t.Logf("dropout %v:", dropout)
+		fdCheck(t, m, loraParams(m), func() float64 { return lossOf(t, m, vp, tp, ids, pixels, n, loss.Options{}) }, 3, 2)
+		if dropout > 0 {
+			with := lossOf(t, m, vp, tp, ids, pixels, n, loss.Options{})
+			vp.SetDropout(false, 0)
+			tp.SetDropout(false, 0)
+			without := lossOf(t, m, vp, tp, ids, pixels, n, loss.Options{})
+			if math.Abs(with-without) < 1e-4 {
+				t.Errorf("dropout on and off give the same loss %v", with)
+			}
+		}
+	}
+}
+
+// TestLoRAMergeAndAdapter: the merged checkpoint embeds like the LoRA model,
+// and a saved adapter reloads onto the base model.
+func TestLoRAMergeAndAdapter(t *testing.T) {
+	m := loraModel(t, 0.1)
+	be, cfg := m.Backend(), m.Config()
+	n := 3
+	ids, pixels := randomBatch(cfg, n, 12)
+	embed := func(m *Model) ([]float32, []float32) {
+		vp, tp := m.NewVisionPlan(n, false), m.NewTextPlan(n, false)
+		ib, err := m.VisionForward(vp, pixels, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb, err := m.TextForward(tp, ids, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return download(be, ib), download(be, tb)
+	}
+	img, txt := embed(m)
+	base, _ := New(cfg, be, 21)
+	bImg, _ := embed(base)
+	if maxAbsDiff(img, bImg) < 1e-3 {
+		t.Fatal("adapters with random B barely change the embeddings; the test would prove nothing")
+	}
+	dir := t.TempDir()
+	if err := m.Save(filepath.Join(dir, "merged")); err != nil {
+		t.Fatal(err)
+	}
+	merged, err := Load(filepath.Join(dir, "merged"), be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mImg, mTxt := embed(merged)
+	dI, dT := maxAbsDiff(mImg, img), maxAbsDiff(mTxt, txt)
+	t.Logf("merged vs LoRA model: max |diff| image %.2e, text %.2e", dI, dT)
+	if dI > 1e-5 || dT > 1e-5 {
+		t.Errorf("merged model differs from the LoRA model: image %.2e text %.2e", dI, dT)
+	}
+	if err := m.SaveAdapter(filepath.Join(dir, "adapter"), "base"); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "adapter", "adapter_config.json"))
+	for _, want := range []string{`"peft_type": "LORA"`, `"r": 2`, `"lora_alpha": 3`, `"fc1"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("adapter_config.json lacks %s:\n%s", want, raw)
+		}
+	}
+	lt := m.LoRATensors()
+	if _, ok := lt["base_model.model.text_model.encoder.layers.0.mlp.fc2.lora_B.weight"]; !ok || len(lt) != 2*(2*2*6+2) {
+		t.Errorf("%d adapter tensors", len(lt))
+	}
+	re, _ := New(cfg, be, 21)
+	if err := re.LoadAdapter(filepath.Join(dir, "adapter")); err != nil {
+		t.Fatal(err)
+	}
+	rImg, rTxt := embed(re)
+	if maxAbsDiff(rImg, img) != 0 || maxAbsDiff(rTxt, txt) != 0 {
+		t.Error("reloaded adapter embeds differently")
+	}
+}
