@@ -1,0 +1,267 @@
+package train
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/clipline/clipline/internal/imageproc"
+	"github.com/clipline/clipline/internal/stream"
+)
+
+// Data is one split in memory: images (uint8 HWC RGB at the model's size)
+// and their (caption, image) pairs with token ids.
+type Data struct {
+	Name    string // input name and split, for messages
+	Side    int    // image side
+	Context int    // token context length
+
+	ImageIDs []string
+	Pixels   []byte // [images][Side*Side*3]
+
+	// One entry per pair: the caption text, its tokens [Context], its image.
+	Captions  []string
+	Tokens    []int32
+	PairImage []int32
+}
+
+// Images is the number of images (including ones without captions, which
+// still count as distractors in validation).
+func (d *Data) Images() int { return len(d.ImageIDs) }
+
+// Pairs is the number of (caption, image) pairs.
+func (d *Data) Pairs() int { return len(d.PairImage) }
+
+// Image returns image i's pixels.
+func (d *Data) Image(i int) []byte {
+	n := d.Side * d.Side * 3
+	return d.Pixels[i*n : (i+1)*n]
+}
+
+// PairTokens returns pair p's token ids.
+func (d *Data) PairTokens(p int) []int32 { return d.Tokens[p*d.Context : (p+1)*d.Context] }
+
+// ReadOptions say what ReadSplits keeps and how it checks rows against the
+// model.
+type ReadOptions struct {
+	// Side is the model's image size; pixels of another size are an error.
+	Side int
+	// MaxContext is the model's context length; wider token rows are an error.
+	MaxContext int
+	// VocabSize bounds token ids (0: unchecked).
+	VocabSize int
+	// Geometry decodes image_path when the stream has no pixels (the
+	// model's preprocessor; same code as the decode stage).
+	Geometry imageproc.Geometry
+	// Workers decode images in parallel (0: all cores).
+	Workers int
+	// Log receives progress lines (nil: silent).
+	Log io.Writer
+}
+
+// AllSplits as a split name keeps every row, whatever its split.
+const AllSplits = "*"
+
+// ReadSplits reads a whole stream and returns one Data per requested split
+// name (AllSplits keeps every row). Rows of other splits are skipped. A
+// stream without a split column puts every row in the first split named
+// (and in AllSplits), so the others come back empty.
+// Required columns: captions and caption_tokens, plus pixels or image_path.
+func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*Data, error) {
+	name := r.Name()
+	if err := r.Require(stream.ColCaptions, stream.ColCaptionTokens); err != nil {
+		return nil, err
+	}
+	schema := r.Schema()
+	hasPixels := stream.HasColumn(schema, stream.ColPixels)
+	if hasPixels {
+		if err := r.Require(stream.ColPixels); err != nil {
+			return nil, err
+		}
+	} else if err := r.Require(stream.ColImagePath); err != nil {
+		return nil, fmt.Errorf("%w (the stream has no pixels column either, so train cannot get images)", err)
+	}
+	hasSplit := stream.HasColumn(schema, stream.ColSplit)
+	hasID := stream.HasColumn(schema, stream.ColImageID)
+
+	out := map[string]*Data{}
+	paths := map[string][]string{}
+	for _, s := range splits {
+		out[s] = &Data{Name: fmt.Sprintf("%s (split %s)", name, s), Side: o.Side}
+	}
+	ctx := 0
+	for r.Next() {
+		rec := r.Batch()
+		first := r.FirstRow()
+		n := int(rec.NumRows())
+		var splitCol, ids, imgPaths []string
+		var err error
+		if hasSplit {
+			if splitCol, err = stream.Strings(rec, stream.ColSplit); err != nil {
+				return nil, r.Errorf("batch %d: %w", r.BatchIndex(), err)
+			}
+		}
+		if hasID {
+			if ids, err = stream.Strings(rec, stream.ColImageID); err != nil {
+				return nil, r.Errorf("batch %d: %w", r.BatchIndex(), err)
+			}
+		}
+		caps, err := stream.StringLists(rec, stream.ColCaptions)
+		if err != nil {
+			return nil, r.Errorf("batch %d: %w", r.BatchIndex(), err)
+		}
+		toks, err := stream.CaptionTokens(rec)
+		if err != nil {
+			return nil, r.Errorf("batch %d: %w", r.BatchIndex(), err)
+		}
+		if ctx == 0 {
+			ctx = toks.Width
+			if o.MaxContext > 0 && ctx > o.MaxContext {
+				return nil, fmt.Errorf("%s: caption_tokens have context %d but the model's is %d; tokenize with this model", name, ctx, o.MaxContext)
+			}
+			for _, d := range out {
+				d.Context = ctx
+			}
+		}
+		var pix stream.PixelRows
+		if hasPixels {
+			if pix, err = stream.Pixels(rec); err != nil {
+				return nil, r.Errorf("batch %d: %w", r.BatchIndex(), err)
+			}
+			if side := stream.ImageSide(pix); side != o.Side {
+				return nil, fmt.Errorf("%s: pixels are %dx%d but the model takes %dx%d; run decode with this model (or drop the pixels column to let train decode)", name, side, side, o.Side, o.Side)
+			}
+		} else if imgPaths, err = stream.Strings(rec, stream.ColImagePath); err != nil {
+			return nil, r.Errorf("batch %d: %w", r.BatchIndex(), err)
+		}
+		for i := 0; i < n; i++ {
+			row := first + int64(i)
+			var keys []string
+			for k, sp := range splits {
+				if sp == AllSplits || (hasSplit && sp == splitCol[i]) || (!hasSplit && k == 0) {
+					keys = append(keys, sp)
+				}
+			}
+			if len(keys) == 0 {
+				continue
+			}
+			if toks.Count(i) != len(caps[i]) {
+				return nil, fmt.Errorf("%s: row %d: %d captions but %d caption_tokens; re-run tokenize", name, row, len(caps[i]), toks.Count(i))
+			}
+			for j := 0; j < toks.Count(i); j++ {
+				if err := checkTokens(toks.Item(i, j), o.VocabSize); err != nil {
+					return nil, fmt.Errorf("%s: row %d caption %d: %w", name, row, j, err)
+				}
+			}
+			id := fmt.Sprintf("row-%d", row)
+			if hasID {
+				id = ids[i]
+			}
+			for _, k := range keys {
+				d := out[k]
+				img := int32(len(d.ImageIDs))
+				d.ImageIDs = append(d.ImageIDs, id)
+				if hasPixels {
+					d.Pixels = append(d.Pixels, pix.Row(i)...)
+				} else {
+					paths[k] = append(paths[k], imgPaths[i])
+				}
+				for j, c := range caps[i] {
+					d.Captions = append(d.Captions, c)
+					d.Tokens = append(d.Tokens, toks.Item(i, j)...)
+					d.PairImage = append(d.PairImage, img)
+				}
+			}
+		}
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	if !hasPixels {
+		for _, k := range splits {
+			d := out[k]
+			if len(paths[k]) == 0 {
+				continue
+			}
+			px, err := decodeImages(paths[k], o)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			d.Pixels = px
+		}
+	}
+	return out, nil
+}
+
+func checkTokens(ids []int32, vocab int) error {
+	for k, id := range ids {
+		if id < 0 || (vocab > 0 && int(id) >= vocab) {
+			return fmt.Errorf("token %d at position %d is outside the model's vocabulary (size %d); tokenize with this model", id, k, vocab)
+		}
+	}
+	return nil
+}
+
+// decodeImages decodes and resizes every path with the model's geometry on
+// all cores, keeping order.
+func decodeImages(paths []string, o ReadOptions) ([]byte, error) {
+	g := o.Geometry
+	if g == (imageproc.Geometry{}) {
+		g = imageproc.Square(o.Side)
+	}
+	if g.CropW != o.Side || g.CropH != o.Side {
+		return nil, fmt.Errorf("preprocessor crops to %dx%d but the model takes %dx%d", g.CropW, g.CropH, o.Side, o.Side)
+	}
+	workers := o.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	per := o.Side * o.Side * 3
+	out := make([]byte, len(paths)*per)
+	var next, done atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		p, err := imageproc.NewProcessor(g)
+		if err != nil {
+			return nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(paths) {
+					return
+				}
+				mu.Lock()
+				stop := firstErr != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if _, err := p.File(out[i*per:(i+1)*per], paths[i]); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("decoding image %d: %w", i, err)
+					}
+					mu.Unlock()
+					return
+				}
+				if d := done.Add(1); o.Log != nil && (d%500 == 0 || int(d) == len(paths)) {
+					fmt.Fprintf(o.Log, "train: decoded %d/%d images (%.0f/s)\n", d, len(paths), float64(d)/time.Since(start).Seconds())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}

@@ -1,0 +1,110 @@
+package train
+
+import (
+	"bufio"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func readMetrics(t *testing.T, dir string) []Record {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []Record
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("metrics.jsonl line %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// A tiny end-to-end run: the training loss goes down and validation
+// retrieval beats chance.
+func TestLossGoesDown(t *testing.T) {
+	base := tinyModelDir(t)
+	out := t.TempDir()
+	c := testConfig(base, out)
+	c.Epochs = 30
+	c.LearningRate = 3e-3
+	c.EvalStrategy = "epoch"
+	data := synthData(1, 8, 2)
+	tr := newTrainer(t, c, base, data, data, "", nil)
+	res, err := tr.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readMetrics(t, out)
+	var losses []float64
+	var evals []*EvalMetrics
+	for _, r := range recs {
+		if r.Loss != nil {
+			losses = append(losses, *r.Loss)
+		}
+		if r.Eval != nil {
+			evals = append(evals, r.Eval)
+		}
+	}
+	if len(losses) != res.Steps || res.Steps != 60 {
+		t.Fatalf("%d loss records, %d steps", len(losses), res.Steps)
+	}
+	first := (losses[0] + losses[1]) / 2
+	last := (losses[len(losses)-1] + losses[len(losses)-2]) / 2
+	t.Logf("loss %.4f -> %.4f; t2i R@1 %.3f -> %.3f", first, last, evals[0].T2I.R1, evals[len(evals)-1].T2I.R1)
+	if !(last < 0.7*first) {
+		t.Errorf("loss did not go down: %.4f -> %.4f", first, last)
+	}
+	if len(evals) != c.Epochs {
+		t.Errorf("%d evaluations, want one per epoch (%d)", len(evals), c.Epochs)
+	}
+	if fin := evals[len(evals)-1]; fin.T2I.R1 <= 1.0/8 || fin.I2T.R1 <= 1.0/16 {
+		t.Errorf("after training retrieval is at chance: %+v", fin)
+	}
+	if res.BestDir == "" || res.BestMetric < evals[0].T2I.R1 {
+		t.Errorf("best %q %.3f", res.BestDir, res.BestMetric)
+	}
+	for _, d := range []string{res.FinalDir, res.BestDir} {
+		if _, err := os.Stat(filepath.Join(d, "model.safetensors")); err != nil {
+			t.Error(err)
+		}
+	}
+	if math.IsNaN(res.LastLoss) {
+		t.Error("NaN last loss")
+	}
+}
+
+// A NaN loss stops the run with an error naming the step, and nothing new
+// is written.
+func TestNaNStops(t *testing.T) {
+	base := tinyModelDir(t)
+	out := t.TempDir()
+	c := testConfig(base, out)
+	c.SaveSteps = 1
+	c.SaveStrategy = "steps"
+	tr := newTrainer(t, c, base, synthData(1, 8, 2), nil, "", nil)
+	p := tr.Model().Param("visual_projection.weight")
+	v := make([]float32, p.W.Len())
+	tr.be.Download(v, p.W)
+	v[3] = float32(math.NaN())
+	tr.be.Upload(p.W, v)
+	_, err := tr.Run()
+	if err == nil || !strings.Contains(err.Error(), "step 1") || !strings.Contains(err.Error(), "NaN") {
+		t.Fatalf("want an error naming step 1 and NaN, got %v", err)
+	}
+	ents, _ := os.ReadDir(out)
+	for _, e := range ents {
+		if e.Name() != "metrics.jsonl" {
+			t.Errorf("%s written after a NaN loss", e.Name())
+		}
+	}
+}

@@ -1,0 +1,521 @@
+// Package train is the training loop of the train stage: symmetric InfoNCE
+// fine-tuning of a CLIP model (LoRA or full) on (caption, image) pairs, with
+// AdamW, Hugging Face learning-rate schedules, gradient clipping and
+// accumulation, GradCache, Matryoshka prefixes, validation, checkpoints and
+// exact resumption.
+//
+// One optimizer step:
+//
+//	zero grads
+//	for each micro-batch of the accumulation group:
+//	    forward both towers → download embeddings → loss on the host
+//	    (internal/loss) → upload dLoss/dEmbedding / group size → backward
+//	clip the global gradient norm → AdamW at the scheduled rate
+//	clamp logit_scale to [0, ln 100] when it is trained (as CLIP does)
+//
+// With GradCache (use_gradient_cache) a micro-batch is embedded chunk by
+// chunk first, keeping no activations beyond one chunk's; the loss and its
+// embedding gradients are computed over the whole batch; then each chunk is
+// forwarded again (same dropout masks) and backpropagated with its slice of
+// the embedding gradient. The gradients equal the plain batch's, so a batch
+// larger than memory allows still sees every in-batch negative.
+//
+// An epoch visits every (caption, image) pair once in an order fixed by
+// (seed, epoch) (EpochOrder). Pairs of one image that fall into one batch
+// are not negatives of each other (loss.Options.ImageIDs).
+package train
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/config"
+	"github.com/clipline/clipline/internal/imageproc"
+	"github.com/clipline/clipline/internal/loss"
+	"github.com/clipline/clipline/internal/model"
+	"github.com/clipline/clipline/internal/optim"
+)
+
+// MaxLogitScale is CLIP's clamp on the logit_scale parameter: ln 100.
+var MaxLogitScale = float32(math.Log(100))
+
+// Options configure a training run.
+type Options struct {
+	Config config.Config
+	// ModelDir is the base model's local directory (config.json,
+	// model.safetensors, tokenizer and preprocessor files).
+	ModelDir string
+	Backend  backend.Backend
+	Train    *Data
+	Val      *Data // nil or empty: no validation
+	// Resume is a checkpoint directory written by an earlier run ("": start
+	// fresh). The run continues from its step and ends as an uninterrupted
+	// run would.
+	Resume string
+	// Log receives progress lines and validation tables (nil: discarded).
+	Log io.Writer
+}
+
+// Result summarises a finished run.
+type Result struct {
+	Steps      int
+	FinalDir   string
+	BestDir    string  // "" when no validation ran
+	BestMetric float64 // t2i R@1 of the best validation
+	BestStep   int
+	LastLoss   float64 // mean loss of the last logging window
+}
+
+// Trainer holds the model, optimizer, plans and host buffers of one run.
+type Trainer struct {
+	cfg   config.Config
+	o     Options
+	be    backend.Backend
+	m     *model.Model
+	log   io.Writer
+	pre   imageproc.Config
+	learn bool // logit_scale is trained
+
+	D, side, ctx int
+	planB        int // rows per forward: batch_size, or the GradCache chunk
+	vp           *model.VisionPlan
+	tp           *model.TextPlan
+
+	opt       *optim.AdamW
+	params    []optim.Param
+	sched     optim.Schedule
+	groups    []int // micro-batches per optimizer step within an epoch
+	spe       int   // optimizer steps per epoch
+	total     int   // optimizer steps in the run
+	numBatch  int   // micro-batches per epoch
+	step      int   // optimizer steps done
+	lastSaved int
+
+	// Host scratch.
+	pix      []float32 // [planB, 3, S, S]
+	ids      []int32   // [planB, ctx]
+	img, txt []float32 // [batch, D] embeddings of the current micro-batch
+	dImgBuf  backend.Buf
+	dTxtBuf  backend.Buf
+
+	// Logging window and history.
+	win        window
+	history    []Record
+	best       *float64
+	bestStep   int
+	bestDir    string
+	bestCkpt   string
+	metricsOut *os.File
+	started    time.Time
+	stepsRun   int // optimizer steps run by this process (for ETA)
+}
+
+// New loads the base model (or the checkpoint to resume), applies LoRA,
+// sets what trains, and prepares the optimizer, schedule and memory plans.
+func New(o Options) (*Trainer, error) {
+	cfg := o.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Train == nil || o.Train.Pairs() == 0 {
+		return nil, errors.New("train: no training pairs (check --train-split and that rows have captions)")
+	}
+	t := &Trainer{cfg: cfg, o: o, be: o.Backend, log: o.Log, learn: cfg.LearnTemperature}
+	if t.log == nil {
+		t.log = io.Discard
+	}
+	var st *State
+	if o.Resume != "" {
+		var err error
+		if st, err = readState(o.Resume); err != nil {
+			return nil, err
+		}
+		if st.UseLoRA != cfg.UseLoRA {
+			return nil, fmt.Errorf("train: resume %s: checkpoint has use_lora %v, config says %v", o.Resume, st.UseLoRA, cfg.UseLoRA)
+		}
+		t.warnConfigDrift(o.Resume)
+	}
+
+	// The model: full fine-tuning resumes from the checkpoint's exact F32
+	// weights; LoRA from the base model plus the saved adapter values.
+	from := o.ModelDir
+	if st != nil && !cfg.UseLoRA {
+		from = o.Resume
+	}
+	m, err := model.Load(from, t.be)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	t.m = m
+	mc := m.Config()
+	t.D, t.side = mc.ProjectionDim, mc.Vision.ImageSize
+	if cfg.UseLoRA {
+		if err := m.ApplyLoRA(model.LoRAConfig{R: cfg.LoRAR, Alpha: float32(cfg.LoRAAlpha), Dropout: float32(cfg.LoRADropout),
+			Targets: cfg.LoRATargetModules, Seed: uint64(cfg.Seed)}); err != nil {
+			return nil, fmt.Errorf("train: lora_target_modules %v: %w", cfg.LoRATargetModules, err)
+		}
+	}
+	m.SetTrainable(t.learn, func(n string) bool { return n == "logit_scale" })
+	for _, d := range cfg.MRLDims {
+		if cfg.UseMRL && d > t.D {
+			return nil, &config.ValueError{Key: "mrl_dims", Value: fmt.Sprint(cfg.MRLDims),
+				Reason: fmt.Sprintf("dimension %d exceeds the model's projection_dim %d", d, t.D)}
+		}
+	}
+
+	// Data against the model.
+	for _, d := range []*Data{o.Train, o.Val} {
+		if d == nil || d.Pairs() == 0 {
+			continue
+		}
+		if d.Side != t.side {
+			return nil, fmt.Errorf("train: %s: images are %d px, the model takes %d", d.Name, d.Side, t.side)
+		}
+		if d.Context > mc.Text.MaxPositionEmbeddings {
+			return nil, fmt.Errorf("train: %s: token context %d exceeds the model's %d", d.Name, d.Context, mc.Text.MaxPositionEmbeddings)
+		}
+	}
+	t.ctx = o.Train.Context
+	t.pre = imageproc.DefaultConfig(t.side)
+	if _, err := os.Stat(filepath.Join(o.ModelDir, imageproc.ConfigFile)); err == nil {
+		if t.pre, err = imageproc.LoadConfig(o.ModelDir); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
+
+	// Steps.
+	t.numBatch = (o.Train.Pairs() + cfg.BatchSize - 1) / cfg.BatchSize
+	t.groups = optim.Groups(t.numBatch, cfg.GradientAccumulationSteps)
+	t.spe = len(t.groups)
+	t.total = t.spe * cfg.Epochs
+	warm := optim.WarmupSteps(t.total, cfg.WarmupRatio, cfg.WarmupSteps)
+	if t.sched, err = optim.NewSchedule(cfg.SchedulerType, cfg.LearningRate, warm, t.total); err != nil {
+		return nil, err
+	}
+
+	// Gradients and optimizer over the trainable parameters.
+	m.ZeroGrads()
+	for _, p := range m.Params() {
+		if p.Trainable {
+			t.params = append(t.params, optim.Param{Name: p.Name, W: p.W, G: p.G, Decay: p.Decay})
+		}
+	}
+	if len(t.params) == 0 {
+		return nil, errors.New("train: nothing to train (no trainable parameters)")
+	}
+	if t.opt, err = optim.NewAdamW(t.be, t.params, cfg.WeightDecay); err != nil {
+		return nil, err
+	}
+	if st != nil {
+		if err := t.restore(st); err != nil {
+			return nil, err
+		}
+	}
+
+	// Plans and scratch.
+	t.planB = cfg.BatchSize
+	if cfg.UseGradientCache {
+		t.planB = min(cfg.GradientCacheChunkSize, cfg.BatchSize)
+	}
+	t.vp = m.NewVisionPlan(t.planB, true)
+	t.tp = m.NewTextPlan(t.planB, true)
+	t.pix = make([]float32, t.planB*3*t.side*t.side)
+	t.ids = make([]int32, t.planB*t.ctx)
+	t.img = make([]float32, cfg.BatchSize*t.D)
+	t.txt = make([]float32, cfg.BatchSize*t.D)
+	t.dImgBuf = t.be.Alloc(t.planB * t.D)
+	t.dTxtBuf = t.be.Alloc(t.planB * t.D)
+
+	total, trainable := m.NumParams()
+	fmt.Fprintf(t.log, "train: %d pairs (%d images), batch %d, %d steps per epoch, %d epochs, %d steps (warmup %d); %s parameters, %s trainable%s\n",
+		o.Train.Pairs(), o.Train.Images(), cfg.BatchSize, t.spe, cfg.Epochs, t.total, warm, human(total), human(trainable), t.modeNote())
+	return t, nil
+}
+
+func (t *Trainer) modeNote() string {
+	s := ""
+	if t.cfg.UseLoRA {
+		s += fmt.Sprintf("; LoRA r=%d alpha=%g on %v", t.cfg.LoRAR, t.cfg.LoRAAlpha, t.cfg.LoRATargetModules)
+	}
+	if t.learn {
+		s += fmt.Sprintf("; learning logit_scale (now %.3f)", t.m.LogitScale())
+	} else {
+		s += fmt.Sprintf("; temperature %g", t.cfg.Temperature)
+	}
+	if t.cfg.UseGradientCache {
+		s += fmt.Sprintf("; GradCache chunks of %d", t.planB)
+	}
+	if t.cfg.UseMRL {
+		s += fmt.Sprintf("; Matryoshka dims %v", t.cfg.MRLDims)
+	}
+	return s
+}
+
+// Model is the model being trained.
+func (t *Trainer) Model() *model.Model { return t.m }
+
+// Step is the number of optimizer steps done.
+func (t *Trainer) Step() int { return t.step }
+
+// TotalSteps is the number of optimizer steps of the whole run.
+func (t *Trainer) TotalSteps() int { return t.total }
+
+// Params are the trainable parameters as the optimizer sees them.
+func (t *Trainer) Params() []optim.Param { return t.params }
+
+// Close releases the plans and the metrics file.
+func (t *Trainer) Close() {
+	if t.vp != nil {
+		t.vp.Free()
+		t.tp.Free()
+		t.vp, t.tp = nil, nil
+	}
+	if t.metricsOut != nil {
+		t.metricsOut.Close()
+		t.metricsOut = nil
+	}
+}
+
+// Run trains to the end, validating and saving as configured, and writes
+// output_dir/final.
+func (t *Trainer) Run() (*Result, error) {
+	cfg := t.cfg
+	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: output_dir: %w", err)
+	}
+	if err := t.openMetrics(); err != nil {
+		return nil, err
+	}
+	t.started = time.Now()
+	t.win.reset(t.started)
+	t.lastSaved = t.step
+	for t.step < t.total {
+		epoch := t.step / t.spe
+		order := EpochOrder(t.o.Train.Pairs(), cfg.Seed, epoch)
+		cuts := Batches(len(order), cfg.BatchSize)
+		g0 := t.step % t.spe
+		b := 0
+		for _, n := range t.groups[:g0] {
+			b += n
+		}
+		for g := g0; g < t.spe; g++ {
+			var batches [][]int32
+			for k := 0; k < t.groups[g]; k++ {
+				batches = append(batches, order[cuts[b+k]:cuts[b+k+1]])
+			}
+			b += t.groups[g]
+			if err := t.optimizerStep(batches); err != nil {
+				return nil, err
+			}
+			t.stepsRun++
+			epochEnd := g == t.spe-1
+			if t.step%cfg.LoggingSteps == 0 || t.step == t.total {
+				t.logTrain()
+			}
+			evalNow := (cfg.EvalStrategy == "steps" && t.step%cfg.EvalEvery() == 0) ||
+				(cfg.EvalStrategy == "epoch" && epochEnd)
+			if evalNow && t.hasVal() {
+				if err := t.evaluate(); err != nil {
+					return nil, err
+				}
+			}
+			every := cfg.SaveEvery()
+			if (every > 0 && t.step%every == 0) || (every == 0 && epochEnd) {
+				if err := t.saveCheckpoint(); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	final := filepath.Join(cfg.OutputDir, "final")
+	if err := t.saveModelDir(final, false, nil); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(t.log, "train: done, %d steps in %s; final model in %s", t.step, time.Since(t.started).Round(time.Second), final)
+	if t.bestDir != "" {
+		fmt.Fprintf(t.log, ", best (t2i R@1 %.4f at step %d) in %s", *t.best, t.bestStep, t.bestDir)
+	}
+	fmt.Fprintln(t.log)
+	r := &Result{Steps: t.step, FinalDir: final, BestDir: t.bestDir, BestStep: t.bestStep, LastLoss: t.win.lastMean}
+	if t.best != nil {
+		r.BestMetric = *t.best
+	}
+	return r, nil
+}
+
+func (t *Trainer) hasVal() bool { return t.o.Val != nil && t.o.Val.Pairs() > 0 }
+
+// optimizerStep runs one accumulation group of micro-batches and updates.
+func (t *Trainer) optimizerStep(batches [][]int32) error {
+	step := t.step + 1 // 1-based number of the step being taken, for messages
+	t.m.ZeroGrads()
+	var lossSum float64
+	pairs := 0
+	for k, b := range batches {
+		l, err := t.microBatch(b, 1/float32(len(batches)), mix(uint64(t.cfg.Seed), uint64(step), uint64(k)))
+		if err != nil {
+			return fmt.Errorf("train: step %d: %w", step, err)
+		}
+		lossSum += l
+		pairs += len(b)
+	}
+	norm := optim.ClipGradNorm(t.be, t.params, t.cfg.MaxGradNorm)
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return fmt.Errorf("train: step %d: gradient norm is %v; stopping (nothing saved for this step)", step, norm)
+	}
+	lr := t.sched.LR(t.step)
+	t.opt.Step(lr)
+	if t.learn {
+		t.clampLogitScale()
+	}
+	t.step++
+	t.win.add(lossSum/float64(len(batches)), norm, lr, pairs)
+	return nil
+}
+
+// clampLogitScale keeps logit_scale in [0, ln 100], as OpenAI's and
+// open_clip's training loops do after each step.
+func (t *Trainer) clampLogitScale() {
+	p := t.m.Param("logit_scale")
+	v := t.m.LogitScale()
+	c := min(max(v, 0), MaxLogitScale)
+	if c != v {
+		t.be.Upload(p.W, []float32{c})
+	}
+}
+
+// microBatch computes one batch's loss and accumulates its gradients scaled
+// by gscale (1/micro-batches per step). It returns the (unscaled) loss.
+func (t *Trainer) microBatch(pairs []int32, gscale float32, seed uint64) (float64, error) {
+	n := len(pairs)
+	imgs := make([]int64, n)
+	for i, p := range pairs {
+		imgs[i] = int64(t.o.Train.PairImage[p])
+	}
+	chunk := n
+	if t.cfg.UseGradientCache {
+		chunk = t.planB
+	}
+	// Pass 1: embeddings of the whole batch. Without GradCache this is the
+	// one forward whose activations the backward uses.
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(n, lo+chunk)
+		if err := t.forward(t.o.Train, pairs[lo:hi], mix(seed, uint64(lo)), t.img[lo*t.D:hi*t.D], t.txt[lo*t.D:hi*t.D]); err != nil {
+			return 0, err
+		}
+	}
+	res, err := t.loss(t.img[:n*t.D], t.txt[:n*t.D], n, imgs)
+	if err != nil {
+		return 0, err
+	}
+	if l := float64(res.Loss); math.IsNaN(l) || math.IsInf(l, 0) {
+		return 0, fmt.Errorf("loss is %v; stopping (nothing saved for this step)", l)
+	}
+	for i := range res.DImg {
+		res.DImg[i] *= gscale
+		res.DTxt[i] *= gscale
+	}
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(n, lo+chunk)
+		if chunk < n {
+			// GradCache: recompute this chunk with the same dropout masks.
+			if err := t.forward(t.o.Train, pairs[lo:hi], mix(seed, uint64(lo)), t.img[lo*t.D:hi*t.D], t.txt[lo*t.D:hi*t.D]); err != nil {
+				return 0, err
+			}
+		}
+		m := (hi - lo) * t.D
+		t.be.Upload(t.dImgBuf, res.DImg[lo*t.D:hi*t.D])
+		t.be.Upload(t.dTxtBuf, res.DTxt[lo*t.D:hi*t.D])
+		if err := t.m.VisionBackward(t.vp, t.dImgBuf.Slice(0, m)); err != nil {
+			return 0, err
+		}
+		if err := t.m.TextBackward(t.tp, t.dTxtBuf.Slice(0, m)); err != nil {
+			return 0, err
+		}
+	}
+	if t.learn {
+		t.m.AddLogitScaleGrad(res.DLogitScale * gscale)
+	}
+	return float64(res.Loss), nil
+}
+
+// forward embeds pairs (≤ planB) with both towers into img and txt.
+func (t *Trainer) forward(d *Data, pairs []int32, seed uint64, img, txt []float32) error {
+	n := len(pairs)
+	per := 3 * t.side * t.side
+	for i, p := range pairs {
+		t.pre.Normalize(t.pix[i*per:(i+1)*per], d.Image(int(d.PairImage[p])))
+		copy(t.ids[i*t.ctx:(i+1)*t.ctx], d.PairTokens(int(p)))
+	}
+	t.vp.SetDropout(true, mix(seed, 1))
+	t.tp.SetDropout(true, mix(seed, 2))
+	ie, err := t.m.VisionForward(t.vp, t.pix[:n*per], n)
+	if err != nil {
+		return err
+	}
+	t.be.Download(img, ie)
+	te, err := t.m.TextForward(t.tp, t.ids[:n*t.ctx], n)
+	if err != nil {
+		return err
+	}
+	t.be.Download(txt, te)
+	return t.be.Sync()
+}
+
+// loss is InfoNCE with the configured multiplier, mask and prefixes;
+// mrl_weights, when given, weight each prefix's loss.
+func (t *Trainer) loss(img, txt []float32, n int, imageIDs []int64) (loss.Result, error) {
+	o := loss.Options{ImageIDs: imageIDs}
+	if t.learn {
+		o.LogitScale = t.m.LogitScale()
+	} else {
+		o.Temperature = float32(t.cfg.Temperature)
+	}
+	if !t.cfg.UseMRL {
+		return loss.InfoNCE(img, txt, n, t.D, o)
+	}
+	if len(t.cfg.MRLWeights) == 0 {
+		o.Dims = t.cfg.MRLDims
+		return loss.InfoNCE(img, txt, n, t.D, o)
+	}
+	var sum loss.Result
+	for k, d := range t.cfg.MRLDims {
+		o.Dims = []int{d}
+		r, err := loss.InfoNCE(img, txt, n, t.D, o)
+		if err != nil {
+			return sum, err
+		}
+		w := float32(t.cfg.MRLWeights[k])
+		if sum.DImg == nil {
+			sum.DImg = make([]float32, len(r.DImg))
+			sum.DTxt = make([]float32, len(r.DTxt))
+			sum.Scale = r.Scale
+		}
+		sum.Loss += w * r.Loss
+		sum.PerDim = append(sum.PerDim, r.Loss)
+		sum.DLogitScale += w * r.DLogitScale
+		for i := range r.DImg {
+			sum.DImg[i] += w * r.DImg[i]
+			sum.DTxt[i] += w * r.DTxt[i]
+		}
+	}
+	return sum, nil
+}
+
+func human(n int) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fK", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
