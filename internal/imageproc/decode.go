@@ -81,15 +81,24 @@ func Format(data []byte) string {
 	return ""
 }
 
+// MaxPixels bounds the images Decode accepts (width*height), so a hostile
+// or broken header cannot exhaust memory. It is Pillow's decompression-bomb
+// error threshold (2 * MAX_IMAGE_PIXELS).
+var MaxPixels = 2 * 89478485
+
 // Decode decodes an encoded image and converts it as Pillow's
 // Image.open(...).convert("RGB") would (see FromImage).
 func Decode(data []byte) (*Image, error) {
 	format := Format(data)
+	if format == "" {
+		return nil, ErrUnknownFormat
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err == nil && int64(cfg.Width)*int64(cfg.Height) > int64(MaxPixels) {
+		return nil, fmt.Errorf("%s: %dx%d is more than %d pixels (Pillow refuses it as a decompression bomb too)", format, cfg.Width, cfg.Height, MaxPixels)
+	}
 	r := bytes.NewReader(data)
-	var (
-		m   image.Image
-		err error
-	)
+	var m image.Image
 	switch format {
 	case "jpeg":
 		m, err = jpeg.Decode(r)

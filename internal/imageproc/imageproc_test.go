@@ -241,6 +241,16 @@ func TestCorrupt(t *testing.T) {
 		}
 		t.Logf("truncated to %d bytes: %v", n, err)
 	}
+	defer func(n int) { MaxPixels = n }(MaxPixels)
+	MaxPixels = 64*48 - 1
+	if _, err := Decode(data); err == nil || !strings.Contains(err.Error(), "64x48") {
+		t.Fatalf("image over MaxPixels: %v", err)
+	}
+	MaxPixels = 64 * 48
+	if _, err := Decode(data); err != nil {
+		t.Fatalf("image at MaxPixels: %v", err)
+	}
+
 	p, _ := NewProcessor(Square(8))
 	if _, err := p.Bytes(nil, []byte("not an image"), "x.txt"); !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "x.txt") {
 		t.Fatalf("unknown format: %v", err)
