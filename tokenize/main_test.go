@@ -27,7 +27,7 @@ var testCaptions = [][]string{
 
 // writeStream writes rows with image_id, captions and a user column
 // (note, utf8) that tokenize must pass through, in batches of two rows.
-func writeStream(t *testing.T, path string, captions [][]string) {
+func writeStream(t testing.TB, path string, captions [][]string) {
 	t.Helper()
 	noteField := arrow.Field{Name: "note", Type: arrow.BinaryTypes.String}
 	schema := arrow.NewSchema([]arrow.Field{stream.ImageIDField(), stream.CaptionsField(), noteField}, nil)
@@ -362,5 +362,64 @@ func TestBinaryPipes(t *testing.T) {
 	}
 	if msg := strings.TrimSuffix(stderr.String(), "\n"); strings.Contains(msg, "\n") || !strings.Contains(msg, "absent.arrow") {
 		t.Errorf("stderr %q: want one line naming the input", stderr.String())
+	}
+}
+
+// BenchmarkStage runs the whole stage (read, tokenize on all cores, write)
+// over 20000 rows of 5 captions, with the real CLIP vocabulary when present
+// (loading it, about 80 ms, is part of each run).
+func BenchmarkStage(b *testing.B) {
+	model := ""
+	if _, err := os.Stat(filepath.Join(sharedtest.Root(), "clip", "vocab.json")); err == nil {
+		model = filepath.Join(sharedtest.Root(), "clip")
+	}
+	words := strings.Fields("a the man woman dog child is are running sitting playing on in near beach park street red blue green shirt hat with his her two three people group of young old small large white black ball water grass")
+	rows := make([][]string, 20000)
+	seed := uint32(1)
+	for i := range rows {
+		for range 5 {
+			var sb strings.Builder
+			for k := range 8 + int(seed%6) {
+				seed = seed*1664525 + 1013904223
+				if k > 0 {
+					sb.WriteByte(' ')
+				}
+				sb.WriteString(words[int(seed>>8)%len(words)])
+			}
+			sb.WriteString(".")
+			rows[i] = append(rows[i], sb.String())
+		}
+	}
+	dir := b.TempDir()
+	in := filepath.Join(dir, "in.arrow")
+	writeStream(b, in, rows)
+	if model == "" {
+		var texts []string
+		for _, r := range rows {
+			texts = append(texts, r...)
+		}
+		v, err := bpe.Learn(texts, 1024)
+		if err != nil {
+			b.Fatal(err)
+		}
+		model = b.TempDir()
+		if err := v.Save(model); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	cpu0 := processCPU()
+	for i := 0; i < b.N; i++ {
+		var stdout, stderr bytes.Buffer
+		if err := run([]string{"--model", model, "--in", in, "--out", filepath.Join(dir, "out.arrow")}, &stdout, &stderr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	captions := float64(b.N * len(rows) * 5)
+	b.ReportMetric(captions/b.Elapsed().Seconds(), "captions/s")
+	if cpu := processCPU() - cpu0; cpu > 0 {
+		// CPU cost per caption, and what it makes on 2 free cores: robust
+		// when other work shares the machine.
+		b.ReportMetric(2e9*captions/float64(cpu.Nanoseconds()), "captions/s@2cores")
 	}
 }
