@@ -226,12 +226,14 @@ func fromYCbCr(m *image.YCbCr, webp bool) (*Image, bool) {
 			jpegH2V1(cb, crow(m.Cb, y), cw, w)
 			jpegH2V1(cr, crow(m.Cr, y), cw, w)
 		case hf == 1 && vf == 2:
-			// h1v2_fancy_upsample
+			// h1v2_fancy_upsample: rounding bias 1 toward the row above,
+			// 2 toward the row below.
+			bias := int32(1 + y&1)
 			nb, fb := crow(m.Cb, near), crow(m.Cb, far)
 			nr, fr := crow(m.Cr, near), crow(m.Cr, far)
 			for x := 0; x < w; x++ {
-				cb[x] = byte((3*int32(nb[x]) + int32(fb[x]) + 1) >> 2)
-				cr[x] = byte((3*int32(nr[x]) + int32(fr[x]) + 1) >> 2)
+				cb[x] = byte((3*int32(nb[x]) + int32(fb[x]) + bias) >> 2)
+				cr[x] = byte((3*int32(nr[x]) + int32(fr[x]) + bias) >> 2)
 			}
 		default:
 			// libjpeg's box (int_upsample) cases: replicate.
