@@ -512,22 +512,21 @@ __global__ void sum_squares_partial(double* partial, const float* x, int n) {
 }
 
 // ---- AdamW (geometry: elementwise1D) -----------------------------------------
-// PyTorch's AdamW: param *= 1 - lr*wd; m, v moments; param -= (lr/bc1) * m /
-// (sqrt(v)/sqrt(bc2) + eps), bc1 = 1 - beta1^t, bc2 = 1 - beta2^t (computed on
-// the host in float64; passed as step_size = lr/bc1 and sqrt_bc2).
+// PyTorch's AdamW in the CPU backend's exact expression order:
+// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+// param = param * (1 - lr wd) - step_size * m / (sqrt(v) / sqrt_bc2 + eps),
+// step_size = lr / (1 - b1^t), sqrt_bc2 = sqrt(1 - b2^t) (host, float64).
 __global__ void adamw(float* param, const float* grad, float* m, float* v, int n,
-                      float lr, float beta1, float beta2, float eps, float wd,
-                      float step_size, float sqrt_bc2) {
+                      float beta1, float beta2, float b1c, float b2c, float eps,
+                      float decay, float step_size, float sqrt_bc2) {
     GRID_LOOP(i, n) {
         float g = grad[i];
-        float mi = beta1 * m[i] + (1.0f - beta1) * g;
-        float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+        float mi = beta1 * m[i] + b1c * g;
+        float vi = beta2 * v[i] + b2c * g * g;
         m[i] = mi;
         v[i] = vi;
-        float p = param[i];
-        p -= lr * wd * p;
-        p -= step_size * mi / (sqrtf(vi) / sqrt_bc2 + eps);
-        param[i] = p;
+        float denom = sqrtf(vi) / sqrt_bc2 + eps;
+        param[i] = param[i] * decay - step_size * mi / denom;
     }
 }
 

@@ -1,0 +1,95 @@
+package cuda
+
+import "fmt"
+
+// Launch geometry of the kernels in kernels/clipline.cu. Pure functions, so
+// that they are unit-tested without a GPU.
+
+const (
+	// blockThreads is the block size of the 1-D kernels.
+	blockThreads = 256
+	// maxGridBlocks caps grid-stride launches: enough blocks to fill any
+	// current GPU several times over, few enough to keep the launch cheap.
+	maxGridBlocks = 65535
+	// attnWarps is the number of warps per attention block.
+	attnWarps = 8
+	// reduceMaxBlocks bounds the partial sums of sum_squares_partial.
+	reduceMaxBlocks = 1024
+	// rowReduceTargetBlocks is the number of blocks sum_rows_acc aims for
+	// (several per SM of the largest GPUs) when splitting the rows.
+	rowReduceTargetBlocks = 1024
+)
+
+// dim3 is a launch's grid or block size.
+type dim3 struct{ X, Y, Z int }
+
+// launchDims is one kernel launch's geometry and dynamic shared memory.
+type launchDims struct {
+	Grid, Block dim3
+	Smem        int
+}
+
+// empty reports a launch with no work (skipped: CUDA rejects a 0-size grid).
+func (l launchDims) empty() bool { return l.Grid.X == 0 || l.Grid.Y == 0 || l.Grid.Z == 0 }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// checkI32 panics when n does not fit the kernels' int parameters.
+func checkI32(what string, n int) {
+	if n < 0 || n > 1<<31-1 {
+		panic(fmt.Sprintf("cuda: %s = %d out of range for a kernel launch", what, n))
+	}
+}
+
+// elementwise1D covers n elements with grid-stride blocks of blockThreads.
+func elementwise1D(n int) launchDims {
+	g := min(ceilDiv(n, blockThreads), maxGridBlocks)
+	return launchDims{Grid: dim3{g, 1, 1}, Block: dim3{blockThreads, 1, 1}}
+}
+
+// warpPerRow gives each of rows rows one warp (blockThreads/32 rows a block).
+func warpPerRow(rows int) launchDims {
+	return launchDims{Grid: dim3{ceilDiv(rows, blockThreads/32), 1, 1}, Block: dim3{blockThreads, 1, 1}}
+}
+
+// rowReduce is the geometry of sum_rows_acc and layernorm_bwd_dwdb: blocks of
+// 32 columns x 8 row lanes; grid.y splits the rows when there are few
+// column blocks, so long reductions still fill the GPU.
+func rowReduce(rows, cols int) launchDims {
+	gx := ceilDiv(cols, 32)
+	if gx == 0 || rows == 0 {
+		return launchDims{Grid: dim3{0, 1, 1}, Block: dim3{32, 8, 1}}
+	}
+	gy := max(1, rowReduceTargetBlocks/gx)
+	// Each thread should still sum a few rows: at least 4 per row lane.
+	gy = min(gy, max(1, ceilDiv(rows, 8*4)), 65535)
+	return launchDims{Grid: dim3{gx, gy, 1}, Block: dim3{32, 8, 1}}
+}
+
+// reduceBlocks is the geometry of sum_squares_partial; the grid size is the
+// number of partial sums it writes.
+func reduceBlocks(n int) launchDims {
+	g := min(ceilDiv(n, blockThreads*4), reduceMaxBlocks)
+	return launchDims{Grid: dim3{g, 1, 1}, Block: dim3{blockThreads, 1, 1}}
+}
+
+// attention is the geometry of attn_fwd, attn_bwd_dq and attn_bwd_dkdv: one
+// block per (batch, head), attnWarps warps. Each warp keeps 2*hd + 2*T
+// floats; the head's two [T, hd] operands go to shared memory (rows padded to
+// hd+1) when that fits in maxSmem bytes, and are otherwise read from global
+// memory. kvSmem reports the choice (the kernels' kv_smem argument).
+func attention(B, T, NH, hd, maxSmem int) (l launchDims, kvSmem bool) {
+	warpFloats := attnWarps * (2*hd + 2*T)
+	kvFloats := 2 * T * (hd + 1)
+	l = launchDims{Grid: dim3{B * NH, 1, 1}, Block: dim3{attnWarps * 32, 1, 1}}
+	if (warpFloats+kvFloats)*4 <= maxSmem {
+		l.Smem = (warpFloats + kvFloats) * 4
+		return l, true
+	}
+	l.Smem = warpFloats * 4
+	return l, false
+}
+
+// attnScratchLen is AttentionScratchLen: the forward's log-sum-exp per
+// (batch, head, query) and, during backward, D = dOut·out per row.
+func attnScratchLen(B, T, NH int) int { return 2 * B * NH * T }

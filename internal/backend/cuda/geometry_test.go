@@ -1,0 +1,117 @@
+package cuda
+
+import "testing"
+
+// covered reports whether a grid-stride launch of l visits all n elements
+// exactly once, by simulating the kernels' loop.
+func gridStrideVisits(l launchDims, n int) []int {
+	seen := make([]int, n)
+	stride := l.Grid.X * l.Block.X
+	for b := 0; b < l.Grid.X; b++ {
+		for t := 0; t < l.Block.X; t++ {
+			for i := b*l.Block.X + t; i < n; i += stride {
+				seen[i]++
+			}
+		}
+	}
+	return seen
+}
+
+func TestElementwise1DCoversEveryElementOnce(t *testing.T) {
+	for _, n := range []int{1, 255, 256, 257, 1000, 65536*3 + 7} {
+		l := elementwise1D(n)
+		if l.Block.X != blockThreads || l.Grid.X < 1 || l.Grid.X > maxGridBlocks {
+			t.Fatalf("n=%d: bad launch %+v", n, l)
+		}
+		for i, c := range gridStrideVisits(l, n) {
+			if c != 1 {
+				t.Fatalf("n=%d: element %d visited %d times", n, i, c)
+			}
+		}
+	}
+	if l := elementwise1D(0); !l.empty() {
+		t.Fatalf("n=0 must be an empty launch, got %+v", l)
+	}
+	// Huge n: the grid is capped and the grid-stride loop covers the rest.
+	if l := elementwise1D(1 << 30); l.Grid.X != maxGridBlocks {
+		t.Fatalf("grid not capped: %+v", l)
+	}
+}
+
+func TestWarpPerRowGivesEveryRowAWarp(t *testing.T) {
+	for _, rows := range []int{1, 7, 8, 9, 9856, 128 * 50} {
+		l := warpPerRow(rows)
+		warps := l.Grid.X * l.Block.X / 32
+		if warps < rows || warps-rows >= l.Block.X/32 {
+			t.Fatalf("rows=%d: %d warps in %+v", rows, warps, l)
+		}
+		if l.Block.X%32 != 0 {
+			t.Fatalf("block not a whole number of warps: %+v", l)
+		}
+	}
+}
+
+// The row reduction visits each (row, column) once, simulated like the kernel.
+func TestRowReduceCoversEveryRowOnce(t *testing.T) {
+	for _, c := range []struct{ rows, cols int }{{1, 1}, {9856, 512}, {128, 39424}, {50, 768}, {3, 33}, {100000, 16}} {
+		l := rowReduce(c.rows, c.cols)
+		if l.Block != (dim3{32, 8, 1}) || l.Grid.Y < 1 || l.Grid.Y > 65535 {
+			t.Fatalf("%+v: bad launch %+v", c, l)
+		}
+		if l.Grid.X*32 < c.cols || (l.Grid.X-1)*32 >= c.cols {
+			t.Fatalf("%+v: column blocks %d", c, l.Grid.X)
+		}
+		seen := make([]int, c.rows)
+		for by := 0; by < l.Grid.Y; by++ {
+			for ty := 0; ty < 8; ty++ {
+				for r := by*8 + ty; r < c.rows; r += 8 * l.Grid.Y {
+					seen[r]++
+				}
+			}
+		}
+		for r, n := range seen {
+			if n != 1 {
+				t.Fatalf("%+v: row %d summed %d times", c, r, n)
+			}
+		}
+	}
+	if l := rowReduce(0, 10); !l.empty() {
+		t.Fatalf("no rows must be an empty launch: %+v", l)
+	}
+}
+
+func TestReduceBlocksBoundsPartials(t *testing.T) {
+	for _, n := range []int{1, 1024, 1 << 20, 1 << 28} {
+		l := reduceBlocks(n)
+		if l.Grid.X < 1 || l.Grid.X > reduceMaxBlocks || l.Block.X != blockThreads {
+			t.Fatalf("n=%d: %+v", n, l)
+		}
+	}
+}
+
+func TestAttentionSharedMemoryPlan(t *testing.T) {
+	const smem48K = 48 * 1024
+	// CLIP text (T=77) and ViT-B/32 vision (T=50) heads of 64 fit in the
+	// default 48 KiB with K and V in shared memory.
+	for _, T := range []int{50, 77} {
+		l, kv := attention(128, T, 12, 64, smem48K)
+		if !kv {
+			t.Fatalf("T=%d: K/V should fit in shared memory", T)
+		}
+		want := (attnWarps*(2*64+2*T) + 2*T*65) * 4
+		if l.Smem != want || l.Smem > smem48K {
+			t.Fatalf("T=%d: smem %d, want %d", T, l.Smem, want)
+		}
+		if l.Grid.X != 128*12 || l.Block.X != attnWarps*32 {
+			t.Fatalf("T=%d: %+v", T, l)
+		}
+	}
+	// ViT-L/14-336 (T=577) needs global K/V even with H100's 227 KiB opt-in.
+	l, kv := attention(4, 577, 16, 64, 227*1024)
+	if kv || l.Smem != attnWarps*(2*64+2*577)*4 {
+		t.Fatalf("T=577: kv=%v smem=%d", kv, l.Smem)
+	}
+	if attnScratchLen(2, 77, 8) != 2*2*8*77 {
+		t.Fatal("scratch length")
+	}
+}

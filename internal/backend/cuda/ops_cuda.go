@@ -1,0 +1,474 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/clipline/clipline/internal/backend"
+)
+
+// ---- matrix products ----------------------------------------------------
+//
+// Row-major X[r, c] is column-major Xᵀ, so each product below is written for
+// cuBLAS on the transposed matrices:
+//   out[M,N] = in[M,K]·w[N,K]ᵀ   is  outᵀ[N,M] = op_T(w)[N,K] · inᵀ[K,M]
+//   dIn[M,K] += dOut[M,N]·w[N,K] is  dInᵀ[K,M] += wᵀ[K,N] · dOutᵀ[N,M]
+//   dW[N,K] += dOutᵀ·in          is  dWᵀ[K,N] += inᵀ[K,M] · op_T(dOutᵀ)[M,N]
+
+// gemm runs one product and records a failure.
+func (b *Backend) gemm(ta, tb, m, n, k int, A uintptr, lda int, B uintptr, ldb int, beta float32, C uintptr, ldc int, ab int) {
+	checkI32("gemm dimension", m)
+	checkI32("gemm dimension", n)
+	checkI32("gemm dimension", k)
+	b.fail(b.blas.gemm(ta, tb, m, n, k, 1, A, lda, B, ldb, beta, C, ldc, ab))
+}
+
+// Linear computes out[M,N] = in[M,K]·w[N,K]ᵀ + bias[N].
+func (b *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
+	o, x, wt, bs := asBuf(out), asBuf(in), asBuf(w), asBuf(bias)
+	need("Linear out", o, M*N)
+	need("Linear in", x, M*K)
+	need("Linear w", wt, N*K)
+	needOpt("Linear bias", bs, N)
+	if M == 0 || N == 0 {
+		return
+	}
+	b.enter()
+	defer b.leave()
+	op := wr(o)
+	switch {
+	case K == 0:
+		b.fail(cu.MemsetD32Async(cu.DevicePtr(op), 0, int64(M*N), b.stream))
+	case b.opts.BF16:
+		wp := b.bf16Weight(wt, N*K, 1)
+		xp := b.bf16Act(0, x, M*K)
+		b.gemm(opT, opN, N, M, K, wp, K, xp, K, 0, op, N, dtBF16)
+	default:
+		b.gemm(opT, opN, N, M, K, rd(wt), K, rd(x), K, 0, op, N, dtF32)
+	}
+	if bs != nil {
+		b.a().p(op).p(rd(bs)).i(M).i(N)
+		b.run(b.k.addBias, elementwise1D(M*N))
+	}
+}
+
+// LinearBackward accumulates dIn += dOut·w, dW += dOutᵀ·in, dBias += Σ dOut.
+func (b *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, N int) {
+	di, dw, db := asBuf(dIn), asBuf(dW), asBuf(dBias)
+	g, x, wt := asBuf(dOut), asBuf(in), asBuf(w)
+	need("LinearBackward dOut", g, M*N)
+	needOpt("LinearBackward dIn", di, M*K)
+	needOpt("LinearBackward dW", dw, N*K)
+	needOpt("LinearBackward dBias", db, N)
+	if di != nil {
+		need("LinearBackward w", wt, N*K)
+	}
+	if dw != nil {
+		need("LinearBackward in", x, M*K)
+	}
+	if M == 0 || N == 0 {
+		return
+	}
+	b.enter()
+	defer b.leave()
+	if K > 0 && (di != nil || dw != nil) {
+		if b.opts.BF16 {
+			gp := b.bf16Act(0, g, M*N)
+			if di != nil {
+				wp := b.bf16Weight(wt, N*K, 1)
+				b.gemm(opN, opN, K, M, N, wp, K, gp, N, 1, wr(di), K, dtBF16)
+			}
+			if dw != nil {
+				xp := b.bf16Act(1, x, M*K)
+				b.gemm(opN, opT, K, N, M, xp, K, gp, N, 1, wr(dw), K, dtBF16)
+			}
+		} else {
+			if di != nil {
+				b.gemm(opN, opN, K, M, N, rd(wt), K, rd(g), N, 1, wr(di), K, dtF32)
+			}
+			if dw != nil {
+				b.gemm(opN, opT, K, N, M, rd(x), K, rd(g), N, 1, wr(dw), K, dtF32)
+			}
+		}
+	}
+	if db != nil {
+		b.sumRows(db, g, M, N, int64(N))
+	}
+}
+
+// sumRows queues dst[j] += Σ_{r<rows} src[r*stride + j] for j < n.
+func (b *Backend) sumRows(dst, src *devBuf, rows, n int, stride int64) {
+	b.a().p(wr(dst)).p(rd(src)).i(rows).i(n).i64(stride)
+	b.run(b.k.sumRows, rowReduce(rows, n))
+}
+
+// ---- layer norm ---------------------------------------------------------
+
+// LayerNorm normalises rows of C values, saving mean and rstd.
+func (b *Backend) LayerNorm(out, mean, rstd, in, w, bias backend.Buf, rows, C int, eps float32) {
+	o, mu, rs, x, wt, bs := asBuf(out), asBuf(mean), asBuf(rstd), asBuf(in), asBuf(w), asBuf(bias)
+	need("LayerNorm out", o, rows*C)
+	need("LayerNorm in", x, rows*C)
+	needOpt("LayerNorm mean", mu, rows)
+	needOpt("LayerNorm rstd", rs, rows)
+	needOpt("LayerNorm w", wt, C)
+	needOpt("LayerNorm b", bs, C)
+	if C == 0 {
+		panic("cuda: LayerNorm with C = 0")
+	}
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(o)).p(wr(mu)).p(wr(rs)).p(rd(x)).p(rd(wt)).p(rd(bs)).i(rows).i(C).f(eps)
+	b.run(b.k.lnF, warpPerRow(rows))
+}
+
+// LayerNormBackward accumulates dIn, dW, dB from the saved statistics.
+func (b *Backend) LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd backend.Buf, rows, C int) {
+	di, dw, db := asBuf(dIn), asBuf(dW), asBuf(dB)
+	g, x, wt, mu, rs := asBuf(dOut), asBuf(in), asBuf(w), asBuf(mean), asBuf(rstd)
+	need("LayerNormBackward dOut", g, rows*C)
+	need("LayerNormBackward in", x, rows*C)
+	need("LayerNormBackward mean", mu, rows)
+	need("LayerNormBackward rstd", rs, rows)
+	needOpt("LayerNormBackward dIn", di, rows*C)
+	needOpt("LayerNormBackward dW", dw, C)
+	needOpt("LayerNormBackward dB", db, C)
+	needOpt("LayerNormBackward w", wt, C)
+	b.enter()
+	defer b.leave()
+	if di != nil {
+		b.a().p(wr(di)).p(rd(g)).p(rd(x)).p(rd(wt)).p(rd(mu)).p(rd(rs)).i(rows).i(C)
+		b.run(b.k.lnDX, warpPerRow(rows))
+	}
+	if dw != nil || db != nil {
+		b.a().p(wr(dw)).p(wr(db)).p(rd(g)).p(rd(x)).p(rd(mu)).p(rd(rs)).i(rows).i(C)
+		b.run(b.k.lnDWDB, rowReduce(rows, C))
+	}
+}
+
+// ---- attention ----------------------------------------------------------
+
+// AttentionScratchLen is 2·B·NH·T: the log-sum-exp of every softmax row
+// (forward) and D = dOut·out per row (backward's working space), so
+// attention never materialises the T×T probabilities.
+func (b *Backend) AttentionScratchLen(B, T, NH int) int { return attnScratchLen(B, T, NH) }
+
+func (b *Backend) attnLaunch(B, T, C, NH int) (launchDims, bool, float32) {
+	if NH <= 0 || C%NH != 0 {
+		panic(fmt.Sprintf("cuda: Attention with C=%d not divisible by NH=%d", C, NH))
+	}
+	hd := C / NH
+	l, kv := attention(B, T, NH, hd, b.maxSmem)
+	if l.Smem > b.maxSmem {
+		panic(fmt.Sprintf("cuda: Attention with T=%d, head size %d needs %d bytes of shared memory per block; the GPU allows %d",
+			T, hd, l.Smem, b.maxSmem))
+	}
+	return l, kv, float32(1 / math.Sqrt(float64(hd)))
+}
+
+func flag(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// Attention computes softmax(q·kᵀ/sqrt(hd) [+ causal mask])·v per head and
+// saves the log-sum-exp of each row in scratch.
+func (b *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int, causal bool) {
+	o, s, qb, kb, vb := asBuf(out), asBuf(scratch), asBuf(q), asBuf(k), asBuf(v)
+	n := B * T * C
+	need("Attention out", o, n)
+	need("Attention q", qb, n)
+	need("Attention k", kb, n)
+	need("Attention v", vb, n)
+	need("Attention scratch", s, attnScratchLen(B, T, NH))
+	l, kv, scale := b.attnLaunch(B, T, C, NH)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(o)).p(wr(s)).p(rd(qb)).p(rd(kb)).p(rd(vb)).i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(flag(kv))
+	b.run(b.k.attnF, l)
+}
+
+// AttentionBackward accumulates dQ, dK, dV, recomputing the probabilities
+// from q, k and the saved log-sum-exp. It overwrites the second half of
+// scratch (D), never the first, so it may run again on the same scratch.
+func (b *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out backend.Buf, B, T, C, NH int, causal bool) {
+	dq, dk, dv := asBuf(dQ), asBuf(dK), asBuf(dV)
+	g, s, qb, kb, vb, o := asBuf(dOut), asBuf(scratch), asBuf(q), asBuf(k), asBuf(v), asBuf(out)
+	n := B * T * C
+	for _, x := range []struct {
+		name string
+		b    *devBuf
+	}{{"dOut", g}, {"q", qb}, {"k", kb}, {"v", vb}, {"out", o}} {
+		need("AttentionBackward "+x.name, x.b, n)
+	}
+	needOpt("AttentionBackward dQ", dq, n)
+	needOpt("AttentionBackward dK", dk, n)
+	needOpt("AttentionBackward dV", dv, n)
+	need("AttentionBackward scratch", s, attnScratchLen(B, T, NH))
+	if dq == nil && dk == nil && dv == nil {
+		return
+	}
+	l, kv, scale := b.attnLaunch(B, T, C, NH)
+	bnt := B * NH * T
+	lse := s.Slice(0, bnt).(*devBuf)
+	D := s.Slice(bnt, bnt).(*devBuf)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(D)).p(rd(g)).p(rd(o)).i(B).i(T).i(C).i(NH)
+	b.run(b.k.attnDelta, warpPerRow(bnt))
+	if dq != nil {
+		b.a().p(wr(dq)).p(rd(g)).p(rd(lse)).p(rd(D)).p(rd(qb)).p(rd(kb)).p(rd(vb)).
+			i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(flag(kv))
+		b.run(b.k.attnDQ, l)
+	}
+	if dk != nil || dv != nil {
+		b.a().p(wr(dk)).p(wr(dv)).p(rd(g)).p(rd(lse)).p(rd(D)).p(rd(qb)).p(rd(kb)).p(rd(vb)).
+			i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(flag(kv))
+		b.run(b.k.attnDKDV, l)
+	}
+}
+
+// ---- elementwise --------------------------------------------------------
+
+// QuickGELU computes out = x·sigmoid(1.702x).
+func (b *Backend) QuickGELU(out, in backend.Buf, n int) {
+	o, x := asBuf(out), asBuf(in)
+	need("QuickGELU out", o, n)
+	need("QuickGELU in", x, n)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(o)).p(rd(x)).i(n)
+	b.run(b.k.qgeluF, elementwise1D(n))
+}
+
+// QuickGELUBackward accumulates dIn += dOut·quick_gelu'(in).
+func (b *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int) {
+	di, g, x := asBuf(dIn), asBuf(dOut), asBuf(in)
+	need("QuickGELUBackward dIn", di, n)
+	need("QuickGELUBackward dOut", g, n)
+	need("QuickGELUBackward in", x, n)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(di)).p(rd(g)).p(rd(x)).i(n)
+	b.run(b.k.qgeluB, elementwise1D(n))
+}
+
+// Add computes out = a + b.
+func (b *Backend) Add(out, x, y backend.Buf, n int) {
+	o, xb, yb := asBuf(out), asBuf(x), asBuf(y)
+	need("Add out", o, n)
+	need("Add a", xb, n)
+	need("Add b", yb, n)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(o)).p(rd(xb)).p(rd(yb)).i(n)
+	b.run(b.k.add, elementwise1D(n))
+}
+
+// AddScaled computes y += alpha·x.
+func (b *Backend) AddScaled(y, x backend.Buf, alpha float32, n int) {
+	yb, xb := asBuf(y), asBuf(x)
+	need("AddScaled y", yb, n)
+	need("AddScaled x", xb, n)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(yb)).p(rd(xb)).f(alpha).i(n)
+	b.run(b.k.addScaled, elementwise1D(n))
+}
+
+// Scale computes x *= alpha.
+func (b *Backend) Scale(x backend.Buf, alpha float32, n int) {
+	xb := asBuf(x)
+	need("Scale x", xb, n)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(xb)).f(alpha).i(n)
+	b.run(b.k.scale, elementwise1D(n))
+}
+
+// Mul computes out = a·b elementwise.
+func (b *Backend) Mul(out, x, y backend.Buf, n int) {
+	o, xb, yb := asBuf(out), asBuf(x), asBuf(y)
+	need("Mul out", o, n)
+	need("Mul a", xb, n)
+	need("Mul b", yb, n)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(o)).p(rd(xb)).p(rd(yb)).i(n)
+	b.run(b.k.mul, elementwise1D(n))
+}
+
+// DropoutMask fills mask with 0 (probability p) or 1/(1-p), with the CPU
+// backend's generator (cpu.DropoutUniform), so both draw the same mask.
+func (b *Backend) DropoutMask(mask backend.Buf, p float32, seed uint64, n int) {
+	m := asBuf(mask)
+	need("DropoutMask mask", m, n)
+	keep := float32(0)
+	if p < 1 {
+		keep = 1 / (1 - p)
+	}
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(m)).f(p).f(keep).u64(seed).i(n)
+	b.run(b.k.dropout, elementwise1D(n))
+}
+
+// ---- embeddings and gathers ---------------------------------------------
+
+// EmbedTokens computes out[b,t,:] = tok[ids[b,t],:] + pos[t,:].
+func (b *Backend) EmbedTokens(out backend.Buf, ids backend.IntBuf, tok, pos backend.Buf, B, T, C int) {
+	o, id, tk, ps := asBuf(out), asIntBuf(ids), asBuf(tok), asBuf(pos)
+	need("EmbedTokens out", o, B*T*C)
+	needInt("EmbedTokens ids", id, B*T)
+	need("EmbedTokens tok", tk, C)
+	need("EmbedTokens pos", ps, T*C)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(o)).p(id.addr()).p(rd(tk)).p(rd(ps)).i(B).i(T).i(C)
+	b.run(b.k.embF, elementwise1D(B*T*C))
+}
+
+// EmbedTokensBackward accumulates dTok[ids] and dPos.
+func (b *Backend) EmbedTokensBackward(dTok, dPos, dOut backend.Buf, ids backend.IntBuf, B, T, C int) {
+	dt, dp, g, id := asBuf(dTok), asBuf(dPos), asBuf(dOut), asIntBuf(ids)
+	need("EmbedTokensBackward dOut", g, B*T*C)
+	needInt("EmbedTokensBackward ids", id, B*T)
+	needOpt("EmbedTokensBackward dPos", dp, T*C)
+	b.enter()
+	defer b.leave()
+	if dt != nil {
+		b.a().p(wr(dt)).p(rd(g)).p(id.addr()).i(B).i(T).i(C)
+		b.run(b.k.embTok, elementwise1D(B*T*C))
+	}
+	if dp != nil {
+		b.sumRows(dp, g, B, T*C, int64(T*C))
+	}
+}
+
+// Patchify turns images [B,3,S,S] into patch rows [B·NP, 3·P·P].
+func (b *Backend) Patchify(cols, pixels backend.Buf, B, S, P int) {
+	c, px := asBuf(cols), asBuf(pixels)
+	if P <= 0 || S%P != 0 {
+		panic(fmt.Sprintf("cuda: Patchify with image size %d not a multiple of patch size %d", S, P))
+	}
+	need("Patchify cols", c, B*3*S*S)
+	need("Patchify pixels", px, B*3*S*S)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(c)).p(rd(px)).i(B).i(S).i(P)
+	b.run(b.k.patchify, elementwise1D(B*3*S*S))
+}
+
+// AssembleVision prepends the class token and adds position embeddings.
+func (b *Backend) AssembleVision(out, patch, cls, pos backend.Buf, B, NP, C int) {
+	o, pt, cl, ps := asBuf(out), asBuf(patch), asBuf(cls), asBuf(pos)
+	T := NP + 1
+	need("AssembleVision out", o, B*T*C)
+	need("AssembleVision patch", pt, B*NP*C)
+	need("AssembleVision cls", cl, C)
+	need("AssembleVision pos", ps, T*C)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(o)).p(rd(pt)).p(rd(cl)).p(rd(ps)).i(B).i(NP).i(C)
+	b.run(b.k.asmF, elementwise1D(B*T*C))
+}
+
+// AssembleVisionBackward accumulates dPatch, dCls and dPos.
+func (b *Backend) AssembleVisionBackward(dPatch, dCls, dPos, dOut backend.Buf, B, NP, C int) {
+	dpt, dc, dps, g := asBuf(dPatch), asBuf(dCls), asBuf(dPos), asBuf(dOut)
+	T := NP + 1
+	need("AssembleVisionBackward dOut", g, B*T*C)
+	needOpt("AssembleVisionBackward dPatch", dpt, B*NP*C)
+	needOpt("AssembleVisionBackward dCls", dc, C)
+	needOpt("AssembleVisionBackward dPos", dps, T*C)
+	b.enter()
+	defer b.leave()
+	if dpt != nil {
+		b.a().p(wr(dpt)).p(rd(g)).i(B).i(NP).i(C)
+		b.run(b.k.asmPatch, elementwise1D(B*NP*C))
+	}
+	if dc != nil {
+		b.sumRows(dc, g, B, C, int64(T*C))
+	}
+	if dps != nil {
+		b.sumRows(dps, g, B, T*C, int64(T*C))
+	}
+}
+
+// GatherRows computes out[i,:] = in[idx[i],:].
+func (b *Backend) GatherRows(out, in backend.Buf, idx backend.IntBuf, n, C int) {
+	o, x, id := asBuf(out), asBuf(in), asIntBuf(idx)
+	need("GatherRows out", o, n*C)
+	needInt("GatherRows idx", id, n)
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(o)).p(rd(x)).p(id.addr()).i(n).i(C)
+	b.run(b.k.gatherF, elementwise1D(n*C))
+}
+
+// GatherRowsBackward accumulates dIn[idx[i],:] += dOut[i,:].
+func (b *Backend) GatherRowsBackward(dIn, dOut backend.Buf, idx backend.IntBuf, n, C int) {
+	di, g, id := asBuf(dIn), asBuf(dOut), asIntBuf(idx)
+	need("GatherRowsBackward dOut", g, n*C)
+	needInt("GatherRowsBackward idx", id, n)
+	if di == nil {
+		return
+	}
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(di)).p(rd(g)).p(id.addr()).i(n).i(C)
+	b.run(b.k.gatherB, elementwise1D(n*C))
+}
+
+// ---- optimizer ----------------------------------------------------------
+
+// SumSquares returns Σ x² over x[:n] (fp64 partial sums per block, added on
+// the host), waiting for the queued work.
+func (b *Backend) SumSquares(x backend.Buf, n int) float64 {
+	xb := asBuf(x)
+	need("SumSquares x", xb, n)
+	if n == 0 {
+		return 0
+	}
+	b.enter()
+	defer b.leave()
+	l := reduceBlocks(n)
+	b.a().p(b.partials).p(rd(xb)).i(n)
+	b.run(b.k.sumSq, l)
+	part := b.hostPart[:l.Grid.X]
+	b.fail(cu.MemcpyDtoHAsync(unsafe.Pointer(&part[0]), cu.DevicePtr(b.partials), int64(8*len(part)), b.stream))
+	b.fail(b.stream.Synchronize())
+	b.mustBeHealthy("SumSquares")
+	s := 0.0
+	for _, v := range part {
+		s += v
+	}
+	return s
+}
+
+// AdamW updates param in place (PyTorch's AdamW, bias-corrected at step t).
+func (b *Backend) AdamW(param, grad, m, v backend.Buf, n int, lr, beta1, beta2, eps, weightDecay float32, t int) {
+	pb, gb, mb, vb := asBuf(param), asBuf(grad), asBuf(m), asBuf(v)
+	need("AdamW param", pb, n)
+	need("AdamW grad", gb, n)
+	need("AdamW m", mb, n)
+	need("AdamW v", vb, n)
+	// The same host-side constants as the CPU backend.
+	bc1 := 1 - math.Pow(float64(beta1), float64(t))
+	bc2 := 1 - math.Pow(float64(beta2), float64(t))
+	stepSize := float32(float64(lr) / bc1)
+	bc2Sqrt := float32(math.Sqrt(bc2))
+	decay := 1 - lr*weightDecay
+	b.enter()
+	defer b.leave()
+	b.a().p(wr(pb)).p(rd(gb)).p(wr(mb)).p(wr(vb)).i(n).
+		f(beta1).f(beta2).f(1 - beta1).f(1 - beta2).f(eps).f(decay).f(stepSize).f(bc2Sqrt)
+	b.run(b.k.adamw, elementwise1D(n))
+}

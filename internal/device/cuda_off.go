@@ -1,0 +1,9 @@
+//go:build !cuda
+
+package device
+
+import "github.com/clipline/clipline/internal/backend"
+
+const cudaBuilt = false
+
+func openCUDA(Spec) (backend.Backend, error) { return nil, ErrNoCUDA }

@@ -1,0 +1,124 @@
+// Package device opens the compute backend that a stage's --device flag
+// names:
+//
+//	cpu                the pure-Go backend (internal/backend/cpu), always built in
+//	cuda, cuda:N       GPU N (default 0) with the CUDA backend, fp32 throughout
+//	cuda,bf16          bf16 matrix-product inputs, fp32 accumulation and master weights
+//	cuda:N,fp32        explicit fp32 (the default)
+//
+// The CUDA backend exists only in binaries built with the build tag cuda
+// (`make -f pipeline.mk cuda`, docs/cuda.md); other builds answer a cuda
+// device with an error saying so. Nothing in the untagged build imports
+// gorgonia.org/cu, whose package init calls cuInit.
+package device
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/backend/cpu"
+)
+
+// Spec is a parsed device name.
+type Spec struct {
+	Kind    string // "cpu" or "cuda"
+	Ordinal int    // GPU ordinal (cuda only)
+	BF16    bool   // bf16 matrix products (cuda only)
+}
+
+// String renders the spec in Parse's syntax.
+func (s Spec) String() string {
+	if s.Kind != "cuda" {
+		return s.Kind
+	}
+	out := "cuda:" + strconv.Itoa(s.Ordinal)
+	if s.BF16 {
+		out += ",bf16"
+	}
+	return out
+}
+
+// Syntax describes the accepted device names, for flag help and errors.
+const Syntax = "cpu, cuda, cuda:N, optionally followed by ,bf16 or ,fp32 (e.g. cuda:0,bf16)"
+
+// Parse reads a device name (see the package doc). The empty string means cpu.
+func Parse(name string) (Spec, error) {
+	s := strings.ToLower(strings.TrimSpace(name))
+	if s == "" {
+		return Spec{Kind: "cpu"}, nil
+	}
+	parts := strings.Split(s, ",")
+	var spec Spec
+	dev := parts[0]
+	switch {
+	case dev == "cpu":
+		spec.Kind = "cpu"
+	case dev == "cuda" || dev == "gpu":
+		spec.Kind = "cuda"
+	case strings.HasPrefix(dev, "cuda:"):
+		n, err := strconv.Atoi(dev[len("cuda:"):])
+		if err != nil || n < 0 {
+			return Spec{}, fmt.Errorf("device %q: bad GPU ordinal %q (want %s)", name, dev[len("cuda:"):], Syntax)
+		}
+		spec.Kind, spec.Ordinal = "cuda", n
+	default:
+		return Spec{}, fmt.Errorf("unknown device %q (want %s)", name, Syntax)
+	}
+	for _, opt := range parts[1:] {
+		switch opt {
+		case "bf16":
+			spec.BF16 = true
+		case "fp32":
+			spec.BF16 = false
+		default:
+			return Spec{}, fmt.Errorf("device %q: unknown option %q (want bf16 or fp32)", name, opt)
+		}
+		if spec.Kind == "cpu" {
+			return Spec{}, fmt.Errorf("device %q: the cpu backend computes in fp32 only", name)
+		}
+	}
+	return spec, nil
+}
+
+// ErrNoCUDA is returned (wrapped) for a cuda device in a binary built
+// without the cuda tag.
+var ErrNoCUDA = errors.New("this binary was built without CUDA support; build with `make -f pipeline.mk cuda` (see docs/cuda.md)")
+
+// Open returns the backend for a device name.
+func Open(name string) (backend.Backend, error) {
+	spec, err := Parse(name)
+	if err != nil {
+		return nil, err
+	}
+	return OpenSpec(spec)
+}
+
+// OpenSpec returns the backend for a parsed spec.
+func OpenSpec(spec Spec) (backend.Backend, error) {
+	switch spec.Kind {
+	case "cpu":
+		return cpu.New(), nil
+	case "cuda":
+		be, err := openCUDA(spec)
+		if err != nil {
+			return nil, fmt.Errorf("device %s: %w", spec, err)
+		}
+		return be, nil
+	}
+	return nil, fmt.Errorf("unknown device kind %q", spec.Kind)
+}
+
+// CUDABuilt reports whether this binary contains the CUDA backend.
+func CUDABuilt() bool { return cudaBuilt }
+
+// Close releases a backend's device resources when it has any (the CUDA
+// backend); a no-op for the CPU backend.
+func Close(be backend.Backend) error {
+	if c, ok := be.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return nil
+}
