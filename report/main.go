@@ -1,0 +1,71 @@
+// Command report compares rank's metrics before and after fine-tuning: a
+// table on stderr and the JSON report on stdout (or --out, written atomically).
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/clipline/clipline/internal/report"
+)
+
+type cli struct {
+	ZeroShot  string `name:"zero-shot" required:"" type:"existingfile" help:"rank's JSON for the base model."`
+	FineTuned string `name:"fine-tuned" required:"" type:"existingfile" help:"rank's JSON for the fine-tuned model."`
+	Started   string `name:"started" help:"File holding the Unix time the run started; its age becomes \"seconds\"."`
+	Out       string `name:"out" help:"Write the JSON report here (atomically) instead of stdout."`
+}
+
+func main() {
+	var c cli
+	kong.Parse(&c, kong.Description("Compare retrieval before and after fine-tuning: a table on stderr, {\"zero_shot\",\"fine_tuned\",\"seconds\"} as JSON."))
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c cli) error {
+	before, rawBefore, err := report.LoadMetrics(c.ZeroShot)
+	if err != nil {
+		return err
+	}
+	after, rawAfter, err := report.LoadMetrics(c.FineTuned)
+	if err != nil {
+		return err
+	}
+	rep := report.Report{ZeroShot: rawBefore, FineTuned: rawAfter}
+	if c.Started != "" {
+		b, err := os.ReadFile(c.Started)
+		if err != nil {
+			return err
+		}
+		start, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+		if err != nil {
+			return fmt.Errorf("%s: not a Unix time: %w", c.Started, err)
+		}
+		rep.Seconds = float64(time.Now().UnixNano())/1e9 - start
+	}
+	report.Table(os.Stderr, before, after)
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	js = append(js, '\n')
+	if c.Out == "" {
+		_, err = os.Stdout.Write(js)
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(c.Out), "."+filepath.Base(c.Out)+".tmp")
+	if err := os.WriteFile(tmp, js, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, c.Out)
+}
