@@ -106,6 +106,16 @@ func Decode(data []byte) (*Image, error) {
 		m, err = png.Decode(r)
 	case "gif":
 		m, err = gif.Decode(r) // first frame, as Pillow opens it
+		if pm, ok := m.(*image.Paletted); ok && err == nil {
+			// Undo Go's blanking of the transparent entry (see gifFirstPalette).
+			if pal := gifFirstPalette(data); len(pal) > 0 {
+				fixed := append(color.Palette(nil), pm.Palette...)
+				for i := range min(len(fixed), len(pal)) {
+					fixed[i] = pal[i]
+				}
+				pm.Palette = fixed
+			}
+		}
 	case "webp":
 		m, err = webp.Decode(r)
 	case "bmp":

@@ -196,6 +196,25 @@ func TestConversions(t *testing.T) {
 			t.Fatalf("got %v", got)
 		}
 	})
+	t.Run("gif transparent index keeps its stored colour", func(t *testing.T) {
+		p := image.NewPaletted(image.Rect(0, 0, 3, 1), color.Palette{
+			color.RGBA{10, 20, 30, 255}, color.RGBA{0, 0, 0, 0}, color.RGBA{200, 0, 0, 255}})
+		p.Pix = []byte{0, 1, 2}
+		data := encode(t, func(w io.Writer, m image.Image) error { return gif.Encode(w, m, nil) }, p)
+		if data[10]&0x80 == 0 {
+			t.Fatal("Go's encoder wrote no global colour table")
+		}
+		// Go writes the transparent entry as black; store a colour there,
+		// as other encoders do. Pillow's convert("RGB") shows it.
+		copy(data[13+3:], []byte{77, 88, 99})
+		img, err := Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := img.HWC(); !bytes.Equal(got, []byte{10, 20, 30, 77, 88, 99, 200, 0, 0}) {
+			t.Fatalf("got %v", got)
+		}
+	})
 	t.Run("rgb16 keeps the high byte", func(t *testing.T) {
 		m := image.NewRGBA64(image.Rect(0, 0, 1, 1))
 		m.SetRGBA64(0, 0, color.RGBA64{0x12ff, 0x3400, 0xfe80, 0xffff})

@@ -7,7 +7,9 @@
 // Resizing is bit-exact with Pillow's ImagingResample; PNG/GIF/BMP/lossless
 // WebP therefore match Pillow exactly. JPEG and lossy WebP differ slightly
 // because Go's decoders use their own IDCT (chroma upsampling and colour
-// conversion copy libjpeg-turbo and libwebp).
+// conversion copy libjpeg-turbo and libwebp). Not reproduced: EXIF
+// orientation (Pillow's Image.open ignores it too), and a GIF whose first
+// frame is smaller than its logical screen (Go returns the frame alone).
 package imageproc
 
 import (
