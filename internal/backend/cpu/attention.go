@@ -11,7 +11,9 @@ import (
 func (be *Backend) AttentionScratchLen(B, T, NH int) int { return B * NH * T * T }
 
 // Attention computes softmax(q·kᵀ/sqrt(C/NH) [+ causal mask])·v per batch
-// item and head, in parallel over (b, h) pairs.
+// item and head, in parallel over (b, h) pairs. Each pair is two small
+// GEMMs over strided views of q, k, v (rows C apart) on one worker: scores
+// S = q·kᵀ into the pair's T×T scratch block, softmax in place, out = P·v.
 func (be *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int, causal bool) {
 	n := B * T * C
 	o := need("Attention", "out", out, n)
@@ -21,45 +23,52 @@ func (be *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int,
 	vd := need("Attention", "v", v, n)
 	hs := C / NH
 	scale := float32(1 / math.Sqrt(float64(hs)))
+	one := be.single()
 	be.parallelTasks(B*NH, func(task, _ int) {
 		b, h := task/NH, task%NH
 		base := b*T*C + h*hs
+		P := att[task*T*T : (task+1)*T*T]
+		one.gemm(T, T, hs, matrix{qd[base:], C, 1}, matrix{kd[base:], 1, C}, P, T, false, nil)
 		for t := range T {
-			qt := qd[base+t*C : base+t*C+hs]
-			row := att[(task*T+t)*T : (task*T+t)*T+T]
+			row := P[t*T : t*T+T]
 			tmax := T
 			if causal {
 				tmax = t + 1
 			}
-			maxv := float32(math.Inf(-1))
-			for t2 := range tmax {
-				s := dot(qt, kd[base+t2*C:base+t2*C+hs]) * scale
-				row[t2] = s
-				maxv = max(maxv, s)
-			}
-			var sum float32
-			for t2 := range tmax {
-				e := float32(math.Exp(float64(row[t2] - maxv)))
-				row[t2] = e
-				sum += e
-			}
-			inv := 1 / sum
-			for t2 := range tmax {
-				row[t2] *= inv
-			}
+			softmaxScaled(row[:tmax], scale)
 			clear(row[tmax:])
-			ot := o[base+t*C : base+t*C+hs]
-			clear(ot)
-			for t2 := range tmax {
-				axpy(row[t2], vd[base+t2*C:base+t2*C+hs], ot)
-			}
 		}
+		one.gemm(T, hs, T, matrix{P, T, 1}, matrix{vd[base:], C, 1}, o[base:], C, false, nil)
 	})
 }
 
+// softmaxScaled replaces x with softmax(scale·x).
+func softmaxScaled(x []float32, scale float32) {
+	maxv := float32(math.Inf(-1))
+	for _, v := range x {
+		maxv = max(maxv, v)
+	}
+	for i, v := range x {
+		x[i] = (v - maxv) * scale
+	}
+	done := expVec(x, x)
+	for i, v := range x[done:] {
+		x[done+i] = expf(v)
+	}
+	var sum float32
+	for _, e := range x {
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range x {
+		x[i] *= inv
+	}
+}
+
 // AttentionBackward accumulates dQ, dK, dV (any may be nil) from the saved
-// probabilities. Each (b, h) pair owns disjoint gradient columns, so pairs
-// run in parallel without races.
+// probabilities P, per (b, h) pair in parallel (pairs own disjoint gradient
+// columns): dV += Pᵀ·dO; dP = dO·vᵀ; dS = P∘(dP - rowsum(P∘dP))·scale;
+// dQ += dS·k; dK += dSᵀ·q.
 func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out backend.Buf, B, T, C, NH int, causal bool) {
 	n := B * T * C
 	dQd := opt("AttentionBackward", "dQ", dQ, n)
@@ -75,48 +84,52 @@ func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out bac
 	vd := need("AttentionBackward", "v", v, n)
 	hs := C / NH
 	scale := float32(1 / math.Sqrt(float64(hs)))
-	datts := make([][]float32, be.workers)
+	one := be.single()
+	dSs := make([][]float32, be.workers)
 	be.parallelTasks(B*NH, func(task, w int) {
-		if datts[w] == nil {
-			datts[w] = make([]float32, T)
-		}
-		datt := datts[w]
 		b, h := task/NH, task%NH
 		base := b*T*C + h*hs
+		P := att[task*T*T : (task+1)*T*T]
+		if dVd != nil {
+			one.gemm(T, hs, T, matrix{P, 1, T}, matrix{dO[base:], C, 1}, dVd[base:], C, true, nil)
+		}
+		if dQd == nil && dKd == nil {
+			return
+		}
+		if dSs[w] == nil {
+			dSs[w] = make([]float32, T*T)
+		}
+		dS := dSs[w]
+		one.gemm(T, T, hs, matrix{dO[base:], C, 1}, matrix{vd[base:], 1, C}, dS, T, false, nil)
 		for t := range T {
-			row := att[(task*T+t)*T : (task*T+t)*T+T]
+			p := P[t*T : t*T+T]
+			d := dS[t*T : t*T+T]
 			tmax := T
 			if causal {
 				tmax = t + 1
 			}
-			dot_ := dO[base+t*C : base+t*C+hs]
-			for t2 := range tmax {
-				vt := vd[base+t2*C : base+t2*C+hs]
-				datt[t2] = dot(dot_, vt)
-				if dVd != nil {
-					axpy(row[t2], dot_, dVd[base+t2*C:base+t2*C+hs])
-				}
-			}
-			if dQd == nil && dKd == nil {
-				continue
-			}
-			// Softmax backward: dpre = p ∘ (datt - Σ p·datt), then the scale.
 			var s float32
 			for t2 := range tmax {
-				s += row[t2] * datt[t2]
+				s += p[t2] * d[t2]
 			}
-			qt := qd[base+t*C : base+t*C+hs]
 			for t2 := range tmax {
-				ds := row[t2] * (datt[t2] - s) * scale
-				if dQd != nil {
-					axpy(ds, kd[base+t2*C:base+t2*C+hs], dQd[base+t*C:base+t*C+hs])
-				}
-				if dKd != nil {
-					axpy(ds, qt, dKd[base+t2*C:base+t2*C+hs])
-				}
+				d[t2] = p[t2] * (d[t2] - s) * scale
 			}
+			clear(d[tmax:])
+		}
+		if dQd != nil {
+			one.gemm(T, hs, T, matrix{dS, T, 1}, matrix{kd[base:], C, 1}, dQd[base:], C, true, nil)
+		}
+		if dKd != nil {
+			one.gemm(T, hs, T, matrix{dS, 1, T}, matrix{qd[base:], C, 1}, dKd[base:], C, true, nil)
 		}
 	})
+}
+
+// single returns a one-worker view of the backend for work nested inside
+// a parallel loop.
+func (be *Backend) single() *Backend {
+	return &Backend{workers: 1, kern: be.kern}
 }
 
 // dot returns Σ a[i]·b[i] with four partial sums (breaks the add chain).

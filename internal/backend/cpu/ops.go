@@ -174,6 +174,8 @@ func (be *Backend) QuickGELU(out, in backend.Buf, n int) {
 	x := need("QuickGELU", "in", in, n)
 	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
 		o, x := o[lo:hi], x[lo:hi]
+		done := quickGELUVec(o, x)
+		o, x = o[done:], x[done:]
 		for i, v := range x {
 			o[i] = v * sigmoid(1.702*v)
 		}
@@ -191,6 +193,8 @@ func (be *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int) {
 	x := need("QuickGELUBackward", "in", in, n)
 	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
 		dI, dO, x := dI[lo:hi], dO[lo:hi], x[lo:hi]
+		done := quickGELUBackwardVec(dI, dO, x)
+		dI, dO, x = dI[done:], dO[done:], x[done:]
 		dO = dO[:len(dI)]
 		x = x[:len(dI)]
 		for i, v := range x {
@@ -201,7 +205,7 @@ func (be *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int) {
 }
 
 func sigmoid(x float32) float32 {
-	return float32(1 / (1 + math.Exp(-float64(x))))
+	return 1 / (1 + expf(-x))
 }
 
 // Add computes out = a + b.

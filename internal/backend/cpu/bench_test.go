@@ -1,0 +1,128 @@
+package cpu_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/backend/cpu"
+)
+
+func randBuf(be backend.Backend, n int, rng *rand.Rand) backend.Buf {
+	b := be.Alloc(n)
+	d := cpu.Data(b)
+	for i := range d {
+		d[i] = float32(rng.Float64()*2 - 1)
+	}
+	return b
+}
+
+func reportGFLOPs(b *testing.B, flops float64) {
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// ViT-B/32 at batch 32 has M = 32·50 = 1600 rows, C = 768, MLP 3072; the
+// text tower at batch 32 has M = 32·77 = 2464 rows, C = 512, MLP 2048.
+var gemmShapes = []struct{ M, K, N int }{
+	{1600, 768, 768}, {1600, 768, 3072}, {1600, 3072, 768},
+	{2464, 512, 512}, {2464, 512, 2048},
+}
+
+// BenchmarkLinear measures the three products: forward in·Wᵀ, dIn = dOut·W
+// and dW = dOutᵀ·in.
+func BenchmarkLinear(b *testing.B) {
+	be := cpu.New()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range gemmShapes {
+		in, w, bias := randBuf(be, s.M*s.K, rng), randBuf(be, s.N*s.K, rng), randBuf(be, s.N, rng)
+		out, dOut := be.Alloc(s.M*s.N), randBuf(be, s.M*s.N, rng)
+		dIn, dW := be.Alloc(s.M*s.K), be.Alloc(s.N*s.K)
+		flops := 2 * float64(s.M) * float64(s.K) * float64(s.N)
+		name := fmt.Sprintf("M%d_K%d_N%d", s.M, s.K, s.N)
+		b.Run("fwd/"+name, func(b *testing.B) {
+			for b.Loop() {
+				be.Linear(out, in, w, bias, s.M, s.K, s.N)
+			}
+			reportGFLOPs(b, flops)
+		})
+		b.Run("dIn/"+name, func(b *testing.B) {
+			for b.Loop() {
+				be.LinearBackward(dIn, nil, nil, dOut, in, w, s.M, s.K, s.N)
+			}
+			reportGFLOPs(b, flops)
+		})
+		b.Run("dW/"+name, func(b *testing.B) {
+			for b.Loop() {
+				be.LinearBackward(nil, dW, nil, dOut, in, w, s.M, s.K, s.N)
+			}
+			reportGFLOPs(b, flops)
+		})
+	}
+}
+
+func BenchmarkAttention(b *testing.B) {
+	be := cpu.New()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, s := range []struct {
+		name        string
+		B, T, C, NH int
+		causal      bool
+	}{
+		{"vision_B32_T50_C768_NH12", 32, 50, 768, 12, false},
+		{"text_B32_T77_C512_NH8_causal", 32, 77, 512, 8, true},
+	} {
+		n := s.B * s.T * s.C
+		q, k, v := randBuf(be, n, rng), randBuf(be, n, rng), randBuf(be, n, rng)
+		out, dOut := be.Alloc(n), randBuf(be, n, rng)
+		dQ, dK, dV := be.Alloc(n), be.Alloc(n), be.Alloc(n)
+		scratch := be.Alloc(be.AttentionScratchLen(s.B, s.T, s.NH))
+		// q·kᵀ and p·v: 2·T·T·C multiply-adds per batch item (causal: about half).
+		flops := 4 * float64(s.B) * float64(s.T) * float64(s.T) * float64(s.C)
+		b.Run("fwd/"+s.name, func(b *testing.B) {
+			for b.Loop() {
+				be.Attention(out, scratch, q, k, v, s.B, s.T, s.C, s.NH, s.causal)
+			}
+			reportGFLOPs(b, flops)
+		})
+		b.Run("bwd/"+s.name, func(b *testing.B) {
+			be.Attention(out, scratch, q, k, v, s.B, s.T, s.C, s.NH, s.causal)
+			for b.Loop() {
+				be.AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out, s.B, s.T, s.C, s.NH, s.causal)
+			}
+			reportGFLOPs(b, 2*flops)
+		})
+	}
+}
+
+// BenchmarkElementwise covers the per-layer non-GEMM work at ViT-B/32,
+// batch 32: layer norm over 1600×768 and quick_gelu over 1600×3072.
+func BenchmarkElementwise(b *testing.B) {
+	be := cpu.New()
+	rng := rand.New(rand.NewPCG(5, 6))
+	rows, C, H := 1600, 768, 3072
+	x, w, bb := randBuf(be, rows*C, rng), randBuf(be, C, rng), randBuf(be, C, rng)
+	out, mean, rstd := be.Alloc(rows*C), be.Alloc(rows), be.Alloc(rows)
+	dx, dw, db := be.Alloc(rows*C), be.Alloc(C), be.Alloc(C)
+	h, hOut, dh := randBuf(be, rows*H, rng), be.Alloc(rows*H), be.Alloc(rows*H)
+	b.Run("LayerNorm", func(b *testing.B) {
+		for b.Loop() {
+			be.LayerNorm(out, mean, rstd, x, w, bb, rows, C, 1e-5)
+		}
+	})
+	b.Run("LayerNormBackward", func(b *testing.B) {
+		for b.Loop() {
+			be.LayerNormBackward(dx, dw, db, out, x, w, mean, rstd, rows, C)
+		}
+	})
+	b.Run("QuickGELU", func(b *testing.B) {
+		for b.Loop() {
+			be.QuickGELU(hOut, h, rows*H)
+		}
+	})
+	b.Run("QuickGELUBackward", func(b *testing.B) {
+		for b.Loop() {
+			be.QuickGELUBackward(dh, hOut, h, rows*H)
+		}
+	})
+}

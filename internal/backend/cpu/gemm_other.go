@@ -1,0 +1,5 @@
+//go:build !amd64
+
+package cpu
+
+// Only the portable micro-kernel exists off amd64.

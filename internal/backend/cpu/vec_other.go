@@ -1,0 +1,11 @@
+//go:build !amd64
+
+package cpu
+
+// Without assembly every element goes through the Go loops.
+
+const hasAVX2FMA = false
+
+func expVec(dst, src []float32) int                    { return 0 }
+func quickGELUVec(out, in []float32) int               { return 0 }
+func quickGELUBackwardVec(dIn, dOut, in []float32) int { return 0 }
