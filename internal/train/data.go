@@ -3,12 +3,12 @@ package train
 import (
 	"fmt"
 	"io"
-	"runtime"
-	"sync"
-	"sync/atomic"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/clipline/clipline/internal/imageproc"
+	"github.com/clipline/clipline/internal/model"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -56,6 +56,8 @@ type ReadOptions struct {
 	// Geometry decodes image_path when the stream has no pixels (the
 	// model's preprocessor; same code as the decode stage).
 	Geometry imageproc.Geometry
+	// ImageRoot resolves relative image paths (as decode --image-root).
+	ImageRoot string
 	// Workers decode images in parallel (0: all cores).
 	Workers int
 	// Log receives progress lines (nil: silent).
@@ -89,6 +91,7 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 
 	out := map[string]*Data{}
 	paths := map[string][]string{}
+	wheres := map[string][]string{}
 	for _, s := range splits {
 		out[s] = &Data{Name: fmt.Sprintf("%s (split %s)", name, s), Side: o.Side}
 	}
@@ -168,6 +171,7 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 					d.Pixels = append(d.Pixels, pix.Row(i)...)
 				} else {
 					paths[k] = append(paths[k], imgPaths[i])
+					wheres[k] = append(wheres[k], fmt.Sprintf("row %d (image_id %s)", row, id))
 				}
 				for j, c := range caps[i] {
 					d.Captions = append(d.Captions, c)
@@ -186,7 +190,7 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 			if len(paths[k]) == 0 {
 				continue
 			}
-			px, err := decodeImages(paths[k], o)
+			px, err := decodeImages(paths[k], wheres[k], o)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
@@ -205,9 +209,10 @@ func checkTokens(ids []int32, vocab int) error {
 	return nil
 }
 
-// decodeImages decodes and resizes every path with the model's geometry on
-// all cores, keeping order.
-func decodeImages(paths []string, o ReadOptions) ([]byte, error) {
+// decodeImages decodes and resizes every image with the model's geometry
+// on all cores (imageproc.Pool, the decode stage's code), keeping order.
+// where[i] names image i's row for errors.
+func decodeImages(paths, where []string, o ReadOptions) ([]byte, error) {
 	g := o.Geometry
 	if g == (imageproc.Geometry{}) {
 		g = imageproc.Square(o.Side)
@@ -215,53 +220,64 @@ func decodeImages(paths []string, o ReadOptions) ([]byte, error) {
 	if g.CropW != o.Side || g.CropH != o.Side {
 		return nil, fmt.Errorf("preprocessor crops to %dx%d but the model takes %dx%d", g.CropW, g.CropH, o.Side, o.Side)
 	}
-	workers := o.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+	pool, err := imageproc.NewPool(g, o.Workers)
+	if err != nil {
+		return nil, err
 	}
-	per := o.Side * o.Side * 3
+	per := pool.OutLen()
 	out := make([]byte, len(paths)*per)
-	var next, done atomic.Int64
-	var firstErr error
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := 0; w < workers; w++ {
-		p, err := imageproc.NewProcessor(g)
-		if err != nil {
-			return nil, err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(paths) {
-					return
-				}
-				mu.Lock()
-				stop := firstErr != nil
-				mu.Unlock()
-				if stop {
-					return
-				}
-				if _, err := p.File(out[i*per:(i+1)*per], paths[i]); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("decoding image %d: %w", i, err)
-					}
-					mu.Unlock()
-					return
-				}
-				if d := done.Add(1); o.Log != nil && (d%500 == 0 || int(d) == len(paths)) {
-					fmt.Fprintf(o.Log, "train: decoded %d/%d images (%.0f/s)\n", d, len(paths), float64(d)/time.Since(start).Seconds())
-				}
+	start, last := time.Now(), time.Now()
+	const chunk = 256
+	for lo := 0; lo < len(paths); lo += chunk {
+		hi := min(len(paths), lo+chunk)
+		ps := make([]string, hi-lo)
+		for i := range ps {
+			ps[i] = paths[lo+i]
+			if o.ImageRoot != "" && ps[i] != "" && !filepath.IsAbs(ps[i]) {
+				ps[i] = filepath.Join(o.ImageRoot, ps[i])
 			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+		}
+		for i, err := range pool.Files(out[lo*per:hi*per], ps) {
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", where[lo+i], err)
+			}
+		}
+		if o.Log != nil && (time.Since(last) > 5*time.Second || hi == len(paths)) {
+			last = time.Now()
+			fmt.Fprintf(o.Log, "train: decoded %d/%d images (%.0f/s)\n", hi, len(paths), float64(hi)/time.Since(start).Seconds())
+		}
 	}
 	return out, nil
+}
+
+// ModelReadOptions are the ReadOptions that check rows against the model in
+// dir: its image size, context length and vocabulary, and its preprocessor
+// geometry for decoding image paths (CLIP's defaults at the model's size
+// when dir has no preprocessor_config.json, as the decode stage does).
+func ModelReadOptions(dir string) (ReadOptions, error) {
+	mc, err := model.LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return ReadOptions{}, err
+	}
+	pre, err := preprocessor(dir, mc.Vision.ImageSize)
+	if err != nil {
+		return ReadOptions{}, err
+	}
+	return ReadOptions{Side: mc.Vision.ImageSize, MaxContext: mc.Text.MaxPositionEmbeddings,
+		VocabSize: mc.Text.VocabSize, Geometry: pre.Geometry}, nil
+}
+
+// preprocessor is dir's preprocessor_config.json, or CLIP's defaults at
+// side; its crop must match the model's image size.
+func preprocessor(dir string, side int) (imageproc.Config, error) {
+	pre := imageproc.DefaultConfig(side)
+	if _, err := os.Stat(filepath.Join(dir, imageproc.ConfigFile)); err == nil {
+		if pre, err = imageproc.LoadConfig(dir); err != nil {
+			return pre, err
+		}
+	}
+	if pre.CropW != side || pre.CropH != side {
+		return pre, fmt.Errorf("%s: crop %dx%d does not match the model's image_size %d", filepath.Join(dir, imageproc.ConfigFile), pre.CropW, pre.CropH, side)
+	}
+	return pre, nil
 }

@@ -182,11 +182,8 @@ func New(o Options) (*Trainer, error) {
 		}
 	}
 	t.ctx = o.Train.Context
-	t.pre = imageproc.DefaultConfig(t.side)
-	if _, err := os.Stat(filepath.Join(o.ModelDir, imageproc.ConfigFile)); err == nil {
-		if t.pre, err = imageproc.LoadConfig(o.ModelDir); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
+	if t.pre, err = preprocessor(o.ModelDir, t.side); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
 
 	// Steps.

@@ -1,0 +1,184 @@
+// Command train fine-tunes a CLIP model on the (caption, image) pairs of a
+// clipline stream with symmetric InfoNCE, and writes checkpoints in Hugging
+// Face layout (merged model, PEFT adapter, trainer state).
+//
+//	train --model DIR|HF-id [--config FILE] [--set key=value ...] [--out DIR]
+//	      [--in FILE] [--val FILE] [--train-split train] [--val-split val]
+//	      [--resume DIR] [--device cpu]
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/backend/cpu"
+	"github.com/clipline/clipline/internal/config"
+	"github.com/clipline/clipline/internal/fetch"
+	"github.com/clipline/clipline/internal/hub"
+	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/train"
+)
+
+const description = `Fine-tune CLIP for text-to-image retrieval.
+
+Reads an Arrow IPC stream (stdin by default) with one row per image:
+captions and caption_tokens (run tokenize), and pixels (run decode) or
+image_path (decoded here with the model's preprocessor, as decode does).
+Rows of split --train-split train; rows of --val-split validate (or those of
+--val FILE). Every (caption, image) pair is visited once per epoch.
+
+The configuration uses vembed-factory's YAML keys (model_name_or_path,
+use_lora, lora_r, batch_size, learning_rate, scheduler_type, warmup_ratio,
+temperature, use_gradient_cache, use_mrl, eval_strategy, save_steps, ...;
+see examples/clip_text_to_image.yaml). Precedence: these flags > --set >
+--config file > defaults. Unknown keys are warned about, bad values are
+errors.
+
+Output in --out (output_dir): checkpoint-STEP/ (merged model in Hugging Face
+layout with tokenizer and preprocessor files, PEFT adapter, trainer state
+for --resume), best/ (highest validation t2i R@1), final/, metrics.jsonl.`
+
+type cli struct {
+	Model       string   `placeholder:"DIR|ID" help:"Base model: a checkpoint directory or a Hugging Face id (model_name_or_path)."`
+	Config      string   `type:"existingfile" placeholder:"FILE" help:"YAML configuration (vembed-factory keys)."`
+	Set         []string `placeholder:"KEY=VALUE" sep:"none" help:"Override one configuration key; repeatable (e.g. --set batch_size=64)."`
+	Out         string   `placeholder:"DIR" help:"Output directory (output_dir)."`
+	In          string   `default:"-" placeholder:"FILE" help:"Input stream (- is stdin)."`
+	Val         string   `placeholder:"FILE" help:"Validation stream (its --val-split rows, or all rows if it has no split column) instead of the input's."`
+	TrainSplit  string   `placeholder:"NAME" help:"Split to train on (train_split; default train)."`
+	ValSplit    string   `placeholder:"NAME" help:"Split to validate on (val_split; default val)."`
+	ImageRoot   string   `placeholder:"DIR" help:"Resolve relative image paths against DIR (when the stream has no pixels)."`
+	Resume      string   `type:"existingdir" placeholder:"DIR" help:"Continue from a checkpoint-STEP directory of an earlier run."`
+	Device      string   `placeholder:"NAME" help:"Compute device: cpu (default), or cuda[:N] in a CUDA build."`
+	PrintConfig bool     `help:"Print the effective configuration as YAML and exit."`
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "train: %s\n", strings.TrimPrefix(err.Error(), "train: "))
+		os.Exit(1)
+	}
+}
+
+type exitCode int
+
+func run(args []string, stdout, stderr io.Writer) (err error) {
+	var c cli
+	parser, err := kong.New(&c, kong.Name("train"), kong.Description(description),
+		kong.Writers(stdout, stderr), kong.Exit(func(code int) { panic(exitCode(code)) }), kong.UsageOnError())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			code, ok := r.(exitCode)
+			if !ok {
+				panic(r)
+			}
+			if code != 0 {
+				err = errors.New("invalid arguments")
+			}
+		}
+	}()
+	if _, err := parser.Parse(args); err != nil {
+		return err
+	}
+	return c.run(stdout, stderr)
+}
+
+// flags maps the flags the user gave to configuration keys.
+func (c *cli) flags() map[string]string {
+	m := map[string]string{}
+	for k, v := range map[string]string{"model_name_or_path": c.Model, "output_dir": c.Out,
+		"train_split": c.TrainSplit, "val_split": c.ValSplit, "device": c.Device} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func (c *cli) run(stdout, stderr io.Writer) error {
+	l, err := config.Load(config.Options{File: c.Config, Sets: c.Set, Flags: c.flags(), Warn: stderr})
+	if err != nil {
+		return err
+	}
+	cfg := l.Config
+	if c.PrintConfig {
+		_, err := io.WriteString(stdout, cfg.YAML())
+		return err
+	}
+	be, err := openDevice(cfg.Device)
+	if err != nil {
+		return err
+	}
+	dir, err := hub.Resolve(cfg.ModelNameOrPath, hub.Options{Fetch: fetch.Options{Progress: stderr}})
+	if err != nil {
+		return err
+	}
+	ro, err := train.ModelReadOptions(dir)
+	if err != nil {
+		return err
+	}
+	ro.ImageRoot, ro.Log = c.ImageRoot, stderr
+
+	splits := []string{cfg.TrainSplit}
+	if c.Val == "" && cfg.ValSplit != "" && cfg.ValSplit != cfg.TrainSplit {
+		splits = append(splits, cfg.ValSplit)
+	}
+	data, err := readSplits(c.In, splits, ro)
+	if err != nil {
+		return err
+	}
+	trainData, valData := data[cfg.TrainSplit], data[cfg.ValSplit]
+	if trainData.Pairs() == 0 {
+		return fmt.Errorf("%s: no (caption, image) pairs in split %q (--train-split)", stream.InputName(c.In), cfg.TrainSplit)
+	}
+	if c.Val != "" {
+		vd, err := readSplits(c.Val, []string{cfg.ValSplit}, ro)
+		if err != nil {
+			return err
+		}
+		valData = vd[cfg.ValSplit]
+		if valData.Pairs() == 0 {
+			return fmt.Errorf("%s: no (caption, image) pairs in split %q (--val-split)", c.Val, cfg.ValSplit)
+		}
+	}
+	if cfg.EvalStrategy != "no" && (valData == nil || valData.Pairs() == 0) {
+		fmt.Fprintf(stderr, "warning: no validation pairs (split %q of %s); validation is skipped\n", cfg.ValSplit, stream.InputName(c.In))
+		valData = nil
+	}
+
+	t, err := train.New(train.Options{Config: cfg, ModelDir: dir, Backend: be, Train: trainData, Val: valData,
+		Resume: c.Resume, Log: stderr})
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	_, err = t.Run()
+	return err
+}
+
+func readSplits(path string, splits []string, ro train.ReadOptions) (map[string]*train.Data, error) {
+	r, err := stream.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return train.ReadSplits(r, splits, ro)
+}
+
+// openDevice returns the backend for --device. Only the CPU backend is
+// built in for now; a CUDA build will route other names to internal/device.
+func openDevice(name string) (backend.Backend, error) {
+	if name == "cpu" {
+		return cpu.New(), nil
+	}
+	return nil, fmt.Errorf("device %q is not available in this build (GPU support is not wired yet); use --device cpu", name)
+}
