@@ -16,9 +16,8 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/clipline/clipline/internal/backend"
-	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/config"
+	"github.com/clipline/clipline/internal/device"
 	"github.com/clipline/clipline/internal/fetch"
 	"github.com/clipline/clipline/internal/hub"
 	"github.com/clipline/clipline/internal/stream"
@@ -114,10 +113,11 @@ func (c *cli) run(stdout, stderr io.Writer) error {
 		_, err := io.WriteString(stdout, cfg.YAML())
 		return err
 	}
-	be, err := openDevice(cfg.Device)
+	be, err := device.Open(cfg.Device)
 	if err != nil {
-		return err
+		return fmt.Errorf("--device %s: %w", cfg.Device, err)
 	}
+	defer device.Close(be)
 	dir, err := hub.Resolve(cfg.ModelNameOrPath, hub.Options{Fetch: fetch.Options{Progress: stderr}})
 	if err != nil {
 		return err
@@ -172,13 +172,4 @@ func readSplits(path string, splits []string, ro train.ReadOptions) (map[string]
 	}
 	defer r.Close()
 	return train.ReadSplits(r, splits, ro)
-}
-
-// openDevice returns the backend for --device. Only the CPU backend is
-// built in for now; a CUDA build will route other names to internal/device.
-func openDevice(name string) (backend.Backend, error) {
-	if name == "cpu" {
-		return cpu.New(), nil
-	}
-	return nil, fmt.Errorf("device %q is not available in this build (GPU support is not wired yet); use --device cpu", name)
 }

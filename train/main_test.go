@@ -115,7 +115,7 @@ func TestTrainCLI(t *testing.T) {
 		want string
 	}{
 		{[]string{"--model", base, "--in", in, "--set", "batch_size=x"}, `bad value "x" for batch_size`},
-		{[]string{"--model", base, "--in", in, "--device", "cuda:0"}, `device "cuda:0"`},
+		{[]string{"--model", base, "--in", in, "--device", "tpu"}, `--device tpu`},
 		{[]string{"--model", base, "--in", in, "--train-split", "nope", "--out", out}, `no (caption, image) pairs in split "nope"`},
 	} {
 		err := run(tc.args, &so, &se)

@@ -231,7 +231,10 @@ func TestRetrievalMetrics(t *testing.T) {
 		0, 1, // "dog" of i2: i0 0, i1 1, i2 .8 -> i2 (relevant) at rank 1
 		0.6, 0.8, // "bird" of i2: i2 first
 	}
-	em := retrieval(d, img, txt, 2)
+	em, err := retrieval(d, img, txt, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// t2i ranks: 0, 2, 1, 0
 	want := Directional{R1: 0.5, R5: 1, R10: 1, MRR: (1 + 1.0/3 + 0.5 + 1) / 4}
 	if math.Abs(em.T2I.R1-want.R1) > 1e-12 || em.T2I.R5 != 1 || math.Abs(em.T2I.MRR-want.MRR) > 1e-12 {

@@ -5,15 +5,17 @@ import (
 	"math"
 	"time"
 
+	"github.com/clipline/clipline/internal/metrics"
 	"github.com/clipline/clipline/internal/model"
 )
 
 // Directional holds one direction's retrieval metrics (fractions in [0,1]).
 type Directional struct {
-	R1  float64 `json:"r1"`
-	R5  float64 `json:"r5"`
-	R10 float64 `json:"r10"`
-	MRR float64 `json:"mrr"`
+	R1     float64 `json:"r1"`
+	R5     float64 `json:"r5"`
+	R10    float64 `json:"r10"`
+	MRR    float64 `json:"mrr"`
+	NDCG10 float64 `json:"ndcg10"`
 }
 
 // EvalMetrics is one validation: text-to-image and image-to-text retrieval
@@ -54,12 +56,12 @@ func (t *Trainer) evaluate() error {
 
 // Table renders the metrics as the rank stage does.
 func (e *EvalMetrics) Table() string {
-	s := fmt.Sprintf("  %-4s %7s %7s %7s %7s\n", "", "R@1", "R@5", "R@10", "MRR")
+	s := fmt.Sprintf("  %-4s %7s %7s %7s %7s %7s\n", "", "R@1", "R@5", "R@10", "MRR", "NDCG@10")
 	for _, r := range []struct {
 		n string
 		d Directional
 	}{{"t2i", e.T2I}, {"i2t", e.I2T}} {
-		s += fmt.Sprintf("  %-4s %7.2f %7.2f %7.2f %7.4f\n", r.n, 100*r.d.R1, 100*r.d.R5, 100*r.d.R10, r.d.MRR)
+		s += fmt.Sprintf("  %-4s %7.2f %7.2f %7.2f %7.4f %7.4f\n", r.n, 100*r.d.R1, 100*r.d.R5, 100*r.d.R10, r.d.MRR, r.d.NDCG10)
 	}
 	return s + fmt.Sprintf("  rsum %.2f\n", e.RSum)
 }
@@ -73,7 +75,7 @@ func (t *Trainer) Evaluate(d *Data) (*EvalMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return retrieval(d, imgEmb, txtEmb, t.D), nil
+	return retrieval(d, imgEmb, txtEmb, t.D)
 }
 
 // Embed returns the L2-normalised embeddings of d's images [Images, D] and
@@ -133,111 +135,26 @@ func l2normalize(x []float32, D int) {
 	}
 }
 
-// retrieval computes R@1/5/10 and MRR both ways from normalised embeddings.
-// Ties are broken by gallery order (a relevant item ranks first among
-// equals only if it comes first), as the rank stage does.
-func retrieval(d *Data, img, txt []float32, D int) *EvalMetrics {
-	nI, nQ := d.Images(), d.Pairs()
-	// Multi-positive relevance: images holding each caption text.
-	byText := map[string][]int32{}
-	for q := 0; q < nQ; q++ {
-		byText[d.Captions[q]] = appendUnique(byText[d.Captions[q]], d.PairImage[q])
+// retrieval ranks with internal/metrics, the rank stage's code: a caption
+// is relevant to every image whose captions hold the same text; an image's
+// relevant captions are its own; ties go to the lower gallery row.
+func retrieval(d *Data, img, txt []float32, D int) (*EvalMetrics, error) {
+	// metrics.SingleStream numbers captions in row order; Data keeps each
+	// image's pairs together, images in row order.
+	caps := make([][]string, d.Images())
+	for q, i := range d.PairImage {
+		if q > 0 && i < d.PairImage[q-1] {
+			return nil, fmt.Errorf("%s: pairs are not grouped by image in row order", d.Name)
+		}
+		caps[i] = append(caps[i], d.Captions[q])
 	}
-	em := &EvalMetrics{Images: nI, Queries: nQ}
-	scores := make([]float32, max(nI, nQ))
-	acc := func(dst *Directional, rank int) {
-		if rank < 1 {
-			dst.R1++
-		}
-		if rank < 5 {
-			dst.R5++
-		}
-		if rank < 10 {
-			dst.R10++
-		}
-		dst.MRR += 1 / float64(rank+1)
+	t2i, i2t := metrics.SingleStream(caps)
+	r, err := metrics.Rank(metrics.Input{Dim: D, Captions: txt, Images: img, T2I: t2i, I2T: i2t}, metrics.Options{})
+	if err != nil {
+		return nil, err
 	}
-	rel := make([]bool, max(nI, nQ))
-	for q := 0; q < nQ; q++ {
-		for i := 0; i < nI; i++ {
-			scores[i] = dot(txt[q*D:(q+1)*D], img[i*D:(i+1)*D])
-		}
-		for _, i := range byText[d.Captions[q]] {
-			rel[i] = true
-		}
-		acc(&em.T2I, firstRelevantRank(scores[:nI], rel[:nI]))
-		for _, i := range byText[d.Captions[q]] {
-			rel[i] = false
-		}
+	dir := func(x metrics.Direction) Directional {
+		return Directional{R1: x.R1, R5: x.R5, R10: x.R10, MRR: x.MRR, NDCG10: x.NDCG10}
 	}
-	own := make([][]int, nI)
-	for q := 0; q < nQ; q++ {
-		own[d.PairImage[q]] = append(own[d.PairImage[q]], q)
-	}
-	withCaps := 0
-	for i := 0; i < nI; i++ {
-		if len(own[i]) == 0 {
-			continue // an image without captions has nothing to retrieve
-		}
-		withCaps++
-		for q := 0; q < nQ; q++ {
-			scores[q] = dot(img[i*D:(i+1)*D], txt[q*D:(q+1)*D])
-		}
-		for _, q := range own[i] {
-			rel[q] = true
-		}
-		acc(&em.I2T, firstRelevantRank(scores[:nQ], rel[:nQ]))
-		for _, q := range own[i] {
-			rel[q] = false
-		}
-	}
-	div := func(x *Directional, n int) {
-		if n == 0 {
-			return
-		}
-		f := float64(n)
-		x.R1, x.R5, x.R10, x.MRR = x.R1/f, x.R5/f, x.R10/f, x.MRR/f
-	}
-	div(&em.T2I, nQ)
-	div(&em.I2T, withCaps)
-	em.RSum = 100 * (em.T2I.R1 + em.T2I.R5 + em.T2I.R10 + em.I2T.R1 + em.I2T.R5 + em.I2T.R10)
-	return em
-}
-
-// firstRelevantRank is the 0-based rank of the best-ranked relevant item:
-// the number of items that beat it (higher score, or equal score earlier).
-func firstRelevantRank(scores []float32, rel []bool) int {
-	best := -1
-	for i, r := range rel {
-		if r && (best < 0 || scores[i] > scores[best]) {
-			best = i
-		}
-	}
-	if best < 0 {
-		return len(scores)
-	}
-	rank := 0
-	for i, s := range scores {
-		if s > scores[best] || (s == scores[best] && i < best) {
-			rank++
-		}
-	}
-	return rank
-}
-
-func dot(a, b []float32) float32 {
-	var s float32
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
-}
-
-func appendUnique(xs []int32, x int32) []int32 {
-	for _, y := range xs {
-		if y == x {
-			return xs
-		}
-	}
-	return append(xs, x)
+	return &EvalMetrics{T2I: dir(r.T2I), I2T: dir(r.I2T), RSum: 100 * r.RSum(), Images: d.Images(), Queries: d.Pairs()}, nil
 }
