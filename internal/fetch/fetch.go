@@ -44,6 +44,18 @@ type Options struct {
 	RetryDelay time.Duration
 }
 
+// CacheRoot is where clipline keeps downloads: $CLIPLINE_CACHE, else
+// clipline/ in the user cache directory (~/.cache/clipline on Linux).
+func CacheRoot() string {
+	if d := os.Getenv("CLIPLINE_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "clipline")
+	}
+	return filepath.Join(os.TempDir(), "clipline-cache")
+}
+
 // HTTPError is a non-success status from the server.
 type HTTPError struct {
 	URL        string

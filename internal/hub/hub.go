@@ -44,16 +44,8 @@ type Options struct {
 	Context context.Context
 }
 
-// CacheRoot is $CLIPLINE_CACHE, else ~/.cache/clipline (XDG cache dir).
-func CacheRoot() string {
-	if d := os.Getenv("CLIPLINE_CACHE"); d != "" {
-		return d
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "clipline")
-	}
-	return filepath.Join(os.TempDir(), "clipline-cache")
-}
+// CacheRoot is fetch.CacheRoot: $CLIPLINE_CACHE, else ~/.cache/clipline.
+func CacheRoot() string { return fetch.CacheRoot() }
 
 // Resolve turns a --model argument into a local checkpoint directory: an
 // existing directory is returned as-is (no network); anything else that
