@@ -1,0 +1,247 @@
+//go:build cuda
+
+package cuda_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/backend/cpu"
+	"github.com/clipline/clipline/internal/backend/cuda"
+	"github.com/clipline/clipline/internal/loss"
+	"github.com/clipline/clipline/internal/model"
+	"github.com/clipline/clipline/internal/safetensors"
+	"github.com/clipline/clipline/internal/sharedtest"
+)
+
+// Model-level parity: the tiny golden CLIP (../shared/golden/tiny-clip) run
+// on the GPU against PyTorch's reference outputs and gradients and against
+// the CPU backend, in fp32 (1e-4) and bf16 (2e-2) mode.
+
+type golden struct {
+	dir    string
+	ref    map[string]safetensors.Tensor
+	ids    []int32
+	pixels []float32
+	n      int
+}
+
+func loadGolden(t *testing.T) golden {
+	t.Helper()
+	dir := sharedtest.Dir(t, "golden", "tiny-clip")
+	f, err := safetensors.Load(filepath.Join(dir, "reference.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := golden{dir: filepath.Join(dir, "model"), ref: f.Tensors}
+	raw, err := g.ref["input_ids"].Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range raw {
+		g.ids = append(g.ids, int32(v))
+	}
+	g.n = g.ref["input_ids"].Shape[0]
+	g.pixels = g.f32(t, "pixel_values")
+	return g
+}
+
+func (g golden) f32(t *testing.T, name string) []float32 {
+	t.Helper()
+	tt, ok := g.ref[name]
+	if !ok {
+		t.Fatalf("reference tensor %s missing", name)
+	}
+	v, err := tt.Float32()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return v
+}
+
+// result is one training step's observable state.
+type result struct {
+	img, txt []float32
+	loss     float64
+	grads    map[string][]float32
+}
+
+// runStep loads the model on be, optionally with LoRA (random B so that
+// every adapter gradient is non-zero, dropout on), and runs forward, the
+// loss and backward once.
+func runStep(t *testing.T, be backend.Backend, g golden, lora bool) result {
+	t.Helper()
+	m, err := model.Load(g.dir, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	if lora {
+		if err := m.ApplyLoRA(model.LoRAConfig{R: 4, Alpha: 8, Dropout: 0.2, Seed: 3}); err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(8, 8))
+		for _, p := range m.Params() {
+			if strings.HasSuffix(p.Name, ".lora_B.weight") {
+				be.Upload(p.W, randSlice(rng, p.Len(), 0.2))
+			}
+		}
+	}
+	vp, tp := m.NewVisionPlan(g.n, true), m.NewTextPlan(g.n, true)
+	defer vp.Free()
+	defer tp.Free()
+	if lora {
+		vp.SetDropout(true, 11)
+		tp.SetDropout(true, 12)
+	}
+	m.ZeroGrads()
+	D := m.Config().ProjectionDim
+	ib, err := m.VisionForward(vp, g.pixels, g.n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	r.img = down(be, ib)[:g.n*D]
+	tb, err := m.TextForward(tp, g.ids, g.n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.txt = down(be, tb)[:g.n*D]
+	l, err := loss.InfoNCE(r.img, r.txt, g.n, D, loss.Options{LogitScale: m.LogitScale()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.loss = float64(l.Loss)
+	di, dt := be.Alloc(g.n*D), be.Alloc(g.n*D)
+	be.Upload(di, l.DImg)
+	be.Upload(dt, l.DTxt)
+	if err := m.VisionBackward(vp, di); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.TextBackward(tp, dt); err != nil {
+		t.Fatal(err)
+	}
+	m.AddLogitScaleGrad(l.DLogitScale)
+	r.grads = map[string][]float32{}
+	for _, p := range m.Params() {
+		if p.G != nil {
+			r.grads[p.Name] = down(be, p.G)[:p.Len()]
+		}
+	}
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func maxAbs(a, b []float32) float64 {
+	var d float64
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return d
+}
+
+// compareGrads checks every gradient of got against want by relative error
+// (max abs difference over the tensor's max abs value). k_proj biases are
+// analytically zero (softmax ignores a per-row constant), so only their
+// smallness is checked.
+func compareGrads(t *testing.T, what string, got, want map[string][]float32, tol float64) {
+	t.Helper()
+	type r struct {
+		name string
+		rel  float64
+	}
+	var all []r
+	for name, w := range want {
+		gv, ok := got[name]
+		if !ok {
+			t.Errorf("%s: gradient %s missing", what, name)
+			continue
+		}
+		if strings.HasSuffix(name, "self_attn.k_proj.bias") {
+			if m := maxAbs(gv, make([]float32, len(gv))); m > 1e-5 {
+				t.Errorf("%s: %s should vanish, max |g| %.2e", what, name, m)
+			}
+			continue
+		}
+		all = append(all, r{name, relErr(gv, w)})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].rel > all[j].rel })
+	for i := 0; i < len(all) && i < 3; i++ {
+		t.Logf("%s: worst relative gradient error %-55s %.2e", what, all[i].name, all[i].rel)
+	}
+	for _, x := range all {
+		if !(x.rel <= tol) {
+			t.Errorf("%s: grad %s relative error %.2e > %g", what, x.name, x.rel, tol)
+		}
+	}
+}
+
+func TestModelGoldenParity(t *testing.T) {
+	g := loadGolden(t)
+	wantImg, wantTxt := g.f32(t, "image_embeds"), g.f32(t, "text_embeds")
+	wantLoss := float64(g.f32(t, "loss")[0])
+	refGrads := map[string][]float32{}
+	for name := range g.ref {
+		if strings.HasPrefix(name, "grad.") {
+			refGrads[strings.TrimPrefix(name, "grad.")] = g.f32(t, name)
+		}
+	}
+	cpuRes := runStep(t, cpu.New(), g, false)
+	for _, c := range []struct {
+		name string
+		opts cuda.Options
+		tol  float64
+	}{{"fp32", cuda.Options{}, 1e-4}, {"bf16", cuda.Options{BF16: true}, 2e-2}} {
+		t.Run(c.name, func(t *testing.T) {
+			be := gpu(t, c.opts)
+			r := runStep(t, be, g, false)
+			dImg, dTxt := relErr(r.img, wantImg), relErr(r.txt, wantTxt)
+			t.Logf("embeddings vs PyTorch: image %.2e, text %.2e (relative); loss %.7f vs %.7f", dImg, dTxt, r.loss, wantLoss)
+			if dImg > c.tol || dTxt > c.tol {
+				t.Errorf("embeddings vs PyTorch: image %.2e text %.2e > %g", dImg, dTxt, c.tol)
+			}
+			if math.Abs(r.loss-wantLoss) > c.tol*math.Max(1, math.Abs(wantLoss)) {
+				t.Errorf("loss %v, PyTorch %v", r.loss, wantLoss)
+			}
+			compareGrads(t, "vs PyTorch", r.grads, refGrads, c.tol)
+			compareGrads(t, "vs CPU backend", r.grads, cpuRes.grads, c.tol)
+			if len(r.grads) != len(refGrads) {
+				t.Errorf("%d gradients, reference has %d", len(r.grads), len(refGrads))
+			}
+		})
+	}
+}
+
+// LoRA with dropout: the GPU draws the CPU's dropout masks, so adapters'
+// gradients agree.
+func TestModelLoRAParity(t *testing.T) {
+	g := loadGolden(t)
+	cpuRes := runStep(t, cpu.New(), g, true)
+	for _, c := range []struct {
+		name string
+		opts cuda.Options
+		tol  float64
+	}{{"fp32", cuda.Options{}, 1e-4}, {"bf16", cuda.Options{BF16: true}, 2e-2}} {
+		t.Run(c.name, func(t *testing.T) {
+			be := gpu(t, c.opts)
+			r := runStep(t, be, g, true)
+			if e := relErr(r.img, cpuRes.img); e > c.tol {
+				t.Errorf("image embeddings vs CPU: %.2e", e)
+			}
+			if e := relErr(r.txt, cpuRes.txt); e > c.tol {
+				t.Errorf("text embeddings vs CPU: %.2e", e)
+			}
+			if len(r.grads) == 0 || len(r.grads) != len(cpuRes.grads) {
+				t.Fatalf("%d trainable gradients, CPU has %d", len(r.grads), len(cpuRes.grads))
+			}
+			compareGrads(t, "LoRA vs CPU backend", r.grads, cpuRes.grads, c.tol)
+		})
+	}
+}
