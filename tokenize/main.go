@@ -2,7 +2,7 @@
 // BPE vocabularies from a stream's captions.
 //
 //	tokenize --model DIR [--context 77] [--in FILE] [--out FILE] [--compress zstd]
-//	tokenize learn --captions-from FILE --vocab-size N --out DIR
+//	tokenize learn --captions-from FILE [--captions-from FILE2] --vocab-size N --out DIR
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -26,7 +27,7 @@ import (
 const description = `Tokenize captions with CLIP's byte-level BPE.
 
   tokenize --model DIR [--context 77] [--in FILE] [--out FILE] [--compress zstd]
-  tokenize learn --captions-from FILE --vocab-size N --out DIR
+  tokenize learn --captions-from FILE [--captions-from FILE2] --vocab-size N --out DIR
 
 Reads an Arrow IPC stream (stdin by default) whose rows have a captions column
 (list<utf8>), and writes it (stdout by default) with caption_tokens added:
@@ -57,11 +58,11 @@ type runCmd struct {
 }
 
 type learnCmd struct {
-	CaptionsFrom string `required:"" placeholder:"FILE" help:"Stream whose captions are the corpus (- is stdin)."`
-	VocabSize    int    `required:"" placeholder:"N" help:"Vocabulary size to reach: 512 byte symbols + merges + 2 special tokens (at least 514). Learning stops earlier when no pair is frequent enough."`
-	MinFrequency int64  `default:"2" help:"Fewest occurrences a pair needs to become a merge."`
-	Split        string `placeholder:"NAME" help:"Learn only from rows whose split column is NAME (e.g. train)."`
-	Out          string `required:"" placeholder:"DIR" help:"Directory to write vocab.json and merges.txt into (created if needed)."`
+	CaptionsFrom []string `required:"" sep:"none" placeholder:"FILE" help:"Stream whose captions are the corpus (- is stdin); repeat the flag to learn from several."`
+	VocabSize    int      `required:"" placeholder:"N" help:"Vocabulary size to reach: 512 byte symbols + merges + 2 special tokens (at least 514). Learning stops earlier when no pair is frequent enough."`
+	MinFrequency int64    `default:"2" help:"Fewest occurrences a pair needs to become a merge."`
+	Split        string   `placeholder:"NAME" help:"Learn only from rows whose split column is NAME (e.g. train)."`
+	Out          string   `required:"" placeholder:"DIR" help:"Directory to write vocab.json and merges.txt into (created if needed)."`
 }
 
 func main() {
@@ -235,49 +236,18 @@ func (l *learnCmd) Run(e *env) error {
 	if l.VocabSize < bpe.BaseVocabSize {
 		return fmt.Errorf("--vocab-size %d: need at least %d (256 bytes, their </w> forms, 2 special tokens)", l.VocabSize, bpe.BaseVocabSize)
 	}
-	in, err := stream.Open(l.CaptionsFrom)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if err := in.Require(stream.ColCaptions); err != nil {
-		return err
-	}
-	if l.Split != "" {
-		if err := in.Require(stream.ColSplit); err != nil {
-			return fmt.Errorf("--split %s: %w", l.Split, err)
-		}
-	}
 	learner := bpe.NewLearner()
 	learner.MinFrequency = l.MinFrequency
 	var captions int64
-	for in.Next() {
-		rec := in.Batch()
-		lists, err := stream.StringLists(rec, stream.ColCaptions)
+	for _, path := range l.CaptionsFrom {
+		n, err := l.addCaptions(learner, path)
 		if err != nil {
-			return in.Errorf("batch %d: %w", in.BatchIndex(), err)
+			return err
 		}
-		var splits []string
-		if l.Split != "" {
-			if splits, err = stream.Strings(rec, stream.ColSplit); err != nil {
-				return in.Errorf("batch %d: %w", in.BatchIndex(), err)
-			}
-		}
-		for i, caps := range lists {
-			if splits != nil && splits[i] != l.Split {
-				continue
-			}
-			for _, c := range caps {
-				learner.Add(c)
-				captions++
-			}
-		}
-	}
-	if err := in.Err(); err != nil {
-		return err
+		captions += n
 	}
 	if captions == 0 {
-		return fmt.Errorf("%s: no captions to learn from", in.Name())
+		return fmt.Errorf("%s: no captions to learn from", strings.Join(l.CaptionsFrom, ", "))
 	}
 	v, err := learner.Learn(l.VocabSize)
 	if err != nil {
@@ -293,4 +263,46 @@ func (l *learnCmd) Run(e *env) error {
 	fmt.Fprintf(e.stderr, "tokenize learn: %d captions -> %d tokens, %d merges in %s%s\n",
 		captions, len(v.Tokens), len(v.Merges), l.Out, note)
 	return nil
+}
+
+// addCaptions feeds the captions of one stream (of the chosen split) to the
+// learner and returns how many there were.
+func (l *learnCmd) addCaptions(learner *bpe.Learner, path string) (int64, error) {
+	in, err := stream.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	if err := in.Require(stream.ColCaptions); err != nil {
+		return 0, err
+	}
+	if l.Split != "" {
+		if err := in.Require(stream.ColSplit); err != nil {
+			return 0, fmt.Errorf("--split %s: %w", l.Split, err)
+		}
+	}
+	var captions int64
+	for in.Next() {
+		rec := in.Batch()
+		lists, err := stream.StringLists(rec, stream.ColCaptions)
+		if err != nil {
+			return 0, in.Errorf("batch %d: %w", in.BatchIndex(), err)
+		}
+		var splits []string
+		if l.Split != "" {
+			if splits, err = stream.Strings(rec, stream.ColSplit); err != nil {
+				return 0, in.Errorf("batch %d: %w", in.BatchIndex(), err)
+			}
+		}
+		for i, caps := range lists {
+			if splits != nil && splits[i] != l.Split {
+				continue
+			}
+			for _, c := range caps {
+				learner.Add(c)
+				captions++
+			}
+		}
+	}
+	return captions, in.Err()
 }

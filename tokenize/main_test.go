@@ -212,6 +212,23 @@ func TestLearnCommand(t *testing.T) {
 	}
 	// The learned model tokenizes the stream it came from.
 	runOK(t, "--model", model, "--in", in, "--out", filepath.Join(dir, "out.arrow"))
+
+	// Several streams: their captions are counted together, so a word of
+	// the second becomes a token too.
+	in2 := filepath.Join(dir, "in2.arrow")
+	writeStream(t, in2, [][]string{{"triangle triangle triangle"}})
+	model2 := filepath.Join(dir, "model2")
+	log = runOK(t, "learn", "--captions-from", in, "--captions-from", in2, "--vocab-size", "700", "--out", model2)
+	if !strings.Contains(log, "101 captions ->") {
+		t.Errorf("log %q", log)
+	}
+	tok2, err := bpe.Load(model2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := tok2.Encode("triangle"); len(ids) != 1 {
+		t.Errorf("triangle is %d tokens, want 1", len(ids))
+	}
 }
 
 func TestErrors(t *testing.T) {
@@ -254,6 +271,7 @@ func TestErrors(t *testing.T) {
 		{"learn empty input", []string{"learn", "--captions-from", empty, "--vocab-size", "600", "--out", dir + "/m"}, []string{"empty input"}},
 		{"no model", []string{"--model", dir, "--in", good}, []string{"vocab.json"}},
 		{"context too small", []string{"--model", model, "--context", "1", "--in", good}, []string{"--context 1"}},
+		{"learn split without split column", []string{"learn", "--captions-from", good, "--split", "train", "--vocab-size", "600", "--out", dir + "/m"}, []string{"--split train", "column split missing"}},
 		{"vocab size too small", []string{"learn", "--captions-from", good, "--vocab-size", "100", "--out", dir + "/m"}, []string{"--vocab-size 100"}},
 	}
 	for _, c := range cases {
