@@ -1,6 +1,11 @@
 // Package bpe is CLIP's byte-level BPE tokenizer, reproducing OpenAI's
 // simple_tokenizer.py (and Hugging Face's CLIPTokenizer) id for id, plus a
 // merge learner that writes vocabularies in the same two-file layout.
+//
+// Known differences from the reference: ftfy.fix_text is not applied;
+// letters, numbers and case mappings come from Go's Unicode tables (15.0),
+// so characters assigned in later Unicode versions may split differently
+// than with a newer `regex` module; invalid UTF-8 becomes U+FFFD first.
 package bpe
 
 import (
@@ -107,6 +112,8 @@ func ReadVocab(dir string) (*Vocab, error) {
 		if line == 1 && strings.HasPrefix(text, "#version") {
 			continue
 		}
+		// Unlike CLIPTokenizer, no cap at CLIP's 48894 merges: a learned
+		// vocabulary may have any number (CLIP's own file has exactly that).
 		if strings.TrimSpace(text) == "" {
 			continue
 		}
@@ -177,7 +184,7 @@ func New(v *Vocab) (*Tokenizer, error) {
 // VocabSize is the number of tokens.
 func (t *Tokenizer) VocabSize() int { return len(t.tokens) }
 
-// StartID and EndID are the ids of <|startoftext|> and <|endoftext|>.
+// StartID is the id of <|startoftext|>.
 func (t *Tokenizer) StartID() int32 { return t.sot }
 
 // EndID is the id of <|endoftext|>.
