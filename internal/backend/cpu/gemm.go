@@ -1,6 +1,9 @@
 package cpu
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"sync"
 )
 
@@ -27,11 +30,37 @@ type microKernel struct {
 }
 
 // goKernel is the portable micro-kernel; defaultKernel is replaced at init
-// by an assembly kernel where the CPU supports one.
+// by an assembly kernel where the CPU supports one, unless the environment
+// variable CLIPLINE_CPU_KERNEL names another (go, avx2, avx512), for
+// debugging and benchmarks.
 var (
 	goKernel      = microKernel{"go-4x4", 4, 4, kernelGo4x4}
 	defaultKernel = &goKernel
 )
+
+func init() {
+	ks := availableKernels()
+	defaultKernel = ks[len(ks)-1]
+	want := os.Getenv("CLIPLINE_CPU_KERNEL")
+	if want == "" {
+		return
+	}
+	for _, k := range availableKernels() {
+		if strings.HasPrefix(k.name, want+"-") {
+			defaultKernel = k
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "cpu: CLIPLINE_CPU_KERNEL=%s is not available here; using %s\n", want, defaultKernel.name)
+}
+
+// KernelName names the GEMM micro-kernel in use (for logs and benchmarks).
+func (be *Backend) KernelName() string {
+	if be.kern != nil {
+		return be.kern.name
+	}
+	return defaultKernel.name
+}
 
 // matrix addresses element (i, j) at d[i*rs + j*cs], so a transpose is a
 // swap of strides.

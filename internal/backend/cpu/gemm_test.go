@@ -9,11 +9,7 @@ import (
 
 // kernels lists every micro-kernel this machine can run.
 func kernels() []*microKernel {
-	ks := []*microKernel{&goKernel}
-	if defaultKernel != &goKernel {
-		ks = append(ks, defaultKernel)
-	}
-	return ks
+	return availableKernels()
 }
 
 func naiveGemm(m, n, k int, a, b matrix) []float64 {
