@@ -149,7 +149,7 @@ var pairTemplates = []template{
 	},
 	func(r *rand.Rand, s *Scene) string {
 		rl, pa, pb := pair(r, s)
-		return a(pb) + " with " + a(pa) + " " + pick(r, rl.besideA)
+		return a(pb) + ", and " + a(pa) + " " + pick(r, rl.besideA)
 	},
 	func(r *rand.Rand, s *Scene) string {
 		rl, pa, pb := pair(r, s)

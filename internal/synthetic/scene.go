@@ -222,7 +222,8 @@ func objPhrase(r *rand.Rand, o Object, plural bool) string {
 	switch {
 	case adj == "":
 		return col + " " + noun
-	case r.IntN(2) == 0:
+	case o.Texture == solid || r.IntN(2) == 0:
+		// "plain red square" reads better than "red plain square".
 		return adj + " " + col + " " + noun
 	default:
 		return col + " " + adj + " " + noun
