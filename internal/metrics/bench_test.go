@@ -2,11 +2,11 @@ package metrics
 
 import (
 	"fmt"
-	"syscall"
-	"time"
 	"math"
 	"math/rand/v2"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // randomUnit fills n×d with random unit vectors.

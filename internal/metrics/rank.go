@@ -48,8 +48,8 @@ type Options struct {
 // have at least one relevant item.
 type Direction struct {
 	R1, R5, R10, MRR, NDCG10 float64
-	Queries    int // queries averaged over
-	NoRelevant int // queries without any relevant item, left out of the averages
+	Queries                  int // queries averaged over
+	NoRelevant               int // queries without any relevant item, left out of the averages
 	// FirstRank is each query's rank (1-based) of its best-ranked relevant
 	// item, 0 for queries without one.
 	FirstRank []int32
