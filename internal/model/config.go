@@ -207,12 +207,29 @@ func ParseConfig(raw []byte) (Config, error) {
 	}
 	take(top, "projection_dim", &c.ProjectionDim)
 	take(top, "logit_scale_init_value", &c.LogitScaleInitValue)
-	var tc, vc map[string]json.RawMessage
+	var tc, vc, tcd, vcd map[string]json.RawMessage
 	take(top, "text_config", &tc)
 	take(top, "vision_config", &vc)
+	// Older transformers configs carry *_config_dict, which override
+	// *_config when present (CLIPConfig.__init__ does the same).
+	take(top, "text_config_dict", &tcd)
+	take(top, "vision_config_dict", &vcd)
 	if err != nil {
 		return c, err
 	}
+	merge := func(dst, src map[string]json.RawMessage) map[string]json.RawMessage {
+		if src == nil {
+			return dst
+		}
+		if dst == nil {
+			dst = map[string]json.RawMessage{}
+		}
+		for k, v := range src {
+			dst[k] = v
+		}
+		return dst
+	}
+	tc, vc = merge(tc, tcd), merge(vc, vcd)
 	if tc != nil {
 		take(tc, "hidden_size", &c.Text.HiddenSize)
 		take(tc, "intermediate_size", &c.Text.IntermediateSize)

@@ -88,6 +88,11 @@ func TestConfig(t *testing.T) {
 	if obj["text_config"]["bos_token_id"] != float64(510) || obj["text_config"]["eos_token_id"] != float64(2) {
 		t.Errorf("uninterpreted keys lost: %v", obj["text_config"])
 	}
+	old, err := ParseConfig([]byte(`{"text_config": {"hidden_size": 64, "num_attention_heads": 4}, "text_config_dict": {"hidden_size": 128},
+		"vision_config_dict": {"patch_size": 16}, "vision_config": null}`))
+	if err != nil || old.Text.HiddenSize != 128 || old.Text.NumAttentionHeads != 4 || old.Vision.PatchSize != 16 || old.Vision.HiddenSize != 768 {
+		t.Errorf("*_config_dict not applied: %+v %v", old, err)
+	}
 	for _, bad := range []string{
 		`{"vision_config": {"hidden_act": "gelu"}}`,
 		`{"text_config": {"hidden_size": 65}}`,

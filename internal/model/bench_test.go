@@ -1,0 +1,77 @@
+package model
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/clipline/clipline/internal/backend/cpu"
+)
+
+// BenchmarkViTB32Embed measures image embedding throughput of a
+// ViT-B/32-sized model with random weights (no download) on all cores
+// (GOMAXPROCS; run with -cpu 2 for the 2-core figure):
+//
+//	go test -bench BenchmarkViTB32Embed -run '^$' ./internal/model/
+func BenchmarkViTB32Embed(b *testing.B) {
+	for _, batch := range []int{1, 32} {
+		b.Run(itoa(batch), func(b *testing.B) {
+			cfg := ViTB32Config()
+			m, err := New(cfg, cpu.New(), 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			S := cfg.Vision.ImageSize
+			rng := rand.New(rand.NewPCG(1, 2))
+			pixels := make([]float32, batch*3*S*S)
+			for i := range pixels {
+				pixels[i] = float32(rng.NormFloat64())
+			}
+			vp := m.NewVisionPlan(batch, false)
+			if _, err := m.VisionForward(vp, pixels, batch); err != nil { // warm up
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := m.VisionForward(vp, pixels, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
+
+// BenchmarkViTB32TextEmbed is the text tower's counterpart: captions of 20
+// tokens (a typical Flickr30k caption), batch 32.
+func BenchmarkViTB32TextEmbed(b *testing.B) {
+	cfg := ViTB32Config()
+	m, err := New(cfg, cpu.New(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch, L = 32, 20
+	T := cfg.Text.MaxPositionEmbeddings
+	ids := make([]int32, batch*T)
+	for r := range batch {
+		ids[r*T] = 49406
+		for i := 1; i < L-1; i++ {
+			ids[r*T+i] = int32(1000 + r + i)
+		}
+		ids[r*T+L-1] = 49407
+	}
+	tp := m.NewTextPlan(batch, false)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := m.TextForward(tp, ids, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "captions/s")
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return "batch=" + string(rune('0'+n))
+	}
+	return "batch=" + string(rune('0'+n/10)) + string(rune('0'+n%10))
+}
