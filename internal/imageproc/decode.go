@@ -91,6 +91,9 @@ var MaxPixels = 2 * 89478485
 func Decode(data []byte) (*Image, error) {
 	format := Format(data)
 	if format == "" {
+		if len(data) == 0 {
+			return nil, fmt.Errorf("empty file: %w", ErrUnknownFormat)
+		}
 		return nil, ErrUnknownFormat
 	}
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
