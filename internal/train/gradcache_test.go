@@ -161,3 +161,38 @@ func TestMatryoshkaLoss(t *testing.T) {
 		t.Error("mrl_dims above projection_dim accepted")
 	}
 }
+
+// Gradient accumulation: a step over two micro-batches accumulates the mean
+// of their gradients (each scaled by 1/2), as Hugging Face's loss / steps.
+func TestAccumulationAveragesMicroBatches(t *testing.T) {
+	base := tinyModelDir(t)
+	data := synthData(3, 6, 2)
+	c := testConfig(base, t.TempDir())
+	c.UseLoRA = false
+	c.BatchSize = 6
+	tr := newTrainer(t, c, base, data, nil, "", nil)
+	b1, b2 := []int32{0, 3, 5, 7, 8, 11}, []int32{1, 2, 4, 6, 9, 10}
+	single := func(b []int32) map[string][]float32 {
+		tr.m.ZeroGrads()
+		if _, err := tr.microBatch(b, 1, 9); err != nil {
+			t.Fatal(err)
+		}
+		return hostGrads(tr)
+	}
+	g1, g2 := single(b1), single(b2)
+	tr.m.ZeroGrads()
+	for _, b := range [][]int32{b1, b2} {
+		if _, err := tr.microBatch(b, 0.5, 9); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := hostGrads(tr)
+	want := map[string][]float32{}
+	for k := range g1 {
+		want[k] = make([]float32, len(g1[k]))
+		for i := range g1[k] {
+			want[k][i] = 0.5 * (g1[k][i] + g2[k][i])
+		}
+	}
+	compareGrads(t, want, got, 1e-5)
+}
