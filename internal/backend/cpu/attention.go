@@ -29,39 +29,49 @@ func (be *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int,
 		base := b*T*C + h*hs
 		P := att[task*T*T : (task+1)*T*T]
 		one.gemm(T, T, hs, matrix{qd[base:], C, 1}, matrix{kd[base:], 1, C}, P, T, false, nil)
-		for t := range T {
-			row := P[t*T : t*T+T]
-			tmax := T
-			if causal {
-				tmax = t + 1
-			}
-			softmaxScaled(row[:tmax], scale)
-			clear(row[tmax:])
-		}
+		softmaxRows(P, T, scale, causal)
 		one.gemm(T, hs, T, matrix{P, T, 1}, matrix{vd[base:], C, 1}, o[base:], C, false, nil)
 	})
 }
 
-// softmaxScaled replaces x with softmax(scale·x).
-func softmaxScaled(x []float32, scale float32) {
-	maxv := float32(math.Inf(-1))
-	for _, v := range x {
-		maxv = max(maxv, v)
+// softmaxRows replaces each row t of the T×T block P with
+// softmax(scale·P[t, :tmax]) (tmax = t+1 when causal, else T) and zeros
+// past tmax. The exponentials run over the whole block in one vector call.
+func softmaxRows(P []float32, T int, scale float32, causal bool) {
+	for t := range T {
+		row := P[t*T : t*T+T]
+		tmax := T
+		if causal {
+			tmax = t + 1
+		}
+		m := row[0]
+		for _, v := range row[1:tmax] {
+			m = max(m, v)
+		}
+		for i, v := range row[:tmax] {
+			row[i] = (v - m) * scale
+		}
+		clear(row[tmax:])
 	}
-	for i, v := range x {
-		x[i] = (v - maxv) * scale
+	done := expVec(P, P)
+	for i, v := range P[done:] {
+		P[done+i] = expf(v)
 	}
-	done := expVec(x, x)
-	for i, v := range x[done:] {
-		x[done+i] = expf(v)
-	}
-	var sum float32
-	for _, e := range x {
-		sum += e
-	}
-	inv := 1 / sum
-	for i := range x {
-		x[i] *= inv
+	for t := range T {
+		row := P[t*T : t*T+T]
+		tmax := T
+		if causal {
+			tmax = t + 1
+		}
+		var sum float32
+		for _, e := range row[:tmax] {
+			sum += e
+		}
+		inv := 1 / sum
+		for i := range row[:tmax] {
+			row[i] *= inv
+		}
+		clear(row[tmax:]) // exp(0) = 1 there
 	}
 }
 

@@ -73,13 +73,35 @@ type gemmScratch struct {
 	a, b, tile []float32
 }
 
-var scratchPool = sync.Pool{New: func() any {
+// Scratch buffers live on a free list that, unlike a sync.Pool, survives
+// garbage collections: reallocating ~1 MiB per GEMM after every GC made small
+// GEMMs (attention) allocation-bound. The list holds at most as many
+// buffers as GEMM tasks ever ran at once.
+var (
+	scratchMu   sync.Mutex
+	scratchFree []*gemmScratch
+)
+
+func getScratch() *gemmScratch {
+	scratchMu.Lock()
+	defer scratchMu.Unlock()
+	if n := len(scratchFree); n > 0 {
+		s := scratchFree[n-1]
+		scratchFree = scratchFree[:n-1]
+		return s
+	}
 	return &gemmScratch{
 		a:    make([]float32, mcBlock*kcBlock),
 		b:    make([]float32, kcBlock*ncMax),
 		tile: make([]float32, 16*64), // ≥ mr*nr of any kernel
 	}
-}}
+}
+
+func putScratch(s *gemmScratch) {
+	scratchMu.Lock()
+	scratchFree = append(scratchFree, s)
+	scratchMu.Unlock()
+}
 
 // gemm computes C[m×n] (row-major, leading dimension ldc) = A[m×k]·B[k×n],
 // added to C when accumulate is true, else added to bias (broadcast over
@@ -134,8 +156,8 @@ func (be *Backend) gemm(m, n, k int, a, b matrix, c []float32, ldc int, accumula
 		if k <= 0 {
 			return
 		}
-		s := scratchPool.Get().(*gemmScratch)
-		defer scratchPool.Put(s)
+		s := getScratch()
+		defer putScratch(s)
 		tile := s.tile[:mr*nr]
 		for p0 := 0; p0 < k; p0 += kcBlock {
 			kc := min(kcBlock, k-p0)
@@ -177,70 +199,90 @@ func roundUp(x, m int) int { return (x + m - 1) / m * m }
 // panel r holds dst[r*mr*kc + p*mr + ii] = A(i0+r*mr+ii, p0+p), with rows
 // past mc zero-filled.
 func packA(dst []float32, a matrix, i0, mc, p0, kc, mr int) {
-	for r := 0; r*mr < mc; r++ {
-		panel := dst[r*mr*kc : (r+1)*mr*kc]
-		rows := min(mr, mc-r*mr)
-		base := i0 + r*mr
-		switch {
-		case a.cs == 1:
-			for ii := range rows {
-				src := a.d[(base+ii)*a.rs+p0 : (base+ii)*a.rs+p0+kc]
-				for p, v := range src {
-					panel[p*mr+ii] = v
-				}
-			}
-		case a.rs == 1:
-			for p := range kc {
-				src := a.d[(p0+p)*a.cs+base : (p0+p)*a.cs+base+rows]
-				copy(panel[p*mr:p*mr+rows], src)
-			}
-		default:
-			for p := range kc {
-				for ii := range rows {
-					panel[p*mr+ii] = a.d[(base+ii)*a.rs+(p0+p)*a.cs]
-				}
-			}
-		}
-		if rows < mr {
-			for p := range kc {
-				clear(panel[p*mr+rows : p*mr+mr])
-			}
-		}
-	}
+	packPanels(dst, a.d, a.rs, a.cs, i0, mc, p0, kc, mr)
 }
 
 // packB copies B rows [p0,p0+kc) × columns [j0,j0+nc) into nr-column
 // panels: panel q holds dst[q*nr*kc + p*nr + jj] = B(p0+p, j0+q*nr+jj),
 // with columns past nc zero-filled.
 func packB(dst []float32, b matrix, p0, kc, j0, nc, nr int) {
-	for q := 0; q*nr < nc; q++ {
-		panel := dst[q*nr*kc : (q+1)*nr*kc]
-		cols := min(nr, nc-q*nr)
-		base := j0 + q*nr
+	packPanels(dst, b.d, b.cs, b.rs, j0, nc, p0, kc, nr)
+}
+
+// packPanels is packA and packB in one: "lines" are A's rows or B's
+// columns, element (l, p) is d[l*ls + p*ps], and panel q of width w holds
+// dst[q*w*kc + p*w + j] = element(l0+q*w+j, p0+p), zero past n lines.
+func packPanels(dst, d []float32, ls, ps, l0, n, p0, kc, w int) {
+	var srcs [32][]float32
+	for q := 0; q*w < n; q++ {
+		panel := dst[q*w*kc : (q+1)*w*kc]
+		lines := min(w, n-q*w)
+		base := l0 + q*w
 		switch {
-		case b.cs == 1:
-			for p := range kc {
-				src := b.d[(p0+p)*b.rs+base : (p0+p)*b.rs+base+cols]
-				copy(panel[p*nr:p*nr+cols], src)
+		case ps == 1 && w <= len(srcs):
+			// Lines contiguous along p (A = in, B = Wᵀ): gather one
+			// element from each line per p, writing the panel in order.
+			for j := range lines {
+				srcs[j] = d[(base+j)*ls+p0 : (base+j)*ls+p0+kc]
 			}
-		case b.rs == 1:
-			for jj := range cols {
-				src := b.d[(base+jj)*b.cs+p0 : (base+jj)*b.cs+p0+kc]
-				for p, v := range src {
-					panel[p*nr+jj] = v
+			if lines == w {
+				gatherFull(panel, srcs[:w], kc)
+			} else {
+				for p := range kc {
+					out := panel[p*w : p*w+lines]
+					for j := range out {
+						out[j] = srcs[j][p]
+					}
+				}
+			}
+		case ls == 1:
+			// Lines contiguous across l (A = dOutᵀ, B = W or in): copies.
+			for p := range kc {
+				src := d[(p0+p)*ps+base : (p0+p)*ps+base+lines]
+				out := panel[p*w : p*w+lines]
+				switch {
+				case lines == 32:
+					*(*[32]float32)(out) = *(*[32]float32)(src)
+				case lines == 16:
+					*(*[16]float32)(out) = *(*[16]float32)(src)
+				default:
+					copy(out, src)
 				}
 			}
 		default:
 			for p := range kc {
-				for jj := range cols {
-					panel[p*nr+jj] = b.d[(p0+p)*b.rs+(base+jj)*b.cs]
+				for j := range lines {
+					panel[p*w+j] = d[(base+j)*ls+(p0+p)*ps]
 				}
 			}
 		}
-		if cols < nr {
+		if lines < w {
 			for p := range kc {
-				clear(panel[p*nr+cols : p*nr+nr])
+				clear(panel[p*w+lines : p*w+w])
 			}
+		}
+	}
+}
+
+// gatherFull sets panel[p*w+j] = srcs[j][p] for all w = len(srcs) lines,
+// four values of p at a time so that each line is read 16 bytes at once.
+func gatherFull(panel []float32, srcs [][]float32, kc int) {
+	w := len(srcs)
+	p := 0
+	for ; p+4 <= kc; p += 4 {
+		out := panel[p*w : p*w+4*w]
+		for j, s := range srcs {
+			v := (*[4]float32)(s[p : p+4])
+			out[j] = v[0]
+			out[w+j] = v[1]
+			out[2*w+j] = v[2]
+			out[3*w+j] = v[3]
+		}
+	}
+	for ; p < kc; p++ {
+		out := panel[p*w : p*w+w]
+		for j, s := range srcs {
+			out[j] = s[p]
 		}
 	}
 }
