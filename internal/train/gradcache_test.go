@@ -77,9 +77,18 @@ func perturbLoRA(t *testing.T, tr *Trainer) {
 	}
 }
 
-// compareGrads checks each tensor within rel of its largest magnitude.
+// compareGrads checks each tensor within rel of its largest magnitude, or
+// of 1e-3 of the largest gradient overall for tensors whose gradient is
+// zero in exact arithmetic (k_proj biases: softmax ignores a constant shift)
+// and only rounding noise in float32.
 func compareGrads(t *testing.T, want, got map[string][]float32, rel float64) {
 	t.Helper()
+	var global float64
+	for _, w := range want {
+		for _, v := range w {
+			global = math.Max(global, math.Abs(float64(v)))
+		}
+	}
 	nonzero := 0
 	for name, w := range want {
 		g, ok := got[name]
@@ -95,7 +104,7 @@ func compareGrads(t *testing.T, want, got map[string][]float32, rel float64) {
 		if scale > 0 {
 			nonzero++
 		}
-		if worst > rel*math.Max(scale, 1e-12) {
+		if worst > rel*math.Max(scale, 1e-3*global) {
 			t.Errorf("%s: max difference %.3g, scale %.3g", name, worst, scale)
 		}
 	}
