@@ -3,6 +3,7 @@ package stream
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -128,7 +129,7 @@ func Strings(rec arrow.RecordBatch, name string) ([]string, error) {
 	}
 	out := make([]string, a.Len())
 	for i := range out {
-		out[i] = string([]byte(a.Value(i)))
+		out[i] = strings.Clone(a.Value(i))
 	}
 	return out, nil
 }
@@ -155,7 +156,7 @@ func StringLists(rec arrow.RecordBatch, name string) ([][]string, error) {
 			if vals.IsNull(int(j)) {
 				return nil, fmt.Errorf("column %s: row %d: caption %d is null", name, i, j-s)
 			}
-			row = append(row, string([]byte(vals.Value(int(j)))))
+			row = append(row, strings.Clone(vals.Value(int(j))))
 		}
 		out[i] = row
 	}

@@ -95,6 +95,16 @@ func (r *Reader) Schema() *arrow.Schema { return r.r.Schema() }
 // Meta returns a schema metadata value.
 func (r *Reader) Meta(key string) (string, bool) { return Meta(r.Schema(), key) }
 
+// MetaInt returns an integer schema metadata value (see MetaInt); errors
+// name the input.
+func (r *Reader) MetaInt(key string) (v int, ok bool, err error) {
+	v, ok, err = MetaInt(r.Schema(), key)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", r.name, err)
+	}
+	return v, ok, err
+}
+
 // Next advances to the next record batch. It returns false at the end of the
 // stream or on error; check Err.
 func (r *Reader) Next() bool {

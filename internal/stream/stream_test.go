@@ -283,11 +283,11 @@ func TestEmptyAndForeignInput(t *testing.T) {
 }
 
 func TestTruncatedStream(t *testing.T) {
-	s := makeSample(30)
+	s := makeSample(12)
 	rec := s.record(t)
 	defer rec.Release()
 	for _, comp := range []string{"", "zstd"} {
-		data := encode(t, rec, Options{Compress: comp, BatchRows: 10})
+		data := encode(t, rec, Options{Compress: comp, BatchRows: 4})
 		if err := readErr(data); err != nil {
 			t.Fatalf("complete stream: %v", err)
 		}
