@@ -60,6 +60,14 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 					t.Errorf("record %d: %+v vs %+v", i, ra[i], rb[i])
 				}
 			}
+			// Resuming with a changed setting warns that it will differ.
+			c := mk(t.TempDir())
+			c.LearningRate = 5e-4
+			var log strings.Builder
+			newTrainer(t, c, base, data, data, ck, &log)
+			if !strings.Contains(log.String(), "warning: resume: learning_rate is 0.0005 here but 0.001") {
+				t.Errorf("no drift warning:\n%s", log.String())
+			}
 		})
 	}
 }
