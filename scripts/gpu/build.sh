@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds everything scripts/gpu/run.sh needs on the GPU machine (which has no
+# Go) into .gpu/ (git-ignored), from the repository root:
+#
+#   bash scripts/gpu/build.sh          # then carry .gpu to the GPU machine
+#
+# Needs Go and the CUDA 11.8 headers (Debian: nvidia-cuda-dev, see
+# docs/cuda.md). Binaries are stripped and gzipped to stay well under the
+# 64 MiB a run may carry; run.sh unpacks them.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+G=.gpu
+rm -rf "$G"
+mkdir -p "$G/bin"
+export CGO_ENABLED=1
+LD=(-trimpath -ldflags=-s\ -w)
+
+echo "building GPU test binaries" >&2
+go test -c -tags cuda "${LD[@]}" -o "$G/bin/cuda.test" ./internal/backend/cuda/
+go test -c -tags cuda "${LD[@]}" -o "$G/bin/device.test" ./internal/device/
+
+echo "building clbench" >&2
+go build -tags cuda "${LD[@]}" -o "$G/bin/clbench" ./scripts/gpu/clbench
+
+# The pipeline stages, for the GPU-versus-CPU recall check of the embedded
+# default (skipped by run.sh when a stage is missing).
+for s in prepare tokenize decode train embed rank; do
+	if [ -f "$s/main.go" ]; then
+		echo "building $s" >&2
+		go build -tags cuda "${LD[@]}" -o "$G/bin/$s" "./$s"
+	fi
+done
+
+# Reference data for the model parity tests (the tests find it through
+# CLIPLINE_SHARED, which run.sh sets).
+if [ -d ../shared/golden/tiny-clip ]; then
+	mkdir -p "$G/shared/golden"
+	cp -r ../shared/golden/tiny-clip "$G/shared/golden/"
+	chmod -R u+w "$G/shared"
+fi
+
+# The embedded default's inputs and the CPU report to compare recall with,
+# when the pipeline has produced them here (make -f pipeline.mk).
+if [ -d testdata/base-model ] && [ -f data/scenes.pix.arrow ]; then
+	mkdir -p "$G/default"
+	cp data/scenes.pix.arrow "$G/default/"
+	[ -f out/default/report.json ] && cp out/default/report.json "$G/default/cpu_report.json"
+fi
+
+gzip -9 "$G"/bin/*
+du -sh "$G"
+du -ah "$G" | sort -h | tail -12

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# clipline's GPU checks and benchmark, in one run on a GPU machine (which
+# needs the NVIDIA driver and, for the benchmark, Python with torch and
+# transformers; peft optional). No Go there: build first, here, with
+#
+#   bash scripts/gpu/build.sh            # writes .gpu/ (carry it along)
+#
+# then on the GPU machine, from the repository root:
+#
+#   OUT=/some/dir bash scripts/gpu/run.sh          # about 5-8 minutes
+#
+# Writes into $OUT (default .gpu/out), at most 6 files:
+#   run.log      what ran, the machine (nvidia-smi, driver, glibc, python)
+#   test.log     the GPU tests: conformance fp32/bf16, attention at CLIP
+#                shapes, large GEMMs, model parity vs PyTorch and the CPU
+#   torch.log    the PyTorch benchmark's output
+#   clbench.log  clipline's benchmark output
+#   pipeline.log the embedded default trained on the GPU, recall vs the CPU run
+#   bench.json   both benchmarks side by side with speed and memory ratios
+# Every step has its own time limit and a failing step does not stop the
+# rest; the exit status is non-zero when a test or the benchmark failed.
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+G=$ROOT/.gpu
+OUT=${OUT:-$G/out}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+WORK=$(mktemp -d /tmp/clipline-gpu.XXXXXX)
+BUDGET=${BUDGET:-470} # seconds for the whole run; optional steps give way
+START=$SECONDS
+STATUS=0
+
+log() { echo "[$(date +%T) +$((SECONDS - START))s] $*" | tee -a "$OUT/run.log" >&2; }
+left() { echo $((BUDGET - (SECONDS - START))); }
+# step NAME LIMIT LOGFILE CMD...: runs CMD with a time limit, appending to LOGFILE.
+step() {
+	local name=$1 limit=$2 logf=$3
+	shift 3
+	local l
+	l=$(left)
+	if [ "$l" -lt 15 ]; then
+		log "SKIP $name: time budget spent"
+		return 1
+	fi
+	[ "$limit" -gt "$l" ] && limit=$l
+	log "RUN  $name (limit ${limit}s)"
+	echo "===== $name: $*" >>"$logf"
+	timeout -k 10 "$limit" "$@" >>"$logf" 2>&1
+	local rc=$?
+	if [ $rc -eq 0 ]; then log "OK   $name"; else log "FAIL $name (exit $rc; 124 = time limit)"; fi
+	return $rc
+}
+
+: >"$OUT/run.log"
+log "clipline GPU run in $ROOT, results in $OUT, scratch $WORK"
+{
+	echo "== nvidia-smi"; nvidia-smi 2>&1 | head -20
+	echo "== uname"; uname -a
+	echo "== glibc"; ldd --version 2>&1 | head -1
+	echo "== git"; git -C "$ROOT" log --oneline -1 2>/dev/null
+	echo "== python"; python3 --version 2>&1
+} >>"$OUT/run.log" 2>&1
+
+# Unpack the binaries build.sh made.
+if [ ! -d "$G/bin" ]; then
+	log "no $G/bin: run bash scripts/gpu/build.sh where Go is, and carry .gpu"
+	exit 2
+fi
+mkdir -p "$WORK/bin"
+for f in "$G"/bin/*; do
+	case $f in
+	*.gz) gzip -dc "$f" >"$WORK/bin/$(basename "$f" .gz)" ;;
+	*) cp "$f" "$WORK/bin/" ;;
+	esac
+done
+chmod +x "$WORK"/bin/*
+BIN=$WORK/bin
+
+# cuBLAS: clipline dlopens it. PyTorch's wheels bring it in site-packages,
+# off the loader's path, so look there and in the usual toolkit places.
+if [ -z "${CLIPLINE_CUBLAS:-}" ]; then
+	dirs=$(python3 - 2>/dev/null <<'EOF'
+import glob, os, site, sys
+cands = []
+for base in site.getsitepackages() + [site.getusersitepackages()]:
+    cands += glob.glob(os.path.join(base, "nvidia", "cublas", "lib"))
+    cands += glob.glob(os.path.join(base, "torch", "lib"))
+print(":".join(d for d in cands if glob.glob(os.path.join(d, "libcublas.so*"))))
+EOF
+	)
+	for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+		ls "$d"/libcublas.so.* >/dev/null 2>&1 && dirs="$dirs:$d"
+	done
+	export LD_LIBRARY_PATH="${dirs#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+log "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-} CLIPLINE_CUBLAS=${CLIPLINE_CUBLAS:-}"
+ls -d ${LD_LIBRARY_PATH//:/ } 2>/dev/null | while read -r d; do ls "$d"/libcublas*.so* 2>/dev/null; done >>"$OUT/run.log"
+
+export CLIPLINE_REQUIRE_GPU=1 # a GPU test that cannot open the GPU fails, never skips
+if [ -d "$G/shared/golden/tiny-clip" ]; then
+	export CLIPLINE_SHARED=$G/shared
+	export CLIPLINE_REQUIRE_SHARED=1
+elif [ -d "$ROOT/../shared/golden" ]; then
+	export CLIPLINE_SHARED=$ROOT/../shared
+fi
+log "CLIPLINE_SHARED=${CLIPLINE_SHARED:-unset}"
+
+# ---- 1. GPU tests ---------------------------------------------------------
+: >"$OUT/test.log"
+step "device tests" 30 "$OUT/test.log" "$BIN/device.test" -test.v || STATUS=1
+step "cuda backend tests" 200 "$OUT/test.log" "$BIN/cuda.test" -test.v -test.timeout 190s || STATUS=1
+grep -E "^(--- |FAIL|ok|PASS)|^\s+--- (FAIL|SKIP)|relative|vs PyTorch|device " "$OUT/test.log" | grep -v -- "--- PASS: TestConformance.*/" | head -80 >>"$OUT/run.log"
+
+# ---- 2. benchmark ------------------------------------------------------------
+MODEL=$WORK/vit-b32
+: >"$OUT/torch.log"
+: >"$OUT/clbench.log"
+step "save random ViT-B/32 weights" 90 "$OUT/torch.log" python3 scripts/gpu/bench_torch.py save --model-dir "$MODEL" --seed 0
+if [ -f "$MODEL/model.safetensors" ]; then
+	B=${BATCH:-128}
+	# clipline first (the script's own code, most important), then PyTorch.
+	step "clipline train bf16" 90 "$OUT/clbench.log" "$BIN/clbench" train --model "$MODEL" --device cuda,bf16 \
+		--batch "$B" --steps 20 --warmup 3 --label clipline_bf16 --out "$WORK/train_bf16.json" || STATUS=1
+	step "clipline embed bf16" 60 "$OUT/clbench.log" "$BIN/clbench" embed --model "$MODEL" --device cuda,bf16 \
+		--batch 256 --batches 20 --warmup 3 --label clipline_embed_bf16 --out "$WORK/embed_bf16.json" || STATUS=1
+	step "pytorch bench" 180 "$OUT/torch.log" python3 scripts/gpu/bench_torch.py bench --model-dir "$MODEL" \
+		--batch "$B" --steps 20 --warmup 3 --embed-batch 256 --embed-batches 20 --out "$WORK/torch.json" || STATUS=1
+	# Optional extras while time remains: fp32 mode, and realistic caption
+	# lengths (clipline runs only up to the batch's last end-of-text token).
+	step "clipline train fp32" 90 "$OUT/clbench.log" "$BIN/clbench" train --model "$MODEL" --device cuda \
+		--batch "$B" --steps 10 --warmup 2 --label clipline_fp32 --out "$WORK/train_fp32.json"
+	step "clipline train bf16, captions of 8-32 tokens" 60 "$OUT/clbench.log" "$BIN/clbench" train --model "$MODEL" \
+		--device cuda,bf16 --batch "$B" --steps 20 --warmup 3 --eot-min 8 --eot-max 32 \
+		--label clipline_bf16_short_captions --out "$WORK/train_bf16_short.json"
+	python3 scripts/gpu/bench_torch.py merge --torch "$WORK/torch.json" --out "$OUT/bench.json" \
+		--clipline "$WORK"/train_bf16.json "$WORK"/embed_bf16.json "$WORK"/train_fp32.json "$WORK"/train_bf16_short.json \
+		>>"$OUT/run.log" 2>&1 || STATUS=1
+	log "bench.json written"
+else
+	log "no model weights (PyTorch/transformers missing?): benchmark skipped"
+	STATUS=1
+fi
+
+# ---- 3. the embedded default on the GPU (recall vs CPU) -------------------
+: >"$OUT/pipeline.log"
+if [ -x "$BIN/train" ] && [ -x "$BIN/embed" ] && [ -x "$BIN/rank" ] && [ -f "$G/default/scenes.pix.arrow" ] && [ -d testdata/base-model ]; then
+	bash scripts/gpu/default_gpu.sh "$BIN" "$G/default" "$WORK/default" "$OUT/pipeline.log" "$(left)" || STATUS=1
+	tail -30 "$OUT/pipeline.log" >>"$OUT/run.log"
+else
+	log "SKIP embedded default on GPU: stages or data missing in .gpu (build.sh copies them once make -f pipeline.mk has run)"
+fi
+
+log "done in $((SECONDS - START))s, status $STATUS"
+rm -rf "$WORK"
+exit $STATUS
