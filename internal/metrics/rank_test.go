@@ -146,6 +146,17 @@ func TestInputErrors(t *testing.T) {
 	}
 }
 
+func TestEmptySides(t *testing.T) {
+	t2i, i2t := SingleStream([][]string{{}, {}})
+	res, err := Rank(Input{Dim: 2, Images: []float32{1, 0, 0, 1}, T2I: t2i, I2T: i2t}, Options{TopK: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.T2I.Queries != 0 || res.I2T.NoRelevant != 2 || res.RSum() != 0 {
+		t.Errorf("no captions: %+v", res)
+	}
+}
+
 // bruteForce ranks every query against the whole gallery in float64.
 func bruteForce(q, g []float32, d int, rel Relevance, k int) (first []int32, r1, r5, r10, mrr, ndcg float64, top [][]int32) {
 	nq, ng := len(q)/d, len(g)/d
