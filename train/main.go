@@ -54,7 +54,8 @@ type cli struct {
 	ValSplit    string   `placeholder:"NAME" help:"Split to validate on (val_split; default val)."`
 	ImageRoot   string   `placeholder:"DIR" help:"Resolve relative image paths against DIR (when the stream has no pixels)."`
 	Resume      string   `type:"existingdir" placeholder:"DIR" help:"Continue from a checkpoint-STEP directory of an earlier run."`
-	Device      string   `placeholder:"NAME" help:"Compute device: cpu (default), or cuda[:N] in a CUDA build."`
+	FromScratch bool     `help:"Initialise weights randomly from --model DIR's config.json (seeded by seed) instead of loading them: pretraining."`
+	Device      string   `placeholder:"NAME" help:"Compute device (device): cpu (default), cuda, cuda:N, optionally with ,bf16 or ,fp32; cuda needs a CUDA build."`
 	PrintConfig bool     `help:"Print the effective configuration as YAML and exit."`
 }
 
@@ -156,7 +157,7 @@ func (c *cli) run(stdout, stderr io.Writer) error {
 	}
 
 	t, err := train.New(train.Options{Config: cfg, ModelDir: dir, Backend: be, Train: trainData, Val: valData,
-		Resume: c.Resume, Log: stderr})
+		Resume: c.Resume, FromScratch: c.FromScratch, Log: stderr})
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/clipline/clipline/internal/model"
 )
 
 func readMetrics(t *testing.T, dir string) []Record {
@@ -106,5 +109,38 @@ func TestNaNStops(t *testing.T) {
 		if e.Name() != "metrics.jsonl" {
 			t.Errorf("%s written after a NaN loss", e.Name())
 		}
+	}
+}
+
+// --from-scratch pretrains from config.json alone: weights are model.New's
+// for the configured seed.
+func TestFromScratch(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cfgonly")
+	os.MkdirAll(dir, 0o755)
+	if err := model.SaveConfig(filepath.Join(dir, "config.json"), model.TinyConfig()); err != nil {
+		t.Fatal(err)
+	}
+	c := testConfig(dir, t.TempDir())
+	c.UseLoRA = false
+	c.Epochs = 1
+	data := synthData(2, 8, 2)
+	if _, err := New(Options{Config: c, ModelDir: dir, Backend: testBackend(), Train: data}); err == nil {
+		t.Fatal("loading a directory without weights succeeded")
+	}
+	tr, err := New(Options{Config: c, ModelDir: dir, Backend: testBackend(), Train: data, FromScratch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ref, _ := model.New(model.TinyConfig(), testBackend(), uint64(c.Seed))
+	if !reflect.DeepEqual(hostParams(tr.Model()), hostParams(ref)) {
+		t.Error("from-scratch weights are not model.New's for the seed")
+	}
+	res, err := tr.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := model.Load(res.FinalDir, testBackend()); err != nil {
+		t.Errorf("final model: %v", err)
 	}
 }

@@ -58,6 +58,11 @@ type Options struct {
 	// fresh). The run continues from its step and ends as an uninterrupted
 	// run would.
 	Resume string
+	// FromScratch initialises the weights randomly from ModelDir's
+	// config.json (model.New, seeded by the config's seed) instead of
+	// loading model.safetensors: pretraining a base model. Resuming such a
+	// run rebuilds the same initial weights.
+	FromScratch bool
 	// Log receives progress lines and validation tables (nil: discarded).
 	Log io.Writer
 }
@@ -148,7 +153,16 @@ func New(o Options) (*Trainer, error) {
 	if st != nil && !cfg.UseLoRA {
 		from = o.Resume
 	}
-	m, err := model.Load(from, t.be)
+	var m *model.Model
+	var err error
+	if o.FromScratch && from == o.ModelDir {
+		var mc model.Config
+		if mc, err = model.LoadConfig(filepath.Join(o.ModelDir, "config.json")); err == nil {
+			m, err = model.New(mc, t.be, uint64(cfg.Seed))
+		}
+	} else {
+		m, err = model.Load(from, t.be)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
