@@ -79,12 +79,13 @@ func BenchmarkTrain(b *testing.B) {
 func benchData(side, ctx, n, vocab int) *Data {
 	r := rand.New(rand.NewPCG(5, 6))
 	d := &Data{Name: "bench", Side: side, Context: ctx}
-	d.Pixels = make([]byte, n*side*side*3)
-	for i := range d.Pixels {
-		d.Pixels[i] = byte(r.IntN(256))
-	}
 	for i := 0; i < n; i++ {
 		d.ImageIDs = append(d.ImageIDs, "")
+		px := make([]byte, side*side*3)
+		for k := range px {
+			px[k] = byte(r.IntN(256))
+		}
+		d.Pixels = append(d.Pixels, px)
 		tk := make([]int32, ctx)
 		tk[0] = int32(vocab - 2)
 		for k := 1; k < 11; k++ {

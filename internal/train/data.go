@@ -20,7 +20,9 @@ type Data struct {
 	Context int    // token context length
 
 	ImageIDs []string
-	Pixels   []byte // [images][Side*Side*3]
+	// Pixels holds each image's Side*Side*3 bytes, one slice per image so a
+	// large split grows without reallocating (and doubling) one huge array.
+	Pixels [][]byte
 
 	// One entry per pair: the caption text, its tokens [Context], its image.
 	Captions  []string
@@ -36,10 +38,7 @@ func (d *Data) Images() int { return len(d.ImageIDs) }
 func (d *Data) Pairs() int { return len(d.PairImage) }
 
 // Image returns image i's pixels.
-func (d *Data) Image(i int) []byte {
-	n := d.Side * d.Side * 3
-	return d.Pixels[i*n : (i+1)*n]
-}
+func (d *Data) Image(i int) []byte { return d.Pixels[i] }
 
 // PairTokens returns pair p's token ids.
 func (d *Data) PairTokens(p int) []int32 { return d.Tokens[p*d.Context : (p+1)*d.Context] }
@@ -168,7 +167,7 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 				img := int32(len(d.ImageIDs))
 				d.ImageIDs = append(d.ImageIDs, id)
 				if hasPixels {
-					d.Pixels = append(d.Pixels, pix.Row(i)...)
+					d.Pixels = append(d.Pixels, append([]byte(nil), pix.Row(i)...))
 				} else {
 					paths[k] = append(paths[k], imgPaths[i])
 					wheres[k] = append(wheres[k], fmt.Sprintf("row %d (image_id %s)", row, id))
@@ -194,7 +193,11 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
-			d.Pixels = px
+			per := d.Side * d.Side * 3
+			d.Pixels = make([][]byte, len(paths[k]))
+			for i := range d.Pixels {
+				d.Pixels[i] = px[i*per : (i+1)*per : (i+1)*per]
+			}
 		}
 	}
 	return out, nil

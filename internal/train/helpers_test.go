@@ -70,7 +70,7 @@ func synthData(seed uint64, nImages, capsPer int) *Data {
 				copy(px[(y*tinySide+x)*3:], c[:])
 			}
 		}
-		d.Pixels = append(d.Pixels, px...)
+		d.Pixels = append(d.Pixels, px)
 		for j := 0; j < capsPer; j++ {
 			toks := make([]int32, tinyCtx)
 			toks[0] = 500
