@@ -1,18 +1,14 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 	"unsafe"
 
-	"gorgonia.org/cu"
-
 	"github.com/clipline/clipline/internal/backend"
-	"github.com/clipline/clipline/kernels"
 )
 
 // Backend is the CUDA implementation of backend.Backend. Operations queue
@@ -23,28 +19,20 @@ type Backend struct {
 	opts    Options
 	ordinal int
 	name    string
-	devName string
 
-	dev    cu.Device
-	ctx    cu.CUContext
-	stream cu.Stream
-	mod    cu.Module
-	k      kernelSet
-	blas   *cublasHandle
+	g *gpu
+	k kernelSet
 
-	maxSmem int // dynamic shared memory a block may use (opt-in maximum)
-	sms     int
-
-	mu    sync.Mutex
-	pool  *pool
-	args  [32]uint64
-	nargs int
-	err   error // first asynchronous or launch error
+	mu     sync.Mutex
+	pool   *pool
+	args   [32]uint64
+	nargs  int
+	err    error // first asynchronous or launch error
+	closed bool
 
 	partials uintptr // reduceMaxBlocks float64 partial sums of SumSquares
 	hostPart []float64
 	scratch  [2]scratchBuf // bf16 copies of GEMM activation operands
-	closed   bool
 }
 
 // scratchBuf is a growable pool block.
@@ -55,15 +43,15 @@ type scratchBuf struct {
 
 // kernelSet holds the functions of kernels/clipline.cu.
 type kernelSet struct {
-	add, addScaled, scale, mul, qgeluF, qgeluB, addBias, dropout cu.Function
-	sumRows, lnDWDB, lnF, lnDX                                   cu.Function
-	attnF, attnDelta, attnDQ, attnDKDV                           cu.Function
-	embF, embTok, patchify, asmF, asmPatch, gatherF, gatherB     cu.Function
-	sumSq, adamw, toBF16, fromBF16                               cu.Function
+	add, addScaled, scale, mul, qgeluF, qgeluB, addBias, dropout kfn
+	sumRows, lnDWDB, lnF, lnDX                                   kfn
+	attnF, attnDelta, attnDQ, attnDKDV                           kfn
+	embF, embTok, patchify, asmF, asmPatch, gatherF, gatherB     kfn
+	sumSq, adamw, toBF16, fromBF16                               kfn
 }
 
-func (k *kernelSet) table() map[string]*cu.Function {
-	return map[string]*cu.Function{
+func (k *kernelSet) table() map[string]*kfn {
+	return map[string]*kfn{
 		"add_f32": &k.add, "add_scaled_f32": &k.addScaled, "scale_f32": &k.scale, "mul_f32": &k.mul,
 		"quick_gelu_fwd": &k.qgeluF, "quick_gelu_bwd": &k.qgeluB, "add_bias_rows": &k.addBias,
 		"dropout_mask": &k.dropout, "sum_rows_acc": &k.sumRows, "layernorm_bwd_dwdb": &k.lnDWDB,
@@ -78,94 +66,34 @@ func (k *kernelSet) table() map[string]*cu.Function {
 
 var _ backend.Backend = (*Backend)(nil)
 
-// deviceMemory is the pool's raw allocator (the backend's context is current
-// whenever the pool runs).
-type deviceMemory struct{}
-
-func (deviceMemory) alloc(bytes int) (uintptr, error) {
-	p, err := cu.MemAlloc(int64(bytes))
-	if err != nil {
-		return 0, fmt.Errorf("cuMemAlloc(%d): %w", bytes, err)
-	}
-	return uintptr(p), nil
-}
-
-func (deviceMemory) free(p uintptr) error { return cu.MemFree(cu.DevicePtr(p)) }
-
 // Available reports whether a CUDA GPU can be used, and why not.
-func Available() error {
-	if err := initError(); err != nil {
-		return err
-	}
-	n, err := cu.NumDevices()
-	if err != nil {
-		return fmt.Errorf("counting CUDA devices: %w", err)
-	}
-	if n == 0 {
-		return errors.New("no CUDA device found")
-	}
-	return nil
-}
+func Available() error { return available() }
 
 // New opens GPU ordinal (0-based) with the given options: it retains the
 // device's primary context, loads the kernels and cuBLAS, and creates the
 // stream every operation runs on.
 func New(ordinal int, opts Options) (*Backend, error) {
-	if err := Available(); err != nil {
-		return nil, err
-	}
-	n, _ := cu.NumDevices()
-	if ordinal < 0 || ordinal >= n {
-		return nil, fmt.Errorf("CUDA device %d requested, but %d device(s) present (ordinals 0..%d)", ordinal, n, n-1)
-	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-
-	b := &Backend{opts: opts, ordinal: ordinal, pool: newPool(deviceMemory{})}
-	var err error
-	if b.dev, err = cu.GetDevice(ordinal); err != nil {
-		return nil, fmt.Errorf("cuDeviceGet(%d): %w", ordinal, err)
+	g, err := openGPU(ordinal)
+	if err != nil {
+		return nil, err
 	}
-	b.devName, _ = b.dev.Name()
-	if major := deviceAttr(b.dev, attrCCMajor); major < 8 {
-		return nil, fmt.Errorf("CUDA device %d (%s) has compute capability %d.%d; clipline's kernels need 8.0 or newer (Ampere, Hopper, ...)",
-			ordinal, b.devName, major, deviceAttr(b.dev, attrCCMinor))
-	}
-	// The primary context is the one the CUDA runtime inside cuBLAS uses, so
-	// kernels, copies and cuBLAS calls all share it.
-	if b.ctx, err = b.dev.RetainPrimaryCtx(); err != nil {
-		return nil, fmt.Errorf("retaining the primary context of device %d: %w", ordinal, err)
-	}
-	if err = cu.SetCurrentContext(b.ctx); err != nil {
-		return nil, fmt.Errorf("cuCtxSetCurrent: %w", err)
-	}
+	b := &Backend{opts: opts, ordinal: ordinal, g: g, pool: newPool(g)}
 	fail := func(e error) (*Backend, error) {
-		b.release()
+		b.pool.release()
+		g.close()
 		return nil, e
 	}
-	if b.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
-		return fail(fmt.Errorf("cuStreamCreate: %w", err))
-	}
-	if b.mod, err = cu.LoadData(kernels.PTX); err != nil {
-		return fail(fmt.Errorf("loading the kernels' PTX (JIT for %s): %w", b.devName, err))
-	}
 	for name, f := range b.k.table() {
-		if *f, err = b.mod.Function(name); err != nil {
+		if *f, err = g.kernel(name); err != nil {
 			return fail(fmt.Errorf("kernel %s: %w", name, err))
 		}
 	}
-	b.sms = deviceAttr(b.dev, attrMultiprocessors)
-	b.maxSmem = deviceAttr(b.dev, attrMaxSmemPerBlockOptin)
-	if b.maxSmem < 48*1024 {
-		b.maxSmem = 48 * 1024
-	}
-	for _, f := range []cu.Function{b.k.attnF, b.k.attnDQ, b.k.attnDKDV} {
-		if err := setMaxDynamicSmem(f, b.maxSmem); err != nil {
+	for _, f := range []kfn{b.k.attnF, b.k.attnDQ, b.k.attnDKDV} {
+		if err := g.setMaxSmem(f, g.maxSmem); err != nil {
 			return fail(err)
 		}
-	}
-	if b.blas, err = newCublas(b.stream); err != nil {
-		return fail(err)
 	}
 	if b.partials, err = b.pool.get(reduceMaxBlocks * 8); err != nil {
 		return fail(err)
@@ -182,10 +110,10 @@ func New(ordinal int, opts Options) (*Backend, error) {
 func (b *Backend) Name() string { return b.name }
 
 // DeviceName is the GPU's name as the driver reports it.
-func (b *Backend) DeviceName() string { return b.devName }
+func (b *Backend) DeviceName() string { return b.g.name }
 
 // CublasLibrary is the path of the cuBLAS library in use and its version.
-func (b *Backend) CublasLibrary() (string, int) { return b.blas.path, b.blas.version }
+func (b *Backend) CublasLibrary() (string, int) { return b.g.blasInfo() }
 
 // Options returns the options the backend was opened with.
 func (b *Backend) Options() Options { return b.opts }
@@ -209,14 +137,14 @@ func (b *Backend) ResetPeak() {
 func (b *Backend) DeviceMemory() (free, total int64, err error) {
 	b.enter()
 	defer b.leave()
-	return cu.MemInfo()
+	return b.g.memInfo()
 }
 
 // TrimCache returns the pool's cached blocks to the driver.
 func (b *Backend) TrimCache() error {
 	b.enter()
 	defer b.leave()
-	if err := b.stream.Synchronize(); err != nil {
+	if err := b.g.sync(); err != nil {
 		return err
 	}
 	return b.pool.trim()
@@ -230,25 +158,11 @@ func (b *Backend) Close() error {
 	if b.closed {
 		return nil
 	}
-	err := b.stream.Synchronize()
-	b.release()
+	err := b.g.sync()
+	b.pool.release()
+	b.g.close()
 	b.closed = true
 	return err
-}
-
-func (b *Backend) release() {
-	if b.blas != nil {
-		b.blas.destroy()
-		b.blas = nil
-	}
-	b.pool.release()
-	if b.mod != (cu.Module{}) {
-		b.mod.Unload()
-	}
-	if b.stream != (cu.Stream{}) {
-		b.stream.Destroy()
-	}
-	b.dev.ReleasePrimaryCtx()
 }
 
 // enter serialises an operation, pins the goroutine to its OS thread and
@@ -262,7 +176,7 @@ func (b *Backend) enter() {
 		b.mu.Unlock()
 		panic("cuda: backend used after Close")
 	}
-	if err := cu.SetCurrentContext(b.ctx); err != nil {
+	if err := b.g.current(); err != nil {
 		b.fail(fmt.Errorf("cuCtxSetCurrent: %w", err))
 	}
 }
@@ -311,11 +225,11 @@ func (b *Backend) f(x float32) *Backend {
 }
 
 // run launches f with geometry l and the arguments set since a().
-func (b *Backend) run(f cu.Function, l launchDims) {
+func (b *Backend) run(f kfn, l launchDims) {
 	if l.empty() {
 		return
 	}
-	b.fail(launch(f, l, b.stream, &b.args, b.nargs))
+	b.fail(b.g.launch(f, l, &b.args, b.nargs))
 }
 
 // rd and wr return a buffer's device address (0 for nil); wr also records
@@ -347,7 +261,7 @@ func (b *Backend) newAllocation(n int) *allocation {
 		panic(fmt.Sprintf("cuda: out of device memory: %v", err))
 	}
 	if n > 0 {
-		b.fail(cu.MemsetD32Async(cu.DevicePtr(ptr), 0, int64(n), b.stream))
+		b.fail(b.g.zero32(ptr, n))
 	}
 	a := &allocation{ptr: ptr, n: n}
 	// A buffer the caller drops without Free (int buffers have no Free in
@@ -411,9 +325,7 @@ func (b *Backend) Upload(dst backend.Buf, src []float32) {
 	}
 	b.enter()
 	defer b.leave()
-	// From pageable memory the driver copies src to a staging buffer before
-	// returning, so src may change afterwards.
-	b.fail(cu.MemcpyHtoDAsync(cu.DevicePtr(wr(d)), unsafe.Pointer(&src[0]), int64(len(src)*4), b.stream))
+	b.fail(b.g.htod(wr(d), unsafe.Pointer(&src[0]), len(src)*4))
 }
 
 // UploadInt copies src into the start of dst.
@@ -425,7 +337,7 @@ func (b *Backend) UploadInt(dst backend.IntBuf, src []int32) {
 	}
 	b.enter()
 	defer b.leave()
-	b.fail(cu.MemcpyHtoDAsync(cu.DevicePtr(d.addr()), unsafe.Pointer(&src[0]), int64(len(src)*4), b.stream))
+	b.fail(b.g.htod(d.addr(), unsafe.Pointer(&src[0]), len(src)*4))
 }
 
 // Download copies the start of src into dst after the queued work is done.
@@ -435,9 +347,9 @@ func (b *Backend) Download(dst []float32, src backend.Buf) {
 	b.enter()
 	defer b.leave()
 	if len(dst) > 0 {
-		b.fail(cu.MemcpyDtoHAsync(unsafe.Pointer(&dst[0]), cu.DevicePtr(rd(s)), int64(len(dst)*4), b.stream))
+		b.fail(b.g.dtoh(unsafe.Pointer(&dst[0]), rd(s), len(dst)*4))
 	}
-	b.fail(b.stream.Synchronize())
+	b.fail(b.g.sync())
 	b.mustBeHealthy("Download")
 }
 
@@ -449,7 +361,7 @@ func (b *Backend) Zero(buf backend.Buf) {
 	}
 	b.enter()
 	defer b.leave()
-	b.fail(cu.MemsetD32Async(cu.DevicePtr(wr(d)), 0, int64(d.n), b.stream))
+	b.fail(b.g.zero32(wr(d), d.n))
 }
 
 // Copy copies src into dst (same length).
@@ -463,7 +375,7 @@ func (b *Backend) Copy(dst, src backend.Buf) {
 	}
 	b.enter()
 	defer b.leave()
-	b.fail(cu.MemcpyDtoDAsync(cu.DevicePtr(wr(d)), cu.DevicePtr(rd(s)), int64(d.n*4), b.stream))
+	b.fail(b.g.dtod(wr(d), rd(s), d.n*4))
 }
 
 func lenOf(d *devBuf) int {
@@ -477,7 +389,7 @@ func lenOf(d *devBuf) int {
 func (b *Backend) Sync() error {
 	b.enter()
 	defer b.leave()
-	b.fail(b.stream.Synchronize())
+	b.fail(b.g.sync())
 	return b.err
 }
 

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda && !cudaemu
 
 // gorgonia.org/cu calls cuInit in its package init and exits the process
 // when it fails (no GPU, no driver, a driver too old). This definition of

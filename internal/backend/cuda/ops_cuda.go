@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"unsafe"
-
-	"gorgonia.org/cu"
 
 	"github.com/clipline/clipline/internal/backend"
 )
@@ -25,7 +23,7 @@ func (b *Backend) gemm(ta, tb, m, n, k int, A uintptr, lda int, B uintptr, ldb i
 	checkI32("gemm dimension", m)
 	checkI32("gemm dimension", n)
 	checkI32("gemm dimension", k)
-	b.fail(b.blas.gemm(ta, tb, m, n, k, 1, A, lda, B, ldb, beta, C, ldc, ab))
+	b.fail(b.g.gemm(ta, tb, m, n, k, 1, A, lda, B, ldb, beta, C, ldc, ab))
 }
 
 // Linear computes out[M,N] = in[M,K]·w[N,K]ᵀ + bias[N].
@@ -43,7 +41,7 @@ func (b *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
 	op := wr(o)
 	switch {
 	case K == 0:
-		b.fail(cu.MemsetD32Async(cu.DevicePtr(op), 0, int64(M*N), b.stream))
+		b.fail(b.g.zero32(op, M*N))
 	case b.opts.BF16:
 		wp := b.bf16Weight(wt, N*K, 1)
 		xp := b.bf16Act(0, x, M*K)
@@ -163,10 +161,10 @@ func (b *Backend) attnLaunch(B, T, C, NH int) (launchDims, bool, float32) {
 		panic(fmt.Sprintf("cuda: Attention with C=%d not divisible by NH=%d", C, NH))
 	}
 	hd := C / NH
-	l, kv := attention(B, T, NH, hd, b.maxSmem)
-	if l.Smem > b.maxSmem {
+	l, kv := attention(B, T, NH, hd, b.g.maxSmem)
+	if l.Smem > b.g.maxSmem {
 		panic(fmt.Sprintf("cuda: Attention with T=%d, head size %d needs %d bytes of shared memory per block; the GPU allows %d",
-			T, hd, l.Smem, b.maxSmem))
+			T, hd, l.Smem, b.g.maxSmem))
 	}
 	return l, kv, float32(1 / math.Sqrt(float64(hd)))
 }
@@ -443,8 +441,8 @@ func (b *Backend) SumSquares(x backend.Buf, n int) float64 {
 	b.a().p(b.partials).p(rd(xb)).i(n)
 	b.run(b.k.sumSq, l)
 	part := b.hostPart[:l.Grid.X]
-	b.fail(cu.MemcpyDtoHAsync(unsafe.Pointer(&part[0]), cu.DevicePtr(b.partials), int64(8*len(part)), b.stream))
-	b.fail(b.stream.Synchronize())
+	b.fail(b.g.dtoh(unsafe.Pointer(&part[0]), b.partials, 8*len(part)))
+	b.fail(b.g.sync())
 	b.mustBeHealthy("SumSquares")
 	s := 0.0
 	for _, v := range part {
