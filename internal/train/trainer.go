@@ -22,7 +22,29 @@
 //
 // An epoch visits every (caption, image) pair once in an order fixed by
 // (seed, epoch) (EpochOrder). Pairs of one image that fall into one batch
-// are not negatives of each other (loss.Options.ImageIDs).
+// are not negatives of each other (loss.Options.ImageIDs). An epoch has
+// ceil(pairs/batch_size) micro-batches, grouped into optimizer steps of
+// gradient_accumulation_steps (the last group may be shorter); the run has
+// epochs × groups steps, warmup_steps or ceil(steps × warmup_ratio) of them
+// warming up. Accumulation averages the micro-batches' gradients; for a
+// contrastive loss that is not a larger batch (negatives stay within each
+// micro-batch), which is what GradCache is for.
+//
+// Output, in output_dir:
+//
+//	checkpoint-STEP/  config.json, model.safetensors (LoRA merged), tokenizer and
+//	                  preprocessor files of the base model, adapter_config.json and
+//	                  adapter_model.safetensors (PEFT), trainer_state.json,
+//	                  optimizer.safetensors, trainable.safetensors (LoRA),
+//	                  training_config.yaml: everything --resume needs
+//	best/             the model at the highest validation t2i R@1 (the first
+//	                  such evaluation), with best_metric.json
+//	final/            the model after the last step
+//	metrics.jsonl     one JSON object per logging step and per validation
+//
+// Every directory is written under a temporary name and renamed when
+// complete. A NaN or infinite loss (or gradient norm) stops the run with an
+// error naming the step before anything of that step is saved.
 package train
 
 import (
