@@ -1,5 +1,7 @@
 package metrics
 
+import "os"
+
 // Scores are dot products computed over packed panels: captions in panels of
 // mr rows, images in panels of nr columns, both k-major, so the inner loop of
 // every kernel streams both operands contiguously.
@@ -19,7 +21,16 @@ const (
 var hasAVX2, hasAVX512 bool
 
 // kernelKind selects the kernels once per Rank call: "avx512", "avx2" or "go".
+// CLIPLINE_METRICS_KERNEL=avx2 or go picks a slower one (for comparisons).
 func kernelKind() string {
+	switch os.Getenv("CLIPLINE_METRICS_KERNEL") {
+	case "go":
+		return "go"
+	case "avx2":
+		if hasAVX2 {
+			return "avx2"
+		}
+	}
 	switch {
 	case hasAVX512:
 		return "avx512"
