@@ -71,8 +71,10 @@ func (p *plan) backHead(dEmb backend.Buf) {
 	be.GatherRowsBackward(dres, dPooled, p.idx, n, C)
 }
 
-// backBlocks runs the blocks backward; on return p.dres holds d(xs[0]).
-func (p *plan) backBlocks() {
+// backBlocks runs the blocks backward; on return p.dres holds d(xs[0]),
+// unless needBelow is false (nothing under the blocks trains, as with LoRA):
+// then the first block's input gradient is skipped.
+func (p *plan) backBlocks(needBelow bool) {
 	m, be, tw := p.m, p.m.be, p.tw
 	n, t := p.n, p.t
 	M, C, I := n*t, tw.C, tw.I
@@ -92,12 +94,22 @@ func (p *plan) backBlocks() {
 		p.linBack(b.o, datt, p.dres, a.att, M, a.hs[b.o])
 		dq, dk, dv := p.zero(p.dq, M*C), p.zero(p.dk, M*C), p.zero(p.dv, M*C)
 		be.AttentionBackward(dq, dk, dv, datt, a.scr, a.q, a.k, a.v, a.att, n, t, C, tw.NH, p.causal)
+		gw, gb = m.lnGrads(b.ln1w, b.ln1b)
+		if li == 0 && !needBelow && gw == nil && gb == nil {
+			p.linBack(b.q, nil, dq, a.ln1, M, a.hs[b.q])
+			p.linBack(b.k, nil, dk, a.ln1, M, a.hs[b.k])
+			p.linBack(b.v, nil, dv, a.ln1, M, a.hs[b.v])
+			continue
+		}
 		dln = p.zero(p.dln, M*C)
 		p.linBack(b.q, dln, dq, a.ln1, M, a.hs[b.q])
 		p.linBack(b.k, dln, dk, a.ln1, M, a.hs[b.k])
 		p.linBack(b.v, dln, dv, a.ln1, M, a.hs[b.v])
-		gw, gb = m.lnGrads(b.ln1w, b.ln1b)
-		be.LayerNormBackward(p.dres, gw, gb, dln, xin, b.ln1w.W, a.mean1, a.rstd1, M, C)
+		var dIn backend.Buf = p.dres
+		if li == 0 && !needBelow {
+			dIn = nil
+		}
+		be.LayerNormBackward(dIn, gw, gb, dln, xin, b.ln1w.W, a.mean1, a.rstd1, M, C)
 	}
 }
 
@@ -125,11 +137,12 @@ func (m *Model) VisionBackward(p *VisionPlan, dEmb backend.Buf) error {
 	if err := p.checkBackward(dEmb); err != nil {
 		return err
 	}
-	p.backHead(dEmb)
-	p.backBlocks()
 	gCls, gPos, gPatch := m.grad(m.cls), m.grad(m.visPos), m.grad(m.patch)
 	gw, gb := m.lnGrads(m.preLNW, m.preLNB)
-	if gCls == nil && gPos == nil && gPatch == nil && gw == nil && gb == nil {
+	needBelow := gCls != nil || gPos != nil || gPatch != nil || gw != nil || gb != nil
+	p.backHead(dEmb)
+	p.backBlocks(needBelow)
+	if !needBelow {
 		return nil // frozen embeddings (LoRA): nothing below the blocks trains
 	}
 	vc, be := m.cfg.Vision, m.be
@@ -156,9 +169,9 @@ func (m *Model) TextBackward(p *TextPlan, dEmb backend.Buf) error {
 	if err := p.checkBackward(dEmb); err != nil {
 		return err
 	}
-	p.backHead(dEmb)
-	p.backBlocks()
 	gTok, gPos := m.grad(m.tokEmb), m.grad(m.txtPos)
+	p.backHead(dEmb)
+	p.backBlocks(gTok != nil || gPos != nil)
 	if gTok != nil || gPos != nil {
 		m.be.EmbedTokensBackward(gTok, gPos, p.dres, p.ids, p.n, p.t, m.cfg.Text.HiddenSize)
 	}

@@ -382,6 +382,17 @@ func TestGradAccumulatesAndFreeze(t *testing.T) {
 			t.Errorf("%s: gradient changed by freezing the other tower", p.Name)
 		}
 	}
+	// Frozen embeddings (the first block then skips its input gradient):
+	// every other gradient is unchanged.
+	m.SetTrainable(true, func(string) bool { return true })
+	m.SetTrainable(false, NameHasPrefix("text_model.embeddings.", "vision_model.embeddings.", "vision_model.pre_layrnorm."))
+	m.ZeroGrads()
+	step(t, m, vp, tp, ids, pixels, n, loss.Options{})
+	for _, p := range m.Params() {
+		if p.G != nil && maxAbsDiff(download(be, p.G), once[p.Name]) > 1e-6 {
+			t.Errorf("%s: gradient changed by freezing the embeddings", p.Name)
+		}
+	}
 	_, tr := m.NumParams()
 	if tr == 0 {
 		t.Error("no trainable parameters left")
