@@ -200,3 +200,28 @@ func TestLoRAMergeAndAdapter(t *testing.T) {
 		t.Error("reloaded adapter embeds differently")
 	}
 }
+
+// TestDropoutReplay: an inference plan and a training plan with the same
+// dropout seed give the same embeddings (GradCache's no-grad pass and its
+// recomputation), and another seed gives other masks.
+func TestDropoutReplay(t *testing.T) {
+	m := loraModel(t, 0.3)
+	be, cfg := m.Backend(), m.Config()
+	n := 3
+	ids, pixels := randomBatch(cfg, n, 13)
+	run := func(training bool, seed uint64) []float32 {
+		vp, tp := m.NewVisionPlan(n, training), m.NewTextPlan(n, training)
+		vp.SetDropout(true, seed)
+		tp.SetDropout(true, seed+1)
+		ib, _ := m.VisionForward(vp, pixels, n)
+		tb, _ := m.TextForward(tp, ids, n)
+		return append(download(be, ib), download(be, tb)...)
+	}
+	a, b, c := run(false, 5), run(true, 5), run(true, 6)
+	if d := maxAbsDiff(a, b); d > 1e-6 {
+		t.Errorf("same seed, inference vs training plan differ by %g", d)
+	}
+	if maxAbsDiff(b, c) < 1e-4 {
+		t.Error("different seeds give the same dropout")
+	}
+}
