@@ -1,0 +1,138 @@
+// Command embed adds CLIP embeddings to a clipline stream: image_embedding
+// from pixels and caption_embeddings from caption_tokens.
+//
+//	embed --model DIR|ID [--in FILE] [--out FILE] [--batch-size 64] [--no-normalize] [--dim N] [--device cpu] [--compress zstd]
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/clipline/clipline/internal/device"
+	"github.com/clipline/clipline/internal/embed"
+	"github.com/clipline/clipline/internal/fetch"
+	"github.com/clipline/clipline/internal/hub"
+	"github.com/clipline/clipline/internal/stream"
+)
+
+const description = `Embed images and captions with a CLIP model.
+
+Reads an Arrow IPC stream (stdin by default) whose rows have pixels (decode)
+and/or caption_tokens (tokenize), and writes it (stdout by default) with
+
+  image_embedding     fixed_size_list<float32>[D]        from pixels
+  caption_embeddings  list<fixed_size_list<float32>[D]>  from caption_tokens, one per caption
+
+L2-normalised (cosine similarity is then a dot product) unless
+--no-normalize. --dim N keeps the first N dimensions and renormalises them
+(Matryoshka-trained models). A stream with only one of the two input columns
+gets only the matching output column.
+
+The model is a Hugging Face CLIP checkpoint directory (config.json,
+model.safetensors, preprocessor_config.json) or a hub id such as
+openai/clip-vit-base-patch32, downloaded into the cache on first use. Pixels
+must be at the model's image size (decode --model DIR); embed applies the
+mean and std of its preprocessor_config.json. caption_tokens must come from
+the model's vocabulary, with a context no longer than the model's (tokenize
+--model DIR).
+
+Images and captions of consecutive rows are packed into batches of
+--batch-size; the model runs on all cores (or the GPU with --device cuda),
+while reading, preprocessing and writing overlap with it. Other columns pass
+through unchanged; the schema metadata gains clipline.embedding_dim,
+clipline.model and a provenance entry. Throughput goes to stderr.`
+
+type cli struct {
+	Model       string `required:"" placeholder:"DIR|ID" help:"Checkpoint directory or Hugging Face model id."`
+	In          string `default:"-" placeholder:"FILE" help:"Input stream (- is stdin)."`
+	Out         string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
+	BatchSize   int    `default:"64" placeholder:"N" help:"Images or captions per forward pass."`
+	NoNormalize bool   `help:"Write raw projections instead of L2-normalised embeddings."`
+	Dim         int    `default:"0" placeholder:"N" help:"Keep the first N dimensions, renormalised (0: all)."`
+	Device      string `default:"cpu" placeholder:"DEV" help:"Compute device: ${device_syntax}."`
+	Compress    string `default:"none" enum:"none,zstd,lz4" help:"Compress the output buffers (none, zstd, lz4); readers detect it."`
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "embed: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// exitCode carries kong's requested exit (after --help) out of run.
+type exitCode int
+
+// run parses args and runs the stage; logs go to stderr.
+func run(args []string, stdout, stderr io.Writer) (err error) {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("embed"),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitCode(code)) }),
+		kong.Vars{"device_syntax": device.Syntax},
+		kong.UsageOnError(),
+	)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			code, ok := r.(exitCode)
+			if !ok {
+				panic(r)
+			}
+			if code != 0 {
+				err = fmt.Errorf("invalid arguments")
+			}
+		}
+	}()
+	if _, err := parser.Parse(args); err != nil {
+		return err
+	}
+	return c.run(args, stderr)
+}
+
+func (c *cli) run(args []string, stderr io.Writer) error {
+	if c.BatchSize < 1 {
+		return fmt.Errorf("--batch-size %d must be positive", c.BatchSize)
+	}
+	if c.Dim < 0 {
+		return fmt.Errorf("--dim %d must be positive", c.Dim)
+	}
+	// Open the input first: a missing file fails before any download.
+	in, err := stream.Open(c.In)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	dir, err := hub.Resolve(c.Model, hub.Options{Fetch: fetch.Options{Progress: stderr}})
+	if err != nil {
+		return err
+	}
+	be, err := device.Open(c.Device)
+	if err != nil {
+		return fmt.Errorf("--device %s: %w", c.Device, err)
+	}
+	defer device.Close(be)
+	e, err := embed.Load(dir, be, embed.Options{BatchSize: c.BatchSize, Dim: c.Dim, NoNormalize: c.NoNormalize})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	st, err := e.Run(in, embed.RunOptions{
+		Out: c.Out, Args: args, Model: c.Model, Compress: c.Compress, Progress: stderr,
+	})
+	if err != nil {
+		return err
+	}
+	secs := st.Elapsed.Seconds()
+	fmt.Fprintf(stderr, "embed: %d rows, %d images (%.1f/s), %d captions (%.1f/s), D=%d, in %.2fs on %s\n",
+		st.Rows, st.Images, float64(st.Images)/max(secs, 1e-9), st.Captions, float64(st.Captions)/max(secs, 1e-9),
+		e.Dim(), secs, be.Name())
+	return nil
+}

@@ -1,0 +1,282 @@
+// Package embedtest holds test helpers shared by the embed stage, the
+// internal/embed package and the public clip package: the golden tiny model
+// and its reference tensors, a copy of that model with a learned vocabulary,
+// and a writer of small clipline streams.
+package embedtest
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/clipline/clipline/internal/bpe"
+	"github.com/clipline/clipline/internal/safetensors"
+	"github.com/clipline/clipline/internal/sharedtest"
+	"github.com/clipline/clipline/internal/stream"
+)
+
+// GoldenModel is ../shared/golden/tiny-clip/model (the test skips without it).
+func GoldenModel(t testing.TB) string {
+	t.Helper()
+	return sharedtest.Dir(t, "golden", "tiny-clip", "model")
+}
+
+// Reference holds the inputs and outputs of reference.safetensors: N images
+// of Side x Side (uint8 HWC), N token rows of Context ids, and the raw
+// (unnormalised) projections PyTorch's CLIP gives them.
+type Reference struct {
+	N, Side, Context, Dim int
+	Pixels                []uint8
+	IDs                   []int32
+	ImageEmbeds           []float32
+	TextEmbeds            []float32
+}
+
+// LoadReference reads ../shared/golden/tiny-clip/reference.safetensors.
+func LoadReference(t testing.TB) Reference {
+	t.Helper()
+	f, err := safetensors.Load(filepath.Join(sharedtest.Dir(t, "golden", "tiny-clip"), "reference.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(name string) safetensors.Tensor {
+		tt, ok := f.Tensors[name]
+		if !ok {
+			t.Fatalf("reference tensor %s missing", name)
+		}
+		return tt
+	}
+	var r Reference
+	px := get("pixels_u8")
+	r.N, r.Side = px.Shape[0], px.Shape[1]
+	r.Pixels = px.Data
+	ids := get("input_ids")
+	r.Context = ids.Shape[1]
+	raw, err := ids.Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.IDs = make([]int32, len(raw))
+	for i, v := range raw {
+		r.IDs[i] = int32(v)
+	}
+	if r.ImageEmbeds, err = get("image_embeds").Float32(); err != nil {
+		t.Fatal(err)
+	}
+	if r.TextEmbeds, err = get("text_embeds").Float32(); err != nil {
+		t.Fatal(err)
+	}
+	r.Dim = get("image_embeds").Shape[1]
+	return r
+}
+
+// Normalized returns a copy of x [n, dim] with each row's first cut values
+// L2-normalised in float64 (cut 0: all of them).
+func Normalized(x []float32, dim, cut int) []float32 {
+	if cut == 0 {
+		cut = dim
+	}
+	n := len(x) / dim
+	out := make([]float32, n*cut)
+	for i := range n {
+		v := x[i*dim : i*dim+cut]
+		var ss float64
+		for _, a := range v {
+			ss += float64(a) * float64(a)
+		}
+		for k, a := range v {
+			out[i*cut+k] = float32(float64(a) / math.Sqrt(ss))
+		}
+	}
+	return out
+}
+
+// MaxAbsDiff is the largest |a[i]-b[i]|; lengths must match.
+func MaxAbsDiff(t testing.TB, a, b []float32) float64 {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("lengths %d and %d differ", len(a), len(b))
+	}
+	var d float64
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return d
+}
+
+// ModelWithVocab makes a temporary model directory: the golden tiny model's
+// config.json, model.safetensors and preprocessor_config.json with a BPE
+// vocabulary learned from texts. The golden model has 512 token embeddings,
+// so the vocabulary is capped at 512 tokens, which puts <|endoftext|> (the
+// last token, and so the largest id, as CLIP's pooling needs) below 512.
+func ModelWithVocab(t testing.TB, texts []string) string {
+	t.Helper()
+	src := GoldenModel(t)
+	dir := t.TempDir()
+	for _, name := range []string{"config.json", "model.safetensors", "preprocessor_config.json"} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := bpe.Learn(texts, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// Row is one row of a test stream.
+type Row struct {
+	ID       string
+	Captions []string  // one per token row when the stream has tokens
+	Pixels   []uint8   // Side*Side*3 bytes when the stream has pixels
+	Tokens   [][]int32 // rows of Context ids
+	Note     string    // a user column that stages must pass through
+}
+
+// Stream describes a test stream. Side 0 leaves out pixels, Context 0 leaves
+// out caption_tokens; BatchRows is the record batch size (0: the default).
+// Meta is added to the schema metadata (image_size and context_length are set
+// from Side and Context unless Meta gives them).
+type Stream struct {
+	Side, Context int
+	BatchRows     int
+	Meta          map[string]string
+	Rows          []Row
+}
+
+// Write writes s to path.
+func (s Stream) Write(t testing.TB, path string) {
+	t.Helper()
+	note := arrow.Field{Name: "note", Type: arrow.BinaryTypes.String, Nullable: true}
+	fields := []arrow.Field{stream.ImageIDField(), note, stream.CaptionsField()}
+	var ids, notes []string
+	var caps [][]string
+	pix := stream.PixelRows{Width: s.Side * s.Side * 3}
+	tok := stream.Tokens{Width: s.Context, Offsets: []int32{0}}
+	for _, r := range s.Rows {
+		ids, notes, caps = append(ids, r.ID), append(notes, r.Note), append(caps, r.Captions)
+		pix.Values = append(pix.Values, r.Pixels...)
+		for _, row := range r.Tokens {
+			tok.Values = append(tok.Values, row...)
+		}
+		tok.Offsets = append(tok.Offsets, tok.Offsets[len(tok.Offsets)-1]+int32(len(r.Tokens)))
+	}
+	cols := []arrow.Array{stream.NewStrings(ids), stream.NewStrings(notes), stream.NewStringLists(caps)}
+	meta := map[string]string{}
+	if s.Side > 0 {
+		fields = append(fields, stream.PixelsField(s.Side))
+		cols = append(cols, stream.NewPixels(pix))
+		meta[stream.MetaImageSize] = strconv.Itoa(s.Side)
+	}
+	if s.Context > 0 {
+		fields = append(fields, stream.CaptionTokensField(s.Context))
+		cols = append(cols, stream.NewCaptionTokens(tok))
+		meta[stream.MetaContextLength] = strconv.Itoa(s.Context)
+	}
+	for k, v := range s.Meta {
+		meta[k] = v
+	}
+	schema := arrow.NewSchema(fields, nil)
+	for k, v := range meta {
+		schema = stream.WithMeta(schema, k, v)
+	}
+	schema = stream.WithProvenance(schema, "test", []string{"x"})
+	rec := array.NewRecordBatch(schema, cols, int64(len(s.Rows)))
+	for _, c := range cols {
+		c.Release()
+	}
+	defer rec.Release()
+	w, err := stream.Create(path, schema, stream.Options{BatchRows: s.BatchRows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Output is what a test reads back from an embedded stream.
+type Output struct {
+	Schema   *arrow.Schema
+	IDs      []string
+	Notes    []string
+	Captions [][]string
+	Images   stream.Vectors     // Width 0 when absent
+	Caps     stream.VectorLists // Width 0 when absent
+	Batches  int
+}
+
+// Read reads an embedded stream, concatenating its batches.
+func Read(t testing.TB, path string) Output {
+	t.Helper()
+	in, err := stream.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	o := Output{Schema: in.Schema(), Caps: stream.VectorLists{Offsets: []int32{0}}}
+	for in.Next() {
+		rec := in.Batch()
+		o.Batches++
+		ids, err := stream.Strings(rec, stream.ColImageID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.IDs = append(o.IDs, ids...)
+		if stream.HasColumn(o.Schema, "note") {
+			notes, err := stream.Strings(rec, "note")
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Notes = append(o.Notes, notes...)
+		}
+		if stream.HasColumn(o.Schema, stream.ColCaptions) {
+			caps, err := stream.StringLists(rec, stream.ColCaptions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Captions = append(o.Captions, caps...)
+		}
+		if stream.HasColumn(o.Schema, stream.ColImageEmbedding) {
+			v, err := stream.ImageEmbeddings(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Images.Width = v.Width
+			o.Images.Values = append(o.Images.Values, v.Values...)
+		}
+		if stream.HasColumn(o.Schema, stream.ColCaptionEmbeddings) {
+			v, err := stream.CaptionEmbeddings(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Caps.Width = v.Width
+			o.Caps.Values = append(o.Caps.Values, v.Values...)
+			base := o.Caps.Offsets[len(o.Caps.Offsets)-1]
+			for _, off := range v.Offsets[1:] {
+				o.Caps.Offsets = append(o.Caps.Offsets, base+off)
+			}
+		}
+	}
+	if err := in.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
