@@ -41,9 +41,11 @@ func loop(b *testing.B, flops float64, f func()) {
 
 // ViT-B/32 at batch 32 has M = 32·50 = 1600 rows, C = 768, MLP 3072; the
 // text tower at batch 32 has M = 32·77 = 2464 rows, C = 512, MLP 2048.
+// The last two are LoRA's rank-16 products x·Aᵀ and (x·Aᵀ)·Bᵀ.
 var gemmShapes = []struct{ M, K, N int }{
 	{1600, 768, 768}, {1600, 768, 3072}, {1600, 3072, 768},
 	{2464, 512, 512}, {2464, 512, 2048},
+	{1600, 768, 16}, {1600, 16, 768},
 }
 
 // BenchmarkLinear measures the three products: forward in·Wᵀ (+bias),

@@ -117,19 +117,27 @@ func (be *Backend) gemm(m, n, k int, a, b matrix, c []float32, ldc int, accumula
 	mr, nr := kern.mr, kern.nr
 	// Column blocks of equal width (a multiple of nr) so tasks balance.
 	nBlocks := (n + ncMax - 1) / ncMax
-	nc := roundUp((n+nBlocks-1)/nBlocks, nr)
-	nBlocks = (n + nc - 1) / nc
-	// Enough row groups that every worker gets a task; a row group is a
-	// multiple of mr rows so only the last one has a ragged edge.
 	mGroups := 1
 	if nBlocks < be.workers {
-		mGroups = (be.workers + nBlocks - 1) / nBlocks
+		// Every worker needs a task. Splitting columns repacks A (m×k)
+		// per extra block, splitting rows repacks B (k×n) per extra
+		// group: split the side that makes the other operand's repacking
+		// the cheaper one.
+		if m < n {
+			nBlocks = min(be.workers, (n+nr-1)/nr)
+		} else {
+			mGroups = (be.workers + nBlocks - 1) / nBlocks
+		}
 	}
+	nc := roundUp((n+nBlocks-1)/nBlocks, nr)
+	nBlocks = (n + nc - 1) / nc
 	// Flops per task should dwarf goroutine start-up (~µs): keep small
 	// products on fewer tasks.
 	for mGroups > 1 && 2*m*n*k/(nBlocks*mGroups) < 1<<18 {
 		mGroups--
 	}
+	// Row groups are a multiple of mr rows so only the last one has a
+	// ragged edge.
 	mg := roundUp((m+mGroups-1)/mGroups, mr)
 	mGroups = (m + mg - 1) / mg
 	tasks := nBlocks * mGroups
@@ -229,7 +237,8 @@ func packPanels(dst, d []float32, ls, ps, l0, n, p0, kc, w int) {
 				srcs[j] = d[(base+j)*ls+p0 : (base+j)*ls+p0+kc]
 			}
 			if lines == w {
-				gatherFull(panel, srcs[:w], kc)
+				p := packTransVec(panel, d, base*ls+p0, ls, w, kc)
+				gatherFull(panel, srcs[:w], p, kc)
 			} else {
 				for p := range kc {
 					out := panel[p*w : p*w+lines]
@@ -239,15 +248,28 @@ func packPanels(dst, d []float32, ls, ps, l0, n, p0, kc, w int) {
 				}
 			}
 		case ls == 1:
-			// Lines contiguous across l (A = dOutᵀ, B = W or in): copies.
+			// Lines contiguous across l (A = dOutᵀ, B = W or in): copies,
+			// through a fixed-size temporary so that they compile to
+			// inline vector moves rather than memmove calls.
 			for p := range kc {
 				src := d[(p0+p)*ps+base : (p0+p)*ps+base+lines]
 				out := panel[p*w : p*w+lines]
 				switch {
 				case lines == 32:
-					*(*[32]float32)(out) = *(*[32]float32)(src)
+					v := *(*[32]float32)(src)
+					*(*[32]float32)(out) = v
 				case lines == 16:
-					*(*[16]float32)(out) = *(*[16]float32)(src)
+					v := *(*[16]float32)(src)
+					*(*[16]float32)(out) = v
+				case lines == 12:
+					v := *(*[12]float32)(src)
+					*(*[12]float32)(out) = v
+				case lines == 6:
+					v := *(*[6]float32)(src)
+					*(*[6]float32)(out) = v
+				case lines == 4:
+					v := *(*[4]float32)(src)
+					*(*[4]float32)(out) = v
 				default:
 					copy(out, src)
 				}
@@ -267,11 +289,12 @@ func packPanels(dst, d []float32, ls, ps, l0, n, p0, kc, w int) {
 	}
 }
 
-// gatherFull sets panel[p*w+j] = srcs[j][p] for all w = len(srcs) lines,
-// four values of p at a time so that each line is read 16 bytes at once.
-func gatherFull(panel []float32, srcs [][]float32, kc int) {
+// gatherFull sets panel[p*w+j] = srcs[j][p] for all w = len(srcs) lines
+// and p in [p0, kc), four values of p at a time so that each line is read
+// 16 bytes at once.
+func gatherFull(panel []float32, srcs [][]float32, p0, kc int) {
 	w := len(srcs)
-	p := 0
+	p := p0
 	for ; p+4 <= kc; p += 4 {
 		out := panel[p*w : p*w+4*w]
 		for j, s := range srcs {

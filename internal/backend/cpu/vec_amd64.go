@@ -48,3 +48,20 @@ func quickGELUBackwardVec(dIn, dOut, in []float32) int {
 	quickGELUBackwardAVX2(&dIn[0], &dOut[0], &in[0], n)
 	return n
 }
+
+//go:noescape
+func packTransAVX2(dst, src *float32, lds, w, kc8 int)
+
+// packTransVec sets panel[p*w+j] = d[off+j*ls+p] for j < w and p below kc
+// rounded down to a multiple of 8, and returns that bound (0 when w is not
+// a multiple of 4 or AVX2 is missing: the caller does the rest).
+func packTransVec(panel, d []float32, off, ls, w, kc int) int {
+	kc8 := kc &^ 7
+	if !hasAVX2FMA || w%4 != 0 || kc8 == 0 {
+		return 0
+	}
+	_ = d[off+(w-1)*ls+kc8-1]
+	_ = panel[kc8*w-1]
+	packTransAVX2(&panel[0], &d[off], ls, w, kc8)
+	return kc8
+}

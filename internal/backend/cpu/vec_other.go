@@ -9,3 +9,5 @@ const hasAVX2FMA = false
 func expVec(dst, src []float32) int                    { return 0 }
 func quickGELUVec(out, in []float32) int               { return 0 }
 func quickGELUBackwardVec(dIn, dOut, in []float32) int { return 0 }
+
+func packTransVec(panel, d []float32, off, ls, w, kc int) int { return 0 }
