@@ -12,6 +12,12 @@
 
 #define FULL_MASK 0xffffffffu
 
+// Dynamic shared memory (a macro so that the CPU emulator the backend's
+// tests use, internal/backend/cuda/emu.cpp, can supply its own buffer).
+#ifndef DYNAMIC_SMEM
+#define DYNAMIC_SMEM(T, name) extern __shared__ T name[]
+#endif
+
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
     return v;
@@ -220,7 +226,7 @@ __device__ __forceinline__ void load_head(float* dst, const float* src, int T, i
 
 __global__ void attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
                          int B, int T, int C, int NH, int causal, float scale, int kv_smem) {
-    extern __shared__ float sm[];
+    DYNAMIC_SMEM(float, sm);
     int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
     int hd = C / NH;
     int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -295,7 +301,7 @@ __global__ void attn_bwd_delta(float* D, const float* dout, const float* out, in
 __global__ void attn_bwd_dq(float* dq, const float* dout, const float* lse, const float* D,
                             const float* q, const float* k, const float* v,
                             int B, int T, int C, int NH, int causal, float scale, int kv_smem) {
-    extern __shared__ float sm[];
+    DYNAMIC_SMEM(float, sm);
     int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
     int hd = C / NH;
     int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -353,7 +359,7 @@ __global__ void attn_bwd_dq(float* dq, const float* dout, const float* lse, cons
 __global__ void attn_bwd_dkdv(float* dk, float* dv, const float* dout, const float* lse, const float* D,
                               const float* q, const float* k, const float* v,
                               int B, int T, int C, int NH, int causal, float scale, int kv_smem) {
-    extern __shared__ float sm[];
+    DYNAMIC_SMEM(float, sm);
     int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
     int hd = C / NH;
     int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;

@@ -103,17 +103,10 @@ import (
 	"gorgonia.org/cu"
 )
 
-// cuBLAS enum values (cublas_api.h, library_types.h; stable since CUDA 11).
+// cuBLAS enum values (cublas_api.h; stable since CUDA 11).
 const (
-	opN = 0
-	opT = 1
-
-	dtF32  = 0  // CUDA_R_32F
-	dtBF16 = 14 // CUDA_R_16BF
-
-	compute32F = 68 // CUBLAS_COMPUTE_32F: fp32 accumulation, no TF32
-
-	mathDefault = 0 // CUBLAS_DEFAULT_MATH
+	compute32F  = 68 // CUBLAS_COMPUTE_32F: fp32 accumulation, no TF32
+	mathDefault = 0  // CUBLAS_DEFAULT_MATH
 )
 
 var cublasStatus = map[int]string{

@@ -249,6 +249,9 @@ func (b *Backend) QuickGELU(out, in backend.Buf, n int) {
 // QuickGELUBackward accumulates dIn += dOut·quick_gelu'(in).
 func (b *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int) {
 	di, g, x := asBuf(dIn), asBuf(dOut), asBuf(in)
+	if di == nil {
+		return
+	}
 	need("QuickGELUBackward dIn", di, n)
 	need("QuickGELUBackward dOut", g, n)
 	need("QuickGELUBackward in", x, n)

@@ -1,0 +1,145 @@
+//go:build cudaemu
+
+// The kernels of kernels/clipline.cu compiled for the CPU emulator (see
+// cuda_emu.h), a launcher that unpacks the backend's 8-byte argument slots
+// into each kernel's parameters, and a reference GEMM standing in for
+// cuBLAS. Built only with the cudaemu tag, for tests.
+#include "cuda_emu.h"
+
+#include <thread>
+#include <utility>
+#include <vector>
+
+thread_local emu_dim3 threadIdx, blockIdx;
+emu_dim3 blockDim, gridDim;
+thread_local emu_warp* emu_my_warp;
+thread_local int emu_lane;
+std::barrier<>* emu_block_barrier;
+unsigned char* emu_dynamic_smem;
+std::mutex emu_atomic_mu;
+
+#include "../../../kernels/clipline.cu"
+
+namespace {
+
+template <class T>
+T slot(const uint64_t* s) {
+    T v;
+    std::memcpy(&v, s, sizeof v);  // little endian: 4-byte values in the low half
+    return v;
+}
+
+template <class... A, size_t... I>
+void call(void (*f)(A...), const uint64_t* s, std::index_sequence<I...>) {
+    f(slot<A>(s + I)...);
+}
+
+template <class... A>
+void call(void (*f)(A...), const uint64_t* s) {
+    call(f, s, std::index_sequence_for<A...>{});
+}
+
+template <class... A>
+constexpr int arity(void (*)(A...)) {
+    return sizeof...(A);
+}
+
+struct entry {
+    const char* name;
+    int nargs;
+    void (*run)(const uint64_t*);
+};
+
+#define KERNEL(k) {#k, arity(k), [](const uint64_t* s) { call(k, s); }},
+const entry kernels[] = {
+    KERNEL(add_f32) KERNEL(add_scaled_f32) KERNEL(scale_f32) KERNEL(mul_f32)
+    KERNEL(quick_gelu_fwd) KERNEL(quick_gelu_bwd) KERNEL(add_bias_rows) KERNEL(dropout_mask)
+    KERNEL(sum_rows_acc) KERNEL(layernorm_bwd_dwdb) KERNEL(layernorm_fwd) KERNEL(layernorm_bwd_dx)
+    KERNEL(attn_fwd) KERNEL(attn_bwd_delta) KERNEL(attn_bwd_dq) KERNEL(attn_bwd_dkdv)
+    KERNEL(embed_tokens_fwd) KERNEL(embed_tokens_bwd_tok) KERNEL(patchify)
+    KERNEL(assemble_vision_fwd) KERNEL(assemble_vision_bwd_patch)
+    KERNEL(gather_rows_fwd) KERNEL(gather_rows_bwd)
+    KERNEL(sum_squares_partial) KERNEL(adamw) KERNEL(f32_to_bf16) KERNEL(bf16_to_f32)
+};
+#undef KERNEL
+
+float bf16_value(const void* p, long i) {
+    unsigned short h;
+    std::memcpy(&h, (const char*)p + 2 * i, 2);
+    return __uint_as_float((unsigned)h << 16);
+}
+
+}  // namespace
+
+extern "C" {
+
+int emu_kernel_id(const char* name) {
+    for (int i = 0; i < (int)(sizeof kernels / sizeof kernels[0]); i++)
+        if (std::strcmp(kernels[i].name, name) == 0) return i;
+    return -1;
+}
+
+// emu_launch runs kernel id to completion: 0 on success, 1 for an unknown
+// kernel, 2 for a wrong argument count, 3 for a bad block size.
+int emu_launch(int id, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+               unsigned smem, const unsigned long long* args, int nargs) {
+    if (id < 0 || id >= (int)(sizeof kernels / sizeof kernels[0])) return 1;
+    const entry& k = kernels[id];
+    if (k.nargs != nargs) return 2;
+    unsigned nt = bx * by * bz;
+    if (nt == 0 || nt > 1024 || nt % 32 != 0) return 3;
+    blockDim = {bx, by, bz};
+    gridDim = {gx, gy, gz};
+    std::vector<unsigned char> dyn(smem + 16);
+    emu_dynamic_smem = dyn.data();
+    std::barrier<> block(nt);
+    emu_block_barrier = &block;
+    std::vector<emu_warp> warps(nt / 32);
+    std::vector<std::barrier<>*> bars;
+    for (auto& w : warps) {
+        w.bar = new std::barrier<>(32);
+        bars.push_back(w.bar);
+    }
+    const uint64_t* s = (const uint64_t*)args;
+    std::vector<std::thread> th;
+    for (unsigned t = 0; t < nt; t++) {
+        th.emplace_back([&, t] {
+            threadIdx = {t % bx, (t / bx) % by, t / (bx * by)};
+            emu_my_warp = &warps[t / 32];
+            emu_lane = (int)(t % 32);
+            for (unsigned z = 0; z < gz; z++)
+                for (unsigned y = 0; y < gy; y++)
+                    for (unsigned x = 0; x < gx; x++) {
+                        blockIdx = {x, y, z};
+                        k.run(s);
+                        block.arrive_and_wait();  // the block is done before the next reuses shared memory
+                    }
+        });
+    }
+    for (auto& t : th) t.join();
+    for (auto* b : bars) delete b;
+    return 0;
+}
+
+// emu_gemm is cublasGemmEx's column-major C = alpha op(A) op(B) + beta C
+// with A and B fp32 (ab = 0) or bf16 (ab = 14) and fp32 C and accumulation.
+void emu_gemm(int ta, int tb, int m, int n, int k, float alpha, uintptr_t A, int lda, uintptr_t B, int ldb,
+              float beta, uintptr_t C, int ldc, int ab) {
+    auto get = [ab](uintptr_t p, long i) -> float {
+        return ab == 14 ? bf16_value((const void*)p, i) : ((const float*)p)[i];
+    };
+    float* c = (float*)C;
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            float acc = 0;
+            for (int l = 0; l < k; l++) {
+                float a = ta ? get(A, (long)i * lda + l) : get(A, (long)l * lda + i);
+                float b = tb ? get(B, (long)l * ldb + j) : get(B, (long)j * ldb + l);
+                acc += a * b;
+            }
+            float* out = c + (long)j * ldc + i;
+            *out = alpha * acc + (beta == 0 ? 0.0f : beta * *out);
+        }
+}
+
+}  // extern "C"
