@@ -75,8 +75,9 @@ func Wrap(d []float32) backend.Buf { return &Buf{d} }
 // WrapInts makes an int buffer that uses d as its storage (no copy).
 func WrapInts(d []int32) backend.IntBuf { return &IntBuf{d} }
 
-// Backend is the CPU backend. It is safe for use by one goroutine at a time
-// per operation; operations themselves fan out to the worker count.
+// Backend is the CPU backend. Its operations keep no state between calls
+// (beyond a mutex-guarded list of GEMM scratch buffers), so several
+// goroutines may call them at once; each call fans out to the worker count.
 type Backend struct {
 	workers int
 	kern    *microKernel // nil: defaultKernel
