@@ -24,23 +24,35 @@ var hints = map[string]string{
 
 // checkType reports whether dt has the contract shape of column name
 // (widths are free: they are checked against the model by the stages).
+// Readers also accept the large and view string types and large lists, which
+// other tools (polars, DuckDB) may write back.
 func checkType(name string, dt arrow.DataType) bool {
 	fslOf := func(dt arrow.DataType, elem arrow.Type) bool {
 		f, ok := dt.(*arrow.FixedSizeListType)
 		return ok && f.Elem().ID() == elem
 	}
 	listOf := func(dt arrow.DataType) arrow.DataType {
-		if l, ok := dt.(*arrow.ListType); ok {
+		switch l := dt.(type) {
+		case *arrow.ListType:
+			return l.Elem()
+		case *arrow.LargeListType:
 			return l.Elem()
 		}
 		return nil
 	}
+	isString := func(dt arrow.DataType) bool {
+		switch dt.ID() {
+		case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
+			return true
+		}
+		return false
+	}
 	switch name {
 	case ColImageID, ColSplit, ColImagePath:
-		return dt.ID() == arrow.STRING
+		return isString(dt)
 	case ColCaptions:
 		e := listOf(dt)
-		return e != nil && e.ID() == arrow.STRING
+		return e != nil && isString(e)
 	case ColCaptionTokens:
 		e := listOf(dt)
 		return e != nil && fslOf(e, arrow.INT32)
@@ -53,6 +65,18 @@ func checkType(name string, dt arrow.DataType) bool {
 		return e != nil && fslOf(e, arrow.FLOAT32)
 	}
 	return true
+}
+
+// stringArray is utf8, large_utf8 or utf8_view; listArray list or large_list.
+type stringArray interface {
+	arrow.Array
+	Value(i int) string
+}
+
+type listArray interface {
+	arrow.Array
+	ValueOffsets(i int) (start, end int64)
+	ListValues() arrow.Array
 }
 
 func contractType(name string) string {
@@ -120,7 +144,7 @@ func Strings(rec arrow.RecordBatch, name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, ok := col.(*array.String)
+	a, ok := col.(stringArray)
 	if !ok {
 		return nil, fmt.Errorf("column %s has type %s, want utf8", name, col.DataType())
 	}
@@ -140,14 +164,17 @@ func StringLists(rec arrow.RecordBatch, name string) ([][]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, ok := col.(*array.List)
+	l, ok := col.(listArray)
 	if !ok {
 		return nil, fmt.Errorf("column %s has type %s, want list<utf8>", name, col.DataType())
 	}
 	if err := noNulls(name, l); err != nil {
 		return nil, err
 	}
-	vals := l.ListValues().(*array.String)
+	vals, ok := l.ListValues().(stringArray)
+	if !ok {
+		return nil, fmt.Errorf("column %s has type %s, want list<utf8>", name, col.DataType())
+	}
 	out := make([][]string, l.Len())
 	for i := range out {
 		s, e := l.ValueOffsets(i)
@@ -262,7 +289,10 @@ func listsCol[T int32 | float32](rec arrow.RecordBatch, name string) (Lists[T], 
 	if err != nil {
 		return Lists[T]{}, err
 	}
-	l := col.(*array.List)
+	l, ok := col.(listArray)
+	if !ok {
+		return Lists[T]{}, fmt.Errorf("column %s has type %s, want a list", name, col.DataType())
+	}
 	if err := noNulls(name, l); err != nil {
 		return Lists[T]{}, err
 	}

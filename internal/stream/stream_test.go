@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // sample builds n rows with every contract column plus a user column.
@@ -538,5 +539,46 @@ func TestTransformErrorLeavesNoOutput(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("failed transform left %v", ents)
+	}
+}
+
+// Streams written back by other tools may use large or view types for the
+// string and list columns; readers accept them.
+func TestReadsLargeAndViewTypes(t *testing.T) {
+	mem := memory.DefaultAllocator
+	idb := array.NewStringViewBuilder(mem)
+	idb.AppendValues([]string{"a", "b"}, nil)
+	capb := array.NewLargeListBuilder(mem, arrow.BinaryTypes.LargeString)
+	cv := capb.ValueBuilder().(*array.LargeStringBuilder)
+	capb.Append(true)
+	cv.AppendValues([]string{"x", "y"}, nil)
+	capb.Append(true)
+	tokType := arrow.FixedSizeListOf(2, arrow.PrimitiveTypes.Int32)
+	tokb := array.NewLargeListBuilderWithField(mem, arrow.Field{Name: "item", Type: tokType, Nullable: true})
+	fb := tokb.ValueBuilder().(*array.FixedSizeListBuilder)
+	ib := fb.ValueBuilder().(*array.Int32Builder)
+	tokb.Append(true)
+	fb.AppendValues([]bool{true, true})
+	ib.AppendValues([]int32{1, 2, 3, 4}, nil)
+	tokb.Append(true)
+	cols := []arrow.Array{idb.NewArray(), capb.NewArray(), tokb.NewArray()}
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: ColImageID, Type: cols[0].DataType()}, {Name: ColCaptions, Type: cols[1].DataType()},
+		{Name: ColCaptionTokens, Type: cols[2].DataType()}}, nil)
+	rec := array.NewRecordBatch(schema, cols, 2)
+	if err := RequireColumns(schema, ColImageID, ColCaptions, ColCaptionTokens); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := Strings(rec, ColImageID)
+	if err != nil || !slices.Equal(ids, []string{"a", "b"}) {
+		t.Errorf("ids %v %v", ids, err)
+	}
+	caps, err := StringLists(rec, ColCaptions)
+	if err != nil || len(caps) != 2 || !slices.Equal(caps[0], []string{"x", "y"}) || len(caps[1]) != 0 {
+		t.Errorf("captions %v %v", caps, err)
+	}
+	tok, err := CaptionTokens(rec)
+	if err != nil || tok.Width != 2 || !slices.Equal(tok.Values, []int32{1, 2, 3, 4}) || !slices.Equal(tok.Offsets, []int32{0, 2, 2}) {
+		t.Errorf("tokens %+v %v", tok, err)
 	}
 }
