@@ -189,9 +189,26 @@ func TestRankGallery(t *testing.T) {
 		{id: "A", split: "test", img: []float32{0.8, 0.6}},
 		{id: "B", split: "test", img: []float32{0, 1}},
 	}, false)
-	out, _, err := runRank(t, "--in", q, "--gallery", g)
+	res := filepath.Join(dir, "top.arrow")
+	out, _, err := runRank(t, "--in", q, "--gallery", g, "--top-k", "5", "--results", res, "--compress", "zstd")
 	if err != nil {
 		t.Fatal(err)
+	}
+	r, err := stream.Open(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var ids []string
+	for r.Next() {
+		l, _ := stream.StringLists(r.Batch(), "result_ids")
+		for _, x := range l {
+			ids = append(ids, strings.Join(x, ","))
+		}
+	}
+	// Two caption queries over 3 images, then 3 image queries over 2 captions.
+	if r.Err() != nil || !slices.Equal(ids, []string{"C,A,B", "C,A,B", "A,B", "A,B", "A,B"}) {
+		t.Errorf("results %v %v", ids, r.Err())
 	}
 	// "x" (row A): C 1, A .8, B 0 -> A at 2. "y" (row B): B at 3.
 	near(t, "t2i r1", out.T2I.R1, 0)
