@@ -14,7 +14,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/bpe"
+	"github.com/clipline/clipline/internal/model"
 	"github.com/clipline/clipline/internal/safetensors"
 	"github.com/clipline/clipline/internal/sharedtest"
 	"github.com/clipline/clipline/internal/stream"
@@ -109,33 +111,56 @@ func MaxAbsDiff(t testing.TB, a, b []float32) float64 {
 	return d
 }
 
-// ModelWithVocab makes a temporary model directory: the golden tiny model's
-// config.json, model.safetensors and preprocessor_config.json with a BPE
-// vocabulary learned from texts. The golden model has 512 token embeddings,
-// so the vocabulary is capped at 512 tokens, which puts <|endoftext|> (the
-// last token, and so the largest id, as CLIP's pooling needs) below 512.
+// ModelWithVocab makes a temporary model directory with a BPE vocabulary
+// learned from texts (at most 600 tokens): a randomly initialised model of
+// TinyConfig's architecture (the golden tiny model's: image 32, context 77,
+// D 32) whose vocab_size is the vocabulary's size, so <|endoftext|>, the last
+// token, is the largest id as CLIP's pooling needs. (The golden model itself
+// has 512 token embeddings, fewer than the 514 byte and special tokens every
+// byte-level BPE vocabulary starts with.) preprocessor_config.json is CLIP's
+// at 32 pixels. Needs nothing from ../shared.
 func ModelWithVocab(t testing.TB, texts []string) string {
 	t.Helper()
-	src := GoldenModel(t)
 	dir := t.TempDir()
-	for _, name := range []string{"config.json", "model.safetensors", "preprocessor_config.json"} {
-		b, err := os.ReadFile(filepath.Join(src, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	v, err := bpe.Learn(texts, 512)
+	v, err := bpe.Learn(texts, 600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := v.Save(dir); err != nil {
 		t.Fatal(err)
 	}
+	cfg := model.TinyConfig()
+	cfg.Text.VocabSize = len(v.Tokens)
+	m, err := model.New(cfg, cpu.New(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "preprocessor_config.json"), []byte(preprocessor32), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
+
+// preprocessor32 is Hugging Face's CLIPImageProcessor configuration at 32
+// pixels (as in the golden tiny model).
+const preprocessor32 = `{
+  "image_processor_type": "CLIPImageProcessor",
+  "do_resize": true,
+  "size": {"shortest_edge": 32},
+  "resample": 3,
+  "do_center_crop": true,
+  "crop_size": {"height": 32, "width": 32},
+  "do_rescale": true,
+  "rescale_factor": 0.00392156862745098,
+  "do_normalize": true,
+  "image_mean": [0.48145466, 0.4578275, 0.40821073],
+  "image_std": [0.26862954, 0.26130258, 0.27577711],
+  "do_convert_rgb": true
+}
+`
 
 // Row is one row of a test stream.
 type Row struct {
