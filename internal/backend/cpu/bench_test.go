@@ -104,7 +104,8 @@ func BenchmarkAttention(b *testing.B) {
 }
 
 // BenchmarkElementwise covers the per-layer non-GEMM work at ViT-B/32,
-// batch 32: layer norm over 1600×768 and quick_gelu over 1600×3072.
+// batch 32: layer norm over 1600×768, quick_gelu and a dropout mask over
+// 1600×3072.
 func BenchmarkElementwise(b *testing.B) {
 	be := cpu.New()
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -124,5 +125,8 @@ func BenchmarkElementwise(b *testing.B) {
 	})
 	b.Run("QuickGELUBackward", func(b *testing.B) {
 		loop(b, 0, func() { be.QuickGELUBackward(dh, hOut, h, rows*H) })
+	})
+	b.Run("DropoutMask", func(b *testing.B) {
+		loop(b, 0, func() { be.DropoutMask(hOut, 0.1, 42, rows*H) })
 	})
 }

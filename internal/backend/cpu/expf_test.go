@@ -117,3 +117,34 @@ func TestPackTransVec(t *testing.T) {
 		}
 	}
 }
+
+func TestDropoutVec(t *testing.T) {
+	for _, c := range []struct {
+		n           int
+		p           float32
+		seed, start uint64
+	}{{0, 0.1, 1, 0}, {8, 0.5, 2, 3}, {1001, 0.1, 42, 0}, {64, 0.3, 1<<63 + 5, 1<<40 - 17}, {40, 0, 9, 9}, {40, 1, 9, 9}} {
+		keep := float32(0)
+		if c.p < 1 {
+			keep = 1 / (1 - c.p)
+		}
+		mask := make([]float32, c.n+1)
+		mask[c.n] = -1
+		done := dropoutVec(mask[:c.n], c.p, keep, c.seed, c.start)
+		if hasAVX512DQ && done != c.n&^7 {
+			t.Fatalf("%+v: did %d", c, done)
+		}
+		for i := range done {
+			want := keep
+			if DropoutUniform(c.seed, c.start+uint64(i)) < c.p {
+				want = 0
+			}
+			if mask[i] != want {
+				t.Fatalf("%+v: mask[%d] = %g, want %g", c, i, mask[i], want)
+			}
+		}
+		if mask[c.n] != -1 {
+			t.Fatalf("%+v: wrote past the end", c)
+		}
+	}
+}

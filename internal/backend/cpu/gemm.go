@@ -32,7 +32,8 @@ type microKernel struct {
 // goKernel is the portable micro-kernel; defaultKernel is replaced at init
 // by an assembly kernel where the CPU supports one, unless the environment
 // variable CLIPLINE_CPU_KERNEL names another (go, avx2, avx512), for
-// debugging and benchmarks.
+// debugging and benchmarks; "go" also turns off the other assembly
+// routines.
 var (
 	goKernel      = microKernel{"go-4x4", 4, 4, kernelGo4x4}
 	defaultKernel = &goKernel
@@ -44,6 +45,11 @@ func init() {
 	want := os.Getenv("CLIPLINE_CPU_KERNEL")
 	if want == "" {
 		return
+	}
+	if want == "go" {
+		// Pure Go throughout: the vector routines go too, so that the
+		// fallbacks of other architectures can be tested here.
+		disableAsm()
 	}
 	for _, k := range availableKernels() {
 		if strings.HasPrefix(k.name, want+"-") {

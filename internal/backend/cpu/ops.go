@@ -270,6 +270,7 @@ func (be *Backend) DropoutMask(mask backend.Buf, p float32, seed uint64, n int) 
 		keep = 1 / (1 - p)
 	}
 	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
+		lo += dropoutVec(md[lo:hi], p, keep, seed, uint64(lo))
 		for i := lo; i < hi; i++ {
 			if DropoutUniform(seed, uint64(i)) < p {
 				md[i] = 0

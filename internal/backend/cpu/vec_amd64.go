@@ -15,6 +15,8 @@ func quickGELUBackwardAVX2(dIn, dOut, in *float32, n int)
 
 var hasAVX2FMA = xcpu.X86.HasAVX2 && xcpu.X86.HasFMA
 
+func disableAsm() { hasAVX2FMA, hasAVX512DQ = false, false }
+
 // The *Vec functions process the longest multiple-of-8 prefix with AVX2
 // and return its length; the caller finishes the tail in Go. Slices must
 // be at least as long as the first.
