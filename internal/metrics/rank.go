@@ -489,21 +489,32 @@ func (h *heaps) push(q int, row []float32, base int32) {
 	sc := h.scores[q*h.k : (q+1)*h.k]
 	it := h.items[q*h.k : (q+1)*h.k]
 	n := int(h.size[q])
-	for j, v := range row {
-		g := base + int32(j)
-		if n < h.k {
-			sc[n], it[n] = v, g
-			n++
-			siftUp(sc, it, n-1)
+	j := 0
+	for ; n < h.k && j < len(row); j++ {
+		sc[n], it[n] = row[j], base+int32(j)
+		n++
+		siftUp(sc, it, n-1)
+	}
+	h.size[q] = int32(n)
+	if j == len(row) {
+		return
+	}
+	// The heap is full: only scores at or above its worst can enter, which
+	// after the first blocks is rare, so the loop is a predictable compare.
+	worst := sc[0]
+	for ; j < len(row); j++ {
+		v := row[j]
+		if v < worst {
 			continue
 		}
-		if v < sc[0] || worse(v, g, sc[0], it[0]) {
+		g := base + int32(j)
+		if worse(v, g, sc[0], it[0]) {
 			continue
 		}
 		sc[0], it[0] = v, g
 		siftDown(sc, it, n)
+		worst = sc[0]
 	}
-	h.size[q] = int32(n)
 }
 
 func siftUp(sc []float32, it []int32, i int) {
