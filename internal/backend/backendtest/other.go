@@ -71,18 +71,25 @@ func equal32(a, b []float32) bool {
 }
 
 func testLayerNormStats(t *testing.T, be backend.Backend, tol Tolerances) {
-	rows, C := 9, 31
 	rng := caseRNG("LayerNormStats")
-	x := randVals(rng, rows*C, -3, 5)
-	w := randVals(rng, C, 0.5, 1.5)
-	b := randVals(rng, C, -1, 1)
-	_, mean, rstd := refLayerNorm(x, w, b, rows, C, lnEps)
-	h := newHarness(t, be)
-	mb, rb := h.nan("mean", rows), h.nan("rstd", rows)
-	be.LayerNorm(h.nan("out", rows*C), mb, rb, h.put64("in", x), h.put64("w", w), h.put64("b", b), rows, C, lnEps)
-	compare(t, "mean", h.get(mb), mean, tol)
-	compare(t, "rstd", h.get(rb), rstd, tol)
-	h.checkGuards()
+	for _, s := range []struct{ rows, C int }{{9, 31}, {5, 64}} {
+		rows, C := s.rows, s.C
+		x := randVals(rng, rows*C, -3, 5)
+		w := randVals(rng, C, 0.5, 1.5)
+		b := randVals(rng, C, -1, 1)
+		_, mean, rstd := refLayerNorm(x, w, b, rows, C, lnEps)
+		h := newHarness(t, be)
+		mb, rb := h.nan("mean", rows), h.nan("rstd", rows)
+		be.LayerNorm(h.nan("out", rows*C), mb, rb, h.put64("in", x), h.put64("w", w), h.put64("b", b), rows, C, lnEps)
+		compare(t, describe("mean C=%d", C), h.get(mb), mean, tol)
+		compare(t, describe("rstd C=%d", C), h.get(rb), rstd, tol)
+		// Without statistics (inference) the output is the same.
+		out := h.nan("out", rows*C)
+		be.LayerNorm(out, nil, nil, h.put64("in", x), h.put64("w", w), h.put64("b", b), rows, C, lnEps)
+		want, _, _ := refLayerNorm(x, w, b, rows, C, lnEps)
+		compare(t, describe("out without statistics C=%d", C), h.get(out), want, tol)
+		h.checkGuards()
+	}
 }
 
 func testElementwise(t *testing.T, be backend.Backend, tol Tolerances) {

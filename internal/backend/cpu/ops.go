@@ -49,7 +49,8 @@ func (be *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K,
 
 // LayerNorm normalises rows of C values, saving mean and rstd (either may
 // be nil when no backward pass will follow). Statistics are accumulated in
-// float64 and stored in float32.
+// float32 vector lanes (AVX2, C a multiple of 8) or in float64, and stored
+// in float32.
 func (be *Backend) LayerNorm(out, mean, rstd, in, w, b backend.Buf, rows, C int, eps float32) {
 	o := need("LayerNorm", "out", out, rows*C)
 	x := need("LayerNorm", "in", in, rows*C)
@@ -57,9 +58,24 @@ func (be *Backend) LayerNorm(out, mean, rstd, in, w, b backend.Buf, rows, C int,
 	bd := need("LayerNorm", "b", b, C)
 	md := opt("LayerNorm", "mean", mean, rows)
 	rd := opt("LayerNorm", "rstd", rstd, rows)
+	vec := lnVec(C)
 	be.parallelFor(rows, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr := x[r*C : r*C+C]
+			if vec {
+				// Float32 lanes, two passes (mean, then squared deviations).
+				mf := lnRowSum(xr) / float32(C)
+				v := float64(lnRowSumSqDev(xr, mf)) / float64(C)
+				rf := float32(1 / math.Sqrt(v+float64(eps)))
+				lnRowNorm(o[r*C:r*C+C], xr, wd, bd, mf, rf)
+				if md != nil {
+					md[r] = mf
+				}
+				if rd != nil {
+					rd[r] = rf
+				}
+				continue
+			}
 			var s float64
 			for _, v := range xr {
 				s += float64(v)
@@ -110,6 +126,7 @@ func (be *Backend) LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd backen
 	if dBd != nil {
 		partB = make([][]float32, max(chunks, 1))
 	}
+	vec := lnVec(C)
 	be.parallelFor(rows, grain, func(wk, lo, hi int) {
 		var pw, pb []float32
 		if partW != nil {
@@ -121,6 +138,30 @@ func (be *Backend) LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd backen
 			partB[wk] = pb
 		}
 		inv := 1 / float32(C)
+		if vec {
+			// The assembly always writes all three; nil ones get scratch.
+			var junk []float32
+			if pw == nil || pb == nil || dI == nil {
+				junk = make([]float32, C)
+			}
+			qw, qb := pw, pb
+			if qw == nil {
+				qw = junk
+			}
+			if qb == nil {
+				qb = junk
+			}
+			for r := lo; r < hi; r++ {
+				xr, dr := x[r*C:r*C+C], dO[r*C:r*C+C]
+				sumD, sumDN := lnRowBackDots(xr, dr, wd, md[r], rd[r])
+				di := junk
+				if dI != nil {
+					di = dI[r*C : r*C+C]
+				}
+				lnRowBackApply(di, qw, qb, xr, dr, wd, md[r], rd[r], sumD*inv, sumDN*inv)
+			}
+			return
+		}
 		for r := lo; r < hi; r++ {
 			xr := x[r*C : r*C+C]
 			dr := dO[r*C : r*C+C]
