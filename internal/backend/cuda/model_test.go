@@ -139,6 +139,17 @@ func runStep(t *testing.T, be backend.Backend, g golden, lora bool) result {
 	return r
 }
 
+// relL2 is ‖got-want‖₂ / ‖want‖₂.
+func relL2(got, want []float32) float64 {
+	var d, w float64
+	for i := range want {
+		e := float64(got[i]) - float64(want[i])
+		d += e * e
+		w += float64(want[i]) * float64(want[i])
+	}
+	return math.Sqrt(d / math.Max(w, 1e-300))
+}
+
 func maxAbs(a, b []float32) float64 {
 	var d float64
 	for i := range a {
@@ -148,10 +159,15 @@ func maxAbs(a, b []float32) float64 {
 }
 
 // compareGrads checks every gradient of got against want by relative error
-// (max abs difference over the tensor's max abs value). k_proj biases are
+// (max abs difference over the tensor's max abs value, or normwise). k_proj biases are
 // analytically zero (softmax ignores a per-row constant), so only their
 // smallness is checked.
-func compareGrads(t *testing.T, what string, got, want map[string][]float32, tol float64) {
+//
+// bf16 results are judged normwise (‖got-want‖₂ / ‖want‖₂): a product of
+// bf16-rounded inputs carries ~0.4% relative error per element, so the
+// largest single deviation in a tensor of thousands lands near 2e-2 by
+// chance alone.
+func compareGrads(t *testing.T, what string, got, want map[string][]float32, tol float64, normwise bool) {
 	t.Helper()
 	type r struct {
 		name string
@@ -170,15 +186,36 @@ func compareGrads(t *testing.T, what string, got, want map[string][]float32, tol
 			}
 			continue
 		}
-		all = append(all, r{name, relErr(gv, w)})
+		e := relErr(gv, w)
+		if normwise {
+			e = relL2(gv, w)
+		}
+		all = append(all, r{name, e})
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].rel > all[j].rel })
 	for i := 0; i < len(all) && i < 3; i++ {
 		t.Logf("%s: worst relative gradient error %-55s %.2e", what, all[i].name, all[i].rel)
 	}
+	per := tol
+	if normwise {
+		// All gradients as one vector within tol; single tensors (q/k of
+		// attention amplify rounding through the softmax) within 2.5 tol.
+		var gl, wl []float32
+		for name, w := range want {
+			if g, ok := got[name]; ok {
+				gl, wl = append(gl, g...), append(wl, w...)
+			}
+		}
+		e := relL2(gl, wl)
+		t.Logf("%s: all gradients, normwise relative error %.2e", what, e)
+		if !(e <= tol) {
+			t.Errorf("%s: all gradients normwise relative error %.2e > %g", what, e, tol)
+		}
+		per = 2.5 * tol
+	}
 	for _, x := range all {
-		if !(x.rel <= tol) {
-			t.Errorf("%s: grad %s relative error %.2e > %g", what, x.name, x.rel, tol)
+		if !(x.rel <= per) {
+			t.Errorf("%s: grad %s relative error %.2e > %g", what, x.name, x.rel, per)
 		}
 	}
 }
@@ -203,6 +240,9 @@ func TestModelGoldenParity(t *testing.T) {
 			be := gpu(t, c.opts)
 			r := runStep(t, be, g, false)
 			dImg, dTxt := relErr(r.img, wantImg), relErr(r.txt, wantTxt)
+			if c.opts.BF16 {
+				dImg, dTxt = relL2(r.img, wantImg), relL2(r.txt, wantTxt)
+			}
 			t.Logf("embeddings vs PyTorch: image %.2e, text %.2e (relative); loss %.7f vs %.7f", dImg, dTxt, r.loss, wantLoss)
 			if dImg > c.tol || dTxt > c.tol {
 				t.Errorf("embeddings vs PyTorch: image %.2e text %.2e > %g", dImg, dTxt, c.tol)
@@ -210,8 +250,8 @@ func TestModelGoldenParity(t *testing.T) {
 			if math.Abs(r.loss-wantLoss) > c.tol*math.Max(1, math.Abs(wantLoss)) {
 				t.Errorf("loss %v, PyTorch %v", r.loss, wantLoss)
 			}
-			compareGrads(t, "vs PyTorch", r.grads, refGrads, c.tol)
-			compareGrads(t, "vs CPU backend", r.grads, cpuRes.grads, c.tol)
+			compareGrads(t, "vs PyTorch", r.grads, refGrads, c.tol, c.opts.BF16)
+			compareGrads(t, "vs CPU backend", r.grads, cpuRes.grads, c.tol, c.opts.BF16)
 			if len(r.grads) != len(refGrads) {
 				t.Errorf("%d gradients, reference has %d", len(r.grads), len(refGrads))
 			}
@@ -232,16 +272,20 @@ func TestModelLoRAParity(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			be := gpu(t, c.opts)
 			r := runStep(t, be, g, true)
-			if e := relErr(r.img, cpuRes.img); e > c.tol {
+			rel := relErr
+			if c.opts.BF16 {
+				rel = relL2
+			}
+			if e := rel(r.img, cpuRes.img); e > c.tol {
 				t.Errorf("image embeddings vs CPU: %.2e", e)
 			}
-			if e := relErr(r.txt, cpuRes.txt); e > c.tol {
+			if e := rel(r.txt, cpuRes.txt); e > c.tol {
 				t.Errorf("text embeddings vs CPU: %.2e", e)
 			}
 			if len(r.grads) == 0 || len(r.grads) != len(cpuRes.grads) {
 				t.Fatalf("%d trainable gradients, CPU has %d", len(r.grads), len(cpuRes.grads))
 			}
-			compareGrads(t, "LoRA vs CPU backend", r.grads, cpuRes.grads, c.tol)
+			compareGrads(t, "LoRA vs CPU backend", r.grads, cpuRes.grads, c.tol, c.opts.BF16)
 		})
 	}
 }
