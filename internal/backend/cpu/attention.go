@@ -44,13 +44,7 @@ func softmaxRows(P []float32, T int, scale float32, causal bool) {
 		if causal {
 			tmax = t + 1
 		}
-		m := row[0]
-		for _, v := range row[1:tmax] {
-			m = max(m, v)
-		}
-		for i, v := range row[:tmax] {
-			row[i] = (v - m) * scale
-		}
+		rowShiftScale(row[:tmax], rowMax(row[:tmax]), scale)
 		clear(row[tmax:])
 	}
 	done := expVec(P, P)
@@ -63,14 +57,7 @@ func softmaxRows(P []float32, T int, scale float32, causal bool) {
 		if causal {
 			tmax = t + 1
 		}
-		var sum float32
-		for _, e := range row[:tmax] {
-			sum += e
-		}
-		inv := 1 / sum
-		for i := range row[:tmax] {
-			row[i] *= inv
-		}
+		rowScale(row[:tmax], 1/rowSum(row[:tmax]))
 		clear(row[tmax:]) // exp(0) = 1 there
 	}
 }
@@ -118,13 +105,7 @@ func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out bac
 			if causal {
 				tmax = t + 1
 			}
-			var s float32
-			for t2 := range tmax {
-				s += p[t2] * d[t2]
-			}
-			for t2 := range tmax {
-				d[t2] = p[t2] * (d[t2] - s) * scale
-			}
+			rowSoftmaxBack(d[:tmax], p, rowDot(p[:tmax], d[:tmax]), scale)
 			clear(d[tmax:])
 		}
 		if dQd != nil {

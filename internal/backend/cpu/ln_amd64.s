@@ -159,3 +159,96 @@ aloop:
 adone:
 	VZEROUPPER
 	RET
+
+// Softmax row helpers (attention); n is a multiple of 8.
+
+// func maxAVX2(x *float32, n int) float32 (n >= 8)
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Y0
+	ADDQ $32, SI
+	SHRQ $3, CX
+	DECQ CX
+	JEQ  mdone
+mloop:
+	VMAXPS (SI), Y0, Y0
+	ADDQ   $32, SI
+	DECQ   CX
+	JNE    mloop
+mdone:
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VMAXPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VMAXSS       X1, X0, X0
+	MOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func shiftScaleAVX2(x *float32, n int, m, a float32)
+// x = (x - m)·a.
+TEXT ·shiftScaleAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS m+16(FP), Y6
+	VBROADCASTSS a+20(FP), Y7
+	SHRQ $3, CX
+	JEQ  ssdone
+ssloop:
+	VMOVUPS (SI), Y0
+	VSUBPS  Y6, Y0, Y0
+	VMULPS  Y7, Y0, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ    $32, SI
+	DECQ    CX
+	JNE     ssloop
+ssdone:
+	VZEROUPPER
+	RET
+
+// func dotAVX2(a, b *float32, n int) float32
+TEXT ·dotAVX2(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	SHRQ $3, CX
+	JEQ  dtdone
+dtloop:
+	VMOVUPS     (SI), Y1
+	VFMADD231PS (DI), Y1, Y0
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNE         dtloop
+dtdone:
+	HSUM(Y0, X0, X1)
+	MOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func softmaxBackAVX2(d, p *float32, n int, s, a float32)
+// d = p·(d - s)·a.
+TEXT ·softmaxBackAVX2(SB), NOSPLIT, $0-32
+	MOVQ d+0(FP), DI
+	MOVQ p+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y6
+	VBROADCASTSS a+28(FP), Y7
+	SHRQ $3, CX
+	JEQ  sbdone
+sbloop:
+	VMOVUPS (DI), Y0
+	VSUBPS  Y6, Y0, Y0
+	VMULPS  (SI), Y0, Y0
+	VMULPS  Y7, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNE     sbloop
+sbdone:
+	VZEROUPPER
+	RET
