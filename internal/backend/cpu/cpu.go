@@ -1,12 +1,20 @@
-// Package cpu implements backend.Backend in pure Go on host memory.
+// Package cpu implements backend.Backend in Go on host memory.
 //
 // Buffers are Go slices (the garbage collector owns them, so Free is a
-// no-op). Every operation runs synchronously on all cores
-// (runtime.GOMAXPROCS at New) with a simple parallel-for; small operations
-// stay on the calling goroutine because spawning workers would cost more than
-// the work. Linear and LinearBackward use a cache-blocked SGEMM with packed
-// panels and a register-tiled micro-kernel (AVX2+FMA assembly on amd64 when
-// the CPU has it, portable Go otherwise).
+// no-op); Data, Ints, Wrap and WrapInts give host code direct access. Every
+// operation runs synchronously on all cores (runtime.GOMAXPROCS at New)
+// with a simple parallel-for; small operations stay on the calling goroutine
+// because spawning workers would cost more than the work.
+//
+// Linear and LinearBackward use a cache-blocked SGEMM (BLIS structure:
+// packed panels, a register-tiled micro-kernel) for all three products
+// in·Wᵀ, dOut·W and dOutᵀ·in. On amd64 the micro-kernel is AVX-512 (12×32)
+// or AVX2+FMA (6×16) assembly, chosen from the CPU's features, and exp,
+// quick_gelu, layer norm, softmax rows, panel transposes and dropout masks
+// have AVX2/AVX-512 loops; elsewhere (or with CLIPLINE_CPU_KERNEL=go)
+// everything runs in portable Go, which the tests check the assembly
+// against. Attention runs per (batch, head) pair as small GEMMs and saves
+// the softmax probabilities for its backward pass.
 package cpu
 
 import (
