@@ -419,6 +419,187 @@ __global__ void attn_bwd_dkdv(float* dk, float* dv, const float* dout, const flo
     }
 }
 
+// ---- attention, head size 64 ------------------------------------------------
+// The same three passes specialised for hd = 64 (every CLIP from ViT-B/32 to
+// ViT-L/14): the row a warp works on is held in registers, the head's
+// shared-memory rows are padded to 68 floats so that the float4 reads of
+// eight lanes at different rows fall in different banks, and each lane owns
+// two of the 64 output columns. Needs 16-byte aligned q, k, v, out, dOut
+// and gradients (the host checks) and C a multiple of 4.
+// Dynamic shared memory: 2*T*68 + warps*2*T floats.
+
+#define A64_STRIDE 68
+
+// Copies the head slice [T, 64] at src (row stride C) to dst (stride 68).
+__device__ __forceinline__ void load_head64(float* dst, const float* src, int T, int C) {
+    for (int idx = threadIdx.x; idx < T * 16; idx += blockDim.x) {
+        int t = idx >> 4, c = idx & 15;
+        *(float4*)(dst + t * A64_STRIDE + 4 * c) = *(const float4*)(src + (long long)t * C + 4 * c);
+    }
+}
+
+__device__ __forceinline__ void load_row64(float4* r, const float* src) {
+    const float4* s = (const float4*)src;
+#pragma unroll
+    for (int c = 0; c < 16; c++) r[c] = s[c];
+}
+
+// dot64 sums a[d]*b[d] for d = 0..63 in order (the same order in all passes).
+__device__ __forceinline__ float dot64(const float4* a, const float* b) {
+    const float4* bb = (const float4*)b;
+    float s = 0.0f;
+#pragma unroll
+    for (int c = 0; c < 16; c++) {
+        float4 y = bb[c];
+        s = fmaf(a[c].x, y.x, s);
+        s = fmaf(a[c].y, y.y, s);
+        s = fmaf(a[c].z, y.z, s);
+        s = fmaf(a[c].w, y.w, s);
+    }
+    return s;
+}
+
+__global__ void attn64_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
+                           int B, int T, int C, int NH, int causal, float scale) {
+    DYNAMIC_SMEM(float, sm);
+    int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
+    int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    long long base = (long long)b * T * C + (long long)h * 64;
+    float* Ks = sm;
+    float* Vs = sm + T * A64_STRIDE;
+    float* ps = sm + 2 * T * A64_STRIDE + warp * 2 * T;
+    load_head64(Ks, k + base, T, C);
+    load_head64(Vs, v + base, T, C);
+    __syncthreads();
+    float4 qr[16];
+    for (int i = warp; i < T; i += nw) {
+        long long oi = base + (long long)i * C;
+        load_row64(qr, q + oi);
+        int nk = causal ? i + 1 : T;
+        float mx = -INFINITY;
+        for (int j = lane; j < nk; j += 32) {
+            float s = dot64(qr, Ks + j * A64_STRIDE) * scale;
+            ps[j] = s;
+            mx = fmaxf(mx, s);
+        }
+        mx = warp_max(mx);
+        float sum = 0.0f;
+        for (int j = lane; j < nk; j += 32) {
+            float e = expf(ps[j] - mx);
+            ps[j] = e;
+            sum += e;
+        }
+        sum = warp_sum(sum);
+        __syncwarp();
+        float o0 = 0.0f, o1 = 0.0f;
+        for (int j = 0; j < nk; j++) {
+            float p = ps[j];
+            float2 vv = *(const float2*)(Vs + j * A64_STRIDE + 2 * lane);
+            o0 = fmaf(p, vv.x, o0);
+            o1 = fmaf(p, vv.y, o1);
+        }
+        float inv = 1.0f / sum;
+        *(float2*)(out + oi + 2 * lane) = make_float2(o0 * inv, o1 * inv);
+        if (lane == 0) lse[(long long)bh * T + i] = mx + logf(sum);
+        __syncwarp();
+    }
+}
+
+__global__ void attn64_bwd_dq(float* dq, const float* dout, const float* lse, const float* D,
+                              const float* q, const float* k, const float* v,
+                              int B, int T, int C, int NH, int causal, float scale) {
+    DYNAMIC_SMEM(float, sm);
+    int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
+    int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    long long base = (long long)b * T * C + (long long)h * 64;
+    float* Ks = sm;
+    float* Vs = sm + T * A64_STRIDE;
+    float* ds = sm + 2 * T * A64_STRIDE + warp * 2 * T;
+    load_head64(Ks, k + base, T, C);
+    load_head64(Vs, v + base, T, C);
+    __syncthreads();
+    float4 qr[16], dr[16];
+    for (int i = warp; i < T; i += nw) {
+        long long oi = base + (long long)i * C;
+        load_row64(qr, q + oi);
+        load_row64(dr, dout + oi);
+        int nk = causal ? i + 1 : T;
+        float l = lse[(long long)bh * T + i], Di = D[(long long)bh * T + i];
+        for (int j = lane; j < nk; j += 32) {
+            float s = dot64(qr, Ks + j * A64_STRIDE);
+            float dp = dot64(dr, Vs + j * A64_STRIDE);
+            float p = expf(s * scale - l);
+            ds[j] = p * (dp - Di);
+        }
+        __syncwarp();
+        float a0 = 0.0f, a1 = 0.0f;
+        for (int j = 0; j < nk; j++) {
+            float w = ds[j];
+            float2 kk = *(const float2*)(Ks + j * A64_STRIDE + 2 * lane);
+            a0 = fmaf(w, kk.x, a0);
+            a1 = fmaf(w, kk.y, a1);
+        }
+        float2* g = (float2*)(dq + oi + 2 * lane);
+        float2 cur = *g;
+        *g = make_float2(cur.x + a0 * scale, cur.y + a1 * scale);
+        __syncwarp();
+    }
+}
+
+__global__ void attn64_bwd_dkdv(float* dk, float* dv, const float* dout, const float* lse, const float* D,
+                                const float* q, const float* k, const float* v,
+                                int B, int T, int C, int NH, int causal, float scale) {
+    DYNAMIC_SMEM(float, sm);
+    int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
+    int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    long long base = (long long)b * T * C + (long long)h * 64;
+    float* Qs = sm;
+    float* Os = sm + T * A64_STRIDE;
+    float* ps = sm + 2 * T * A64_STRIDE + warp * 2 * T;
+    float* ds = ps + T;
+    load_head64(Qs, q + base, T, C);
+    load_head64(Os, dout + base, T, C);
+    __syncthreads();
+    const float* L = lse + (long long)bh * T;
+    const float* Dh = D + (long long)bh * T;
+    float4 kr[16], vr[16];
+    for (int j = warp; j < T; j += nw) {
+        long long oj = base + (long long)j * C;
+        load_row64(kr, k + oj);
+        load_row64(vr, v + oj);
+        int i0 = causal ? j : 0;
+        for (int i = i0 + lane; i < T; i += 32) {
+            float s = dot64(kr, Qs + i * A64_STRIDE);
+            float dp = dot64(vr, Os + i * A64_STRIDE);
+            float p = expf(s * scale - L[i]);
+            ps[i] = p;
+            ds[i] = p * (dp - Dh[i]);
+        }
+        __syncwarp();
+        float v0 = 0.0f, v1 = 0.0f, k0 = 0.0f, k1 = 0.0f;
+        for (int i = i0; i < T; i++) {
+            float p = ps[i], w = ds[i];
+            float2 oo = *(const float2*)(Os + i * A64_STRIDE + 2 * lane);
+            float2 qq = *(const float2*)(Qs + i * A64_STRIDE + 2 * lane);
+            v0 = fmaf(p, oo.x, v0);
+            v1 = fmaf(p, oo.y, v1);
+            k0 = fmaf(w, qq.x, k0);
+            k1 = fmaf(w, qq.y, k1);
+        }
+        if (dv) {
+            float2* g = (float2*)(dv + oj + 2 * lane);
+            float2 cur = *g;
+            *g = make_float2(cur.x + v0, cur.y + v1);
+        }
+        if (dk) {
+            float2* g = (float2*)(dk + oj + 2 * lane);
+            float2 cur = *g;
+            *g = make_float2(cur.x + k0 * scale, cur.y + k1 * scale);
+        }
+        __syncwarp();
+    }
+}
+
 // ---- embeddings and gathers (geometry: elementwise1D) ------------------------
 
 // out[b,t,c] = tok[ids[b,t], c] + pos[t, c].

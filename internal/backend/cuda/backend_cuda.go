@@ -46,6 +46,7 @@ type kernelSet struct {
 	add, addScaled, scale, mul, qgeluF, qgeluB, addBias, dropout kfn
 	sumRows, lnDWDB, lnF, lnDX                                   kfn
 	attnF, attnDelta, attnDQ, attnDKDV                           kfn
+	attn64F, attn64DQ, attn64DKDV                                kfn
 	embF, embTok, patchify, asmF, asmPatch, gatherF, gatherB     kfn
 	sumSq, adamw, toBF16, fromBF16                               kfn
 }
@@ -57,6 +58,7 @@ func (k *kernelSet) table() map[string]*kfn {
 		"dropout_mask": &k.dropout, "sum_rows_acc": &k.sumRows, "layernorm_bwd_dwdb": &k.lnDWDB,
 		"layernorm_fwd": &k.lnF, "layernorm_bwd_dx": &k.lnDX,
 		"attn_fwd": &k.attnF, "attn_bwd_delta": &k.attnDelta, "attn_bwd_dq": &k.attnDQ, "attn_bwd_dkdv": &k.attnDKDV,
+		"attn64_fwd": &k.attn64F, "attn64_bwd_dq": &k.attn64DQ, "attn64_bwd_dkdv": &k.attn64DKDV,
 		"embed_tokens_fwd": &k.embF, "embed_tokens_bwd_tok": &k.embTok, "patchify": &k.patchify,
 		"assemble_vision_fwd": &k.asmF, "assemble_vision_bwd_patch": &k.asmPatch,
 		"gather_rows_fwd": &k.gatherF, "gather_rows_bwd": &k.gatherB,
@@ -90,7 +92,7 @@ func New(ordinal int, opts Options) (*Backend, error) {
 			return fail(fmt.Errorf("kernel %s: %w", name, err))
 		}
 	}
-	for _, f := range []kfn{b.k.attnF, b.k.attnDQ, b.k.attnDKDV} {
+	for _, f := range []kfn{b.k.attnF, b.k.attnDQ, b.k.attnDKDV, b.k.attn64F, b.k.attn64DQ, b.k.attn64DKDV} {
 		if err := g.setMaxSmem(f, g.maxSmem); err != nil {
 			return fail(err)
 		}

@@ -72,3 +72,12 @@ inline float atomicAdd(float* p, float v) {
 
 // expf, logf, sqrtf, fmaxf and INFINITY come from <cmath>/<math.h>.
 #include <math.h>
+
+// CUDA's vector types, as far as the kernels use them.
+struct float2 {
+    float x, y;
+};
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+inline float2 make_float2(float x, float y) { return {x, y}; }

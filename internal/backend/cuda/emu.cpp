@@ -56,6 +56,7 @@ const entry kernels[] = {
     KERNEL(quick_gelu_fwd) KERNEL(quick_gelu_bwd) KERNEL(add_bias_rows) KERNEL(dropout_mask)
     KERNEL(sum_rows_acc) KERNEL(layernorm_bwd_dwdb) KERNEL(layernorm_fwd) KERNEL(layernorm_bwd_dx)
     KERNEL(attn_fwd) KERNEL(attn_bwd_delta) KERNEL(attn_bwd_dq) KERNEL(attn_bwd_dkdv)
+    KERNEL(attn64_fwd) KERNEL(attn64_bwd_dq) KERNEL(attn64_bwd_dkdv)
     KERNEL(embed_tokens_fwd) KERNEL(embed_tokens_bwd_tok) KERNEL(patchify)
     KERNEL(assemble_vision_fwd) KERNEL(assemble_vision_bwd_patch)
     KERNEL(gather_rows_fwd) KERNEL(gather_rows_bwd)

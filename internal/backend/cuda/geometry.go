@@ -90,6 +90,32 @@ func attention(B, T, NH, hd, maxSmem int) (l launchDims, kvSmem bool) {
 	return l, false
 }
 
+// attn64Warps is the number of warps per block of the head-size-64
+// attention kernels: they hold a row (two in the backward) in registers,
+// ~170 registers a thread, so smaller blocks let more of them share an SM.
+const attn64Warps = 4
+
+// attention64 is the geometry of attn64_fwd, attn64_bwd_dq and
+// attn64_bwd_dkdv (head size 64): one block per (batch, head), the head's
+// two [T, 64] operands in shared memory with rows padded to 68 floats, and
+// 2*T floats per warp. ok is false when that exceeds maxSmem bytes.
+func attention64(B, T, NH, maxSmem int) (l launchDims, ok bool) {
+	l = launchDims{Grid: dim3{B * NH, 1, 1}, Block: dim3{attn64Warps * 32, 1, 1},
+		Smem: (2*T*68 + attn64Warps*2*T) * 4}
+	return l, l.Smem <= maxSmem
+}
+
+// aligned16 reports whether every non-zero address is a multiple of 16
+// bytes (the float4 loads of the head-size-64 kernels need it).
+func aligned16(addrs ...uintptr) bool {
+	for _, a := range addrs {
+		if a%16 != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // attnScratchLen is AttentionScratchLen: the forward's log-sum-exp per
 // (batch, head, query) and, during backward, D = dOut·out per row.
 func attnScratchLen(B, T, NH int) int { return 2 * B * NH * T }

@@ -115,3 +115,20 @@ func TestAttentionSharedMemoryPlan(t *testing.T) {
 		t.Fatal("scratch length")
 	}
 }
+
+func TestAttention64Plan(t *testing.T) {
+	// Text (T=77) and ViT-B/32 (T=50) fit the default 48 KiB; ViT-B/16
+	// (T=197) needs an opt-in like H100's; ViT-L/14-336 (T=577) does not fit.
+	for _, c := range []struct {
+		T, smem int
+		ok      bool
+	}{{77, 48 << 10, true}, {50, 48 << 10, true}, {197, 48 << 10, false}, {197, 227 << 10, true}, {577, 227 << 10, false}} {
+		l, ok := attention64(128, c.T, 12, c.smem)
+		if ok != c.ok || l.Smem != (2*c.T*68+attn64Warps*2*c.T)*4 || l.Grid.X != 128*12 || l.Block.X != attn64Warps*32 {
+			t.Errorf("T=%d smem %d: %+v ok=%v", c.T, c.smem, l, ok)
+		}
+	}
+	if !aligned16(0, 16, 256) || aligned16(16, 28) {
+		t.Error("aligned16")
+	}
+}

@@ -189,8 +189,27 @@ func (b *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int, 
 	l, kv, scale := b.attnLaunch(B, T, C, NH)
 	b.enter()
 	defer b.leave()
+	if l64, ok := b.attn64(B, T, C, NH, o, qb, kb, vb); ok {
+		b.a().p(wr(o)).p(wr(s)).p(rd(qb)).p(rd(kb)).p(rd(vb)).i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale)
+		b.run(b.k.attn64F, l64)
+		return
+	}
 	b.a().p(wr(o)).p(wr(s)).p(rd(qb)).p(rd(kb)).p(rd(vb)).i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(flag(kv))
 	b.run(b.k.attnF, l)
+}
+
+// attn64 returns the launch of the head-size-64 kernels when they apply:
+// head size 64, every buffer 16-byte aligned, shared memory enough.
+func (b *Backend) attn64(B, T, C, NH int, bufs ...*devBuf) (launchDims, bool) {
+	if C != 64*NH || C%4 != 0 {
+		return launchDims{}, false
+	}
+	for _, x := range bufs {
+		if x != nil && !aligned16(x.addr()) {
+			return launchDims{}, false
+		}
+	}
+	return attention64(B, T, NH, b.g.maxSmem)
 }
 
 // AttentionBackward accumulates dQ, dK, dV, recomputing the probabilities
@@ -221,6 +240,19 @@ func (b *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out back
 	defer b.leave()
 	b.a().p(wr(D)).p(rd(g)).p(rd(o)).i(B).i(T).i(C).i(NH)
 	b.run(b.k.attnDelta, warpPerRow(bnt))
+	if l64, ok := b.attn64(B, T, C, NH, dq, dk, dv, g, qb, kb, vb); ok {
+		if dq != nil {
+			b.a().p(wr(dq)).p(rd(g)).p(rd(lse)).p(rd(D)).p(rd(qb)).p(rd(kb)).p(rd(vb)).
+				i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale)
+			b.run(b.k.attn64DQ, l64)
+		}
+		if dk != nil || dv != nil {
+			b.a().p(wr(dk)).p(wr(dv)).p(rd(g)).p(rd(lse)).p(rd(D)).p(rd(qb)).p(rd(kb)).p(rd(vb)).
+				i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale)
+			b.run(b.k.attn64DKDV, l64)
+		}
+		return
+	}
 	if dq != nil {
 		b.a().p(wr(dq)).p(rd(g)).p(rd(lse)).p(rd(D)).p(rd(qb)).p(rd(kb)).p(rd(vb)).
 			i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(flag(kv))
