@@ -28,11 +28,12 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-// Grid-stride loop over n elements (n < 2^31; indices kept in 64 bits so the
-// increment never overflows).
+// Grid-stride loop over n < 2^31 elements (the host checks). Unsigned 32-bit
+// indices: the last increment stays below 2^31 + grid size < 2^32, and
+// 32-bit division (index -> row, column) is far cheaper than 64-bit.
 #define GRID_LOOP(i, n)                                                        \
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;       \
-         i < (long long)(n); i += (long long)blockDim.x * gridDim.x)
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); \
+         i += blockDim.x * gridDim.x)
 
 extern "C" {
 
@@ -73,7 +74,7 @@ __global__ void quick_gelu_bwd(float* dIn, const float* dOut, const float* in, i
 
 // out[r, j] += bias[j] for rows x N (after a GEMM with beta = 0).
 __global__ void add_bias_rows(float* out, const float* bias, int rows, int N) {
-    GRID_LOOP(i, (long long)rows * N) out[i] += bias[i % N];
+    GRID_LOOP(i, (unsigned)rows * N) out[i] += bias[i % (unsigned)N];
 }
 
 // ---- dropout ----------------------------------------------------------------
@@ -89,7 +90,7 @@ __device__ __forceinline__ unsigned long long splitmix64(unsigned long long z) {
 __global__ void dropout_mask(float* mask, float p, float keep_scale,
                              unsigned long long seed, int n) {
     GRID_LOOP(i, n) {
-        unsigned long long z = splitmix64(seed + (unsigned long long)(i + 1) * 0x9e3779b97f4a7c15ULL);
+        unsigned long long z = splitmix64(seed + ((unsigned long long)i + 1) * 0x9e3779b97f4a7c15ULL);
         float u = (float)(z >> 40) * (1.0f / 16777216.0f);
         mask[i] = (u < p) ? 0.0f : keep_scale;
     }
@@ -605,74 +606,68 @@ __global__ void attn64_bwd_dkdv(float* dk, float* dv, const float* dout, const f
 // out[b,t,c] = tok[ids[b,t], c] + pos[t, c].
 __global__ void embed_tokens_fwd(float* out, const int* ids, const float* tok, const float* pos,
                                  int B, int T, int C) {
-    GRID_LOOP(i, (long long)B * T * C) {
-        long long bt = i / C;
-        int c = (int)(i - bt * C);
-        int t = (int)(bt % T);
-        out[i] = tok[(long long)ids[bt] * C + c] + pos[(long long)t * C + c];
+    GRID_LOOP(i, (unsigned)B * T * C) {
+        unsigned bt = i / (unsigned)C, c = i - bt * C;
+        unsigned t = bt % (unsigned)T;
+        out[i] = tok[(long long)ids[bt] * C + c] + pos[t * C + c];
     }
 }
 
 // dTok[ids[b,t], c] += dOut[b,t,c] (ids repeat, hence atomics).
 __global__ void embed_tokens_bwd_tok(float* dTok, const float* dOut, const int* ids, int B, int T, int C) {
-    GRID_LOOP(i, (long long)B * T * C) {
-        long long bt = i / C;
-        int c = (int)(i - bt * C);
+    GRID_LOOP(i, (unsigned)B * T * C) {
+        unsigned bt = i / (unsigned)C, c = i - bt * C;
         atomicAdd(dTok + (long long)ids[bt] * C + c, dOut[i]);
     }
 }
 
 // cols[(b*NP + p), c*P*P + ky*P + kx] = pixels[b, c, py*P + ky, px*P + kx].
 __global__ void patchify(float* cols, const float* pixels, int B, int S, int P) {
-    int G = S / P, NP = G * G, K = 3 * P * P;
-    GRID_LOOP(i, (long long)B * NP * K) {
-        long long row = i / K;
-        int col = (int)(i - row * K);
-        int b = (int)(row / NP), p = (int)(row - (long long)b * NP);
-        int c = col / (P * P), r = col - c * P * P;
-        int ky = r / P, kx = r - ky * P;
-        int py = p / G, px = p - py * G;
-        cols[i] = pixels[(((long long)b * 3 + c) * S + py * P + ky) * S + px * P + kx];
+    unsigned G = S / P, NP = G * G, K = 3 * P * P, PP = P * P, uP = P, uS = S;
+    GRID_LOOP(i, (unsigned)B * NP * K) {
+        unsigned row = i / K, col = i - row * K;
+        unsigned b = row / NP, p = row - b * NP;
+        unsigned c = col / PP, r = col - c * PP;
+        unsigned ky = r / uP, kx = r - ky * uP;
+        unsigned py = p / G, px = p - py * G;
+        cols[i] = pixels[((b * 3 + c) * uS + py * uP + ky) * uS + px * uP + kx];
     }
 }
 
 // out[b,0,:] = cls + pos[0]; out[b,1+p,:] = patch[b,p,:] + pos[1+p].
 __global__ void assemble_vision_fwd(float* out, const float* patch, const float* cls, const float* pos,
                                     int B, int NP, int C) {
-    int T = NP + 1;
-    GRID_LOOP(i, (long long)B * T * C) {
-        long long bt = i / C;
-        int c = (int)(i - bt * C);
-        int b = (int)(bt / T), t = (int)(bt - (long long)b * T);
-        float x = (t == 0) ? cls[c] : patch[((long long)b * NP + t - 1) * C + c];
-        out[i] = x + pos[(long long)t * C + c];
+    unsigned T = NP + 1, uC = C;
+    GRID_LOOP(i, (unsigned)B * T * C) {
+        unsigned bt = i / uC, c = i - bt * uC;
+        unsigned b = bt / T, t = bt - b * T;
+        float x = (t == 0) ? cls[c] : patch[(b * NP + t - 1) * uC + c];
+        out[i] = x + pos[t * uC + c];
     }
 }
 
 // dPatch[b,p,:] += dOut[b,1+p,:].
 __global__ void assemble_vision_bwd_patch(float* dPatch, const float* dOut, int B, int NP, int C) {
-    GRID_LOOP(i, (long long)B * NP * C) {
-        long long bp = i / C;
-        int c = (int)(i - bp * C);
-        int b = (int)(bp / NP), p = (int)(bp - (long long)b * NP);
-        dPatch[i] += dOut[((long long)b * (NP + 1) + 1 + p) * C + c];
+    unsigned uC = C, uNP = NP;
+    GRID_LOOP(i, (unsigned)B * NP * C) {
+        unsigned bp = i / uC, c = i - bp * uC;
+        unsigned b = bp / uNP, p = bp - b * uNP;
+        dPatch[i] += dOut[(b * (uNP + 1) + 1 + p) * uC + c];
     }
 }
 
 // out[i,:] = in[idx[i],:].
 __global__ void gather_rows_fwd(float* out, const float* in, const int* idx, int n, int C) {
-    GRID_LOOP(i, (long long)n * C) {
-        long long r = i / C;
-        int c = (int)(i - r * C);
+    GRID_LOOP(i, (unsigned)n * C) {
+        unsigned r = i / (unsigned)C, c = i - r * C;
         out[i] = in[(long long)idx[r] * C + c];
     }
 }
 
 // dIn[idx[i],:] += dOut[i,:] (indices may repeat).
 __global__ void gather_rows_bwd(float* dIn, const float* dOut, const int* idx, int n, int C) {
-    GRID_LOOP(i, (long long)n * C) {
-        long long r = i / C;
-        int c = (int)(i - r * C);
+    GRID_LOOP(i, (unsigned)n * C) {
+        unsigned r = i / (unsigned)C, c = i - r * C;
         atomicAdd(dIn + (long long)idx[r] * C + c, dOut[i]);
     }
 }

@@ -43,6 +43,7 @@ func checkI32(what string, n int) {
 
 // elementwise1D covers n elements with grid-stride blocks of blockThreads.
 func elementwise1D(n int) launchDims {
+	checkI32("elements of an elementwise kernel", n)
 	g := min(ceilDiv(n, blockThreads), maxGridBlocks)
 	return launchDims{Grid: dim3{g, 1, 1}, Block: dim3{blockThreads, 1, 1}}
 }
