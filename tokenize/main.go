@@ -50,7 +50,7 @@ type cli struct {
 
 type runCmd struct {
 	Model    string `required:"" type:"existingdir" placeholder:"DIR" help:"Model directory with vocab.json and merges.txt."`
-	Context  int    `default:"77" help:"Context length: tokens per caption row, start and end tokens included."`
+	Context  int    `default:"0" help:"Context length: tokens per caption row, start and end tokens included (default: the model's text_config.max_position_embeddings, else 77)."`
 	In       string `default:"-" placeholder:"FILE" help:"Input stream (- is stdin)."`
 	Out      string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
 	Compress string `default:"none" enum:"none,zstd,lz4" help:"Compress the output buffers (none, zstd, lz4); readers detect it."`
@@ -112,15 +112,25 @@ type env struct {
 }
 
 func (r *runCmd) Run(e *env) error {
-	if r.Context < 2 {
-		return fmt.Errorf("--context %d: need at least 2 (start and end tokens)", r.Context)
-	}
 	tok, err := bpe.Load(r.Model)
 	if err != nil {
 		return err
 	}
-	if err := checkModel(r.Model, tok, r.Context); err != nil {
+	maxPos, err := checkModel(r.Model, tok)
+	if err != nil {
 		return err
+	}
+	if r.Context == 0 {
+		r.Context = bpe.DefaultContextLength
+		if maxPos > 0 {
+			r.Context = maxPos
+		}
+	}
+	if r.Context < 2 {
+		return fmt.Errorf("--context %d: need at least 2 (start and end tokens)", r.Context)
+	}
+	if maxPos > 0 && r.Context > maxPos {
+		return fmt.Errorf("--context %d exceeds the model's text_config.max_position_embeddings %d (%s)", r.Context, maxPos, filepath.Join(r.Model, "config.json"))
 	}
 	in, err := stream.Open(r.In)
 	if err != nil {
@@ -202,16 +212,17 @@ func tokenizeBatch(tok *bpe.Tokenizer, rec arrow.RecordBatch, firstRow int64, ct
 }
 
 // checkModel compares the tokenizer with the model's config.json, when the
-// directory has one, so ids outside the text embedding or a context longer
-// than its positions fail here rather than in train or embed.
-func checkModel(dir string, tok *bpe.Tokenizer, ctx int) error {
+// directory has one, so ids outside the text embedding fail here rather than
+// in train or embed; it returns the model's number of text positions (0 when
+// unknown), which bounds the context length.
+func checkModel(dir string, tok *bpe.Tokenizer) (int, error) {
 	path := filepath.Join(dir, "config.json")
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var cfg struct {
 		TextConfig struct {
@@ -220,16 +231,13 @@ func checkModel(dir string, tok *bpe.Tokenizer, ctx int) error {
 		} `json:"text_config"`
 	}
 	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return 0, fmt.Errorf("%s: %w", path, err)
 	}
 	tc := cfg.TextConfig
 	if tc.VocabSize > 0 && tok.VocabSize() > tc.VocabSize {
-		return fmt.Errorf("%s: text_config.vocab_size is %d but %s has %d tokens", path, tc.VocabSize, bpe.VocabFile, tok.VocabSize())
+		return 0, fmt.Errorf("%s: text_config.vocab_size is %d but %s has %d tokens", path, tc.VocabSize, bpe.VocabFile, tok.VocabSize())
 	}
-	if tc.MaxPositionEmbeddings > 0 && ctx > tc.MaxPositionEmbeddings {
-		return fmt.Errorf("--context %d exceeds the model's text_config.max_position_embeddings %d (%s)", ctx, tc.MaxPositionEmbeddings, path)
-	}
-	return nil
+	return tc.MaxPositionEmbeddings, nil
 }
 
 func (l *learnCmd) Run(e *env) error {

@@ -345,6 +345,9 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("bpe: save: %w", err)
 	}
 	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Chmod(0o644) // CreateTemp makes 0600; vocabularies are shared files
+	}
 	cerr := tmp.Close()
 	if werr == nil {
 		werr = cerr
