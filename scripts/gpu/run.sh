@@ -116,7 +116,8 @@ grep -E "^(--- |FAIL|ok|PASS)|^\s+--- (FAIL|SKIP)|relative|vs PyTorch|device " "
 MODEL=$WORK/vit-b32
 : >"$OUT/torch.log"
 : >"$OUT/clbench.log"
-step "save random ViT-B/32 weights" 90 "$OUT/torch.log" python3 scripts/gpu/bench_torch.py save --model-dir "$MODEL" --seed 0
+step "save random ViT-B/32 weights" 90 "$OUT/torch.log" python3 scripts/gpu/bench_torch.py save --model-dir "$MODEL" --seed 0 ||
+	step "save random ViT-B/32 weights with clipline instead" 60 "$OUT/clbench.log" "$BIN/clbench" save --model "$MODEL"
 if [ -f "$MODEL/model.safetensors" ]; then
 	B=${BATCH:-128}
 	# clipline first (the script's own code, most important), then PyTorch.

@@ -4,6 +4,7 @@
 //
 //	clbench train --model DIR --device cuda,bf16 --batch 128 --steps 20 --out train.json
 //	clbench embed --model DIR --device cuda,bf16 --batch 256 --batches 20 --out embed.json
+//	clbench save  --model DIR     # random ViT-B/32 weights (when transformers cannot make them)
 //
 // A training step is what internal/train does for one batch: forward both
 // towers, InfoNCE on the host, backward, global-norm clipping and AdamW over
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/backend/cuda"
 	"github.com/clipline/clipline/internal/device"
 	"github.com/clipline/clipline/internal/loss"
@@ -34,8 +36,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 2 || (os.Args[1] != "train" && os.Args[1] != "embed") {
-		fmt.Fprintln(os.Stderr, "usage: clbench train|embed --model DIR [--device D] [flags]")
+	if len(os.Args) < 2 || (os.Args[1] != "train" && os.Args[1] != "embed" && os.Args[1] != "save") {
+		fmt.Fprintln(os.Stderr, "usage: clbench train|embed|save --model DIR [--device D] [flags]")
 		os.Exit(2)
 	}
 	mode := os.Args[1]
@@ -57,6 +59,18 @@ func main() {
 	fs.Parse(os.Args[2:])
 	if *dir == "" {
 		fail(fmt.Errorf("--model is required"))
+	}
+	if mode == "save" {
+		// Random ViT-B/32 weights in Hugging Face layout, for machines
+		// where transformers cannot write them (bench_torch.py save).
+		m, err := model.New(model.ViTB32Config(), cpu.New(), 0)
+		if err == nil {
+			err = m.Save(*dir)
+		}
+		if err != nil {
+			fail(err)
+		}
+		return
 	}
 	be, err := device.Open(*dev)
 	if err != nil {
