@@ -112,13 +112,8 @@ func MaxAbsDiff(t testing.TB, a, b []float32) float64 {
 }
 
 // ModelWithVocab makes a temporary model directory with a BPE vocabulary
-// learned from texts (at most 600 tokens): a randomly initialised model of
-// TinyConfig's architecture (the golden tiny model's: image 32, context 77,
-// D 32) whose vocab_size is the vocabulary's size, so <|endoftext|>, the last
-// token, is the largest id as CLIP's pooling needs. (The golden model itself
-// has 512 token embeddings, fewer than the 514 byte and special tokens every
-// byte-level BPE vocabulary starts with.) preprocessor_config.json is CLIP's
-// at 32 pixels. Needs nothing from ../shared.
+// learned from texts (at most 600 tokens) and a tiny random model for it
+// (see AddTinyModel). Needs nothing from ../shared.
 func ModelWithVocab(t testing.TB, texts []string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -127,6 +122,24 @@ func ModelWithVocab(t testing.TB, texts []string) string {
 		t.Fatal(err)
 	}
 	if err := v.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	AddTinyModel(t, dir)
+	return dir
+}
+
+// AddTinyModel writes a randomly initialised model (seed 1) of TinyConfig's
+// architecture (the golden tiny model's: image 32, context 77, D 32) into
+// dir, which holds a vocabulary (vocab.json, merges.txt): its vocab_size is
+// the vocabulary's size, so <|endoftext|>, the last token, is the largest id
+// as CLIP's pooling needs. (The golden model itself has 512 token embeddings,
+// fewer than the 514 byte and special tokens every byte-level BPE vocabulary
+// starts with, so it cannot take a learned vocabulary.) It also writes CLIP's
+// preprocessor_config.json at 32 pixels.
+func AddTinyModel(t testing.TB, dir string) {
+	t.Helper()
+	v, err := bpe.ReadVocab(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := model.TinyConfig()
@@ -141,7 +154,6 @@ func ModelWithVocab(t testing.TB, texts []string) string {
 	if err := os.WriteFile(filepath.Join(dir, "preprocessor_config.json"), []byte(preprocessor32), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return dir
 }
 
 // preprocessor32 is Hugging Face's CLIPImageProcessor configuration at 32

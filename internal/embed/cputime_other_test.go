@@ -1,0 +1,5 @@
+//go:build !unix
+
+package embed
+
+func processCPU() float64 { return -1 }
