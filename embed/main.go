@@ -43,7 +43,9 @@ Images and captions of consecutive rows are packed into batches of
 --batch-size; the model runs on all cores (or the GPU with --device cuda),
 while reading, preprocessing and writing overlap with it. Other columns pass
 through unchanged; the schema metadata gains clipline.embedding_dim,
-clipline.model and a provenance entry. Throughput goes to stderr.`
+clipline.model and a provenance entry. --split NAME embeds and writes only
+that split's rows (embed --split test | rank skips embedding the training
+rows). Throughput goes to stderr.`
 
 type cli struct {
 	Model       string `required:"" placeholder:"DIR|ID" help:"Checkpoint directory or Hugging Face model id."`
@@ -52,6 +54,7 @@ type cli struct {
 	BatchSize   int    `default:"64" placeholder:"N" help:"Images or captions per forward pass."`
 	NoNormalize bool   `help:"Write raw projections instead of L2-normalised embeddings."`
 	Dim         int    `default:"0" placeholder:"N" help:"Keep the first N dimensions, renormalised (0: all)."`
+	Split       string `placeholder:"NAME" help:"Embed and write only the rows of this split (e.g. test); other rows are dropped."`
 	Device      string `default:"cpu" placeholder:"DEV" help:"Compute device: ${device_syntax}."`
 	Compress    string `default:"none" enum:"none,zstd,lz4" help:"Compress the output buffers (none, zstd, lz4); readers detect it."`
 }
@@ -125,14 +128,18 @@ func (c *cli) run(args []string, stderr io.Writer) error {
 	}
 	defer e.Close()
 	st, err := e.Run(in, embed.RunOptions{
-		Out: c.Out, Args: args, Model: c.Model, Compress: c.Compress, Progress: stderr,
+		Out: c.Out, Args: args, Model: c.Model, Compress: c.Compress, Split: c.Split, Progress: stderr,
 	})
 	if err != nil {
 		return err
 	}
 	secs := st.Elapsed.Seconds()
-	fmt.Fprintf(stderr, "embed: %d rows, %d images (%.1f/s), %d captions (%.1f/s), D=%d, in %.2fs on %s\n",
-		st.Rows, st.Images, float64(st.Images)/max(secs, 1e-9), st.Captions, float64(st.Captions)/max(secs, 1e-9),
+	dropped := ""
+	if c.Split != "" {
+		dropped = fmt.Sprintf(" (%d rows of other splits dropped)", st.Dropped)
+	}
+	fmt.Fprintf(stderr, "embed: %d rows%s, %d images (%.1f/s), %d captions (%.1f/s), D=%d, in %.2fs on %s\n",
+		st.Rows, dropped, st.Images, float64(st.Images)/max(secs, 1e-9), st.Captions, float64(st.Captions)/max(secs, 1e-9),
 		e.Dim(), secs, be.Name())
 	return nil
 }

@@ -205,6 +205,17 @@ func TestPipeline(t *testing.T) {
 	}
 	t.Logf("random tiny model on 30 synthetic images: %s", strings.TrimSpace(stdout))
 
+	// One pipe from tokens to metrics, embedding only the test split.
+	stdout, stderr, err = pipe(t, run("tokenize", "--model", model, "--in", prep), run("decode", "--model", model),
+		run("embed", "--model", model, "--split", "test"), run("rank"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var test struct{ Images, Queries int }
+	if err := json.Unmarshal([]byte(stdout), &test); err != nil || test.Images != 3 || test.Queries != 15 {
+		t.Errorf("--split test: %+v (%v); want the 3 test images (prepare's 10%%) and their 15 captions\n%s", test, err, stderr)
+	}
+
 	// Pixels decoded at another size: embed names the input and the fix.
 	tok = run("tokenize", "--model", model, "--in", prep)
 	dec = run("decode", "--size", "48")

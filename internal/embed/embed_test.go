@@ -456,3 +456,52 @@ func TestEmptyAndCompressed(t *testing.T) {
 		t.Error("zstd output differs")
 	}
 }
+
+// TestSplit: with Split only that split's rows are embedded and written,
+// with the embeddings they get in a full run; a stream without a split
+// column is an error.
+func TestSplit(t *testing.T) {
+	s := randomStream(23, 32, 77, 5, 9)
+	names := []string{"train", "test", "test", "val", "train", "test", "test", "test"}
+	for i := range s.Rows {
+		s.Rows[i].Split = names[i%len(names)]
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.arrow")
+	s.Write(t, in)
+	e := load(t, Options{BatchSize: 4})
+	all, part := filepath.Join(dir, "all.arrow"), filepath.Join(dir, "test.arrow")
+	if _, err := runFile(t, e, in, RunOptions{Out: all}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := runFile(t, e, in, RunOptions{Out: part, Split: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, p := embedtest.Read(t, all), embedtest.Read(t, part)
+	var wantIDs []string
+	var wantImg, wantCaps []float32
+	D := a.Images.Width
+	for i, sp := range a.Splits {
+		if sp != "test" {
+			continue
+		}
+		wantIDs = append(wantIDs, a.IDs[i])
+		wantImg = append(wantImg, a.Images.Values[i*D:(i+1)*D]...)
+		wantCaps = append(wantCaps, a.Caps.Values[int(a.Caps.Offsets[i])*D:int(a.Caps.Offsets[i+1])*D]...)
+	}
+	if !slices.Equal(p.IDs, wantIDs) || st.Rows != int64(len(wantIDs)) || st.Dropped != int64(23-len(wantIDs)) {
+		t.Errorf("rows %v, want %v (stats %+v)", p.IDs, wantIDs, st)
+	}
+	if d := embedtest.MaxAbsDiff(t, p.Images.Values, wantImg); d > 1e-5 {
+		t.Errorf("image embeddings differ from the full run's by %g", d)
+	}
+	if d := embedtest.MaxAbsDiff(t, p.Caps.Values, wantCaps); d > 1e-5 {
+		t.Errorf("caption embeddings differ from the full run's by %g", d)
+	}
+
+	randomStream(3, 32, 77, 0, 2).Write(t, in)
+	if _, err := runFile(t, e, in, RunOptions{Out: part, Split: "test"}); err == nil || !strings.Contains(err.Error(), "--split test") {
+		t.Errorf("no split column: %v", err)
+	}
+}

@@ -21,6 +21,9 @@ type RunOptions struct {
 	Args     []string // recorded in provenance
 	Model    string   // recorded as clipline.model (the --model argument)
 	Compress string   // "", "none", "zstd" or "lz4"
+	// Split, when set, keeps only the rows whose split column is Split;
+	// the others are dropped (counted in Stats.Dropped).
+	Split string
 	// Progress receives a throughput line every ProgressEvery (default 5 s);
 	// nil for silence.
 	Progress      io.Writer
@@ -29,7 +32,8 @@ type RunOptions struct {
 
 // Stats count what Run did.
 type Stats struct {
-	Rows, Images, Captions int64
+	Rows, Images, Captions int64 // rows written, images and captions embedded
+	Dropped                int64 // rows of other splits (RunOptions.Split)
 	Elapsed                time.Duration
 }
 
@@ -114,6 +118,11 @@ func (e *Embedder) Run(in *stream.Reader, o RunOptions) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
+	if o.Split != "" {
+		if err := in.Require(stream.ColSplit); err != nil {
+			return Stats{}, fmt.Errorf("--split %s: %w", o.Split, err)
+		}
+	}
 	spec := stream.TransformSpec{
 		Stage: "embed",
 		Args:  o.Args,
@@ -134,7 +143,7 @@ func (e *Embedder) Run(in *stream.Reader, o RunOptions) (Stats, error) {
 	}
 	defer w.Abort()
 
-	r := &runner{e: e, in: in, ins: ins, fields: spec.Fields, w: w}
+	r := &runner{e: e, in: in, ins: ins, fields: spec.Fields, w: w, split: o.Split}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	defer r.cancel()
 	r.prog = progress{w: o.Progress, every: o.ProgressEvery, start: start, last: start}
@@ -163,7 +172,7 @@ func (e *Embedder) Run(in *stream.Reader, o RunOptions) (Stats, error) {
 	r.compute(jobs, done)
 	close(done)
 	wg.Wait()
-	st := Stats{Rows: r.rows, Images: r.prog.images, Captions: r.prog.captions}
+	st := Stats{Rows: r.rows, Images: r.prog.images, Captions: r.prog.captions, Dropped: in.RowsRead() - r.rows}
 	if r.err != nil {
 		return st, r.err
 	}
@@ -221,6 +230,8 @@ type runner struct {
 	errOnce sync.Once
 	err     error
 
+	split string // keep only rows of this split ("" keeps all)
+
 	freePix chan []float32
 	freeIDs chan []int32
 	prog    progress
@@ -251,53 +262,43 @@ func (r *runner) prepare(jobs chan<- job) {
 		if r.ctx.Err() != nil {
 			return
 		}
-		rec := r.in.Batch()
-		p := &pending{rec: rec, first: r.in.FirstRow()}
-		var err error
-		if r.ins.Pixels {
-			if p.pix, err = stream.Pixels(rec); err != nil {
-				r.fail(r.in.Errorf("batch %d: %w", r.in.BatchIndex(), err))
-				return
-			}
-			p.nimg = p.pix.Rows()
-			p.img = make([]float32, p.nimg*r.e.dim)
-		}
-		if r.ins.Tokens {
-			if p.tok, err = stream.CaptionTokens(rec); err != nil {
-				r.fail(r.in.Errorf("batch %d: %w", r.in.BatchIndex(), err))
-				return
-			}
-			if err := r.checkIDs(p); err != nil {
-				r.fail(err)
-				return
-			}
-			p.ncap = int(p.tok.Offsets[len(p.tok.Offsets)-1])
-			p.caps = make([]float32, p.ncap*r.e.dim)
-		}
-		rec.Retain()
-		if !r.send(jobs, job{enter: p}) {
-			rec.Release()
+		pieces, err := r.pieces(r.in.Batch())
+		if err != nil {
+			r.fail(err)
 			return
 		}
-		queue = append(queue, p)
-		imgAvail += p.nimg
-		capAvail += p.ncap
-		for imgAvail >= B || capAvail >= B {
-			// Images first: a row is written once both kinds are done, so
-			// alternating keeps the oldest rows moving.
-			if imgAvail >= B {
-				if !r.sendBatch(jobs, queue, true, B) {
-					return
-				}
-				imgAvail -= B
+		for k, rec := range pieces {
+			p, err := r.newPending(rec.rec, rec.first)
+			if err == nil && !r.send(jobs, job{enter: p}) {
+				err = r.ctx.Err()
 			}
-			if capAvail >= B {
-				if !r.sendBatch(jobs, queue, false, B) {
-					return
+			if err != nil {
+				r.fail(err)
+				for _, q := range pieces[k:] {
+					q.rec.Release()
 				}
-				capAvail -= B
+				return
 			}
-			queue = dropTaken(queue)
+			queue = append(queue, p)
+			imgAvail += p.nimg
+			capAvail += p.ncap
+			for imgAvail >= B || capAvail >= B {
+				// Images first: a row is written once both kinds are done, so
+				// alternating keeps the oldest rows moving.
+				if imgAvail >= B {
+					if !r.sendBatch(jobs, queue, true, B) {
+						return
+					}
+					imgAvail -= B
+				}
+				if capAvail >= B {
+					if !r.sendBatch(jobs, queue, false, B) {
+						return
+					}
+					capAvail -= B
+				}
+				queue = dropTaken(queue)
+			}
 		}
 	}
 	if err := r.in.Err(); err != nil {
@@ -318,6 +319,66 @@ func (r *runner) prepare(jobs chan<- job) {
 		}
 		capAvail -= n
 	}
+}
+
+// piece is a run of rows to embed: a record batch (retained for the queue)
+// and the stream row of its first row.
+type piece struct {
+	rec   arrow.RecordBatch
+	first int64
+}
+
+// pieces is the current input batch whole, or with --split the runs of rows
+// of that split as zero-copy slices.
+func (r *runner) pieces(rec arrow.RecordBatch) ([]piece, error) {
+	first := r.in.FirstRow()
+	if r.split == "" {
+		rec.Retain()
+		return []piece{{rec, first}}, nil
+	}
+	splits, err := stream.Strings(rec, stream.ColSplit)
+	if err != nil {
+		return nil, r.in.Errorf("batch %d: %w", r.in.BatchIndex(), err)
+	}
+	var out []piece
+	for i := 0; i < len(splits); {
+		if splits[i] != r.split {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(splits) && splits[j] == r.split {
+			j++
+		}
+		out = append(out, piece{rec.NewSlice(int64(i), int64(j)), first + int64(i)})
+		i = j
+	}
+	return out, nil
+}
+
+// newPending reads the input columns of rec (already retained) and checks
+// its token ids.
+func (r *runner) newPending(rec arrow.RecordBatch, first int64) (*pending, error) {
+	p := &pending{rec: rec, first: first}
+	var err error
+	if r.ins.Pixels {
+		if p.pix, err = stream.Pixels(rec); err != nil {
+			return nil, r.in.Errorf("rows from %d: %w", first, err)
+		}
+		p.nimg = p.pix.Rows()
+		p.img = make([]float32, p.nimg*r.e.dim)
+	}
+	if r.ins.Tokens {
+		if p.tok, err = stream.CaptionTokens(rec); err != nil {
+			return nil, r.in.Errorf("rows from %d: %w", first, err)
+		}
+		if err := r.checkIDs(p); err != nil {
+			return nil, err
+		}
+		p.ncap = int(p.tok.Offsets[len(p.tok.Offsets)-1])
+		p.caps = make([]float32, p.ncap*r.e.dim)
+	}
+	return p, nil
 }
 
 // dropTaken removes leading batches whose items have all been sent.

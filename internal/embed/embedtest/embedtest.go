@@ -181,6 +181,7 @@ type Row struct {
 	Pixels   []uint8   // Side*Side*3 bytes when the stream has pixels
 	Tokens   [][]int32 // rows of Context ids
 	Note     string    // a user column that stages must pass through
+	Split    string    // written as the split column when any row has one
 }
 
 // Stream describes a test stream. Side 0 leaves out pixels, Context 0 leaves
@@ -199,12 +200,15 @@ func (s Stream) Write(t testing.TB, path string) {
 	t.Helper()
 	note := arrow.Field{Name: "note", Type: arrow.BinaryTypes.String, Nullable: true}
 	fields := []arrow.Field{stream.ImageIDField(), note, stream.CaptionsField()}
-	var ids, notes []string
+	var ids, notes, splits []string
 	var caps [][]string
+	withSplit := false
 	pix := stream.PixelRows{Width: s.Side * s.Side * 3}
 	tok := stream.Tokens{Width: s.Context, Offsets: []int32{0}}
 	for _, r := range s.Rows {
 		ids, notes, caps = append(ids, r.ID), append(notes, r.Note), append(caps, r.Captions)
+		splits = append(splits, r.Split)
+		withSplit = withSplit || r.Split != ""
 		pix.Values = append(pix.Values, r.Pixels...)
 		for _, row := range r.Tokens {
 			tok.Values = append(tok.Values, row...)
@@ -213,6 +217,10 @@ func (s Stream) Write(t testing.TB, path string) {
 	}
 	cols := []arrow.Array{stream.NewStrings(ids), stream.NewStrings(notes), stream.NewStringLists(caps)}
 	meta := map[string]string{}
+	if withSplit {
+		fields = append(fields, stream.SplitField())
+		cols = append(cols, stream.NewStrings(splits))
+	}
 	if s.Side > 0 {
 		fields = append(fields, stream.PixelsField(s.Side))
 		cols = append(cols, stream.NewPixels(pix))
@@ -254,6 +262,7 @@ type Output struct {
 	Schema   *arrow.Schema
 	IDs      []string
 	Notes    []string
+	Splits   []string
 	Captions [][]string
 	Images   stream.Vectors     // Width 0 when absent
 	Caps     stream.VectorLists // Width 0 when absent
@@ -283,6 +292,13 @@ func Read(t testing.TB, path string) Output {
 				t.Fatal(err)
 			}
 			o.Notes = append(o.Notes, notes...)
+		}
+		if stream.HasColumn(o.Schema, stream.ColSplit) {
+			splits, err := stream.Strings(rec, stream.ColSplit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Splits = append(o.Splits, splits...)
 		}
 		if stream.HasColumn(o.Schema, stream.ColCaptions) {
 			caps, err := stream.StringLists(rec, stream.ColCaptions)
