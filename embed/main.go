@@ -78,7 +78,6 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitCode(code)) }),
 		kong.Vars{"device_syntax": device.Syntax},
-		kong.UsageOnError(),
 	)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/embed/embedtest"
@@ -109,9 +110,12 @@ func TestGoldenStream(t *testing.T) {
 			e := load(t, Options{BatchSize: B})
 			out := filepath.Join(dir, fmt.Sprintf("out%d.arrow", B))
 			var log bytes.Buffer
-			st, err := runFile(t, e, in, RunOptions{Out: out, Args: []string{"--model", "m"}, Model: "m", Progress: &log})
+			st, err := runFile(t, e, in, RunOptions{Out: out, Args: []string{"--model", "m"}, Model: "m", Progress: &log, ProgressEvery: time.Nanosecond})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !strings.Contains(log.String(), "embed: 5 images (") || !strings.Contains(log.String(), ", 4 captions (") {
+				t.Errorf("progress lines:\n%s", log.String())
 			}
 			if st.Rows != 5 || st.Images != 5 || st.Captions != 4 {
 				t.Errorf("stats %+v, want 5 rows, 5 images, 4 captions", st)
