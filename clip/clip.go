@@ -91,6 +91,8 @@ type Model struct {
 	tok  *bpe.Tokenizer // nil without vocab.json
 	pool *imageproc.Pool
 	proc []*imageproc.Processor // one per worker, for EncodeImage
+	dim  int                    // kept so Dim and ImageSize work after Close
+	side int
 }
 
 // Load reads a checkpoint directory, or downloads a hub id such as
@@ -133,6 +135,7 @@ func (m *Model) init(o options) error {
 			return fmt.Errorf("%s: %s has %d tokens but the model's vocab_size is %d", m.dir, bpe.VocabFile, m.tok.VocabSize(), V)
 		}
 	}
+	m.dim, m.side = m.e.Dim(), m.e.ImageSize()
 	g := m.e.Preprocess().Geometry
 	if m.pool, err = imageproc.NewPool(g, 0); err != nil {
 		return err
@@ -148,10 +151,10 @@ func (m *Model) init(o options) error {
 }
 
 // Dim is the length of the embeddings.
-func (m *Model) Dim() int { return m.e.Dim() }
+func (m *Model) Dim() int { return m.dim }
 
 // ImageSize is the side of the square images the model sees.
-func (m *Model) ImageSize() int { return m.e.ImageSize() }
+func (m *Model) ImageSize() int { return m.side }
 
 // Dir is the checkpoint directory (the cache folder for a hub id).
 func (m *Model) Dir() string { return m.dir }
