@@ -10,7 +10,16 @@ import (
 const cudaBuilt = true
 
 func openCUDA(s Spec) (backend.Backend, error) {
-	be, err := cuda.New(s.Ordinal, cuda.Options{BF16: s.BF16})
+	o := cuda.Options{}
+	switch s.Precision {
+	case "bf16":
+		o.BF16 = true
+	case "bf16auto":
+		o.BF16Auto = true
+	case "tf32":
+		o.TF32 = true
+	}
+	be, err := cuda.New(s.Ordinal, o)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,9 @@
 //	cpu                the pure-Go backend (internal/backend/cpu), always built in
 //	cuda, cuda:N       GPU N (default 0) with the CUDA backend, fp32 throughout
 //	cuda,bf16          bf16 matrix-product inputs, fp32 accumulation and master weights
+//	cuda,bf16auto      the same rounding done by cuBLAS inside the product (no
+//	                   conversion pass, no bf16 weight copies)
+//	cuda,tf32          TF32 tensor-core products (10-bit mantissa inputs)
 //	cuda:N,fp32        explicit fp32 (the default)
 //
 // The CUDA backend exists only in binaries built with the build tag cuda
@@ -26,7 +29,9 @@ import (
 type Spec struct {
 	Kind    string // "cpu" or "cuda"
 	Ordinal int    // GPU ordinal (cuda only)
-	BF16    bool   // bf16 matrix products (cuda only)
+	// Precision of matrix products (cuda only): "fp32" (or ""), "bf16",
+	// "bf16auto" or "tf32".
+	Precision string
 }
 
 // String renders the spec in Parse's syntax.
@@ -35,14 +40,14 @@ func (s Spec) String() string {
 		return s.Kind
 	}
 	out := "cuda:" + strconv.Itoa(s.Ordinal)
-	if s.BF16 {
-		out += ",bf16"
+	if s.Precision != "" && s.Precision != "fp32" {
+		out += "," + s.Precision
 	}
 	return out
 }
 
 // Syntax describes the accepted device names, for flag help and errors.
-const Syntax = "cpu, cuda, cuda:N, optionally followed by ,bf16 or ,fp32 (e.g. cuda:0,bf16)"
+const Syntax = "cpu, cuda, cuda:N, optionally followed by ,bf16 ,bf16auto ,tf32 or ,fp32 (e.g. cuda:0,bf16)"
 
 // Parse reads a device name (see the package doc). The empty string means cpu.
 func Parse(name string) (Spec, error) {
@@ -69,12 +74,12 @@ func Parse(name string) (Spec, error) {
 	}
 	for _, opt := range parts[1:] {
 		switch opt {
-		case "bf16":
-			spec.BF16 = true
+		case "bf16", "bf16auto", "tf32":
+			spec.Precision = opt
 		case "fp32":
-			spec.BF16 = false
+			spec.Precision = ""
 		default:
-			return Spec{}, fmt.Errorf("device %q: unknown option %q (want bf16 or fp32)", name, opt)
+			return Spec{}, fmt.Errorf("device %q: unknown option %q (want bf16, bf16auto, tf32 or fp32)", name, opt)
 		}
 		if spec.Kind == "cpu" {
 			return Spec{}, fmt.Errorf("device %q: the cpu backend computes in fp32 only", name)

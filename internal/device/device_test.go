@@ -18,8 +18,10 @@ func TestParse(t *testing.T) {
 		{"gpu", Spec{Kind: "cuda"}},
 		{"cuda:0", Spec{Kind: "cuda"}},
 		{"cuda:3", Spec{Kind: "cuda", Ordinal: 3}},
-		{"cuda,bf16", Spec{Kind: "cuda", BF16: true}},
-		{"cuda:1,bf16", Spec{Kind: "cuda", Ordinal: 1, BF16: true}},
+		{"cuda,bf16", Spec{Kind: "cuda", Precision: "bf16"}},
+		{"cuda,tf32", Spec{Kind: "cuda", Precision: "tf32"}},
+		{"cuda:2,bf16auto", Spec{Kind: "cuda", Ordinal: 2, Precision: "bf16auto"}},
+		{"cuda:1,bf16", Spec{Kind: "cuda", Ordinal: 1, Precision: "bf16"}},
 		{"cuda:1,bf16,fp32", Spec{Kind: "cuda", Ordinal: 1}},
 	} {
 		got, err := Parse(c.in)
@@ -37,7 +39,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestSpecStringRoundTrips(t *testing.T) {
-	for _, s := range []Spec{{Kind: "cpu"}, {Kind: "cuda"}, {Kind: "cuda", Ordinal: 2, BF16: true}} {
+	for _, s := range []Spec{{Kind: "cpu"}, {Kind: "cuda"}, {Kind: "cuda", Ordinal: 2, Precision: "bf16"}, {Kind: "cuda", Precision: "tf32"}} {
 		got, err := Parse(s.String())
 		if err != nil || got != s {
 			t.Errorf("%+v -> %q -> %+v, %v", s, s.String(), got, err)

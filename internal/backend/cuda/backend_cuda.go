@@ -102,13 +102,14 @@ func New(ordinal int, opts Options) (*Backend, error) {
 	}
 	b.hostPart = make([]float64, reduceMaxBlocks)
 	b.name = fmt.Sprintf("cuda:%d", ordinal)
-	if opts.BF16 {
-		b.name += ",bf16"
+	if p := opts.precisionName(); p != "" {
+		b.name += "," + p
 	}
 	return b, nil
 }
 
-// Name identifies the backend: "cuda:N", with ",bf16" in bf16 mode.
+// Name identifies the backend: "cuda:N", with ",bf16", ",bf16auto" or
+// ",tf32" in those modes.
 func (b *Backend) Name() string { return b.name }
 
 // DeviceName is the GPU's name as the driver reports it.

@@ -103,11 +103,8 @@ import (
 	"gorgonia.org/cu"
 )
 
-// cuBLAS enum values (cublas_api.h; stable since CUDA 11).
-const (
-	compute32F  = 68 // CUBLAS_COMPUTE_32F: fp32 accumulation, no TF32
-	mathDefault = 0  // CUBLAS_DEFAULT_MATH
-)
+// mathDefault is CUBLAS_DEFAULT_MATH (cublas_api.h).
+const mathDefault = 0
 
 var cublasStatus = map[int]string{
 	0: "CUBLAS_STATUS_SUCCESS", 1: "CUBLAS_STATUS_NOT_INITIALIZED", 3: "CUBLAS_STATUS_ALLOC_FAILED",
@@ -228,12 +225,13 @@ func newCublas(s cu.Stream) (*cublasHandle, error) {
 func (h *cublasHandle) destroy() { C.cb_destroy(h.h) }
 
 // gemm is cublasGemmEx in column-major terms with fp32 accumulation; A and B
-// are of type ab (dtF32 or dtBF16), C is fp32.
+// are of type ab (dtF32 or dtBF16), C is fp32; compute is the cuBLAS
+// compute type (compute32F, or a fast one for fp32 operands).
 func (h *cublasHandle) gemm(ta, tb int, m, n, k int, alpha float32, A uintptr, lda int, B uintptr, ldb int,
-	beta float32, Cp uintptr, ldc int, ab int) error {
+	beta float32, Cp uintptr, ldc int, ab, compute int) error {
 	r := C.cb_gemm(h.h, C.int(ta), C.int(tb), C.int(m), C.int(n), C.int(k), C.float(alpha),
 		C.uintptr_t(A), C.int(ab), C.int(lda), C.uintptr_t(B), C.int(ab), C.int(ldb),
-		C.float(beta), C.uintptr_t(Cp), C.int(dtF32), C.int(ldc), C.int(compute32F))
+		C.float(beta), C.uintptr_t(Cp), C.int(dtF32), C.int(ldc), C.int(compute))
 	if r != 0 {
 		return cublasError(fmt.Sprintf("cublasGemmEx(m=%d n=%d k=%d)", m, n, k), r)
 	}

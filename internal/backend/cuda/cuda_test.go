@@ -64,6 +64,16 @@ func TestConformanceBF16(t *testing.T) {
 	}
 }
 
+func TestConformanceBF16Auto(t *testing.T) {
+	be := gpu(t, cuda.Options{BF16Auto: true})
+	backendtest.Run(t, be, bf16Tolerances())
+}
+
+func TestConformanceTF32(t *testing.T) {
+	be := gpu(t, cuda.Options{TF32: true})
+	backendtest.Run(t, be, bf16Tolerances())
+}
+
 func TestConformanceBF16NoWeightCache(t *testing.T) {
 	be := gpu(t, cuda.Options{BF16: true, NoWeightCache: true})
 	backendtest.Run(t, be, bf16Tolerances())
@@ -132,8 +142,9 @@ func TestAttentionCLIPShapes(t *testing.T) {
 // Large products (cuBLAS's tiled kernels, not only the small shapes of the
 // conformance suite) against the CPU backend.
 func TestLinearLargeAgainstCPU(t *testing.T) {
-	for _, bf16 := range []bool{false, true} {
-		g := gpu(t, cuda.Options{BF16: bf16})
+	for _, o := range []cuda.Options{{}, {BF16: true}, {BF16Auto: true}, {TF32: true}} {
+		bf16 := o.BF16 || o.BF16Auto || o.TF32
+		g := gpu(t, o)
 		c := cpu.New()
 		M, K, N := 640, 768, 2304
 		rng := rand.New(rand.NewPCG(5, 5))
@@ -158,9 +169,9 @@ func TestLinearLargeAgainstCPU(t *testing.T) {
 			got, want []float32
 		}{{"out", o1, o2}, {"dIn", i1, i2}, {"dW", w1, w2}, {"dBias", b1, b2}} {
 			e := relErr(x.got, x.want)
-			t.Logf("bf16=%v %s: relative error %.2e", bf16, x.name, e)
+			t.Logf("%s %s: relative error %.2e", g.Name(), x.name, e)
 			if !(e < tol) {
-				t.Errorf("bf16=%v %s: relative error %.2e > %g", bf16, x.name, e, tol)
+				t.Errorf("%s %s: relative error %.2e > %g", g.Name(), x.name, e, tol)
 			}
 		}
 	}

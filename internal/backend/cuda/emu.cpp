@@ -123,11 +123,21 @@ int emu_launch(int id, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsig
 }
 
 // emu_gemm is cublasGemmEx's column-major C = alpha op(A) op(B) + beta C
-// with A and B fp32 (ab = 0) or bf16 (ab = 14) and fp32 C and accumulation.
+// with A and B fp32 (ab = 0) or bf16 (ab = 14) and fp32 C and accumulation;
+// the fast compute types round fp32 inputs to bf16 (75) or TF32 (77).
 void emu_gemm(int ta, int tb, int m, int n, int k, float alpha, uintptr_t A, int lda, uintptr_t B, int ldb,
-              float beta, uintptr_t C, int ldc, int ab) {
-    auto get = [ab](uintptr_t p, long i) -> float {
-        return ab == 14 ? bf16_value((const void*)p, i) : ((const float*)p)[i];
+              float beta, uintptr_t C, int ldc, int ab, int compute) {
+    auto round_to = [](float x, int bits) -> float {  // keep `bits` mantissa bits, nearest even
+        unsigned u = __float_as_uint(x), drop = 23 - bits;
+        u += (1u << (drop - 1)) - 1 + ((u >> drop) & 1);
+        return __uint_as_float(u & ~((1u << drop) - 1));
+    };
+    auto get = [ab, compute, round_to](uintptr_t p, long i) -> float {
+        if (ab == 14) return bf16_value((const void*)p, i);
+        float x = ((const float*)p)[i];
+        if (compute == 75) return round_to(x, 7);
+        if (compute == 77) return round_to(x, 10);
+        return x;
     };
     float* c = (float*)C;
     for (int j = 0; j < n; j++)

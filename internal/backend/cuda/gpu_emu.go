@@ -23,7 +23,7 @@ int emu_kernel_id(const char* name);
 int emu_launch(int id, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                unsigned smem, const unsigned long long* args, int nargs);
 void emu_gemm(int ta, int tb, int m, int n, int k, float alpha, uintptr_t A, int lda, uintptr_t B, int ldb,
-              float beta, uintptr_t C, int ldc, int ab);
+              float beta, uintptr_t C, int ldc, int ab, int compute);
 
 static uintptr_t emu_alloc(size_t n) { return (uintptr_t)aligned_alloc(256, (n + 255) / 256 * 256); }
 static void emu_free(uintptr_t p) { free((void*)p); }
@@ -118,8 +118,8 @@ func (g *gpu) memInfo() (free, total int64, err error) { return 0, 0, nil }
 func (g *gpu) blasInfo() (string, int)                 { return "emulated GEMM", 0 }
 
 func (g *gpu) gemm(ta, tb, m, n, k int, alpha float32, A uintptr, lda int, B uintptr, ldb int,
-	beta float32, Cp uintptr, ldc int, ab int) error {
+	beta float32, Cp uintptr, ldc int, ab, compute int) error {
 	C.emu_gemm(C.int(ta), C.int(tb), C.int(m), C.int(n), C.int(k), C.float(alpha), C.uintptr_t(A), C.int(lda),
-		C.uintptr_t(B), C.int(ldb), C.float(beta), C.uintptr_t(Cp), C.int(ldc), C.int(ab))
+		C.uintptr_t(B), C.int(ldb), C.float(beta), C.uintptr_t(Cp), C.int(ldc), C.int(ab), C.int(compute))
 	return nil
 }

@@ -149,8 +149,8 @@ func (g *gpu) sync() error { return g.stream.Synchronize() }
 func (g *gpu) memInfo() (free, total int64, err error) { return cu.MemInfo() }
 
 func (g *gpu) gemm(ta, tb, m, n, k int, alpha float32, A uintptr, lda int, B uintptr, ldb int,
-	beta float32, C uintptr, ldc int, ab int) error {
-	return g.blas.gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ab)
+	beta float32, C uintptr, ldc int, ab, compute int) error {
+	return g.blas.gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, ab, compute)
 }
 
 func (g *gpu) blasInfo() (string, int) { return g.blas.path, g.blas.version }

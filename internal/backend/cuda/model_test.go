@@ -139,6 +139,9 @@ func runStep(t *testing.T, be backend.Backend, g golden, lora bool) result {
 	return r
 }
 
+// reduced reports a precision below fp32 (judged normwise, see compareGrads).
+func reduced(o cuda.Options) bool { return o.BF16 || o.BF16Auto || o.TF32 }
+
 // relL2 is ‖got-want‖₂ / ‖want‖₂.
 func relL2(got, want []float32) float64 {
 	var d, w float64
@@ -235,12 +238,13 @@ func TestModelGoldenParity(t *testing.T) {
 		name string
 		opts cuda.Options
 		tol  float64
-	}{{"fp32", cuda.Options{}, 1e-4}, {"bf16", cuda.Options{BF16: true}, 2e-2}} {
+	}{{"fp32", cuda.Options{}, 1e-4}, {"bf16", cuda.Options{BF16: true}, 2e-2},
+		{"bf16auto", cuda.Options{BF16Auto: true}, 2e-2}, {"tf32", cuda.Options{TF32: true}, 2e-2}} {
 		t.Run(c.name, func(t *testing.T) {
 			be := gpu(t, c.opts)
 			r := runStep(t, be, g, false)
 			dImg, dTxt := relErr(r.img, wantImg), relErr(r.txt, wantTxt)
-			if c.opts.BF16 {
+			if reduced(c.opts) {
 				dImg, dTxt = relL2(r.img, wantImg), relL2(r.txt, wantTxt)
 			}
 			t.Logf("embeddings vs PyTorch: image %.2e, text %.2e (relative); loss %.7f vs %.7f", dImg, dTxt, r.loss, wantLoss)
@@ -250,8 +254,8 @@ func TestModelGoldenParity(t *testing.T) {
 			if math.Abs(r.loss-wantLoss) > c.tol*math.Max(1, math.Abs(wantLoss)) {
 				t.Errorf("loss %v, PyTorch %v", r.loss, wantLoss)
 			}
-			compareGrads(t, "vs PyTorch", r.grads, refGrads, c.tol, c.opts.BF16)
-			compareGrads(t, "vs CPU backend", r.grads, cpuRes.grads, c.tol, c.opts.BF16)
+			compareGrads(t, "vs PyTorch", r.grads, refGrads, c.tol, reduced(c.opts))
+			compareGrads(t, "vs CPU backend", r.grads, cpuRes.grads, c.tol, reduced(c.opts))
 			if len(r.grads) != len(refGrads) {
 				t.Errorf("%d gradients, reference has %d", len(r.grads), len(refGrads))
 			}
@@ -268,12 +272,13 @@ func TestModelLoRAParity(t *testing.T) {
 		name string
 		opts cuda.Options
 		tol  float64
-	}{{"fp32", cuda.Options{}, 1e-4}, {"bf16", cuda.Options{BF16: true}, 2e-2}} {
+	}{{"fp32", cuda.Options{}, 1e-4}, {"bf16", cuda.Options{BF16: true}, 2e-2},
+		{"bf16auto", cuda.Options{BF16Auto: true}, 2e-2}, {"tf32", cuda.Options{TF32: true}, 2e-2}} {
 		t.Run(c.name, func(t *testing.T) {
 			be := gpu(t, c.opts)
 			r := runStep(t, be, g, true)
 			rel := relErr
-			if c.opts.BF16 {
+			if reduced(c.opts) {
 				rel = relL2
 			}
 			if e := rel(r.img, cpuRes.img); e > c.tol {
@@ -285,7 +290,7 @@ func TestModelLoRAParity(t *testing.T) {
 			if len(r.grads) == 0 || len(r.grads) != len(cpuRes.grads) {
 				t.Fatalf("%d trainable gradients, CPU has %d", len(r.grads), len(cpuRes.grads))
 			}
-			compareGrads(t, "LoRA vs CPU backend", r.grads, cpuRes.grads, c.tol, c.opts.BF16)
+			compareGrads(t, "LoRA vs CPU backend", r.grads, cpuRes.grads, c.tol, reduced(c.opts))
 		})
 	}
 }

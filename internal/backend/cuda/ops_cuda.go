@@ -23,7 +23,11 @@ func (b *Backend) gemm(ta, tb, m, n, k int, A uintptr, lda int, B uintptr, ldb i
 	checkI32("gemm dimension", m)
 	checkI32("gemm dimension", n)
 	checkI32("gemm dimension", k)
-	b.fail(b.g.gemm(ta, tb, m, n, k, 1, A, lda, B, ldb, beta, C, ldc, ab))
+	compute := compute32F
+	if ab == dtF32 {
+		compute = b.opts.computeType()
+	}
+	b.fail(b.g.gemm(ta, tb, m, n, k, 1, A, lda, B, ldb, beta, C, ldc, ab, compute))
 }
 
 // Linear computes out[M,N] = in[M,K]·w[N,K]ᵀ + bias[N].
