@@ -127,15 +127,24 @@ if [ -f "$MODEL/model.safetensors" ]; then
 		--batch 256 --batches 20 --warmup 3 --label clipline_embed_bf16 --out "$WORK/embed_bf16.json" || STATUS=1
 	step "pytorch bench" 180 "$OUT/torch.log" python3 scripts/gpu/bench_torch.py bench --model-dir "$MODEL" \
 		--batch "$B" --steps 20 --warmup 3 --embed-batch 256 --embed-batches 20 --out "$WORK/torch.json" || STATUS=1
-	# Optional extras while time remains: fp32 mode, and realistic caption
-	# lengths (clipline runs only up to the batch's last end-of-text token).
-	step "clipline train fp32" 90 "$OUT/clbench.log" "$BIN/clbench" train --model "$MODEL" --device cuda \
-		--batch "$B" --steps 10 --warmup 2 --label clipline_fp32 --out "$WORK/train_fp32.json"
-	step "clipline train bf16, captions of 8-32 tokens" 60 "$OUT/clbench.log" "$BIN/clbench" train --model "$MODEL" \
-		--device cuda,bf16 --batch "$B" --steps 20 --warmup 3 --eot-min 8 --eot-max 32 \
-		--label clipline_bf16_short_captions --out "$WORK/train_bf16_short.json"
+	# Extras while time remains: the other precision modes, GradCache (one
+	# chunk's activations at a time), fp32, and realistic caption lengths
+	# (clipline runs only up to the batch's last end-of-text token).
+	J=()
+	extra() { # extra LABEL LIMIT clbench-args...
+		local label=$1 limit=$2
+		shift 2
+		step "clipline $label" "$limit" "$OUT/clbench.log" "$BIN/clbench" "$@" --model "$MODEL" --label "clipline_$label" \
+			--out "$WORK/$label.json" && J+=("$WORK/$label.json")
+	}
+	extra train_bf16auto 60 train --device cuda,bf16auto --batch "$B" --steps 20 --warmup 3
+	extra train_tf32 60 train --device cuda,tf32 --batch "$B" --steps 20 --warmup 3
+	extra embed_bf16auto 45 embed --device cuda,bf16auto --batch 256 --batches 20 --warmup 3
+	extra train_bf16_gradcache32 60 train --device cuda,bf16 --batch "$B" --gradcache 32 --steps 10 --warmup 2
+	extra train_fp32 60 train --device cuda --batch "$B" --steps 10 --warmup 2
+	extra train_bf16_short_captions 60 train --device cuda,bf16 --batch "$B" --steps 20 --warmup 3 --eot-min 8 --eot-max 32
 	python3 scripts/gpu/bench_torch.py merge --torch "$WORK/torch.json" --out "$OUT/bench.json" \
-		--clipline "$WORK"/train_bf16.json "$WORK"/embed_bf16.json "$WORK"/train_fp32.json "$WORK"/train_bf16_short.json \
+		--clipline "$WORK"/train_bf16.json "$WORK"/embed_bf16.json "${J[@]}" \
 		>>"$OUT/run.log" 2>&1 || STATUS=1
 	log "bench.json written"
 else

@@ -56,6 +56,7 @@ func main() {
 	eotMax := fs.Int("eot-max", 76, "largest end-of-text position")
 	out := fs.String("out", "", "write the figures as JSON here (default stdout)")
 	label := fs.String("label", "clipline", "name of this measurement in the JSON")
+	chunk := fs.Int("gradcache", 0, "GradCache chunk size (0: plain batch): activations for one chunk only")
 	fs.Parse(os.Args[2:])
 	if *dir == "" {
 		fail(fmt.Errorf("--model is required"))
@@ -91,7 +92,7 @@ func main() {
 	}
 	res["load_seconds"] = time.Since(t0).Seconds()
 	if mode == "train" {
-		err = benchTrain(be, m, res, *batch, *warmup, *steps, *eotMin, *eotMax, model.LoRAConfig{
+		err = benchTrain(be, m, res, *batch, *chunk, *warmup, *steps, *eotMin, *eotMax, model.LoRAConfig{
 			R: *r, Alpha: float32(*alpha), Dropout: float32(*dropout), Targets: strings.Split(*targets, ","), Seed: 1})
 	} else {
 		err = benchEmbed(be, m, res, *batch, *warmup, *batches)
@@ -155,7 +156,7 @@ func randomInputs(rng *rand.Rand, cfg model.Config, n, eotMin, eotMax int) ([]fl
 	return pix, ids
 }
 
-func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, warmup, steps, eotMin, eotMax int, lc model.LoRAConfig) error {
+func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, chunk, warmup, steps, eotMin, eotMax int, lc model.LoRAConfig) error {
 	if err := m.ApplyLoRA(lc); err != nil {
 		return err
 	}
@@ -164,7 +165,11 @@ func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, warmu
 	res["lora"] = lc
 	cfg := m.Config()
 	D := cfg.ProjectionDim
-	vp, tp := m.NewVisionPlan(B, true), m.NewTextPlan(B, true)
+	if chunk <= 0 || chunk > B {
+		chunk = B
+	}
+	res["gradcache_chunk"] = chunk
+	vp, tp := m.NewVisionPlan(chunk, true), m.NewTextPlan(chunk, true)
 	m.ZeroGrads()
 	var params []optim.Param
 	for _, p := range m.Params() {
@@ -176,7 +181,7 @@ func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, warmu
 	if err != nil {
 		return err
 	}
-	dImg, dTxt := be.Alloc(B*D), be.Alloc(B*D)
+	dImg, dTxt := be.Alloc(chunk*D), be.Alloc(chunk*D)
 	img, txt := make([]float32, B*D), make([]float32, B*D)
 	rng := rand.New(rand.NewPCG(1, 2))
 	// A few distinct batches, cycled, so input generation stays off the clock.
@@ -187,31 +192,60 @@ func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, warmu
 		pixs[i], idss[i] = randomInputs(rng, cfg, B, eotMin, eotMax)
 	}
 	var losses []float32
+	S, T := cfg.Vision.ImageSize, cfg.Text.MaxPositionEmbeddings
+	// forward embeds rows [lo, lo+n) of batch s into img/txt with dropout
+	// seeds that depend on the step and the chunk only, so GradCache's
+	// second pass sees the same masks.
+	forward := func(s, lo, n int) error {
+		vp.SetDropout(true, uint64(4*s+1)<<20|uint64(lo))
+		tp.SetDropout(true, uint64(4*s+2)<<20|uint64(lo))
+		ib, err := m.VisionForward(vp, pixs[s%nIn][lo*3*S*S:(lo+n)*3*S*S], n)
+		if err != nil {
+			return err
+		}
+		tb, err := m.TextForward(tp, idss[s%nIn][lo*T:(lo+n)*T], n)
+		if err != nil {
+			return err
+		}
+		be.Download(img[lo*D:(lo+n)*D], ib)
+		be.Download(txt[lo*D:(lo+n)*D], tb)
+		return nil
+	}
+	backward := func(l loss.Result, lo, n int) error {
+		be.Upload(dImg, l.DImg[lo*D:(lo+n)*D])
+		be.Upload(dTxt, l.DTxt[lo*D:(lo+n)*D])
+		if err := m.VisionBackward(vp, dImg.Slice(0, n*D)); err != nil {
+			return err
+		}
+		return m.TextBackward(tp, dTxt.Slice(0, n*D))
+	}
 	step := func(s int) error {
 		m.ZeroGrads()
-		vp.SetDropout(true, uint64(2*s))
-		tp.SetDropout(true, uint64(2*s+1))
-		ib, err := m.VisionForward(vp, pixs[s%nIn], B)
-		if err != nil {
-			return err
+		if chunk < B {
+			// GradCache: the whole batch's embeddings first, chunk by chunk.
+			for lo := 0; lo < B; lo += chunk {
+				if err := forward(s, lo, min(chunk, B-lo)); err != nil {
+					return err
+				}
+			}
 		}
-		tb, err := m.TextForward(tp, idss[s%nIn], B)
-		if err != nil {
-			return err
-		}
-		be.Download(img, ib)
-		be.Download(txt, tb)
-		l, err := loss.InfoNCE(img, txt, B, D, loss.Options{Temperature: 0.05})
-		if err != nil {
-			return err
-		}
-		be.Upload(dImg, l.DImg)
-		be.Upload(dTxt, l.DTxt)
-		if err := m.VisionBackward(vp, dImg); err != nil {
-			return err
-		}
-		if err := m.TextBackward(tp, dTxt); err != nil {
-			return err
+		var l loss.Result
+		for lo := 0; lo < B; lo += chunk {
+			n := min(chunk, B-lo)
+			// The chunk's activations: the only forward of a plain batch,
+			// the recomputation (same dropout masks) with GradCache.
+			if err := forward(s, lo, n); err != nil {
+				return err
+			}
+			if lo == 0 { // img and txt hold the whole batch by now
+				var err error
+				if l, err = loss.InfoNCE(img, txt, B, D, loss.Options{Temperature: 0.05}); err != nil {
+					return err
+				}
+			}
+			if err := backward(l, lo, n); err != nil {
+				return err
+			}
 		}
 		optim.ClipGradNorm(be, params, 1.0)
 		opt.Step(1e-4)
