@@ -237,3 +237,25 @@ func (h *cublasHandle) gemm(ta, tb int, m, n, k int, alpha float32, A uintptr, l
 	}
 	return nil
 }
+
+// probeCublas loads the first cuBLAS candidate whose functions all resolve,
+// without creating a handle (which needs a GPU), and returns its path.
+func probeCublas() (string, error) {
+	cublasMu.Lock()
+	defer cublasMu.Unlock()
+	if cublasPath != "" {
+		return cublasPath, nil
+	}
+	var tried []string
+	for _, p := range cublasCandidates() {
+		cp := C.CString(p)
+		msg := C.cb_open(cp)
+		C.free(unsafe.Pointer(cp))
+		if msg == nil {
+			C.cb_close()
+			return p, nil
+		}
+		tried = append(tried, C.GoString(msg))
+	}
+	return "", fmt.Errorf("no cuBLAS found; tried:\n  %s", strings.Join(tried, "\n  "))
+}

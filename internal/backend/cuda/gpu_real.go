@@ -101,7 +101,9 @@ func (g *gpu) close() {
 		g.stream.Destroy()
 		g.stream = cu.Stream{}
 	}
-	g.dev.ReleasePrimaryCtx()
+	// The primary context stays retained: the CUDA runtime inside cuBLAS
+	// keeps state bound to it, and a later New (the tests open many
+	// backends) must find the same context rather than a re-created one.
 }
 
 func (g *gpu) kernel(name string) (kfn, error) { return g.mod.Function(name) }
