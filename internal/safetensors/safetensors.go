@@ -231,6 +231,12 @@ func Save(path string, tensors map[string]Tensor, metadata map[string]string) er
 	if err != nil {
 		return fmt.Errorf("safetensors %s: %w", path, err)
 	}
+	// CreateTemp makes 0600 files; checkpoints are shared artefacts.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("safetensors %s: %w", path, err)
+	}
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
