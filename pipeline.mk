@@ -22,7 +22,7 @@ SEED        ?= 7
 IMAGES      ?= 1500
 THREADS_ENV :=
 
-.PHONY: all default test smoke data build clean cuda kernels base-model FORCE
+.PHONY: all default test smoke data build clean cuda kernels vet-cuda base-model FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -93,10 +93,34 @@ base-model: $(DATA)/general.prep.arrow $(DATA)/scenes.prep.arrow $(BIN)/tokenize
 	cp $(BASE_WORK)/run/final/{config.json,model.safetensors,vocab.json,merges.txt,preprocessor_config.json} $(MODEL).tmp/
 	rm -rf $(MODEL) && mv $(MODEL).tmp $(MODEL)
 
+# ---- CUDA ----------------------------------------------------------------------
+# CUDA_ROOT: a folder holding usr/include/cuda.h (Debian's nvidia-cuda-dev,
+# installed, or extracted with dpkg -x as .ci/run does); empty means /usr.
+CUDA_ROOT ?= $(CLIPLINE_CUDA_ROOT)
+CUDA_ENV  := CGO_ENABLED=1 $(if $(CUDA_ROOT),CGO_CFLAGS="-I$(abspath $(CUDA_ROOT))/usr/include" CGO_LDFLAGS="-L$(abspath $(CUDA_ROOT))/usr/lib/x86_64-linux-gnu/stubs")
+HAVE_CUDA := $(wildcard $(if $(CUDA_ROOT),$(CUDA_ROOT),)/usr/include/cuda.h)
+
+cuda:
+	@mkdir -p $(BIN)
+	$(CUDA_ENV) $(GO) build -tags cuda -o $(BIN)/ $(addprefix ./,$(STAGES))
+
+kernels:
+	$(MAKE) -C kernels
+
+# The tagged build is compiled and vetted wherever the headers are, GPU or not.
+vet-cuda:
+ifeq ($(HAVE_CUDA),)
+	@echo "vet-cuda: skipped, no cuda.h (install nvidia-cuda-dev or set CUDA_ROOT)"
+else
+	$(CUDA_ENV) $(GO) vet -tags cuda ./...
+	$(CUDA_ENV) $(GO) build -tags cuda ./...
+endif
+
 # ---- tests ---------------------------------------------------------------------
 test:
 	$(GO) vet ./...
 	$(GO) test ./...
+	@$(MAKE) -f pipeline.mk --no-print-directory vet-cuda
 	@$(MAKE) -f pipeline.mk --no-print-directory smoke
 
 # A few dozen rows through every stage, piped as users do.
