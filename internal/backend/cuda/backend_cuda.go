@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"unsafe"
@@ -29,6 +30,12 @@ type Backend struct {
 	nargs  int
 	err    error // first asynchronous or launch error
 	closed bool
+
+	// fused: Linear adds its bias inside the product (cuBLASLt epilogue),
+	// after New's check that it agrees with GEMM + add_bias_rows.
+	fused     bool
+	fusedNote string
+	fusedMiss error // the last shape the fused product could not do
 
 	partials uintptr // reduceMaxBlocks float64 partial sums of SumSquares
 	hostPart []float64
@@ -101,11 +108,80 @@ func New(ordinal int, opts Options) (*Backend, error) {
 		return fail(err)
 	}
 	b.hostPart = make([]float64, reduceMaxBlocks)
+	if os.Getenv("CLIPLINE_CUDA_NO_FUSED_BIAS") == "1" {
+		b.fusedNote = "off (CLIPLINE_CUDA_NO_FUSED_BIAS=1)"
+	} else if ws, err := b.pool.get(ltWorkspace); err != nil {
+		b.fusedNote = "off: " + err.Error()
+	} else if err := g.fusedBias(ws); err != nil {
+		b.fusedNote = "off: " + err.Error()
+	} else {
+		b.checkFusedBias()
+	}
 	b.name = fmt.Sprintf("cuda:%d", ordinal)
 	if p := opts.precisionName(); p != "" {
 		b.name += "," + p
 	}
 	return b, nil
+}
+
+// checkFusedBias turns the fused bias on when a product with it agrees with
+// the unfused one on random data (a library or driver that misbehaves
+// costs speed, never correctness).
+func (b *Backend) checkFusedBias() {
+	const M, K, N = 37, 64, 96
+	rng := uint32(12345)
+	rnd := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			rng = rng*1664525 + 1013904223
+			v[i] = float32(rng>>8)/float32(1<<24) - 0.5
+		}
+		return v
+	}
+	x, w, bias := b.Alloc(M*K), b.Alloc(N*K), b.Alloc(N)
+	o1, o2 := b.Alloc(M*N), b.Alloc(M*N)
+	defer func() {
+		for _, buf := range []backend.Buf{x, w, bias, o1, o2} {
+			b.Free(buf)
+		}
+	}()
+	b.Upload(x, rnd(M*K))
+	b.Upload(w, rnd(N*K))
+	b.Upload(bias, rnd(N))
+	b.fused, b.fusedMiss = true, nil
+	b.Linear(o1, x, w, bias, M, K, N)
+	b.fused = false
+	if b.fusedMiss != nil {
+		b.fusedNote = "off: " + b.fusedMiss.Error()
+		return
+	}
+	b.Linear(o2, x, w, bias, M, K, N)
+	if err := b.Sync(); err != nil {
+		b.err = nil
+		b.fusedNote = "off: the check failed: " + err.Error()
+		return
+	}
+	h1, h2 := make([]float32, M*N), make([]float32, M*N)
+	b.Download(h1, o1)
+	b.Download(h2, o2)
+	for i := range h1 {
+		if d := h1[i] - h2[i]; !(d <= 1e-3 && d >= -1e-3) {
+			b.fusedNote = fmt.Sprintf("off: the fused product disagrees (%g vs %g at %d)", h1[i], h2[i], i)
+			return
+		}
+	}
+	b.fused, b.fusedNote = true, "on"
+}
+
+// FusedBias says whether Linear adds its bias inside the product, and why
+// not (or which shape last fell back to the unfused product).
+func (b *Backend) FusedBias() (bool, string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fused && b.fusedMiss != nil {
+		return true, "on, but a shape fell back: " + b.fusedMiss.Error()
+	}
+	return b.fused, b.fusedNote
 }
 
 // Name identifies the backend: "cuda:N", with ",bf16", ",bf16auto" or

@@ -10,3 +10,6 @@ const (
 	dtF32  = 0  // CUDA_R_32F
 	dtBF16 = 14 // CUDA_R_16BF
 )
+
+// ltWorkspace is the device workspace cuBLASLt may use per product.
+const ltWorkspace = 32 << 20

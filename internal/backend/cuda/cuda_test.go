@@ -49,7 +49,8 @@ func bf16Tolerances() backendtest.Tolerances {
 func TestConformanceFP32(t *testing.T) {
 	be := gpu(t, cuda.Options{})
 	path, ver := be.CublasLibrary()
-	t.Logf("device %s, cuBLAS %s (version %d)", be.DeviceName(), path, ver)
+	fused, note := be.FusedBias()
+	t.Logf("device %s, cuBLAS %s (version %d), fused bias %v (%s)", be.DeviceName(), path, ver, fused, note)
 	backendtest.Run(t, be, backendtest.DefaultTolerances())
 	if err := be.Sync(); err != nil {
 		t.Fatal(err)

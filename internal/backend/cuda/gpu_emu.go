@@ -29,6 +29,12 @@ static uintptr_t emu_alloc(size_t n) { return (uintptr_t)aligned_alloc(256, (n +
 static void emu_free(uintptr_t p) { free((void*)p); }
 static void emu_copy(uintptr_t dst, uintptr_t src, size_t n) { memmove((void*)dst, (const void*)src, n); }
 static void emu_zero(uintptr_t dst, size_t n) { memset((void*)dst, 0, n); }
+static void emu_add_bias(uintptr_t c, uintptr_t bias, int m, int n, int ldc) {
+	float* d = (float*)c;
+	const float* b = (const float*)bias;
+	for (int j = 0; j < n; j++)
+		for (int i = 0; i < m; i++) d[(long)j * ldc + i] += b[i];
+}
 */
 import "C"
 
@@ -111,6 +117,19 @@ func (g *gpu) dtod(dst, src uintptr, bytes int) error {
 func (g *gpu) zero32(dst uintptr, n int) error {
 	C.emu_zero(C.uintptr_t(dst), C.size_t(4*n))
 	return nil
+}
+
+// fusedBias: the emulator fuses the bias (emu_gemm_bias), so the backend's
+// fused path and its self-check run in the tests too.
+func (g *gpu) fusedBias(uintptr) error { return nil }
+
+func (g *gpu) gemmBias(ta, tb, m, n, k int, A uintptr, lda int, B uintptr, ldb int, Cp uintptr, ldc int,
+	bias uintptr, ab, compute int) (bool, error) {
+	if err := g.gemm(ta, tb, m, n, k, 1, A, lda, B, ldb, 0, Cp, ldc, ab, compute); err != nil {
+		return false, err
+	}
+	C.emu_add_bias(C.uintptr_t(Cp), C.uintptr_t(bias), C.int(m), C.int(n), C.int(ldc))
+	return true, nil
 }
 
 func (g *gpu) sync() error                             { return nil }

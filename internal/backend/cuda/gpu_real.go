@@ -21,6 +21,8 @@ type gpu struct {
 	stream  cu.Stream
 	mod     cu.Module
 	blas    *cublasHandle
+	lt      *cublasLt // nil when cuBLASLt is unavailable
+	ltErr   error     // why lt is nil
 	name    string
 	maxSmem int
 }
@@ -85,10 +87,15 @@ func openGPU(ordinal int) (*gpu, error) {
 	if g.blas, err = newCublas(g.stream); err != nil {
 		return fail(err)
 	}
+	g.lt, g.ltErr = newCublasLt(g.blas.path)
 	return g, nil
 }
 
 func (g *gpu) close() {
+	if g.lt != nil {
+		g.lt.destroy()
+		g.lt = nil
+	}
 	if g.blas != nil {
 		g.blas.destroy()
 		g.blas = nil
@@ -156,3 +163,20 @@ func (g *gpu) gemm(ta, tb, m, n, k int, alpha float32, A uintptr, lda int, B uin
 }
 
 func (g *gpu) blasInfo() (string, int) { return g.blas.path, g.blas.version }
+
+// fusedBias reports whether gemmBias can work at all (cuBLASLt loaded), and
+// hands it its workspace.
+func (g *gpu) fusedBias(workspace uintptr) error {
+	if g.lt == nil {
+		return g.ltErr
+	}
+	g.lt.ws = workspace
+	return nil
+}
+
+// gemmBias is gemm with beta 0 plus bias[m] added to every column, in one
+// cuBLASLt product; ok is false when the shape has no such algorithm.
+func (g *gpu) gemmBias(ta, tb, m, n, k int, A uintptr, lda int, B uintptr, ldb int, C uintptr, ldc int,
+	bias uintptr, ab, compute int) (bool, error) {
+	return g.lt.gemmBias(unsafe.Pointer(cstream(g.stream)), ta, tb, m, n, k, A, lda, B, ldb, C, ldc, bias, ab, compute)
+}

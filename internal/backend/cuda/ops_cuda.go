@@ -23,11 +23,15 @@ func (b *Backend) gemm(ta, tb, m, n, k int, A uintptr, lda int, B uintptr, ldb i
 	checkI32("gemm dimension", m)
 	checkI32("gemm dimension", n)
 	checkI32("gemm dimension", k)
-	compute := compute32F
+	b.fail(b.g.gemm(ta, tb, m, n, k, 1, A, lda, B, ldb, beta, C, ldc, ab, b.computeType(ab)))
+}
+
+// computeType is the cuBLAS compute type of a product of operands of type ab.
+func (b *Backend) computeType(ab int) int {
 	if ab == dtF32 {
-		compute = b.opts.computeType()
+		return b.opts.computeType()
 	}
-	b.fail(b.g.gemm(ta, tb, m, n, k, 1, A, lda, B, ldb, beta, C, ldc, ab, compute))
+	return compute32F
 }
 
 // Linear computes out[M,N] = in[M,K]·w[N,K]ᵀ + bias[N].
@@ -43,15 +47,24 @@ func (b *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
 	b.enter()
 	defer b.leave()
 	op := wr(o)
-	switch {
-	case K == 0:
+	if K == 0 {
 		b.fail(b.g.zero32(op, M*N))
-	case b.opts.BF16:
-		wp := b.bf16Weight(wt, N*K, 1)
-		xp := b.bf16Act(0, x, M*K)
-		b.gemm(opT, opN, N, M, K, wp, K, xp, K, 0, op, N, dtBF16)
-	default:
-		b.gemm(opT, opN, N, M, K, rd(wt), K, rd(x), K, 0, op, N, dtF32)
+	} else {
+		wp, xp, ab := rd(wt), rd(x), dtF32
+		if b.opts.BF16 {
+			wp, xp, ab = b.bf16Weight(wt, N*K, 1), b.bf16Act(0, x, M*K), dtBF16
+		}
+		if bs != nil && b.fused {
+			checkI32("gemm dimension", M)
+			ok, err := b.g.gemmBias(opT, opN, N, M, K, wp, K, xp, K, op, N, rd(bs), ab, b.computeType(ab))
+			if ok {
+				return
+			}
+			if err != nil { // this shape falls back to GEMM + add_bias_rows
+				b.fusedMiss = err
+			}
+		}
+		b.gemm(opT, opN, N, M, K, wp, K, xp, K, 0, op, N, ab)
 	}
 	if bs != nil {
 		b.a().p(op).p(rd(bs)).i(M).i(N)

@@ -81,6 +81,9 @@ func main() {
 	if g, ok := be.(interface{ DeviceName() string }); ok {
 		res["gpu"] = g.DeviceName()
 	}
+	if f, ok := be.(interface{ FusedBias() (bool, string) }); ok {
+		_, res["fused_bias"] = f.FusedBias()
+	}
 	if c, ok := be.(interface{ CublasLibrary() (string, int) }); ok {
 		p, v := c.CublasLibrary()
 		res["cublas"], res["cublas_version"] = p, v
@@ -101,6 +104,9 @@ func main() {
 		fail(err)
 	}
 	memory(be, res)
+	if f, ok := be.(interface{ FusedBias() (bool, string) }); ok {
+		_, res["fused_bias_after"] = f.FusedBias()
+	}
 	if err := device.Close(be); err != nil {
 		fail(err)
 	}
