@@ -14,6 +14,10 @@ if ! command -v make >/dev/null; then
 	echo "make is not installed on this machine: embedded default skipped" >>"$LOG"
 	exit 0
 fi
+if ! grep -q 'DEVICE' pipeline.mk; then
+	echo "pipeline.mk does not pass \$(DEVICE) to train and embed: embedded default on the GPU skipped" >>"$LOG"
+	exit 0
+fi
 if [ "$LIMIT" -lt 60 ]; then
 	echo "only ${LIMIT}s left: embedded default skipped" >>"$LOG"
 	exit 0
