@@ -8,6 +8,9 @@
 #   make -f pipeline.mk base-model re-pretrain testdata/base-model from random weights
 #   make -f pipeline.mk cuda       stage binaries with the CUDA backend (docs/cuda.md)
 #   make -f pipeline.mk kernels    regenerate the committed PTX from kernels/*.cu
+#
+# Variables: DEVICE=cuda (train and embed on the GPU; needs `make cuda` binaries),
+# IMAGES (size of the synthetic dataset), SEED.
 
 SHELL       := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -20,7 +23,7 @@ OUT         := out/default
 MODEL       := testdata/base-model
 SEED        ?= 7
 IMAGES      ?= 1500
-THREADS_ENV :=
+DEVICE      ?= cpu
 
 .PHONY: all default test smoke data build clean cuda kernels vet-cuda base-model FORCE
 .DELETE_ON_ERROR:
@@ -51,14 +54,14 @@ data: $(DATA)/scenes.pix.arrow
 # Retrieval on the test split before and after the LoRA fine-tune.
 $(OUT)/zero_shot.json: $(DATA)/scenes.pix.arrow $(BIN)/embed $(BIN)/rank
 	@mkdir -p $(OUT)
-	$(BIN)/embed --model $(MODEL) --split test --in $< | $(BIN)/rank > $@.tmp && mv $@.tmp $@
+	$(BIN)/embed --model $(MODEL) --device $(DEVICE) --split test --in $< | $(BIN)/rank > $@.tmp && mv $@.tmp $@
 
 $(OUT)/run/final/model.safetensors: $(DATA)/scenes.pix.arrow $(BIN)/train examples/default-finetune.yaml
 	rm -rf $(OUT)/run
-	$(BIN)/train --model $(MODEL) --config examples/default-finetune.yaml --in $< --out $(OUT)/run
+	$(BIN)/train --model $(MODEL) --device $(DEVICE) --config examples/default-finetune.yaml --in $< --out $(OUT)/run
 
 $(OUT)/fine_tuned.json: $(OUT)/run/final/model.safetensors $(BIN)/embed $(BIN)/rank
-	$(BIN)/embed --model $(OUT)/run/final --split test --in $(DATA)/scenes.pix.arrow | $(BIN)/rank > $@.tmp && mv $@.tmp $@
+	$(BIN)/embed --model $(OUT)/run/final --device $(DEVICE) --split test --in $(DATA)/scenes.pix.arrow | $(BIN)/rank > $@.tmp && mv $@.tmp $@
 
 # The report times the whole run: `default` stamps the start, then makes it.
 $(OUT)/report.json: $(OUT)/zero_shot.json $(OUT)/fine_tuned.json $(BIN)/report
