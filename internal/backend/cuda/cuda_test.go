@@ -34,6 +34,18 @@ func gpu(t testing.TB, opts cuda.Options) *cuda.Backend {
 	return be
 }
 
+// emulated reports the CPU emulation of the device (build tag cudaemu),
+// where -short trims the slowest tests to what CI can afford.
+func emulated(be *cuda.Backend) bool { return be.DeviceName() == "clipline CPU emulator" }
+
+// skipShortEmulated skips a test whose code paths other tests cover, when
+// running -short on the emulator.
+func skipShortEmulated(t *testing.T, be *cuda.Backend) {
+	if testing.Short() && emulated(be) {
+		t.Skip("-short on the emulator: covered by the other tests")
+	}
+}
+
 // bf16Tolerances are the conformance tolerances of bf16 mode: products see
 // inputs rounded to 8 significant bits (relative error 2^-9 each). The
 // suite's finite-difference check of the backend against its own forward is
@@ -67,16 +79,19 @@ func TestConformanceBF16(t *testing.T) {
 
 func TestConformanceBF16Auto(t *testing.T) {
 	be := gpu(t, cuda.Options{BF16Auto: true})
+	skipShortEmulated(t, be)
 	backendtest.Run(t, be, bf16Tolerances())
 }
 
 func TestConformanceTF32(t *testing.T) {
 	be := gpu(t, cuda.Options{TF32: true})
+	skipShortEmulated(t, be)
 	backendtest.Run(t, be, bf16Tolerances())
 }
 
 func TestConformanceBF16NoWeightCache(t *testing.T) {
 	be := gpu(t, cuda.Options{BF16: true, NoWeightCache: true})
+	skipShortEmulated(t, be)
 	backendtest.Run(t, be, bf16Tolerances())
 }
 
@@ -148,6 +163,9 @@ func TestLinearLargeAgainstCPU(t *testing.T) {
 		g := gpu(t, o)
 		c := cpu.New()
 		M, K, N := 640, 768, 2304
+		if testing.Short() && emulated(g) {
+			M, K, N = 96, 256, 384
+		}
 		rng := rand.New(rand.NewPCG(5, 5))
 		in, w, bias, dOut := randSlice(rng, M*K, 1), randSlice(rng, N*K, 0.05), randSlice(rng, N, 1), randSlice(rng, M*N, 1)
 		run := func(be backend.Backend) (out, dIn, dW, dB []float32) {

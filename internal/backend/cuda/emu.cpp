@@ -6,6 +6,8 @@
 // cuBLAS. Built only with the cudaemu tag, for tests.
 #include "cuda_emu.h"
 
+#include <condition_variable>
+#include <functional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -64,6 +66,52 @@ const entry kernels[] = {
 };
 #undef KERNEL
 
+// pool keeps the threads that play CUDA threads between launches (creating
+// a block's worth of threads per launch dominated the emulator's time).
+struct pool {
+    std::mutex mu;
+    std::condition_variable start, done;
+    std::vector<std::thread> threads;
+    unsigned long generation = 0;
+    unsigned want = 0, finished = 0;
+    std::function<void(unsigned)> job;
+
+    void worker(unsigned idx) {
+        unsigned long seen = 0;
+        for (;;) {
+            std::function<void(unsigned)> j;
+            {
+                std::unique_lock<std::mutex> l(mu);
+                start.wait(l, [&] { return generation != seen; });
+                seen = generation;
+                if (idx >= want) continue;
+                j = job;
+            }
+            j(idx);
+            std::lock_guard<std::mutex> l(mu);
+            if (++finished == want) done.notify_all();
+        }
+    }
+
+    // run calls f(t) for t in [0, n) on n threads and waits for all.
+    void run(unsigned n, std::function<void(unsigned)> f) {
+        std::unique_lock<std::mutex> l(mu);
+        while (threads.size() < n) {
+            threads.emplace_back(&pool::worker, this, (unsigned)threads.size());
+            threads.back().detach();
+        }
+        job = std::move(f);
+        want = n;
+        finished = 0;
+        generation++;
+        start.notify_all();
+        done.wait(l, [&] { return finished == want; });
+    }
+};
+
+pool workers;
+std::mutex launch_mu;  // one launch at a time (the builtins are globals)
+
 float bf16_value(const void* p, long i) {
     unsigned short h;
     std::memcpy(&h, (const char*)p + 2 * i, 2);
@@ -85,6 +133,7 @@ int emu_kernel_id(const char* name) {
 int emu_launch(int id, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                unsigned smem, const unsigned long long* args, int nargs) {
     if (id < 0 || id >= (int)(sizeof kernels / sizeof kernels[0])) return 1;
+    std::lock_guard<std::mutex> serial(launch_mu);
     const entry& k = kernels[id];
     if (k.nargs != nargs) return 2;
     unsigned nt = bx * by * bz;
@@ -102,22 +151,18 @@ int emu_launch(int id, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsig
         bars.push_back(w.bar);
     }
     const uint64_t* s = (const uint64_t*)args;
-    std::vector<std::thread> th;
-    for (unsigned t = 0; t < nt; t++) {
-        th.emplace_back([&, t] {
-            threadIdx = {t % bx, (t / bx) % by, t / (bx * by)};
-            emu_my_warp = &warps[t / 32];
-            emu_lane = (int)(t % 32);
-            for (unsigned z = 0; z < gz; z++)
-                for (unsigned y = 0; y < gy; y++)
-                    for (unsigned x = 0; x < gx; x++) {
-                        blockIdx = {x, y, z};
-                        k.run(s);
-                        block.arrive_and_wait();  // the block is done before the next reuses shared memory
-                    }
-        });
-    }
-    for (auto& t : th) t.join();
+    workers.run(nt, [&](unsigned t) {
+        threadIdx = {t % bx, (t / bx) % by, t / (bx * by)};
+        emu_my_warp = &warps[t / 32];
+        emu_lane = (int)(t % 32);
+        for (unsigned z = 0; z < gz; z++)
+            for (unsigned y = 0; y < gy; y++)
+                for (unsigned x = 0; x < gx; x++) {
+                    blockIdx = {x, y, z};
+                    k.run(s);
+                    block.arrive_and_wait();  // the block is done before the next reuses shared memory
+                }
+    });
     for (auto* b : bars) delete b;
     return 0;
 }
