@@ -152,7 +152,12 @@ def bench_embed(a, res):
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
             f = model.get_image_features(pixel_values=pix.to(dev, non_blocking=True))
         if not torch.is_tensor(f):  # some transformers releases return a model output
-            f = getattr(f, "image_embeds", None) or getattr(f, "pooler_output", None) or f[0]
+            for name in ("image_embeds", "pooler_output"):
+                if torch.is_tensor(getattr(f, name, None)):
+                    f = getattr(f, name)
+                    break
+            else:
+                f = f[0]
         return f.float().cpu()  # as clipline's embed: every batch back to the host
 
     for _ in range(a.warmup):
