@@ -9,6 +9,6 @@ cd "$(dirname "$0")/../.."
 threads=${1:-$(nproc)}
 echo "== clipline (GOMAXPROCS=$threads)" >&2
 GOMAXPROCS=$threads go test -run '^$' -bench 'BenchmarkViTB32Embed/32$' -benchtime 3x ./internal/model/ | grep -E '^Benchmark'
-GOMAXPROCS=$threads go test -run '^$' -bench 'BenchmarkTrain/(tiny/full|vitb32/lora)$' -benchtime 3x ./internal/train/ | grep -E '^Benchmark'
+GOMAXPROCS=$threads go test -run '^$' -bench 'BenchmarkTrain/(tiny|vitb32)/(full|lora)$' -benchtime 3x ./internal/train/ | grep -E '^Benchmark'
 echo "== PyTorch ($threads threads)" >&2
 /usr/bin/python3 scripts/bench/torch_cpu.py --threads "$threads"
