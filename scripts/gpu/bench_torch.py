@@ -253,7 +253,8 @@ def cmd_bench(a):
             res[name] = {"error": "%s: %s" % (e.__class__.__name__, e)}
         with open(a.out, "w") as f:  # after every section, in case the next one dies
             json.dump(res, f, indent=2)
-    return 0
+    failed = [k for k, v in res.items() if isinstance(v, dict) and "error" in v]
+    return 1 if failed or "error" in res else 0
 
 
 def load_json(path):

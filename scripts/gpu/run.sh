@@ -95,7 +95,9 @@ EOF
 	export LD_LIBRARY_PATH="${dirs#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 log "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-} CLIPLINE_CUBLAS=${CLIPLINE_CUBLAS:-}"
-ls -d ${LD_LIBRARY_PATH//:/ } 2>/dev/null | while read -r d; do ls "$d"/libcublas*.so* 2>/dev/null; done >>"$OUT/run.log"
+if [ -n "${LD_LIBRARY_PATH:-}" ]; then
+	for d in ${LD_LIBRARY_PATH//:/ }; do ls "$d"/libcublas*.so* 2>/dev/null; done >>"$OUT/run.log"
+fi
 
 export CLIPLINE_REQUIRE_GPU=1 # a GPU test that cannot open the GPU fails, never skips
 if [ -d "$G/shared/golden/tiny-clip" ]; then
