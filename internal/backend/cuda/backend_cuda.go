@@ -99,9 +99,13 @@ func New(ordinal int, opts Options) (*Backend, error) {
 			return fail(fmt.Errorf("kernel %s: %w", name, err))
 		}
 	}
+	// Attention may use the device's opt-in shared memory per block; if the
+	// driver refuses, it stays within the 48 KiB every GPU allows (the
+	// kernels then read long sequences from global memory).
 	for _, f := range []kfn{b.k.attnF, b.k.attnDQ, b.k.attnDKDV, b.k.attn64F, b.k.attn64DQ, b.k.attn64DKDV} {
 		if err := g.setMaxSmem(f, g.maxSmem); err != nil {
-			return fail(err)
+			g.maxSmem = 48 * 1024
+			break
 		}
 	}
 	if b.partials, err = b.pool.get(reduceMaxBlocks * 8); err != nil {
