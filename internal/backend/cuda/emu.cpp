@@ -22,6 +22,15 @@ std::mutex emu_atomic_mu;
 
 #include "../../../kernels/clipline.cu"
 
+// The SHA-256 of the clipline.cu compiled in above, as make recorded it
+// (the Go build cache does not notice edits of files included from outside
+// the package; a test compares this with the current source's).
+extern "C" {
+const char* emu_kernels_sha256 =
+#include "../../../kernels/clipline.cu.sha256"
+    ;
+}
+
 namespace {
 
 template <class T>

@@ -48,6 +48,16 @@ func elementwise1D(n int) launchDims {
 	return launchDims{Grid: dim3{g, 1, 1}, Block: dim3{blockThreads, 1, 1}}
 }
 
+// vectorized is the geometry of the elementwise kernels that move float4s
+// when every address is 16-byte aligned and n a multiple of 4 (vec, the
+// kernels' last argument); otherwise one float per element.
+func vectorized(n int, addrs ...uintptr) (launchDims, bool) {
+	if n%4 == 0 && aligned16(addrs...) {
+		return elementwise1D(n / 4), true
+	}
+	return elementwise1D(n), false
+}
+
 // warpPerRow gives each of rows rows one warp (blockThreads/32 rows a block).
 func warpPerRow(rows int) launchDims {
 	return launchDims{Grid: dim3{ceilDiv(rows, blockThreads/32), 1, 1}, Block: dim3{blockThreads, 1, 1}}

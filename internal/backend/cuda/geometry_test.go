@@ -132,3 +132,15 @@ func TestAttention64Plan(t *testing.T) {
 		t.Error("aligned16")
 	}
 }
+
+func TestVectorizedOnlyWhenAligned(t *testing.T) {
+	if l, vec := vectorized(1024, 256, 4096); !vec || l.Grid.X != 1 {
+		t.Errorf("aligned: %+v %v", l, vec)
+	}
+	if _, vec := vectorized(1022, 256, 4096); vec {
+		t.Error("n not a multiple of 4 vectorized")
+	}
+	if l, vec := vectorized(1024, 256, 4096+28); vec || l.Grid.X != 4 {
+		t.Errorf("misaligned view vectorized: %+v", l)
+	}
+}

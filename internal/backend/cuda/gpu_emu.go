@@ -8,9 +8,9 @@ package cuda
 // reference GEMM for cuBLAS. `go test -tags cudaemu ./internal/backend/cuda/`
 // thereby runs the GPU tests' code paths (argument order, launch geometry,
 // index arithmetic, synchronisation within blocks) on a machine without a
-// GPU. Timing and memory figures mean nothing here. Build caches do not see
-// edits of kernels/clipline.cu: after one, run `go clean -cache` (or touch
-// emu.cpp) before testing again.
+// GPU. Timing and memory figures mean nothing here. The build cache does not
+// see edits of kernels/clipline.cu: after one (and make -C kernels), run
+// `go clean -cache`; TestEmulatorKernelsCurrent fails until then.
 
 /*
 #cgo CXXFLAGS: -std=c++20 -O2
@@ -19,6 +19,7 @@ package cuda
 #include <stdlib.h>
 #include <string.h>
 
+extern const char* emu_kernels_sha256;
 int emu_kernel_id(const char* name);
 int emu_launch(int id, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                unsigned smem, const unsigned long long* args, int nargs);
@@ -62,6 +63,10 @@ func openGPU(ordinal int) (*gpu, error) {
 }
 
 func (g *gpu) close() {}
+
+// emulatedKernelsSHA256 is the recorded hash of the clipline.cu this
+// emulator was compiled from.
+func emulatedKernelsSHA256() string { return C.GoString(C.emu_kernels_sha256) }
 
 func (g *gpu) kernel(name string) (kfn, error) {
 	cs := C.CString(name)

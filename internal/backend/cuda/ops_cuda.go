@@ -291,8 +291,10 @@ func (b *Backend) QuickGELU(out, in backend.Buf, n int) {
 	need("QuickGELU in", x, n)
 	b.enter()
 	defer b.leave()
-	b.a().p(wr(o)).p(rd(x)).i(n)
-	b.run(b.k.qgeluF, elementwise1D(n))
+	op, xp := wr(o), rd(x)
+	l, vec := vectorized(n, op, xp)
+	b.a().p(op).p(xp).i(n).i(flag(vec))
+	b.run(b.k.qgeluF, l)
 }
 
 // QuickGELUBackward accumulates dIn += dOut·quick_gelu'(in).
@@ -306,8 +308,10 @@ func (b *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int) {
 	need("QuickGELUBackward in", x, n)
 	b.enter()
 	defer b.leave()
-	b.a().p(wr(di)).p(rd(g)).p(rd(x)).i(n)
-	b.run(b.k.qgeluB, elementwise1D(n))
+	dp, gp, xp := wr(di), rd(g), rd(x)
+	l, vec := vectorized(n, dp, gp, xp)
+	b.a().p(dp).p(gp).p(xp).i(n).i(flag(vec))
+	b.run(b.k.qgeluB, l)
 }
 
 // Add computes out = a + b.
@@ -318,8 +322,10 @@ func (b *Backend) Add(out, x, y backend.Buf, n int) {
 	need("Add b", yb, n)
 	b.enter()
 	defer b.leave()
-	b.a().p(wr(o)).p(rd(xb)).p(rd(yb)).i(n)
-	b.run(b.k.add, elementwise1D(n))
+	op, xp, yp := wr(o), rd(xb), rd(yb)
+	l, vec := vectorized(n, op, xp, yp)
+	b.a().p(op).p(xp).p(yp).i(n).i(flag(vec))
+	b.run(b.k.add, l)
 }
 
 // AddScaled computes y += alpha·x.
@@ -329,8 +335,10 @@ func (b *Backend) AddScaled(y, x backend.Buf, alpha float32, n int) {
 	need("AddScaled x", xb, n)
 	b.enter()
 	defer b.leave()
-	b.a().p(wr(yb)).p(rd(xb)).f(alpha).i(n)
-	b.run(b.k.addScaled, elementwise1D(n))
+	yp, xp := wr(yb), rd(xb)
+	l, vec := vectorized(n, yp, xp)
+	b.a().p(yp).p(xp).f(alpha).i(n).i(flag(vec))
+	b.run(b.k.addScaled, l)
 }
 
 // Scale computes x *= alpha.
@@ -339,8 +347,10 @@ func (b *Backend) Scale(x backend.Buf, alpha float32, n int) {
 	need("Scale x", xb, n)
 	b.enter()
 	defer b.leave()
-	b.a().p(wr(xb)).f(alpha).i(n)
-	b.run(b.k.scale, elementwise1D(n))
+	xp := wr(xb)
+	l, vec := vectorized(n, xp)
+	b.a().p(xp).f(alpha).i(n).i(flag(vec))
+	b.run(b.k.scale, l)
 }
 
 // Mul computes out = a·b elementwise.
@@ -351,8 +361,10 @@ func (b *Backend) Mul(out, x, y backend.Buf, n int) {
 	need("Mul b", yb, n)
 	b.enter()
 	defer b.leave()
-	b.a().p(wr(o)).p(rd(xb)).p(rd(yb)).i(n)
-	b.run(b.k.mul, elementwise1D(n))
+	op, xp, yp := wr(o), rd(xb), rd(yb)
+	l, vec := vectorized(n, op, xp, yp)
+	b.a().p(op).p(xp).p(yp).i(n).i(flag(vec))
+	b.run(b.k.mul, l)
 }
 
 // DropoutMask fills mask with 0 (probability p) or 1/(1-p), with the CPU
