@@ -15,9 +15,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/stream"
 )
@@ -45,7 +45,7 @@ counted on stderr instead. Other columns pass through unchanged; the schema
 metadata gains clipline.image_size (and clipline.model) and a provenance
 entry.`
 
-type cli struct {
+type command struct {
 	Model     string `xor:"geometry" type:"existingdir" placeholder:"DIR" help:"Model directory whose preprocessor_config.json gives the size."`
 	Size      int    `xor:"geometry" placeholder:"N" help:"Output side in pixels (resize shortest side to N, crop N x N)."`
 	ImageRoot string `placeholder:"DIR" help:"Directory that relative image paths are resolved against (default: the current directory)."`
@@ -56,47 +56,18 @@ type cli struct {
 	Workers   int    `default:"0" help:"Goroutines decoding images (0: all cores)."`
 }
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "decode: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-// exitCode carries kong's requested exit (after --help) out of run.
-type exitCode int
+func main() { cli.Main("decode", run) }
 
 // run parses args and runs the stage; logs go to stderr.
-func run(args []string, stdout, stderr io.Writer) (err error) {
-	var c cli
-	parser, err := kong.New(&c,
-		kong.Name("decode"),
-		kong.Description(description),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(exitCode(code)) }),
-		kong.UsageOnError(),
-	)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			code, ok := r.(exitCode)
-			if !ok {
-				panic(r)
-			}
-			if code != 0 {
-				err = fmt.Errorf("invalid arguments")
-			}
-		}
-	}()
-	if _, err := parser.Parse(args); err != nil {
+func run(args []string, stdout, stderr io.Writer) error {
+	var c command
+	if ctx, err := cli.Parse("decode", description, &c, args, stdout, stderr); ctx == nil {
 		return err
 	}
 	return c.run(args, stderr)
 }
 
-func (c *cli) run(args []string, stderr io.Writer) error {
+func (c *command) run(args []string, stderr io.Writer) error {
 	g, err := c.geometry()
 	if err != nil {
 		return err
@@ -186,7 +157,7 @@ func (c *cli) run(args []string, stderr io.Writer) error {
 }
 
 // geometry is the resize and crop from --size or --model.
-func (c *cli) geometry() (imageproc.Geometry, error) {
+func (c *command) geometry() (imageproc.Geometry, error) {
 	var g imageproc.Geometry
 	switch {
 	case c.Size > 0:
@@ -238,7 +209,7 @@ func modelConfig(dir string) (imageproc.Config, error) {
 }
 
 // resolve applies --image-root to relative paths.
-func (c *cli) resolve(p string) string {
+func (c *command) resolve(p string) string {
 	if c.ImageRoot == "" || p == "" || filepath.IsAbs(p) {
 		return p
 	}

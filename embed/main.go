@@ -7,10 +7,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/alecthomas/kong"
 
+	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/device"
 	"github.com/clipline/clipline/internal/embed"
 	"github.com/clipline/clipline/internal/fetch"
@@ -47,7 +47,7 @@ clipline.model and a provenance entry. --split NAME embeds and writes only
 that split's rows (embed --split test | rank skips embedding the training
 rows). Throughput goes to stderr.`
 
-type cli struct {
+type command struct {
 	Model       string `required:"" placeholder:"DIR|ID" help:"Checkpoint directory or Hugging Face model id."`
 	In          string `default:"-" placeholder:"FILE" help:"Input stream (- is stdin)."`
 	Out         string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
@@ -59,47 +59,19 @@ type cli struct {
 	Compress    string `default:"none" enum:"none,zstd,lz4" help:"Compress the output buffers (none, zstd, lz4); readers detect it."`
 }
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "embed: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-// exitCode carries kong's requested exit (after --help) out of run.
-type exitCode int
+func main() { cli.Main("embed", run) }
 
 // run parses args and runs the stage; logs go to stderr.
-func run(args []string, stdout, stderr io.Writer) (err error) {
-	var c cli
-	parser, err := kong.New(&c,
-		kong.Name("embed"),
-		kong.Description(description),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(exitCode(code)) }),
-		kong.Vars{"device_syntax": device.Syntax},
-	)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			code, ok := r.(exitCode)
-			if !ok {
-				panic(r)
-			}
-			if code != 0 {
-				err = fmt.Errorf("invalid arguments")
-			}
-		}
-	}()
-	if _, err := parser.Parse(args); err != nil {
+func run(args []string, stdout, stderr io.Writer) error {
+	var c command
+	if ctx, err := cli.Parse("embed", description, &c, args, stdout, stderr,
+		kong.Vars{"device_syntax": device.Syntax}); ctx == nil {
 		return err
 	}
 	return c.run(args, stderr)
 }
 
-func (c *cli) run(args []string, stderr io.Writer) error {
+func (c *command) run(args []string, stderr io.Writer) error {
 	if c.BatchSize < 1 {
 		return fmt.Errorf("--batch-size %d must be positive", c.BatchSize)
 	}

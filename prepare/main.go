@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/dataset"
 	"github.com/clipline/clipline/internal/dataset/flickr30k"
 	"github.com/clipline/clipline/internal/dataset/jsonl"
@@ -67,7 +68,7 @@ Sources:
 
 Downloads are cached under $CLIPLINE_CACHE (default ~/.cache/clipline).`
 
-type cli struct {
+type commands struct {
 	Out      string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
 	Compress string `default:"none" enum:"none,zstd,lz4" help:"Compress the output buffers (none, zstd, lz4); readers detect it."`
 
@@ -108,19 +109,11 @@ type flickrCmd struct {
 	SkipMissing bool   `help:"Drop annotated images whose file is missing (counted on stderr) instead of failing."`
 }
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "prepare: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-// exitCode carries kong's requested exit (after --help) out of run.
-type exitCode int
+func main() { cli.Main("prepare", run) }
 
 // env is what commands need from the process.
 type env struct {
-	cli    *cli
+	cmd    *commands
 	args   []string
 	stdout io.Writer
 	stderr io.Writer
@@ -128,37 +121,16 @@ type env struct {
 	start  time.Time
 }
 
-func run(args []string, stdout, stderr io.Writer) (err error) {
-	var c cli
-	parser, err := kong.New(&c,
-		kong.Name("prepare"),
-		kong.Description(description),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(exitCode(code)) }),
-		kong.Vars{"flickr_base": flickr30k.DefaultBaseURL},
-		kong.UsageOnError(),
-	)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			code, ok := r.(exitCode)
-			if !ok {
-				panic(r)
-			}
-			if code != 0 {
-				err = errors.New("invalid arguments")
-			}
-		}
-	}()
-	kctx, err := parser.Parse(args)
-	if err != nil {
+func run(args []string, stdout, stderr io.Writer) error {
+	var c commands
+	kctx, err := cli.Parse("prepare", description, &c, args, stdout, stderr,
+		kong.Vars{"flickr_base": flickr30k.DefaultBaseURL})
+	if kctx == nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return kctx.Run(&env{cli: &c, args: args, stdout: stdout, stderr: stderr, ctx: ctx, start: time.Now()})
+	return kctx.Run(&env{cmd: &c, args: args, stdout: stdout, stderr: stderr, ctx: ctx, start: time.Now()})
 }
 
 func (s *syntheticCmd) Run(e *env) error {
@@ -264,15 +236,15 @@ func (e *env) write(rows []dataset.Row) (err error) {
 		stream.ImageIDField(), stream.SplitField(), stream.ImagePathField(), stream.CaptionsField(),
 	}, nil)
 	schema = stream.WithProvenance(schema, "prepare", e.args)
-	opts := stream.Options{Compress: e.cli.Compress}
+	opts := stream.Options{Compress: e.cmd.Compress}
 	var w *stream.Writer
-	if e.cli.Out == "-" || e.cli.Out == "" {
+	if e.cmd.Out == "-" || e.cmd.Out == "" {
 		if isTerminal(e.stdout) {
 			return errors.New("refusing to write a binary Arrow stream to a terminal; use --out FILE or a pipe")
 		}
 		w, err = stream.NewWriter(e.stdout, "stdout", schema, opts)
 	} else {
-		w, err = stream.Create(e.cli.Out, schema, opts)
+		w, err = stream.Create(e.cmd.Out, schema, opts)
 	}
 	if err != nil {
 		return err

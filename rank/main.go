@@ -12,11 +12,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/metrics"
 	"github.com/clipline/clipline/internal/stream"
 )
@@ -45,7 +45,7 @@ stdout: {"t2i": {"r1","r5","r10","mrr","ndcg10"}, "i2t": {...}, "rsum",
 "images", "queries"}: recalls as fractions in [0,1], rsum the sum of the six
 recalls, images the gallery images, queries the caption queries.`
 
-type cli struct {
+type command struct {
 	In           string `default:"-" placeholder:"FILE" help:"Embedded rows (- is stdin)."`
 	Split        string `placeholder:"NAME" help:"Keep only the rows of this split (e.g. test)."`
 	Gallery      string `placeholder:"FILE" type:"existingfile" help:"Rank the captions of --in against this stream's images instead of its own."`
@@ -57,16 +57,10 @@ type cli struct {
 }
 
 func main() {
-	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, errHelp) {
-			return
-		}
-		fmt.Fprintf(os.Stderr, "rank: %v\n", err)
-		os.Exit(1)
-	}
+	cli.Main("rank", func(args []string, stdout, stderr io.Writer) error {
+		return run(args, os.Stdin, stdout, stderr)
+	})
 }
-
-var errHelp = errors.New("help shown")
 
 // Output is the JSON written to stdout.
 type Output struct {
@@ -87,21 +81,9 @@ type Scores struct {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	var c cli
-	exited := false
-	parser, err := kong.New(&c, kong.Name("rank"), kong.Description(description),
-		kong.Writers(stdout, stderr), kong.Exit(func(int) { exited = true }))
-	if err != nil {
+	var c command
+	if ctx, err := cli.Parse("rank", description, &c, args, stdout, stderr); ctx == nil {
 		return err
-	}
-	if _, err := parser.Parse(args); err != nil {
-		if exited {
-			return errHelp
-		}
-		return err
-	}
-	if exited {
-		return errHelp
 	}
 	if (c.TopK > 0) != (c.Results != "") {
 		return errors.New("--top-k and --results go together")

@@ -5,34 +5,33 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/alecthomas/kong"
-
+	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/report"
 )
 
-type cli struct {
+const description = "Compare retrieval before and after fine-tuning: a table on stderr, {\"zero_shot\",\"fine_tuned\",\"seconds\"} as JSON."
+
+type command struct {
 	ZeroShot  string `name:"zero-shot" required:"" type:"existingfile" help:"rank's JSON for the base model."`
 	FineTuned string `name:"fine-tuned" required:"" type:"existingfile" help:"rank's JSON for the fine-tuned model."`
 	Started   string `name:"started" help:"File holding the Unix time the run started; its age becomes \"seconds\"."`
 	Out       string `name:"out" help:"Write the JSON report here (atomically) instead of stdout."`
 }
 
-func main() {
-	var c cli
-	kong.Parse(&c, kong.Description("Compare retrieval before and after fine-tuning: a table on stderr, {\"zero_shot\",\"fine_tuned\",\"seconds\"} as JSON."))
-	if err := run(c); err != nil {
-		fmt.Fprintln(os.Stderr, "report:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("report", run) }
 
-func run(c cli) error {
+func run(args []string, stdout, stderr io.Writer) error {
+	var c command
+	if ctx, err := cli.Parse("report", description, &c, args, stdout, stderr); ctx == nil {
+		return err
+	}
 	before, rawBefore, err := report.LoadMetrics(c.ZeroShot)
 	if err != nil {
 		return err
@@ -53,14 +52,14 @@ func run(c cli) error {
 		}
 		rep.Seconds = float64(time.Now().UnixNano())/1e9 - start
 	}
-	report.Table(os.Stderr, before, after)
+	report.Table(stderr, before, after)
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
 	js = append(js, '\n')
 	if c.Out == "" {
-		_, err = os.Stdout.Write(js)
+		_, err = stdout.Write(js)
 		return err
 	}
 	tmp := filepath.Join(filepath.Dir(c.Out), "."+filepath.Base(c.Out)+".tmp")

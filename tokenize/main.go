@@ -16,11 +16,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/clipline/clipline/internal/bpe"
+	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -43,7 +43,7 @@ The vocabulary is vocab.json + merges.txt in --model (Hugging Face layout,
 e.g. a CLIP checkpoint directory). "tokenize learn" learns such a vocabulary
 from a stream's captions.`
 
-type cli struct {
+type commands struct {
 	Run   runCmd   `cmd:"" default:"withargs" help:"Add caption_tokens to a stream (the default command)."`
 	Learn learnCmd `cmd:"" help:"Learn a byte-level BPE vocabulary (vocab.json, merges.txt) from a stream's captions."`
 }
@@ -65,41 +65,13 @@ type learnCmd struct {
 	Out          string   `required:"" placeholder:"DIR" help:"Directory to write vocab.json and merges.txt into (created if needed)."`
 }
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "tokenize: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-// exitCode carries kong's requested exit (after --help) out of run.
-type exitCode int
+func main() { cli.Main("tokenize", run) }
 
 // run parses args and runs the chosen command; logs go to stderr.
-func run(args []string, stdout, stderr io.Writer) (err error) {
-	var c cli
-	parser, err := kong.New(&c,
-		kong.Name("tokenize"),
-		kong.Description(description),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(exitCode(code)) }),
-	)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			code, ok := r.(exitCode)
-			if !ok {
-				panic(r)
-			}
-			if code != 0 {
-				err = fmt.Errorf("invalid arguments")
-			}
-		}
-	}()
-	ctx, err := parser.Parse(args)
-	if err != nil {
+func run(args []string, stdout, stderr io.Writer) error {
+	var c commands
+	ctx, err := cli.Parse("tokenize", description, &c, args, stdout, stderr)
+	if ctx == nil {
 		return err
 	}
 	return ctx.Run(&env{args: args, stderr: stderr})

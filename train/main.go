@@ -8,14 +8,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
-	"github.com/alecthomas/kong"
-
+	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/config"
 	"github.com/clipline/clipline/internal/device"
 	"github.com/clipline/clipline/internal/fetch"
@@ -43,7 +39,7 @@ Output in --out (output_dir): checkpoint-STEP/ (merged model in Hugging Face
 layout with tokenizer and preprocessor files, PEFT adapter, trainer state
 for --resume), best/ (highest validation t2i R@1), final/, metrics.jsonl.`
 
-type cli struct {
+type command struct {
 	Model       string   `placeholder:"DIR|ID" help:"Base model: a checkpoint directory or a Hugging Face id (model_name_or_path)."`
 	Config      string   `type:"existingfile" placeholder:"FILE" help:"YAML configuration (vembed-factory keys)."`
 	Set         []string `placeholder:"KEY=VALUE" sep:"none" help:"Override one configuration key; repeatable (e.g. --set batch_size=64)."`
@@ -59,41 +55,18 @@ type cli struct {
 	PrintConfig bool     `help:"Print the effective configuration as YAML and exit."`
 }
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "train: %s\n", strings.TrimPrefix(err.Error(), "train: "))
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("train", run) }
 
-type exitCode int
-
-func run(args []string, stdout, stderr io.Writer) (err error) {
-	var c cli
-	parser, err := kong.New(&c, kong.Name("train"), kong.Description(description),
-		kong.Writers(stdout, stderr), kong.Exit(func(code int) { panic(exitCode(code)) }), kong.UsageOnError())
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			code, ok := r.(exitCode)
-			if !ok {
-				panic(r)
-			}
-			if code != 0 {
-				err = errors.New("invalid arguments")
-			}
-		}
-	}()
-	if _, err := parser.Parse(args); err != nil {
+func run(args []string, stdout, stderr io.Writer) error {
+	var c command
+	if ctx, err := cli.Parse("train", description, &c, args, stdout, stderr); ctx == nil {
 		return err
 	}
 	return c.run(stdout, stderr)
 }
 
 // flags maps the flags the user gave to configuration keys.
-func (c *cli) flags() map[string]string {
+func (c *command) flags() map[string]string {
 	m := map[string]string{}
 	for k, v := range map[string]string{"model_name_or_path": c.Model, "output_dir": c.Out,
 		"train_split": c.TrainSplit, "val_split": c.ValSplit, "device": c.Device} {
@@ -104,7 +77,7 @@ func (c *cli) flags() map[string]string {
 	return m
 }
 
-func (c *cli) run(stdout, stderr io.Writer) error {
+func (c *command) run(stdout, stderr io.Writer) error {
 	l, err := config.Load(config.Options{File: c.Config, Sets: c.Set, Flags: c.flags(), Warn: stderr})
 	if err != nil {
 		return err
