@@ -27,7 +27,9 @@ go build -tags cuda "${LD[@]}" -o "$G/bin/clbench" ./scripts/gpu/clbench
 for m in */main.go; do
 	s=$(dirname "$m")
 	echo "building $s" >&2
-	go build -tags cuda "${LD[@]}" -o "$G/bin/$s" "./$s"
+	# A stage that does not build only costs the pipeline check (run.sh
+	# skips it); the tests and the benchmark above do not need it.
+	go build -tags cuda "${LD[@]}" -o "$G/bin/$s" "./$s" || echo "warning: $s did not build" >&2
 done
 
 # Reference data for the model parity tests (the tests find it through
