@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/clipline/clipline/internal/atomicfile"
 	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/report"
 )
@@ -62,9 +62,5 @@ func run(args []string, stdout, stderr io.Writer) error {
 		_, err = stdout.Write(js)
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(c.Out), "."+filepath.Base(c.Out)+".tmp")
-	if err := os.WriteFile(tmp, js, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, c.Out)
+	return atomicfile.WriteFile(c.Out, js, 0o644)
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/clipline/clipline/internal/atomicfile"
 )
 
 // BaseVocabSize is the number of tokens every byte-level vocabulary starts
@@ -340,24 +342,8 @@ func writeJSONString(b *bytes.Buffer, s string) error {
 // writeFileAtomic writes through a temporary file and a rename, so a
 // failed run never leaves a truncated vocabulary behind.
 func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("bpe: save: %w", err)
-	}
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Chmod(0o644) // CreateTemp makes 0600; vocabularies are shared files
-	}
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("bpe: save %s: %w", path, werr)
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("bpe: save %s: %w", path, err)
 	}
 	return nil
 }

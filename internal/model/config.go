@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
+
+	"github.com/clipline/clipline/internal/atomicfile"
 )
 
 // TextConfig is the text tower part of a Hugging Face CLIP config.json
@@ -310,30 +311,10 @@ func SaveConfig(path string, c Config) error {
 	return writeFileAtomic(path, append(raw, '\n'))
 }
 
-// writeFileAtomic writes data to a temporary file in path's directory and
-// renames it into place, so readers never see a half-written file.
+// writeFileAtomic writes data to path through a temporary file and a
+// rename, so readers never see a half-written file.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

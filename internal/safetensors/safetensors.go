@@ -9,8 +9,9 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/clipline/clipline/internal/atomicfile"
 )
 
 // Tensor is one named tensor as stored: its dtype, shape and raw bytes.
@@ -227,26 +228,8 @@ func Save(path string, tensors map[string]Tensor, metadata map[string]string) er
 	if err != nil {
 		return fmt.Errorf("safetensors %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	// CreateTemp makes 0600 files; checkpoints are shared artefacts.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	// Checkpoints are shared artefacts: 0644.
+	if err := atomicfile.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("safetensors %s: %w", path, err)
 	}
 	return nil

@@ -28,6 +28,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/clipline/clipline/internal/atomicfile"
 	"github.com/clipline/clipline/internal/dataset"
 )
 
@@ -300,12 +301,8 @@ func writeImage(s *Scene, dir string, quality int, buf *bytes.Buffer, enc *png.E
 		return fmt.Errorf("synthetic: encode %s: %w", s.ID, err)
 	}
 	path := filepath.Join(dir, s.FileName())
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("synthetic: write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("synthetic: %w", err)
+	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("synthetic: write %s: %w", path, err)
 	}
 	return nil
 }

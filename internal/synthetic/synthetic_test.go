@@ -287,7 +287,7 @@ func TestFilesDecodeWithDeclaredFormatAndSize(t *testing.T) {
 	if len(sizes) < 20 {
 		t.Fatalf("only %d distinct sizes in 30 images", len(sizes))
 	}
-	if tmps, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(tmps) > 0 {
+	if tmps, _ := filepath.Glob(filepath.Join(dir, "*.tmp*")); len(tmps) > 0 {
 		t.Fatalf("temporary files left: %v", tmps)
 	}
 }

@@ -171,9 +171,9 @@ func TestCheckpointLayout(t *testing.T) {
 	if st.GlobalStep != 4 || st.Epoch != 2 || st.MaxSteps != 4 || !st.UseLoRA || len(st.LogHistory) != 4 {
 		t.Errorf("trainer state %+v", st)
 	}
-	// No temporary directories left behind.
+	// No temporary directories (or atomicfile's temporary files) left behind.
 	filepath.Walk(out, func(p string, info os.FileInfo, err error) error {
-		if strings.HasPrefix(filepath.Base(p), tmpPrefix) || strings.HasPrefix(filepath.Base(p), oldPrefix) {
+		if b := filepath.Base(p); strings.HasPrefix(b, tmpPrefix) || strings.HasPrefix(b, oldPrefix) || strings.Contains(b, ".tmp") {
 			t.Errorf("leftover %s", p)
 		}
 		return nil
