@@ -2,7 +2,8 @@
 # clipline vs PyTorch on this machine's CPU, one after the other:
 # ViT-B/32 image embedding (batch 32) and training pairs/s at batch 32
 # (tiny config full fine-tuning; ViT-B/32 with LoRA r=16 on q,k,v,out).
-# Needs Debian's python3-torch (apt install python3-torch). Usage:
+# Needs Debian's python3-torch with an optimised BLAS (apt install python3-torch
+# libopenblas0-pthread; without OpenBLAS torch runs on the reference BLAS). Usage:
 #   bash scripts/bench/cpu_compare.sh [threads]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
