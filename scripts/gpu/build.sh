@@ -50,6 +50,6 @@ else
 	echo "note: no out/default/report.json (run make -f pipeline.mk first for the recall comparison)" >&2
 fi
 
-gzip -9 "$G"/bin/*
+gzip -9f "$G"/bin/*
 du -sh "$G"
 du -ah "$G" | sort -h | tail -12
