@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"golang.org/x/image/bmp"
 
+	"github.com/clipline/clipline/internal/cputime"
 	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/stream"
 )
@@ -315,7 +316,7 @@ func BenchmarkStage(b *testing.B) {
 	}
 	in, out := filepath.Join(dir, "in.arrows"), filepath.Join(dir, "out.arrows")
 	writeStream(b, in, ids, paths)
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	b.ResetTimer()
 	for b.Loop() {
 		if err := run([]string{"--size", "224", "--in", in, "--out", out}, io.Discard, io.Discard); err != nil {
@@ -323,7 +324,7 @@ func BenchmarkStage(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "images/s")
-	if cpu0 >= 0 {
-		b.ReportMetric((processCPU()-cpu0)*1000/float64(rows*b.N), "cpu-ms/image")
+	if cpu0 > 0 {
+		b.ReportMetric((cputime.Process()-cpu0).Seconds()*1000/float64(rows*b.N), "cpu-ms/image")
 	}
 }

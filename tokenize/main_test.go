@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/clipline/clipline/internal/bpe"
+	"github.com/clipline/clipline/internal/cputime"
 	"github.com/clipline/clipline/internal/sharedtest"
 	"github.com/clipline/clipline/internal/stream"
 )
@@ -426,7 +427,7 @@ func BenchmarkStage(b *testing.B) {
 		}
 	}
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		var stdout, stderr bytes.Buffer
 		if err := run([]string{"--model", model, "--in", in, "--out", filepath.Join(dir, "out.arrow")}, &stdout, &stderr); err != nil {
@@ -435,7 +436,7 @@ func BenchmarkStage(b *testing.B) {
 	}
 	captions := float64(b.N * len(rows) * 5)
 	b.ReportMetric(captions/b.Elapsed().Seconds(), "captions/s")
-	if cpu := processCPU() - cpu0; cpu > 0 {
+	if cpu := cputime.Process() - cpu0; cpu > 0 {
 		// CPU cost per caption, and what it makes on 2 free cores: robust
 		// when other work shares the machine.
 		b.ReportMetric(2e9*captions/float64(cpu.Nanoseconds()), "captions/s@2cores")

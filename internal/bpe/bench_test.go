@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clipline/clipline/internal/cputime"
 	"github.com/clipline/clipline/internal/sharedtest"
 )
 
@@ -36,7 +37,7 @@ func BenchmarkTokenizeParallel(b *testing.B) {
 	tok := benchTokenizer(b, texts)
 	var next atomic.Int64
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	b.RunParallel(func(pb *testing.PB) {
 		row := make([]int32, DefaultContextLength)
 		local := next.Add(7919)
@@ -46,7 +47,7 @@ func BenchmarkTokenizeParallel(b *testing.B) {
 			tok.TokenizeInto(row, texts[i%int64(len(texts))])
 		}
 	})
-	reportRates(b, processCPU()-cpu0)
+	reportRates(b, cputime.Process()-cpu0)
 }
 
 // reportRates reports wall-clock captions/s and, from CPU time, the cost
@@ -69,14 +70,14 @@ func BenchmarkTokenizeColdCache(b *testing.B) {
 	tok := benchTokenizer(b, texts)
 	row := make([]int32, DefaultContextLength)
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		if i%len(texts) == 0 {
 			tok.cache.init()
 		}
 		tok.TokenizeInto(row, texts[i%len(texts)])
 	}
-	reportRates(b, processCPU()-cpu0)
+	reportRates(b, cputime.Process()-cpu0)
 }
 
 // BenchmarkLoad reads the real CLIP vocabulary (the stage does it once).

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/clipline/clipline/internal/backend/cpu"
+	"github.com/clipline/clipline/internal/cputime"
 	"github.com/clipline/clipline/internal/embed/embedtest"
 	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/model"
@@ -79,12 +80,12 @@ func BenchmarkStageViTB32(b *testing.B) {
 	benchRun(b, e, in) // allocate the plan
 	b.ResetTimer()
 	var images int64
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		images += benchRun(b, e, in).Images
 	}
 	b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
-	b.ReportMetric(float64(images)/(processCPU()-cpu0), "images/cpu-s")
+	b.ReportMetric(float64(images)/(cputime.Process()-cpu0).Seconds(), "images/cpu-s")
 }
 
 // BenchmarkStageOverhead measures the stage's own cost per row with a model
@@ -105,10 +106,10 @@ func BenchmarkStageOverhead(b *testing.B) {
 	in := benchStream(b, 1024, 32, 5, m.Config().Text.VocabSize)
 	b.ResetTimer()
 	var rows int64
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		rows += benchRun(b, e, in).Rows
 	}
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(rows)/(processCPU()-cpu0), "rows/cpu-s")
+	b.ReportMetric(float64(rows)/(cputime.Process()-cpu0).Seconds(), "rows/cpu-s")
 }

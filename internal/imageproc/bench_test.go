@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/clipline/clipline/internal/cputime"
 	"github.com/clipline/clipline/internal/sharedtest"
 )
 
@@ -40,7 +41,7 @@ func BenchmarkDecode224(b *testing.B) {
 	data := benchJPEG(b)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		p, _ := NewProcessor(Square(224))
@@ -56,8 +57,8 @@ func BenchmarkDecode224(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
 	// CPU time per image: the throughput on k otherwise idle cores is about
 	// k*1000/cpu-ms/image, whatever else was running during the benchmark.
-	if cpu0 >= 0 {
-		b.ReportMetric((processCPU()-cpu0)*1000/float64(b.N), "cpu-ms/image")
+	if cpu0 > 0 {
+		b.ReportMetric((cputime.Process()-cpu0).Seconds()*1000/float64(b.N), "cpu-ms/image")
 	}
 }
 

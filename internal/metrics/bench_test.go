@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/clipline/clipline/internal/cputime"
 )
 
 // randomUnit fills n×d with random unit vectors.
@@ -43,7 +43,7 @@ func BenchmarkRankFlickrScale(b *testing.B) {
 	t2i, i2t := SingleStream(caps)
 	in := Input{Dim: d, Images: randomUnit(rng, n, d), Captions: randomUnit(rng, n*per, d), T2I: t2i, I2T: i2t}
 	var res Result
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		var err error
 		res, err = Rank(in, Options{TopK: 10})
@@ -51,7 +51,7 @@ func BenchmarkRankFlickrScale(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 	flops := 2 * float64(n) * float64(n*per) * d
 	b.ReportMetric(flops/b.Elapsed().Seconds()*float64(b.N)/1e9, "GFLOP/s")
 	b.Logf("kernel %s; t2i R@1 %.5f R@10 %.5f MRR %.5f; i2t R@1 %.5f R@10 %.5f (chance: R@1 ~ 1/N)",
@@ -70,20 +70,12 @@ func BenchmarkRankSmall(b *testing.B) {
 	}
 	t2i, i2t := SingleStream(caps)
 	in := Input{Dim: d, Images: randomUnit(rng, n, d), Captions: randomUnit(rng, n*per, d), T2I: t2i, I2T: i2t}
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		if _, err := Rank(in, Options{TopK: 10}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 	b.ReportMetric(2*float64(n)*float64(n*per)*d/b.Elapsed().Seconds()*float64(b.N)/1e9, "GFLOP/s")
-}
-
-// cpuTime is the process's user+system CPU time: on a shared machine it
-// measures the work better than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -2,10 +2,10 @@ package model
 
 import (
 	"math/rand/v2"
-	"syscall"
 	"testing"
 
 	"github.com/clipline/clipline/internal/backend/cpu"
+	"github.com/clipline/clipline/internal/cputime"
 )
 
 // BenchmarkViTB32Embed measures image embedding throughput of a
@@ -32,7 +32,7 @@ func BenchmarkViTB32Embed(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
-			cpu0 := cpuSeconds()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				if _, err := m.VisionForward(vp, pixels, batch); err != nil {
 					b.Fatal(err)
@@ -41,7 +41,7 @@ func BenchmarkViTB32Embed(b *testing.B) {
 			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
 			// Throughput per CPU-second of this process: on a shared machine
 			// it shows what the code does when other jobs steal cores.
-			b.ReportMetric(float64(batch*b.N)/(cpuSeconds()-cpu0), "images/cpu-s")
+			b.ReportMetric(float64(batch*b.N)/(cputime.Process()-cpu0).Seconds(), "images/cpu-s")
 		})
 	}
 }
@@ -66,23 +66,14 @@ func BenchmarkViTB32TextEmbed(b *testing.B) {
 	}
 	tp := m.NewTextPlan(batch, false)
 	b.ResetTimer()
-	cpu0 := cpuSeconds()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		if _, err := m.TextForward(tp, ids, batch); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "captions/s")
-	b.ReportMetric(float64(batch*b.N)/(cpuSeconds()-cpu0), "captions/cpu-s")
-}
-
-// cpuSeconds is the user+system CPU time of this process so far.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+	b.ReportMetric(float64(batch*b.N)/(cputime.Process()-cpu0).Seconds(), "captions/cpu-s")
 }
 
 func itoa(n int) string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/backend/cpu"
+	"github.com/clipline/clipline/internal/cputime"
 )
 
 // Run with: go test -bench . -run '^$' ./internal/backend/cpu/
@@ -25,11 +26,11 @@ func randBuf(be backend.Backend, n int, rng *rand.Rand) backend.Buf {
 // per CPU-second (the per-core rate, insensitive to other processes on a
 // shared machine).
 func loop(b *testing.B, flops float64, f func()) {
-	c0 := cpuTime()
+	c0 := cputime.Process()
 	for b.Loop() {
 		f()
 	}
-	c := cpuTime() - c0
+	c := cputime.Process() - c0
 	if flops == 0 {
 		return
 	}

@@ -1,16 +1,15 @@
 //go:build unix
 
-package bpe
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the CPU time (user + system) this process has used, so
-// benchmarks can report cost per item that does not depend on how busy the
-// machine is.
-func processCPU() time.Duration {
+// Process is the user+system CPU time of this process so far; 0 when the
+// system does not say.
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

@@ -1,5 +1,0 @@
-//go:build !unix
-
-package imageproc
-
-func processCPU() float64 { return -1 }
