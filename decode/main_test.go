@@ -21,6 +21,7 @@ import (
 	"github.com/clipline/clipline/internal/cputime"
 	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/stream/streamtest"
 )
 
 // picture is a w x h test image with gradients.
@@ -75,11 +76,6 @@ func writeStream(t testing.TB, path string, ids, paths []string) {
 	t.Helper()
 	schema := arrow.NewSchema([]arrow.Field{stream.ImageIDField(), stream.ImagePathField(),
 		{Name: "my_note", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
-	w, err := stream.Create(path, schema, stream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Abort()
 	notes := make([]string, len(ids))
 	for i := range notes {
 		notes[i] = "note " + ids[i]
@@ -87,12 +83,7 @@ func writeStream(t testing.TB, path string, ids, paths []string) {
 	cols := []arrow.Array{stream.NewStrings(ids), stream.NewStrings(paths), stream.NewStrings(notes)}
 	rec := array.NewRecordBatch(schema, cols, int64(len(ids)))
 	defer rec.Release()
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	streamtest.WriteFile(t, path, schema, stream.Options{}, rec)
 }
 
 type result struct {
@@ -274,15 +265,8 @@ func TestDecodeArgumentsAndInput(t *testing.T) {
 	}
 	// A stream without image_path.
 	in := filepath.Join(dir, "noimg.arrows")
-	schema := arrow.NewSchema([]arrow.Field{stream.ImageIDField()}, nil)
-	w, err := stream.Create(in, schema, stream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	err = run([]string{"--size", "8", "--in", in, "--out", filepath.Join(dir, "o.arrows")}, io.Discard, io.Discard)
+	streamtest.WriteFile(t, in, arrow.NewSchema([]arrow.Field{stream.ImageIDField()}, nil), stream.Options{})
+	err := run([]string{"--size", "8", "--in", in, "--out", filepath.Join(dir, "o.arrows")}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), stream.ColImagePath) {
 		t.Fatalf("missing image_path: %v", err)
 	}

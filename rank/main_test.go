@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/stream/streamtest"
 )
 
 type row struct {
@@ -57,16 +58,7 @@ func writeStream(t *testing.T, path string, rows []row, withCapEmb bool) {
 	schema := stream.WithProvenance(arrow.NewSchema(fields, nil), "embed", []string{"--model", "m"})
 	rec := array.NewRecordBatch(schema, cols, int64(len(rows)))
 	defer rec.Release()
-	w, err := stream.Create(path, schema, stream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	streamtest.WriteFile(t, path, schema, stream.Options{}, rec)
 }
 
 // handRows is the worked example of internal/metrics' hand-computed test,

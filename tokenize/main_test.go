@@ -17,6 +17,7 @@ import (
 	"github.com/clipline/clipline/internal/cputime"
 	"github.com/clipline/clipline/internal/sharedtest"
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/stream/streamtest"
 )
 
 var testCaptions = [][]string{
@@ -33,11 +34,7 @@ func writeStream(t testing.TB, path string, captions [][]string) {
 	noteField := arrow.Field{Name: "note", Type: arrow.BinaryTypes.String}
 	schema := arrow.NewSchema([]arrow.Field{stream.ImageIDField(), stream.CaptionsField(), noteField}, nil)
 	schema = stream.WithProvenance(schema, "test", []string{"x"})
-	w, err := stream.Create(path, schema, stream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Abort()
+	var recs []arrow.RecordBatch
 	for i := 0; i < len(captions); i += 2 {
 		j := min(i+2, len(captions))
 		var ids, notes []string
@@ -50,14 +47,10 @@ func writeStream(t testing.TB, path string, captions [][]string) {
 		for _, c := range cols {
 			c.Release()
 		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
+		defer rec.Release()
+		recs = append(recs, rec)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	streamtest.WriteFile(t, path, schema, stream.Options{}, recs...)
 }
 
 // learnedModel learns a small vocabulary into a temporary model directory.
@@ -239,20 +232,11 @@ func TestErrors(t *testing.T) {
 	// A stream without captions: the error names the column and the stage.
 	noCaps := filepath.Join(dir, "nocaps.arrow")
 	schema := arrow.NewSchema([]arrow.Field{stream.ImageIDField()}, nil)
-	w, err := stream.Create(noCaps, schema, stream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ids := stream.NewStrings([]string{"a"})
 	rec := array.NewRecordBatch(schema, []arrow.Array{ids}, 1)
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
+	streamtest.WriteFile(t, noCaps, schema, stream.Options{}, rec)
 	rec.Release()
 	ids.Release()
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
 
 	empty := filepath.Join(dir, "empty.arrow")
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {

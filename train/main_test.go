@@ -14,6 +14,7 @@ import (
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/model"
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/stream/streamtest"
 )
 
 // writeInput writes a stream of n images (train and val rows) with pixels
@@ -49,16 +50,7 @@ func writeInput(t *testing.T, path string, n int) {
 	rec := array.NewRecordBatch(schema, []arrow.Array{stream.NewStrings(ids), stream.NewStrings(splits),
 		stream.NewStringLists(caps), stream.NewCaptionTokens(toks), stream.NewPixels(pix)}, int64(n))
 	defer rec.Release()
-	w, err := stream.Create(path, schema, stream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	streamtest.WriteFile(t, path, schema, stream.Options{}, rec)
 }
 
 func TestTrainCLI(t *testing.T) {

@@ -198,20 +198,7 @@ func TestCompressedIsSmaller(t *testing.T) {
 	s := makeSample(200)
 	rec := s.record(t)
 	defer rec.Release()
-	size := func(comp string) int {
-		var buf bytes.Buffer
-		w, err := NewWriter(&buf, "buf", rec.Schema(), Options{Compress: comp})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Len()
-	}
+	size := func(comp string) int { return len(encode(t, rec, Options{Compress: comp})) }
 	if plain, z := size(""), size("zstd"); z >= plain {
 		t.Errorf("zstd stream %d bytes, uncompressed %d", z, plain)
 	}
@@ -225,15 +212,8 @@ func TestBatchBytesBound(t *testing.T) {
 	rec := s.record(t)
 	defer rec.Release()
 	per := estimateBytes(rec) / rec.NumRows()
-	var buf bytes.Buffer
-	w, _ := NewWriter(&buf, "buf", rec.Schema(), Options{BatchRows: 1000, BatchBytes: per * 8})
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewReader(&buf, "buf")
+	data := encode(t, rec, Options{BatchRows: 1000, BatchBytes: per * 8})
+	r, err := NewReader(bytes.NewReader(data), "buf")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/stream/streamtest"
 )
 
 type testRow struct {
@@ -57,18 +58,8 @@ func writeStream(t *testing.T, rows []testRow, ctx, side int, withPixels, withSp
 	schema := arrow.NewSchema(fields, nil)
 	rec := array.NewRecordBatch(schema, cols, int64(len(rows)))
 	defer rec.Release()
-	var buf bytes.Buffer
-	w, err := stream.NewWriter(&buf, "test", schema, stream.Options{BatchRows: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := stream.NewReader(&buf, "test.arrow")
+	data := streamtest.Encode(t, schema, stream.Options{BatchRows: 2}, rec)
+	r, err := stream.NewReader(bytes.NewReader(data), "test.arrow")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/clipline/clipline/internal/safetensors"
 	"github.com/clipline/clipline/internal/sharedtest"
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/stream/streamtest"
 )
 
 // GoldenModel is ../shared/golden/tiny-clip/model (the test skips without it).
@@ -244,17 +245,7 @@ func (s Stream) Write(t testing.TB, path string) {
 		c.Release()
 	}
 	defer rec.Release()
-	w, err := stream.Create(path, schema, stream.Options{BatchRows: s.BatchRows})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Abort()
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	streamtest.WriteFile(t, path, schema, stream.Options{BatchRows: s.BatchRows}, rec)
 }
 
 // Output is what a test reads back from an embedded stream.
