@@ -121,49 +121,37 @@ func InfoNCE(img, txt []float32, n, D int, o Options) (Result, error) {
 		}
 		// dL[i,j] = dloss_d / dlogit[i,j]
 		dL := make([]float64, n*n)
-		var lossR, lossC float64
-		for i := range n { // rows: image i against every text
-			mx := math.Inf(-1)
-			for j := range n {
-				if !excluded(i, j) {
-					mx = math.Max(mx, s*cos[i*n+j])
+		// crossEntropy is one direction's loss summed over its n queries, its
+		// gradient added to dL; at(q, c) is the index in cos and dL of query
+		// q's logit against candidate c. (excluded is symmetric, so it takes
+		// query and candidate in either direction.)
+		crossEntropy := func(at func(q, c int) int) float64 {
+			var loss float64
+			for q := range n {
+				mx := math.Inf(-1)
+				for c := range n {
+					if !excluded(q, c) {
+						mx = math.Max(mx, s*cos[at(q, c)])
+					}
 				}
-			}
-			var z float64
-			for j := range n {
-				if !excluded(i, j) {
-					z += math.Exp(s*cos[i*n+j] - mx)
+				var z float64
+				for c := range n {
+					if !excluded(q, c) {
+						z += math.Exp(s*cos[at(q, c)] - mx)
+					}
 				}
-			}
-			lossR += mx + math.Log(z) - s*cos[i*n+i]
-			for j := range n {
-				if !excluded(i, j) {
-					dL[i*n+j] += math.Exp(s*cos[i*n+j]-mx) / z / (2 * float64(n))
+				loss += mx + math.Log(z) - s*cos[at(q, q)]
+				for c := range n {
+					if !excluded(q, c) {
+						dL[at(q, c)] += math.Exp(s*cos[at(q, c)]-mx) / z / (2 * float64(n))
+					}
 				}
+				dL[at(q, q)] -= 1 / (2 * float64(n))
 			}
-			dL[i*n+i] -= 1 / (2 * float64(n))
+			return loss
 		}
-		for j := range n { // columns: text j against every image
-			mx := math.Inf(-1)
-			for i := range n {
-				if !excluded(i, j) {
-					mx = math.Max(mx, s*cos[i*n+j])
-				}
-			}
-			var z float64
-			for i := range n {
-				if !excluded(i, j) {
-					z += math.Exp(s*cos[i*n+j] - mx)
-				}
-			}
-			lossC += mx + math.Log(z) - s*cos[j*n+j]
-			for i := range n {
-				if !excluded(i, j) {
-					dL[i*n+j] += math.Exp(s*cos[i*n+j]-mx) / z / (2 * float64(n))
-				}
-			}
-			dL[j*n+j] -= 1 / (2 * float64(n))
-		}
+		lossR := crossEntropy(func(i, j int) int { return i*n + j }) // image i against every text
+		lossC := crossEntropy(func(j, i int) int { return i*n + j }) // text j against every image
 		ld := (lossR + lossC) / (2 * float64(n))
 		res.PerDim = append(res.PerDim, float32(ld))
 		total += ld
