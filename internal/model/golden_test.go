@@ -107,16 +107,7 @@ func TestGoldenParity(t *testing.T) {
 	for _, training := range []bool{false, true} {
 		// Plans larger than the batch check the n < B path too.
 		vp, tp := m.NewVisionPlan(n+2, training), m.NewTextPlan(n+1, training)
-		ib, err := m.VisionForward(vp, pixels, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img := download(be, ib)
-		tb, err := m.TextForward(tp, ids, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		txt := download(be, tb)
+		img, txt := forward(t, m, vp, tp, ids, pixels, n)
 		dImg := maxAbsDiff(img, f32(t, ts, "image_embeds"))
 		dTxt := maxAbsDiff(txt, f32(t, ts, "text_embeds"))
 		dLog := maxAbsDiff(logitsPerImage(img, txt, n, D, m.LogitScale()), f32(t, ts, "logits_per_image"))
@@ -140,16 +131,9 @@ func relDiff(a, b []float32) float64 {
 func step(t testing.TB, m *Model, vp *VisionPlan, tp *TextPlan, ids []int32, pixels []float32, n int, o loss.Options) float64 {
 	t.Helper()
 	be, D := m.Backend(), m.Config().ProjectionDim
-	ib, err := m.VisionForward(vp, pixels, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := m.TextForward(tp, ids, n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, txt := forward(t, m, vp, tp, ids, pixels, n)
 	o.LogitScale = m.LogitScale()
-	r, err := loss.InfoNCE(download(be, ib), download(be, tb), n, D, o)
+	r, err := loss.InfoNCE(img, txt, n, D, o)
 	if err != nil {
 		t.Fatal(err)
 	}

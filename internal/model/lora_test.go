@@ -147,16 +147,7 @@ func TestLoRAMergeAndAdapter(t *testing.T) {
 	n := 3
 	ids, pixels := randomBatch(cfg, n, 12)
 	embed := func(m *Model) ([]float32, []float32) {
-		vp, tp := m.NewVisionPlan(n, false), m.NewTextPlan(n, false)
-		ib, err := m.VisionForward(vp, pixels, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tb, err := m.TextForward(tp, ids, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return download(be, ib), download(be, tb)
+		return forward(t, m, m.NewVisionPlan(n, false), m.NewTextPlan(n, false), ids, pixels, n)
 	}
 	img, txt := embed(m)
 	base, _ := New(cfg, be, 21)

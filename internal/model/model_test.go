@@ -259,21 +259,28 @@ func TestRowIndependence(t *testing.T) {
 	}
 }
 
-// lossOf is the loss of a forward through training plans (no backward).
-func lossOf(t testing.TB, m *Model, vp *VisionPlan, tp *TextPlan, ids []int32, pixels []float32, n int, o loss.Options) float64 {
+// forward runs both towers on n rows and returns the image and text
+// embeddings.
+func forward(t testing.TB, m *Model, vp *VisionPlan, tp *TextPlan, ids []int32, pixels []float32, n int) (img, txt []float32) {
 	t.Helper()
-	be, D := m.Backend(), m.Config().ProjectionDim
 	ib, err := m.VisionForward(vp, pixels, n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := download(be, ib)
+	img = download(m.Backend(), ib)
 	tb, err := m.TextForward(tp, ids, n)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return img, download(m.Backend(), tb)
+}
+
+// lossOf is the loss of a forward through training plans (no backward).
+func lossOf(t testing.TB, m *Model, vp *VisionPlan, tp *TextPlan, ids []int32, pixels []float32, n int, o loss.Options) float64 {
+	t.Helper()
+	img, txt := forward(t, m, vp, tp, ids, pixels, n)
 	o.LogitScale = m.LogitScale()
-	r, err := loss.InfoNCE(img, download(be, tb), n, D, o)
+	r, err := loss.InfoNCE(img, txt, n, m.Config().ProjectionDim, o)
 	if err != nil {
 		t.Fatal(err)
 	}
