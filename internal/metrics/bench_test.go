@@ -28,11 +28,9 @@ func randomUnit(rng *rand.Rand, n, d int) []float32 {
 	return x
 }
 
-// BenchmarkRankFlickrScale ranks Flickr30k-sized data both ways: 31,000
-// images × 155,000 captions (5 each) at D=512, random unit vectors. Run with
-// -benchtime 1x.
-func BenchmarkRankFlickrScale(b *testing.B) {
-	const n, per, d = 31000, 5, 512
+// benchInput is n random unit images with per distinct captions each, at
+// dimension d.
+func benchInput(n, per, d int) Input {
 	rng := rand.New(rand.NewPCG(7, 8))
 	caps := make([][]string, n)
 	for i := range caps {
@@ -41,7 +39,15 @@ func BenchmarkRankFlickrScale(b *testing.B) {
 		}
 	}
 	t2i, i2t := SingleStream(caps)
-	in := Input{Dim: d, Images: randomUnit(rng, n, d), Captions: randomUnit(rng, n*per, d), T2I: t2i, I2T: i2t}
+	return Input{Dim: d, Images: randomUnit(rng, n, d), Captions: randomUnit(rng, n*per, d), T2I: t2i, I2T: i2t}
+}
+
+// BenchmarkRankFlickrScale ranks Flickr30k-sized data both ways: 31,000
+// images × 155,000 captions (5 each) at D=512, random unit vectors. Run with
+// -benchtime 1x.
+func BenchmarkRankFlickrScale(b *testing.B) {
+	const n, per, d = 31000, 5, 512
+	in := benchInput(n, per, d)
 	var res Result
 	cpu0 := cputime.Process()
 	for b.Loop() {
@@ -61,15 +67,7 @@ func BenchmarkRankFlickrScale(b *testing.B) {
 // BenchmarkRankSmall is a quarter-scale (per side) version for profiling.
 func BenchmarkRankSmall(b *testing.B) {
 	const n, per, d = 8000, 5, 512
-	rng := rand.New(rand.NewPCG(7, 8))
-	caps := make([][]string, n)
-	for i := range caps {
-		for j := range per {
-			caps[i] = append(caps[i], fmt.Sprintf("image %d caption %d", i, j))
-		}
-	}
-	t2i, i2t := SingleStream(caps)
-	in := Input{Dim: d, Images: randomUnit(rng, n, d), Captions: randomUnit(rng, n*per, d), T2I: t2i, I2T: i2t}
+	in := benchInput(n, per, d)
 	cpu0 := cputime.Process()
 	for b.Loop() {
 		if _, err := Rank(in, Options{TopK: 10}); err != nil {
