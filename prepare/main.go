@@ -214,15 +214,6 @@ func (f *flickrCmd) Run(e *env) error {
 	return e.write(rows)
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 // batchRows is how many rows go into one record batch handed to the writer
 // (which re-batches to its own target size).
 const batchRows = 4096
@@ -239,7 +230,7 @@ func (e *env) write(rows []dataset.Row) (err error) {
 	opts := stream.Options{Compress: e.cmd.Compress}
 	var w *stream.Writer
 	if e.cmd.Out == "-" || e.cmd.Out == "" {
-		if isTerminal(e.stdout) {
+		if fetch.IsTerminal(e.stdout) {
 			return errors.New("refusing to write a binary Arrow stream to a terminal; use --out FILE or a pipe")
 		}
 		w, err = stream.NewWriter(e.stdout, "stdout", schema, opts)

@@ -28,7 +28,7 @@ func newBar(w io.Writer, label string, have, total int64) *bar {
 	if w == nil {
 		return b
 	}
-	b.tty = isTerminal(w)
+	b.tty = IsTerminal(w)
 	b.every = 5 * time.Second
 	if b.tty {
 		b.every = 200 * time.Millisecond
@@ -38,7 +38,9 @@ func newBar(w io.Writer, label string, have, total int64) *bar {
 	return b
 }
 
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a terminal (a character device): progress
+// redraws in place there, and a stage refuses to write binary streams to it.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
