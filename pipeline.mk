@@ -121,9 +121,12 @@ else
 endif
 
 # ---- tests ---------------------------------------------------------------------
+# cudaemu runs the CUDA backend and the real kernels on a CPU emulation of
+# the device (C++20), so they are tested where no GPU is.
 test:
 	$(GO) vet ./...
 	$(GO) test ./...
+	$(GO) test -short -tags cudaemu ./internal/backend/cuda/
 	@$(MAKE) -f pipeline.mk --no-print-directory vet-cuda
 	@$(MAKE) -f pipeline.mk --no-print-directory smoke
 
