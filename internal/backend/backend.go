@@ -121,3 +121,11 @@ type Backend interface {
 	// weight decay param -= lr*weightDecay*param.
 	AdamW(param, grad, m, v Buf, n int, lr, beta1, beta2, eps, weightDecay float32, t int)
 }
+
+// SumSquaresManyer is an optional capability: Σ x² over several buffers at
+// once (bufs[i][:ns[i]]), so global-norm clipping waits for the device once
+// per step rather than once per tensor. The result must equal the sum of
+// SumSquares over the buffers, in order.
+type SumSquaresManyer interface {
+	SumSquaresMany(bufs []Buf, ns []int) float64
+}

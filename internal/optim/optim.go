@@ -143,6 +143,14 @@ func (o *AdamW) LoadState(state map[string]safetensors.Tensor, steps int) error 
 
 // GradNorm returns the global L2 norm of the gradients of params.
 func GradNorm(be backend.Backend, params []Param) float64 {
+	if m, ok := be.(backend.SumSquaresManyer); ok && len(params) > 0 {
+		// One wait for the device instead of one per tensor.
+		bufs, ns := make([]backend.Buf, len(params)), make([]int, len(params))
+		for i, p := range params {
+			bufs[i], ns[i] = p.G, p.G.Len()
+		}
+		return math.Sqrt(m.SumSquaresMany(bufs, ns))
+	}
 	var s float64
 	for _, p := range params {
 		s += be.SumSquares(p.G, p.G.Len())

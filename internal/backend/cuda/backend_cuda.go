@@ -39,7 +39,13 @@ type Backend struct {
 
 	partials uintptr // reduceMaxBlocks float64 partial sums of SumSquares
 	hostPart []float64
-	scratch  [2]scratchBuf // bf16 copies of GEMM activation operands
+	manyPart uintptr // SumSquaresMany's partial sums, manyCap of them
+	manyCap  int
+	manyHost []float64
+
+	prof    *profiler     // per-op GPU time, with CLIPLINE_CUDA_PROFILE=1
+	syncs   int64         // host waits for the stream (Download, SumSquares, Sync, ...)
+	scratch [2]scratchBuf // bf16 copies of GEMM activation operands
 }
 
 // scratchBuf is a growable pool block.
@@ -89,6 +95,9 @@ func New(ordinal int, opts Options) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{opts: opts, ordinal: ordinal, g: g, pool: newPool(g)}
+	if profilingRequested() {
+		b.prof = newProfiler()
+	}
 	fail := func(e error) (*Backend, error) {
 		b.pool.release()
 		g.close()
@@ -227,7 +236,7 @@ func (b *Backend) DeviceMemory() (free, total int64, err error) {
 func (b *Backend) TrimCache() error {
 	b.enter()
 	defer b.leave()
-	if err := b.g.sync(); err != nil {
+	if err := b.syncStream(); err != nil {
 		return err
 	}
 	return b.pool.trim()
@@ -241,7 +250,8 @@ func (b *Backend) Close() error {
 	if b.closed {
 		return nil
 	}
-	err := b.g.sync()
+	err := b.syncStream()
+	b.destroyProfiler()
 	b.pool.release()
 	b.g.close()
 	b.closed = true
@@ -373,15 +383,15 @@ func (b *Backend) freeAllocation(a *allocation) {
 
 // Alloc returns a zero-filled buffer of n float32s.
 func (b *Backend) Alloc(n int) backend.Buf {
-	b.enter()
-	defer b.leave()
+	b.enterOp("Alloc")
+	defer b.leaveOp()
 	return &devBuf{a: b.newAllocation(n), n: n, root: true}
 }
 
 // AllocInt returns a zero-filled buffer of n int32s.
 func (b *Backend) AllocInt(n int) backend.IntBuf {
-	b.enter()
-	defer b.leave()
+	b.enterOp("AllocInt")
+	defer b.leaveOp()
 	return &devIntBuf{a: b.newAllocation(n), n: n}
 }
 
@@ -406,8 +416,8 @@ func (b *Backend) Upload(dst backend.Buf, src []float32) {
 	if len(src) == 0 {
 		return
 	}
-	b.enter()
-	defer b.leave()
+	b.enterOp("Upload")
+	defer b.leaveOp()
 	b.fail(b.g.htod(wr(d), unsafe.Pointer(&src[0]), len(src)*4))
 }
 
@@ -418,8 +428,8 @@ func (b *Backend) UploadInt(dst backend.IntBuf, src []int32) {
 	if len(src) == 0 {
 		return
 	}
-	b.enter()
-	defer b.leave()
+	b.enterOp("UploadInt")
+	defer b.leaveOp()
 	b.fail(b.g.htod(d.addr(), unsafe.Pointer(&src[0]), len(src)*4))
 }
 
@@ -427,12 +437,12 @@ func (b *Backend) UploadInt(dst backend.IntBuf, src []int32) {
 func (b *Backend) Download(dst []float32, src backend.Buf) {
 	s := asBuf(src)
 	need("Download src", s, len(dst))
-	b.enter()
-	defer b.leave()
+	b.enterOp("Download")
+	defer b.leaveOp()
 	if len(dst) > 0 {
 		b.fail(b.g.dtoh(unsafe.Pointer(&dst[0]), rd(s), len(dst)*4))
 	}
-	b.fail(b.g.sync())
+	b.fail(b.syncStream())
 	b.mustBeHealthy("Download")
 }
 
@@ -442,8 +452,8 @@ func (b *Backend) Zero(buf backend.Buf) {
 	if d == nil || d.n == 0 {
 		return
 	}
-	b.enter()
-	defer b.leave()
+	b.enterOp("Zero")
+	defer b.leaveOp()
 	b.fail(b.g.zero32(wr(d), d.n))
 }
 
@@ -456,8 +466,8 @@ func (b *Backend) Copy(dst, src backend.Buf) {
 	if d.n == 0 {
 		return
 	}
-	b.enter()
-	defer b.leave()
+	b.enterOp("Copy")
+	defer b.leaveOp()
 	b.fail(b.g.dtod(wr(d), rd(s), d.n*4))
 }
 
@@ -470,9 +480,9 @@ func lenOf(d *devBuf) int {
 
 // Sync waits for the queued work and returns the first error since New.
 func (b *Backend) Sync() error {
-	b.enter()
-	defer b.leave()
-	b.fail(b.g.sync())
+	b.enterOp("Sync")
+	defer b.leaveOp()
+	b.fail(b.syncStream())
 	return b.err
 }
 
@@ -496,8 +506,10 @@ func (b *Backend) grow(i, bytes int) uintptr {
 
 // convert queues x[:n] -> bf16 at dst.
 func (b *Backend) convert(dst uintptr, x *devBuf, n int) {
+	b.spanBegin("(bf16 convert)")
 	b.a().p(dst).p(rd(x)).i(n)
 	b.run(b.k.toBF16, elementwise1D(n))
+	b.spanEnd()
 }
 
 // bf16Act converts activation x[:n] into scratch slot i.

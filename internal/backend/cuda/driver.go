@@ -10,6 +10,7 @@ package cuda
 #cgo CFLAGS: -I/usr/local/cuda/include
 #cgo LDFLAGS: -lcuda -ldl -L/usr/local/cuda/lib64 -L/usr/local/cuda/lib64/stubs -L/usr/lib/x86_64-linux-gnu/stubs
 #include <cuda.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 int clipline_cuinit_result(void);
@@ -34,6 +35,21 @@ static int cl_device_attr(int dev, int attr) {
     if (cuDeviceGetAttribute(&v, (CUdevice_attribute)attr, (CUdevice)dev) != CUDA_SUCCESS) return -1;
     return v;
 }
+
+static CUresult cl_event_create(uintptr_t* e) {
+    CUevent ev = NULL;
+    CUresult r = cuEventCreate(&ev, CU_EVENT_DEFAULT);
+    *e = (uintptr_t)ev;
+    return r;
+}
+
+static CUresult cl_event_record(uintptr_t e, CUstream s) { return cuEventRecord((CUevent)e, s); }
+
+static CUresult cl_event_elapsed(float* ms, uintptr_t a, uintptr_t b) {
+    return cuEventElapsedTime(ms, (CUevent)a, (CUevent)b);
+}
+
+static CUresult cl_event_destroy(uintptr_t e) { return cuEventDestroy((CUevent)e); }
 
 static const char* cl_error_string(int r) {
     const char* s = NULL;
@@ -103,3 +119,26 @@ const (
 )
 
 func deviceAttr(dev cu.Device, attr int) int { return int(C.cl_device_attr(C.int(dev), C.int(attr))) }
+
+// gpuEvent is a CUevent (the profiler's timestamps).
+type gpuEvent = uintptr
+
+func eventCreate() (gpuEvent, error) {
+	var e C.uintptr_t
+	if err := driverError("cuEventCreate", C.cl_event_create(&e)); err != nil {
+		return 0, err
+	}
+	return gpuEvent(e), nil
+}
+
+func eventRecord(e gpuEvent, s cu.Stream) error {
+	return driverError("cuEventRecord", C.cl_event_record(C.uintptr_t(e), cstream(s)))
+}
+
+func eventElapsed(a, b gpuEvent) (float32, error) {
+	var ms C.float
+	err := driverError("cuEventElapsedTime", C.cl_event_elapsed(&ms, C.uintptr_t(a), C.uintptr_t(b)))
+	return float32(ms), err
+}
+
+func eventDestroy(e gpuEvent) { C.cl_event_destroy(C.uintptr_t(e)) }

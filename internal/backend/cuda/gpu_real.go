@@ -180,3 +180,8 @@ func (g *gpu) gemmBias(ta, tb, m, n, k int, A uintptr, lda int, B uintptr, ldb i
 	bias uintptr, ab, compute int) (bool, error) {
 	return g.lt.gemmBias(unsafe.Pointer(cstream(g.stream)), ta, tb, m, n, k, A, lda, B, ldb, C, ldc, bias, ab, compute)
 }
+
+func (g *gpu) eventCreate() (gpuEvent, error)              { return eventCreate() }
+func (g *gpu) eventRecord(e gpuEvent) error                { return eventRecord(e, g.stream) }
+func (g *gpu) eventElapsed(a, b gpuEvent) (float32, error) { return eventElapsed(a, b) }
+func (g *gpu) eventDestroy(e gpuEvent)                     { eventDestroy(e) }

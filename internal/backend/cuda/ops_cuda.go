@@ -23,7 +23,9 @@ func (b *Backend) gemm(ta, tb, m, n, k int, A uintptr, lda int, B uintptr, ldb i
 	checkI32("gemm dimension", m)
 	checkI32("gemm dimension", n)
 	checkI32("gemm dimension", k)
+	b.spanBegin("(gemm)")
 	b.fail(b.g.gemm(ta, tb, m, n, k, 1, A, lda, B, ldb, beta, C, ldc, ab, b.computeType(ab)))
+	b.spanEnd()
 }
 
 // computeType is the cuBLAS compute type of a product of operands of type ab.
@@ -44,8 +46,8 @@ func (b *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
 	if M == 0 || N == 0 {
 		return
 	}
-	b.enter()
-	defer b.leave()
+	b.enterOp("Linear")
+	defer b.leaveOp()
 	op := wr(o)
 	if K == 0 {
 		b.fail(b.g.zero32(op, M*N))
@@ -56,7 +58,9 @@ func (b *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
 		}
 		if bs != nil && b.fused {
 			checkI32("gemm dimension", M)
+			b.spanBegin("(gemm+bias)")
 			ok, err := b.g.gemmBias(opT, opN, N, M, K, wp, K, xp, K, op, N, rd(bs), ab, b.computeType(ab))
+			b.spanEnd()
 			if ok {
 				return
 			}
@@ -89,8 +93,8 @@ func (b *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, 
 	if M == 0 || N == 0 {
 		return
 	}
-	b.enter()
-	defer b.leave()
+	b.enterOp("LinearBackward")
+	defer b.leaveOp()
 	if K > 0 && (di != nil || dw != nil) {
 		if b.opts.BF16 {
 			gp := b.bf16Act(0, g, M*N)
@@ -136,8 +140,8 @@ func (b *Backend) LayerNorm(out, mean, rstd, in, w, bias backend.Buf, rows, C in
 	if C == 0 {
 		panic("cuda: LayerNorm with C = 0")
 	}
-	b.enter()
-	defer b.leave()
+	b.enterOp("LayerNorm")
+	defer b.leaveOp()
 	b.a().p(wr(o)).p(wr(mu)).p(wr(rs)).p(rd(x)).p(rd(wt)).p(rd(bs)).i(rows).i(C).f(eps)
 	b.run(b.k.lnF, warpPerRow(rows))
 }
@@ -154,8 +158,8 @@ func (b *Backend) LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd backend
 	needOpt("LayerNormBackward dW", dw, C)
 	needOpt("LayerNormBackward dB", db, C)
 	needOpt("LayerNormBackward w", wt, C)
-	b.enter()
-	defer b.leave()
+	b.enterOp("LayerNormBackward")
+	defer b.leaveOp()
 	if di != nil {
 		b.a().p(wr(di)).p(rd(g)).p(rd(x)).p(rd(wt)).p(rd(mu)).p(rd(rs)).i(rows).i(C)
 		b.run(b.k.lnDX, warpPerRow(rows))
@@ -204,8 +208,8 @@ func (b *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int, 
 	need("Attention v", vb, n)
 	need("Attention scratch", s, attnScratchLen(B, T, NH))
 	l, kv, scale := b.attnLaunch(B, T, C, NH)
-	b.enter()
-	defer b.leave()
+	b.enterOp("Attention")
+	defer b.leaveOp()
 	if l64, ok := b.attn64(B, T, C, NH, o, qb, kb, vb); ok {
 		b.a().p(wr(o)).p(wr(s)).p(rd(qb)).p(rd(kb)).p(rd(vb)).i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale)
 		b.run(b.k.attn64F, l64)
@@ -253,8 +257,8 @@ func (b *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out back
 	bnt := B * NH * T
 	lse := s.Slice(0, bnt).(*devBuf)
 	D := s.Slice(bnt, bnt).(*devBuf)
-	b.enter()
-	defer b.leave()
+	b.enterOp("AttentionBackward")
+	defer b.leaveOp()
 	b.a().p(wr(D)).p(rd(g)).p(rd(o)).i(B).i(T).i(C).i(NH)
 	b.run(b.k.attnDelta, warpPerRow(bnt))
 	if l64, ok := b.attn64(B, T, C, NH, dq, dk, dv, g, qb, kb, vb); ok {
@@ -289,8 +293,8 @@ func (b *Backend) QuickGELU(out, in backend.Buf, n int) {
 	o, x := asBuf(out), asBuf(in)
 	need("QuickGELU out", o, n)
 	need("QuickGELU in", x, n)
-	b.enter()
-	defer b.leave()
+	b.enterOp("QuickGELU")
+	defer b.leaveOp()
 	op, xp := wr(o), rd(x)
 	l, vec := vectorized(n, op, xp)
 	b.a().p(op).p(xp).i(n).i(flag(vec))
@@ -306,8 +310,8 @@ func (b *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int) {
 	need("QuickGELUBackward dIn", di, n)
 	need("QuickGELUBackward dOut", g, n)
 	need("QuickGELUBackward in", x, n)
-	b.enter()
-	defer b.leave()
+	b.enterOp("QuickGELUBackward")
+	defer b.leaveOp()
 	dp, gp, xp := wr(di), rd(g), rd(x)
 	l, vec := vectorized(n, dp, gp, xp)
 	b.a().p(dp).p(gp).p(xp).i(n).i(flag(vec))
@@ -320,8 +324,8 @@ func (b *Backend) Add(out, x, y backend.Buf, n int) {
 	need("Add out", o, n)
 	need("Add a", xb, n)
 	need("Add b", yb, n)
-	b.enter()
-	defer b.leave()
+	b.enterOp("Add")
+	defer b.leaveOp()
 	op, xp, yp := wr(o), rd(xb), rd(yb)
 	l, vec := vectorized(n, op, xp, yp)
 	b.a().p(op).p(xp).p(yp).i(n).i(flag(vec))
@@ -333,8 +337,8 @@ func (b *Backend) AddScaled(y, x backend.Buf, alpha float32, n int) {
 	yb, xb := asBuf(y), asBuf(x)
 	need("AddScaled y", yb, n)
 	need("AddScaled x", xb, n)
-	b.enter()
-	defer b.leave()
+	b.enterOp("AddScaled")
+	defer b.leaveOp()
 	yp, xp := wr(yb), rd(xb)
 	l, vec := vectorized(n, yp, xp)
 	b.a().p(yp).p(xp).f(alpha).i(n).i(flag(vec))
@@ -345,8 +349,8 @@ func (b *Backend) AddScaled(y, x backend.Buf, alpha float32, n int) {
 func (b *Backend) Scale(x backend.Buf, alpha float32, n int) {
 	xb := asBuf(x)
 	need("Scale x", xb, n)
-	b.enter()
-	defer b.leave()
+	b.enterOp("Scale")
+	defer b.leaveOp()
 	xp := wr(xb)
 	l, vec := vectorized(n, xp)
 	b.a().p(xp).f(alpha).i(n).i(flag(vec))
@@ -359,8 +363,8 @@ func (b *Backend) Mul(out, x, y backend.Buf, n int) {
 	need("Mul out", o, n)
 	need("Mul a", xb, n)
 	need("Mul b", yb, n)
-	b.enter()
-	defer b.leave()
+	b.enterOp("Mul")
+	defer b.leaveOp()
 	op, xp, yp := wr(o), rd(xb), rd(yb)
 	l, vec := vectorized(n, op, xp, yp)
 	b.a().p(op).p(xp).p(yp).i(n).i(flag(vec))
@@ -376,8 +380,8 @@ func (b *Backend) DropoutMask(mask backend.Buf, p float32, seed uint64, n int) {
 	if p < 1 {
 		keep = 1 / (1 - p)
 	}
-	b.enter()
-	defer b.leave()
+	b.enterOp("DropoutMask")
+	defer b.leaveOp()
 	b.a().p(wr(m)).f(p).f(keep).u64(seed).i(n)
 	b.run(b.k.dropout, elementwise1D(n))
 }
@@ -391,8 +395,8 @@ func (b *Backend) EmbedTokens(out backend.Buf, ids backend.IntBuf, tok, pos back
 	needInt("EmbedTokens ids", id, B*T)
 	need("EmbedTokens tok", tk, C)
 	need("EmbedTokens pos", ps, T*C)
-	b.enter()
-	defer b.leave()
+	b.enterOp("EmbedTokens")
+	defer b.leaveOp()
 	b.a().p(wr(o)).p(id.addr()).p(rd(tk)).p(rd(ps)).i(B).i(T).i(C)
 	b.run(b.k.embF, elementwise1D(B*T*C))
 }
@@ -403,8 +407,8 @@ func (b *Backend) EmbedTokensBackward(dTok, dPos, dOut backend.Buf, ids backend.
 	need("EmbedTokensBackward dOut", g, B*T*C)
 	needInt("EmbedTokensBackward ids", id, B*T)
 	needOpt("EmbedTokensBackward dPos", dp, T*C)
-	b.enter()
-	defer b.leave()
+	b.enterOp("EmbedTokensBackward")
+	defer b.leaveOp()
 	if dt != nil {
 		b.a().p(wr(dt)).p(rd(g)).p(id.addr()).i(B).i(T).i(C)
 		b.run(b.k.embTok, elementwise1D(B*T*C))
@@ -422,8 +426,8 @@ func (b *Backend) Patchify(cols, pixels backend.Buf, B, S, P int) {
 	}
 	need("Patchify cols", c, B*3*S*S)
 	need("Patchify pixels", px, B*3*S*S)
-	b.enter()
-	defer b.leave()
+	b.enterOp("Patchify")
+	defer b.leaveOp()
 	b.a().p(wr(c)).p(rd(px)).i(B).i(S).i(P)
 	b.run(b.k.patchify, elementwise1D(B*3*S*S))
 }
@@ -436,8 +440,8 @@ func (b *Backend) AssembleVision(out, patch, cls, pos backend.Buf, B, NP, C int)
 	need("AssembleVision patch", pt, B*NP*C)
 	need("AssembleVision cls", cl, C)
 	need("AssembleVision pos", ps, T*C)
-	b.enter()
-	defer b.leave()
+	b.enterOp("AssembleVision")
+	defer b.leaveOp()
 	b.a().p(wr(o)).p(rd(pt)).p(rd(cl)).p(rd(ps)).i(B).i(NP).i(C)
 	b.run(b.k.asmF, elementwise1D(B*T*C))
 }
@@ -450,8 +454,8 @@ func (b *Backend) AssembleVisionBackward(dPatch, dCls, dPos, dOut backend.Buf, B
 	needOpt("AssembleVisionBackward dPatch", dpt, B*NP*C)
 	needOpt("AssembleVisionBackward dCls", dc, C)
 	needOpt("AssembleVisionBackward dPos", dps, T*C)
-	b.enter()
-	defer b.leave()
+	b.enterOp("AssembleVisionBackward")
+	defer b.leaveOp()
 	if dpt != nil {
 		b.a().p(wr(dpt)).p(rd(g)).i(B).i(NP).i(C)
 		b.run(b.k.asmPatch, elementwise1D(B*NP*C))
@@ -469,8 +473,8 @@ func (b *Backend) GatherRows(out, in backend.Buf, idx backend.IntBuf, n, C int) 
 	o, x, id := asBuf(out), asBuf(in), asIntBuf(idx)
 	need("GatherRows out", o, n*C)
 	needInt("GatherRows idx", id, n)
-	b.enter()
-	defer b.leave()
+	b.enterOp("GatherRows")
+	defer b.leaveOp()
 	b.a().p(wr(o)).p(rd(x)).p(id.addr()).i(n).i(C)
 	b.run(b.k.gatherF, elementwise1D(n*C))
 }
@@ -483,8 +487,8 @@ func (b *Backend) GatherRowsBackward(dIn, dOut backend.Buf, idx backend.IntBuf, 
 	if di == nil {
 		return
 	}
-	b.enter()
-	defer b.leave()
+	b.enterOp("GatherRowsBackward")
+	defer b.leaveOp()
 	b.a().p(wr(di)).p(rd(g)).p(id.addr()).i(n).i(C)
 	b.run(b.k.gatherB, elementwise1D(n*C))
 }
@@ -499,14 +503,14 @@ func (b *Backend) SumSquares(x backend.Buf, n int) float64 {
 	if n == 0 {
 		return 0
 	}
-	b.enter()
-	defer b.leave()
+	b.enterOp("SumSquares")
+	defer b.leaveOp()
 	l := reduceBlocks(n)
 	b.a().p(b.partials).p(rd(xb)).i(n)
 	b.run(b.k.sumSq, l)
 	part := b.hostPart[:l.Grid.X]
 	b.fail(b.g.dtoh(unsafe.Pointer(&part[0]), b.partials, 8*len(part)))
-	b.fail(b.g.sync())
+	b.fail(b.syncStream())
 	b.mustBeHealthy("SumSquares")
 	s := 0.0
 	for _, v := range part {
@@ -528,9 +532,69 @@ func (b *Backend) AdamW(param, grad, m, v backend.Buf, n int, lr, beta1, beta2, 
 	stepSize := float32(float64(lr) / bc1)
 	bc2Sqrt := float32(math.Sqrt(bc2))
 	decay := 1 - lr*weightDecay
-	b.enter()
-	defer b.leave()
+	b.enterOp("AdamW")
+	defer b.leaveOp()
 	b.a().p(wr(pb)).p(rd(gb)).p(wr(mb)).p(wr(vb)).i(n).
 		f(beta1).f(beta2).f(1 - beta1).f(1 - beta2).f(eps).f(decay).f(stepSize).f(bc2Sqrt)
 	b.run(b.k.adamw, elementwise1D(n))
+}
+
+// SumSquaresMany returns Σ x² over bufs[i][:ns[i]] with one wait for the
+// device: each buffer's partial sums go to their own slots, come back in one
+// copy and are added on the host in SumSquares' order, so the result equals
+// the sum of SumSquares calls bit for bit.
+func (b *Backend) SumSquaresMany(bufs []backend.Buf, ns []int) float64 {
+	if len(bufs) != len(ns) {
+		panic(fmt.Sprintf("cuda: SumSquaresMany with %d buffers and %d lengths", len(bufs), len(ns)))
+	}
+	xs := make([]*devBuf, len(bufs))
+	blocks := make([]int, len(bufs))
+	total := 0
+	for i, x := range bufs {
+		xs[i] = asBuf(x)
+		need("SumSquaresMany x", xs[i], ns[i])
+		if ns[i] > 0 {
+			blocks[i] = int(reduceBlocks(ns[i]).Grid.X)
+		}
+		total += blocks[i]
+	}
+	if total == 0 {
+		return 0
+	}
+	b.enterOp("SumSquaresMany")
+	defer b.leaveOp()
+	if b.manyCap < total {
+		if b.manyPart != 0 {
+			b.pool.put(b.manyPart) // stream order protects queued users
+		}
+		ptr, err := b.pool.get(total * 8)
+		if err != nil {
+			panic(fmt.Sprintf("cuda: out of device memory for SumSquaresMany: %v", err))
+		}
+		b.manyPart, b.manyCap = ptr, total
+		b.manyHost = make([]float64, total)
+	}
+	off := 0
+	for i, x := range xs {
+		if ns[i] == 0 {
+			continue
+		}
+		b.a().p(b.manyPart + uintptr(8*off)).p(rd(x)).i(ns[i])
+		b.run(b.k.sumSq, reduceBlocks(ns[i]))
+		off += blocks[i]
+	}
+	part := b.manyHost[:total]
+	b.fail(b.g.dtoh(unsafe.Pointer(&part[0]), b.manyPart, 8*total))
+	b.fail(b.syncStream())
+	b.mustBeHealthy("SumSquaresMany")
+	s, off := 0.0, 0
+	for i := range xs {
+		t := 0.0
+		for _, v := range part[off : off+blocks[i]] {
+			t += v
+		}
+		s += t
+		off += blocks[i]
+	}
+	return s
 }

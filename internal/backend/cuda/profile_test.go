@@ -1,0 +1,80 @@
+//go:build cuda || cudaemu
+
+package cuda_test
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/backend/cuda"
+)
+
+// SumSquaresMany equals the sum of SumSquares over the buffers bit for bit
+// (the same partial sums, added in the same order) and waits once.
+func TestSumSquaresMany(t *testing.T) {
+	be := gpu(t, cuda.Options{})
+	rng := rand.New(rand.NewPCG(7, 8))
+	var bufs []backend.Buf
+	var ns []int
+	want := 0.0
+	for _, n := range []int{1, 0, 37, 4096, 70000, 5} {
+		x := be.Alloc(n + 3)
+		be.Upload(x, randSlice(rng, n+3, 1))
+		bufs, ns = append(bufs, x), append(ns, n)
+		want += be.SumSquares(x, n)
+	}
+	s0 := be.HostSyncs()
+	got := be.SumSquaresMany(bufs, ns)
+	if d := be.HostSyncs() - s0; d != 1 {
+		t.Errorf("SumSquaresMany waited %d times, want 1", d)
+	}
+	if got != want {
+		t.Errorf("SumSquaresMany = %v, sum of SumSquares = %v", got, want)
+	}
+	if got := be.SumSquaresMany(nil, nil); got != 0 {
+		t.Errorf("SumSquaresMany of nothing = %v", got)
+	}
+}
+
+// With CLIPLINE_CUDA_PROFILE=1 every operation is counted under its name,
+// nested products and conversions separately.
+func TestProfile(t *testing.T) {
+	t.Setenv("CLIPLINE_CUDA_PROFILE", "1")
+	be := gpu(t, cuda.Options{BF16: true})
+	if !be.Profiling() {
+		t.Fatal("profiling requested but off")
+	}
+	be.ResetProfile()
+	x, w, o := be.Alloc(8*16), be.Alloc(4*16), be.Alloc(8*4)
+	for range 3 {
+		be.Linear(o, x, w, nil, 8, 16, 4)
+	}
+	be.Add(o, o, o, 32)
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	be.Add(o, o, o, 32) // resolved by Profile itself
+	prof, err := be.Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int{}
+	for _, e := range prof {
+		calls[e.Op] = e.Calls
+		if e.GPUms < 0 || e.HostMS < 0 {
+			t.Errorf("%s: negative time %+v", e.Op, e)
+		}
+	}
+	for op, n := range map[string]int{"Linear": 3, "(gemm)": 3, "Add": 2, "Alloc": 3, "(bf16 convert)": 4, "Sync": 1} {
+		if calls[op] != n {
+			t.Errorf("%s: %d calls, want %d (profile %+v)", op, calls[op], n, prof)
+		}
+	}
+	tab := cuda.FormatProfile(prof, 1)
+	if !strings.Contains(tab, "Linear") || !strings.Contains(tab, "total") {
+		t.Errorf("table:\n%s", tab)
+	}
+	t.Logf("\n%s", tab)
+}
