@@ -266,6 +266,7 @@ func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, chunk
 	if err := be.Sync(); err != nil {
 		return err
 	}
+	done := profileStart(be, res, steps)
 	t0 := time.Now()
 	for s := warmup; s < warmup+steps; s++ {
 		if err := step(s); err != nil {
@@ -276,6 +277,7 @@ func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, chunk
 		return err
 	}
 	el := time.Since(t0).Seconds()
+	done()
 	res["steps"], res["seconds"] = steps, el
 	res["step_ms"] = 1000 * el / float64(steps)
 	res["pairs_per_s"] = float64(B*steps) / el
@@ -303,6 +305,10 @@ func benchEmbed(be backend.Backend, m *model.Model, res map[string]any, B, warmu
 			return err
 		}
 	}
+	if err := be.Sync(); err != nil {
+		return err
+	}
+	done := profileStart(be, res, batches)
 	t0 := time.Now()
 	for range batches {
 		if err := run(); err != nil {
@@ -310,7 +316,51 @@ func benchEmbed(be backend.Backend, m *model.Model, res map[string]any, B, warmu
 		}
 	}
 	el := time.Since(t0).Seconds()
+	if err := be.Sync(); err != nil {
+		return err
+	}
+	done()
 	res["batches"], res["seconds"] = batches, el
 	res["images_per_s"] = float64(B*batches) / el
 	return nil
+}
+
+// profiled is the CUDA backend's profiling (internal/backend/cuda/profile.go).
+type profiled interface {
+	ResetProfile()
+	HostSyncs() int64
+	Profiling() bool
+	Profile() ([]cuda.ProfileEntry, error)
+}
+
+// profileStart starts counting host syncs and, when the backend profiles
+// (CLIPLINE_CUDA_PROFILE=1), its per-op times; the function it returns,
+// called after the timed iterations, records host_syncs_per_iter and the
+// profile (per iteration) in res and prints the profile's table.
+func profileStart(be backend.Backend, res map[string]any, iters int) func() {
+	cb, ok := be.(profiled)
+	if !ok {
+		return func() {}
+	}
+	cb.ResetProfile()
+	s0 := cb.HostSyncs()
+	return func() {
+		res["host_syncs_per_iter"] = float64(cb.HostSyncs()-s0) / float64(max(iters, 1))
+		if !cb.Profiling() {
+			return
+		}
+		prof, err := cb.Profile()
+		if err != nil {
+			res["profile_error"] = err.Error()
+		}
+		per := make([]map[string]any, 0, len(prof))
+		for _, e := range prof {
+			n := float64(max(iters, 1))
+			per = append(per, map[string]any{"op": e.Op, "calls_per_iter": float64(e.Calls) / n,
+				"gpu_ms_per_iter": e.GPUms / n, "host_ms_per_iter": e.HostMS / n})
+		}
+		res["profile"] = per
+		fmt.Fprintf(os.Stderr, "clbench profile (%s, %v, per iteration of %d; %.1f host syncs per iteration):\n%s",
+			res["label"], res["device"], iters, res["host_syncs_per_iter"], cuda.FormatProfile(prof, iters))
+	}
 }
