@@ -127,11 +127,23 @@ if [ -f "$MODEL/model.safetensors" ]; then
 		--batch "$B" --steps 20 --warmup 3 --label clipline_bf16 --out "$WORK/train_bf16.json" || STATUS=1
 	step "clipline embed bf16" 60 "$OUT/clbench.log" "$BIN/clbench" embed --model "$MODEL" --device cuda,bf16 \
 		--batch 256 --batches 20 --warmup 3 --label clipline_embed_bf16 --out "$WORK/embed_bf16.json" || STATUS=1
+	# Where the time goes: the same runs, short, with every op timed by CUDA
+	# events (CLIPLINE_CUDA_PROFILE=1; the tables go to clbench.log, the
+	# figures to bench.json). Profiling adds launches, so these runs' own
+	# speed is not the benchmark's.
+	step "clipline train bf16 profiled" 45 "$OUT/clbench.log" env CLIPLINE_CUDA_PROFILE=1 "$BIN/clbench" train \
+		--model "$MODEL" --device cuda,bf16 --batch "$B" --steps 8 --warmup 2 --label clipline_train_bf16_profile \
+		--out "$WORK/train_bf16_profile.json"
+	step "clipline embed bf16 profiled" 30 "$OUT/clbench.log" env CLIPLINE_CUDA_PROFILE=1 "$BIN/clbench" embed \
+		--model "$MODEL" --device cuda,bf16 --batch 256 --batches 8 --warmup 2 --label clipline_embed_bf16_profile \
+		--out "$WORK/embed_bf16_profile.json"
+	PROF=()
+	for f in "$WORK"/train_bf16_profile.json "$WORK"/embed_bf16_profile.json; do [ -f "$f" ] && PROF+=("$f"); done
 	step "pytorch bench" 180 "$OUT/torch.log" python3 scripts/gpu/bench_torch.py bench --model-dir "$MODEL" \
 		--batch "$B" --steps 20 --warmup 3 --embed-batch 256 --embed-batches 20 --out "$WORK/torch.json" || STATUS=1
 	# A first bench.json now, in case the run is cut short later.
 	python3 scripts/gpu/bench_torch.py merge --torch "$WORK/torch.json" --out "$OUT/bench.json" \
-		--clipline "$WORK"/train_bf16.json "$WORK"/embed_bf16.json >/dev/null 2>&1
+		--clipline "$WORK"/train_bf16.json "$WORK"/embed_bf16.json "${PROF[@]}" >/dev/null 2>&1
 else
 	log "no model weights (PyTorch/transformers missing?): benchmark skipped"
 	STATUS=1
@@ -168,7 +180,7 @@ if [ -f "$MODEL/model.safetensors" ]; then
 	extra train_fp32 60 train --device cuda --batch "$B" --steps 10 --warmup 2
 	extra train_bf16_short_captions 60 train --device cuda,bf16 --batch "$B" --steps 20 --warmup 3 --eot-min 8 --eot-max 32
 	python3 scripts/gpu/bench_torch.py merge --torch "$WORK/torch.json" --out "$OUT/bench.json" \
-		--clipline "$WORK"/train_bf16.json "$WORK"/embed_bf16.json "${J[@]}" \
+		--clipline "$WORK"/train_bf16.json "$WORK"/embed_bf16.json "${PROF[@]}" "${J[@]}" \
 		>>"$OUT/run.log" 2>&1 || STATUS=1
 	log "bench.json written"
 fi
