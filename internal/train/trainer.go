@@ -492,11 +492,13 @@ func (t *Trainer) forward(d *Data, pairs []int32, seed uint64, img, txt []float3
 	if err != nil {
 		return err
 	}
-	t.be.Download(img, ie)
+	// Both towers are queued before the first download waits, so the host
+	// queues the text tower while the device runs the vision tower.
 	te, err := t.m.TextForward(t.tp, t.ids[:n*t.ctx], n)
 	if err != nil {
 		return err
 	}
+	t.be.Download(img, ie)
 	t.be.Download(txt, te)
 	return t.be.Sync()
 }
