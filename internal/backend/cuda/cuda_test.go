@@ -199,7 +199,7 @@ func TestLinearLargeAgainstCPU(t *testing.T) {
 // The bf16 copy of a weight follows every kind of write to the weight.
 func TestBF16ShadowFollowsWrites(t *testing.T) {
 	be := gpu(t, cuda.Options{BF16: true})
-	M, K, N := 4, 8, 3
+	M, K, N := 4, 40, 36 // wider than skinnyDim, so the bf16 copies are used
 	rng := rand.New(rand.NewPCG(9, 9))
 	// Values exactly representable in bf16, so every product is exact.
 	exact := func(n int) []float32 {

@@ -15,6 +15,17 @@
 // Linear/LinearBackward is converted once and kept as a bf16 shadow copy until
 // that weight is written again (see shadow.go), so frozen base weights are
 // converted once per run and trainable ones once per optimizer step.
+// Products with an inner or output width of at most 32 (LoRA's rank-r
+// products) skip the conversion and run on TF32 tensor cores from the fp32
+// buffers: they are memory-bound, and the conversion pass costs more than it
+// saves.
+//
+// Profiling: with CLIPLINE_CUDA_PROFILE=1 when New runs, every operation is
+// bracketed by two CUDA events (nested "(gemm)" and "(bf16 convert)" spans
+// inside Linear); the events are resolved after the waits the backend makes
+// anyway, and Profile returns GPU and host milliseconds and calls per
+// operation (profile.go; scripts/gpu/clbench prints them). HostSyncs counts
+// the host's waits for the stream in every mode.
 //
 // Memory comes from a caching pool (pool.go): Free returns a block to the
 // pool and a later Alloc of the same size class reuses it without

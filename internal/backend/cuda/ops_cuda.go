@@ -20,12 +20,37 @@ import (
 
 // gemm runs one product and records a failure.
 func (b *Backend) gemm(ta, tb, m, n, k int, A uintptr, lda int, B uintptr, ldb int, beta float32, C uintptr, ldc int, ab int) {
+	b.gemmC(ta, tb, m, n, k, A, lda, B, ldb, beta, C, ldc, ab, b.computeType(ab))
+}
+
+// gemmC is gemm with an explicit cuBLAS compute type.
+func (b *Backend) gemmC(ta, tb, m, n, k int, A uintptr, lda int, B uintptr, ldb int, beta float32, C uintptr, ldc int, ab, compute int) {
 	checkI32("gemm dimension", m)
 	checkI32("gemm dimension", n)
 	checkI32("gemm dimension", k)
 	b.spanBegin("(gemm)")
-	b.fail(b.g.gemm(ta, tb, m, n, k, 1, A, lda, B, ldb, beta, C, ldc, ab, b.computeType(ab)))
+	b.fail(b.g.gemm(ta, tb, m, n, k, 1, A, lda, B, ldb, beta, C, ldc, ab, compute))
 	b.spanEnd()
+}
+
+// skinnyDim: in bf16 mode a product whose inner or output width is at most
+// this (LoRA's rank-r products) multiplies the fp32 buffers on TF32 tensor
+// cores instead. Such products are memory-bound: converting an [M, 768]
+// operand to bf16 first (read 4 bytes, write 2, read 2 per element) costs
+// more than reading it once in fp32, and TF32 keeps more bits than bf16.
+const skinnyDim = 32
+
+// useBF16 says whether a product with inner size K and output width N runs
+// on bf16 copies of its operands.
+func (b *Backend) useBF16(K, N int) bool { return b.opts.BF16 && min(K, N) > skinnyDim }
+
+// f32Compute is the compute type of a product on fp32 operands: the mode's,
+// or TF32 for bf16 mode's skinny products.
+func (b *Backend) f32Compute() int {
+	if b.opts.BF16 {
+		return compute32FFastTF32
+	}
+	return b.opts.computeType()
 }
 
 // computeType is the cuBLAS compute type of a product of operands of type ab.
@@ -52,14 +77,14 @@ func (b *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
 	if K == 0 {
 		b.fail(b.g.zero32(op, M*N))
 	} else {
-		wp, xp, ab := rd(wt), rd(x), dtF32
-		if b.opts.BF16 {
-			wp, xp, ab = b.bf16Weight(wt, N*K, 1), b.bf16Act(0, x, M*K), dtBF16
+		wp, xp, ab, ct := rd(wt), rd(x), dtF32, b.f32Compute()
+		if b.useBF16(K, N) {
+			wp, xp, ab, ct = b.bf16Weight(wt, N*K, 1), b.bf16Act(0, x, M*K), dtBF16, compute32F
 		}
 		if bs != nil && b.fused {
 			checkI32("gemm dimension", M)
 			b.spanBegin("(gemm+bias)")
-			ok, err := b.g.gemmBias(opT, opN, N, M, K, wp, K, xp, K, op, N, rd(bs), ab, b.computeType(ab))
+			ok, err := b.g.gemmBias(opT, opN, N, M, K, wp, K, xp, K, op, N, rd(bs), ab, ct)
 			b.spanEnd()
 			if ok {
 				return
@@ -68,7 +93,7 @@ func (b *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
 				b.fusedMiss = err
 			}
 		}
-		b.gemm(opT, opN, N, M, K, wp, K, xp, K, 0, op, N, ab)
+		b.gemmC(opT, opN, N, M, K, wp, K, xp, K, 0, op, N, ab, ct)
 	}
 	if bs != nil {
 		b.a().p(op).p(rd(bs)).i(M).i(N)
@@ -96,7 +121,7 @@ func (b *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, 
 	b.enterOp("LinearBackward")
 	defer b.leaveOp()
 	if K > 0 && (di != nil || dw != nil) {
-		if b.opts.BF16 {
+		if b.useBF16(K, N) {
 			gp := b.bf16Act(0, g, M*N)
 			if di != nil {
 				wp := b.bf16Weight(wt, N*K, 1)
@@ -107,11 +132,12 @@ func (b *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, 
 				b.gemm(opN, opT, K, N, M, xp, K, gp, N, 1, wr(dw), K, dtBF16)
 			}
 		} else {
+			ct := b.f32Compute()
 			if di != nil {
-				b.gemm(opN, opN, K, M, N, rd(wt), K, rd(g), N, 1, wr(di), K, dtF32)
+				b.gemmC(opN, opN, K, M, N, rd(wt), K, rd(g), N, 1, wr(di), K, dtF32, ct)
 			}
 			if dw != nil {
-				b.gemm(opN, opT, K, N, M, rd(x), K, rd(g), N, 1, wr(dw), K, dtF32)
+				b.gemmC(opN, opT, K, N, M, rd(x), K, rd(g), N, 1, wr(dw), K, dtF32, ct)
 			}
 		}
 	}

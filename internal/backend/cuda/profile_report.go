@@ -22,10 +22,11 @@ func FormatProfile(entries []ProfileEntry, per int) string {
 	if per < 1 {
 		per = 1
 	}
-	var top float64
+	var top, host float64
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Op, "(") {
 			top += e.GPUms
+			host += e.HostMS
 		}
 	}
 	var sb strings.Builder
@@ -42,6 +43,7 @@ func FormatProfile(entries []ProfileEntry, per int) string {
 		fmt.Fprintf(&sb, "%-22s %10.1f %12.3f %7.1f %12.3f %10.1f\n", e.Op, float64(e.Calls)/float64(per),
 			e.GPUms/float64(per), pct, e.HostMS/float64(per), us)
 	}
-	fmt.Fprintf(&sb, "%-22s %10s %12.3f   (ops only; parenthesised rows are inside their op)\n", "total", "", top/float64(per))
+	fmt.Fprintf(&sb, "%-22s %10s %12.3f %7s %12.3f   (ops only; parenthesised rows are inside their op)\n",
+		"total", "", top/float64(per), "", host/float64(per))
 	return sb.String()
 }

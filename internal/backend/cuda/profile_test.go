@@ -47,9 +47,10 @@ func TestProfile(t *testing.T) {
 		t.Fatal("profiling requested but off")
 	}
 	be.ResetProfile()
-	x, w, o := be.Alloc(8*16), be.Alloc(4*16), be.Alloc(8*4)
+	// Wider than the skinny products that skip the bf16 conversion.
+	x, w, o := be.Alloc(8*48), be.Alloc(40*48), be.Alloc(8*40)
 	for range 3 {
-		be.Linear(o, x, w, nil, 8, 16, 4)
+		be.Linear(o, x, w, nil, 8, 48, 40)
 	}
 	be.Add(o, o, o, 32)
 	if err := be.Sync(); err != nil {
