@@ -52,6 +52,12 @@ type Backend struct {
 type scratchBuf struct {
 	ptr   uintptr
 	bytes int
+	// What the slot holds: the bf16 copy of elements [off, off+n) of a as
+	// of a's write count gen (a nil: nothing reusable). q, k and v's
+	// products share their input, so it is converted once, not three times.
+	a      *allocation
+	off, n int
+	gen    uint64
 }
 
 // kernelSet holds the functions of kernels/clipline.cu.
@@ -500,6 +506,7 @@ func (b *Backend) grow(i, bytes int) uintptr {
 			panic(fmt.Sprintf("cuda: out of device memory for bf16 scratch: %v", err))
 		}
 		s.ptr, s.bytes = ptr, roundSize(bytes)
+		s.a = nil
 	}
 	return s.ptr
 }
@@ -514,8 +521,13 @@ func (b *Backend) convert(dst uintptr, x *devBuf, n int) {
 
 // bf16Act converts activation x[:n] into scratch slot i.
 func (b *Backend) bf16Act(i int, x *devBuf, n int) uintptr {
+	s := &b.scratch[i]
+	if s.a == x.a && s.off == x.off && s.n == n && s.gen == x.a.gen && s.bytes >= n*2 {
+		return s.ptr // converted already, and not written since
+	}
 	dst := b.grow(i, n*2)
 	b.convert(dst, x, n)
+	s.a, s.off, s.n, s.gen = x.a, x.off, n, x.a.gen
 	return dst
 }
 

@@ -15,6 +15,9 @@ type allocation struct {
 	// shadows are bf16 copies of ranges of this allocation (weights of
 	// Linear in bf16 mode); a write to an overlapping range makes them stale.
 	shadows []*shadow
+	// gen counts writes to any part of the allocation, so a bf16 scratch
+	// copy of an activation can tell it is still current (Backend.bf16Act).
+	gen uint64
 }
 
 // shadow is a bf16 copy of elements [off, off+n) of an allocation.
@@ -53,6 +56,7 @@ func (b *devBuf) addr() uintptr {
 // the same order as the stream, so a shadow converted before this write is
 // never used after it.
 func (b *devBuf) written() {
+	b.a.gen++
 	for _, s := range b.a.shadows {
 		if s.off < b.off+b.n && b.off < s.off+s.n {
 			s.valid = false

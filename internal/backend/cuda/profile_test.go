@@ -68,7 +68,7 @@ func TestProfile(t *testing.T) {
 			t.Errorf("%s: negative time %+v", e.Op, e)
 		}
 	}
-	for op, n := range map[string]int{"Linear": 3, "(gemm)": 3, "Add": 2, "Alloc": 3, "(bf16 convert)": 4, "Sync": 1} {
+	for op, n := range map[string]int{"Linear": 3, "(gemm)": 3, "Add": 2, "Alloc": 3, "(bf16 convert)": 2, "Sync": 1} {
 		if calls[op] != n {
 			t.Errorf("%s: %d calls, want %d (profile %+v)", op, calls[op], n, prof)
 		}
@@ -78,4 +78,73 @@ func TestProfile(t *testing.T) {
 		t.Errorf("table:\n%s", tab)
 	}
 	t.Logf("\n%s", tab)
+}
+
+// An activation used by several products in a row (q, k and v's input) is
+// converted to bf16 once, and again after any write to it.
+func TestBF16ActivationReuse(t *testing.T) {
+	t.Setenv("CLIPLINE_CUDA_PROFILE", "1")
+	be := gpu(t, cuda.Options{BF16: true})
+	const M, K, N = 4, 40, 36
+	in := make([]float32, M*K)
+	for i := range in {
+		in[i] = float32(i%9-4) / 4 // exact in bf16
+	}
+	w := make([]float32, N*K)
+	for i := range w {
+		w[i] = float32(i%5-2) / 2
+	}
+	x, wb, o1, o2 := be.Alloc(M*K), be.Alloc(N*K), be.Alloc(M*N), be.Alloc(M*N)
+	be.Upload(x, in)
+	be.Upload(wb, w)
+	be.ResetProfile()
+	converts := func() int {
+		t.Helper()
+		prof, err := be.Profile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range prof {
+			if e.Op == "(bf16 convert)" {
+				return e.Calls
+			}
+		}
+		return 0
+	}
+	want := func(in []float32) []float32 {
+		out := make([]float32, M*N)
+		for m := range M {
+			for n := range N {
+				var s float32
+				for k := range K {
+					s += in[m*K+k] * w[n*K+k]
+				}
+				out[m*N+n] = s
+			}
+		}
+		return out
+	}
+	check := func(what string, o backend.Buf, in []float32) {
+		t.Helper()
+		got, ref := down(be, o), want(in)
+		for i := range ref {
+			if got[i] != ref[i] {
+				t.Fatalf("%s: out[%d] = %v, want %v", what, i, got[i], ref[i])
+			}
+		}
+	}
+	be.Linear(o1, x, wb, nil, M, K, N)
+	be.Linear(o2, x, wb, nil, M, K, N)
+	if c := converts(); c != 2 { // the weight once, the input once
+		t.Errorf("%d conversions for two products on the same input, want 2", c)
+	}
+	check("first product", o1, in)
+	check("second product", o2, in)
+	in[3] = 1.5
+	be.Upload(x.Slice(3, 1), in[3:4])
+	be.Linear(o1, x, wb, nil, M, K, N)
+	check("after a write to the input", o1, in)
+	if c := converts(); c != 3 {
+		t.Errorf("%d conversions after the input was written, want 3", c)
+	}
 }
