@@ -14,7 +14,9 @@
 #   test.log     the GPU tests: conformance fp32/bf16, attention at CLIP
 #                shapes, large GEMMs, model parity vs PyTorch and the CPU
 #   torch.log    the PyTorch benchmark's output
-#   clbench.log  clipline's benchmark output
+#   clbench.log  clipline's benchmark output, with the per-op GPU/host time
+#                tables of a short profiled train and embed
+#                (CLIPLINE_CUDA_PROFILE=1; also under "profile" in bench.json)
 #   pipeline.log the embedded default trained on the GPU, recall vs the CPU run
 #   bench.json   both benchmarks side by side with speed and memory ratios
 # Every step has its own time limit and a failing step does not stop the
