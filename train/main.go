@@ -36,7 +36,7 @@ see examples/clip_text_to_image.yaml). Precedence: these flags > --set >
 errors.
 
 Output in --out (output_dir): checkpoint-STEP/ (merged model in Hugging Face
-layout with tokenizer and preprocessor files, PEFT adapter, trainer state
+layout with tokenizer and preprocessor files, PEFT adapter in adapter/, trainer state
 for --resume), best/ (highest validation t2i R@1), final/, metrics.jsonl.`
 
 type command struct {

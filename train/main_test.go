@@ -83,7 +83,7 @@ func TestTrainCLI(t *testing.T) {
 	if so.Len() != 0 {
 		t.Errorf("stdout not empty: %q", so.String())
 	}
-	for _, p := range []string{"checkpoint-3/model.safetensors", "checkpoint-6/adapter_model.safetensors", "final/config.json", "best/config.json", "metrics.jsonl"} {
+	for _, p := range []string{"checkpoint-3/model.safetensors", "checkpoint-6/adapter/adapter_model.safetensors", "final/config.json", "best/config.json", "metrics.jsonl"} {
 		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
 			t.Errorf("missing %s", p)
 		}

@@ -19,6 +19,7 @@ const (
 	OptimizerFile = "optimizer.safetensors" // AdamW moments exp_avg.NAME, exp_avg_sq.NAME
 	TrainableFile = "trainable.safetensors" // LoRA runs: exact values of every trained tensor
 	ConfigFile    = "training_config.yaml"  // the effective configuration
+	AdapterDir    = "adapter"               // LoRA runs: the PEFT adapter (adapter_config.json, adapter_model.safetensors)
 	bestInfoFile  = "best_metric.json"      // in output_dir/best
 	checkpointFmt = "checkpoint-%d"         // output_dir/checkpoint-STEP
 	tmpPrefix     = ".tmp-"                 // temporary directories before rename
@@ -195,7 +196,10 @@ func (t *Trainer) saveModelDir(dir string, withState bool, extra map[string][]by
 		}
 	}
 	if t.cfg.UseLoRA {
-		if err := t.m.SaveAdapter(tmp, t.cfg.ModelNameOrPath); err != nil {
+		// A folder of its own: transformers loads a directory holding
+		// adapter_config.json as base + adapter, which would apply the adapter
+		// to the merged weights a second time (seen with transformers 5.17).
+		if err := t.m.SaveAdapter(filepath.Join(tmp, AdapterDir), t.cfg.ModelNameOrPath); err != nil {
 			return err
 		}
 	}

@@ -117,18 +117,22 @@ func TestCheckpointLayout(t *testing.T) {
 	}
 	ck := filepath.Join(out, "checkpoint-4")
 	for _, f := range []string{"config.json", "model.safetensors", "vocab.json", "merges.txt", "preprocessor_config.json",
-		"adapter_config.json", "adapter_model.safetensors", StateFile, OptimizerFile, TrainableFile, ConfigFile} {
+		"adapter/adapter_config.json", "adapter/adapter_model.safetensors", StateFile, OptimizerFile, TrainableFile, ConfigFile} {
 		if _, err := os.Stat(filepath.Join(ck, f)); err != nil {
 			t.Errorf("checkpoint lacks %s", f)
 		}
 	}
-	for _, f := range []string{"config.json", "model.safetensors", "vocab.json", "adapter_config.json"} {
+	// transformers treats a folder with adapter_config.json as an adapter.
+	if _, err := os.Stat(filepath.Join(ck, "adapter_config.json")); err == nil {
+		t.Errorf("adapter_config.json beside the merged model")
+	}
+	for _, f := range []string{"config.json", "model.safetensors", "vocab.json", "adapter/adapter_config.json"} {
 		if _, err := os.Stat(filepath.Join(out, "final", f)); err != nil {
 			t.Errorf("final lacks %s", f)
 		}
 	}
 	// adapter_config.json as peft writes it.
-	raw, err := os.ReadFile(filepath.Join(ck, "adapter_config.json"))
+	raw, err := os.ReadFile(filepath.Join(ck, "adapter", "adapter_config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +152,7 @@ func TestCheckpointLayout(t *testing.T) {
 	if tm, _ := ac["target_modules"].([]any); len(tm) != 4 {
 		t.Errorf("target_modules %v", ac["target_modules"])
 	}
-	af, err := safetensors.Load(filepath.Join(ck, "adapter_model.safetensors"))
+	af, err := safetensors.Load(filepath.Join(ck, "adapter", "adapter_model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +220,7 @@ func TestCheckpointLayout(t *testing.T) {
 	}
 	// The adapter applied to the base model gives the same embeddings too.
 	withAdapter, _ := model.Load(base, testBackend())
-	if err := withAdapter.LoadAdapter(ck); err != nil {
+	if err := withAdapter.LoadAdapter(filepath.Join(ck, AdapterDir)); err != nil {
 		t.Fatal(err)
 	}
 	ai, _, _ := Embed(withAdapter, tr.pre.Normalize, data, 5)

@@ -33,8 +33,10 @@
 // Output, in output_dir:
 //
 //	checkpoint-STEP/  config.json, model.safetensors (LoRA merged), tokenizer and
-//	                  preprocessor files of the base model, adapter_config.json and
-//	                  adapter_model.safetensors (PEFT), trainer_state.json,
+//	                  preprocessor files of the base model, adapter/ with
+//	                  adapter_config.json and adapter_model.safetensors (PEFT,
+//	                  loads with PeftModel.from_pretrained(base, dir+"/adapter")),
+//	                  trainer_state.json,
 //	                  optimizer.safetensors, trainable.safetensors (LoRA),
 //	                  training_config.yaml: everything --resume needs
 //	best/             the model at the highest validation t2i R@1 (the first
