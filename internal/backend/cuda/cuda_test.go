@@ -210,19 +210,7 @@ func TestBF16ShadowFollowsWrites(t *testing.T) {
 		return v
 	}
 	in, w0 := exact(M*K), exact(N*K)
-	ref := func(w []float32) []float32 {
-		out := make([]float32, M*N)
-		for m := range M {
-			for n := range N {
-				var s float32
-				for k := range K {
-					s += in[m*K+k] * w[n*K+k]
-				}
-				out[m*N+n] = s
-			}
-		}
-		return out
-	}
+	ref := func(w []float32) []float32 { return naiveLinear(in, w, M, K, N) }
 	params := be.Alloc(N*K + 5) // the weight is a view, as in a flat parameter buffer
 	w := params.Slice(5, N*K)
 	ib, out := be.Alloc(M*K), be.Alloc(M*N)
@@ -294,4 +282,20 @@ func TestPoolReuseOnDevice(t *testing.T) {
 	}
 	free, total, err := be.DeviceMemory()
 	t.Logf("device memory: %d MiB free of %d MiB (%v)", free>>20, total>>20, err)
+}
+
+// naiveLinear is out[M,N] = in[M,K]·w[N,K]ᵀ in float32, the reference for
+// products whose inputs are exact in bf16.
+func naiveLinear(in, w []float32, M, K, N int) []float32 {
+	out := make([]float32, M*N)
+	for m := range M {
+		for n := range N {
+			var s float32
+			for k := range K {
+				s += in[m*K+k] * w[n*K+k]
+			}
+			out[m*N+n] = s
+		}
+	}
+	return out
 }

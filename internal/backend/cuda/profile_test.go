@@ -111,19 +111,7 @@ func TestBF16ActivationReuse(t *testing.T) {
 		}
 		return 0
 	}
-	want := func(in []float32) []float32 {
-		out := make([]float32, M*N)
-		for m := range M {
-			for n := range N {
-				var s float32
-				for k := range K {
-					s += in[m*K+k] * w[n*K+k]
-				}
-				out[m*N+n] = s
-			}
-		}
-		return out
-	}
+	want := func(in []float32) []float32 { return naiveLinear(in, w, M, K, N) }
 	check := func(what string, o backend.Buf, in []float32) {
 		t.Helper()
 		got, ref := down(be, o), want(in)
