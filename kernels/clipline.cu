@@ -135,13 +135,21 @@ __device__ __forceinline__ unsigned long long splitmix64(unsigned long long z) {
     return z ^ (z >> 31);
 }
 
-__global__ void dropout_mask(float* mask, float p, float keep_scale,
-                             unsigned long long seed, int n) {
-    GRID_LOOP(i, n) {
-        unsigned long long z = splitmix64(seed + ((unsigned long long)i + 1) * 0x9e3779b97f4a7c15ULL);
-        float u = (float)(z >> 40) * (1.0f / 16777216.0f);
-        mask[i] = (u < p) ? 0.0f : keep_scale;
+__device__ __forceinline__ float dropout_scale(unsigned long long seed, unsigned i, float p, float keep_scale) {
+    unsigned long long z = splitmix64(seed + ((unsigned long long)i + 1) * 0x9e3779b97f4a7c15ULL);
+    float u = (float)(z >> 40) * (1.0f / 16777216.0f);
+    return (u < p) ? 0.0f : keep_scale;
+}
+
+// out = in * mask, or out += in * mask with acc != 0 (the backward). The
+// mask is drawn again wherever it is needed, never stored.
+__global__ void dropout_apply(float* out, const float* in, float p, float keep_scale,
+                              unsigned long long seed, int n, int acc) {
+    if (acc) {
+        GRID_LOOP(i, n) out[i] += in[i] * dropout_scale(seed, i, p, keep_scale);
+        return;
     }
+    GRID_LOOP(i, n) out[i] = in[i] * dropout_scale(seed, i, p, keep_scale);
 }
 
 // ---- reductions over rows (geometry: rowReduce, block 32x8) ----------------
@@ -669,16 +677,37 @@ __global__ void embed_tokens_bwd_tok(float* dTok, const float* dOut, const int* 
     }
 }
 
-// cols[(b*NP + p), c*P*P + ky*P + kx] = pixels[b, c, py*P + ky, px*P + kx].
+// patch_pixel maps element i of the patch rows cols[B*NP, 3*P*P] to the
+// pixel it holds: cols[(b*NP + p), c*P*P + ky*P + kx] is image b's channel
+// c at row py*P + ky, column px*P + kx, for patch p = (py, px).
+struct pixel_at {
+    unsigned b, c, y, x;
+};
+
+__device__ __forceinline__ pixel_at patch_pixel(unsigned i, unsigned S, unsigned P) {
+    unsigned G = S / P, NP = G * G, K = 3 * P * P, PP = P * P;
+    unsigned row = i / K, col = i - row * K;
+    unsigned b = row / NP, p = row - b * NP;
+    unsigned c = col / PP, r = col - c * PP;
+    unsigned ky = r / P, kx = r - ky * P;
+    unsigned py = p / G, px = p - py * G;
+    return pixel_at{b, c, py * P + ky, px * P + kx};
+}
+
+// Patch rows of normalised images pixels[B, 3, S, S].
 __global__ void patchify(float* cols, const float* pixels, int B, int S, int P) {
-    unsigned G = S / P, NP = G * G, K = 3 * P * P, PP = P * P, uP = P, uS = S;
-    GRID_LOOP(i, (unsigned)B * NP * K) {
-        unsigned row = i / K, col = i - row * K;
-        unsigned b = row / NP, p = row - b * NP;
-        unsigned c = col / PP, r = col - c * PP;
-        unsigned ky = r / uP, kx = r - ky * uP;
-        unsigned py = p / G, px = p - py * G;
-        cols[i] = pixels[((b * 3 + c) * uS + py * uP + ky) * uS + px * uP + kx];
+    GRID_LOOP(i, (unsigned)B * 3 * S * S) {
+        pixel_at q = patch_pixel(i, S, P);
+        cols[i] = pixels[((q.b * 3 + q.c) * S + q.y) * S + q.x];
+    }
+}
+
+// Patch rows of decoded images img[B, S, S, 3] (uint8 HWC RGB), normalised
+// through lut[c*256 + level]: the host uploads a quarter of the bytes.
+__global__ void patchify_u8(float* cols, const unsigned char* img, const float* lut, int B, int S, int P) {
+    GRID_LOOP(i, (unsigned)B * 3 * S * S) {
+        pixel_at q = patch_pixel(i, S, P);
+        cols[i] = lut[q.c * 256 + img[((q.b * S + q.y) * S + q.x) * 3 + q.c]];
     }
 }
 
@@ -721,11 +750,12 @@ __global__ void gather_rows_bwd(float* dIn, const float* dOut, const int* idx, i
 }
 
 // ---- sum of squares (geometry: reduceBlocks, 256 threads) -------------------
-// partial[blockIdx.x] = sum of x^2 over the block's grid-stride share, in fp64.
-__global__ void sum_squares_partial(double* partial, const float* x, int n) {
+// The sum of x^2 over block `block` of `blocks` blocks' grid-stride share of
+// x[:n], in fp64, reduced within the block; thread 0 gets it.
+__device__ double sum_squares_block(const float* x, unsigned n, unsigned block, unsigned blocks) {
     __shared__ double sh[32];
     double acc = 0.0;
-    GRID_LOOP(i, n) {
+    for (unsigned i = block * blockDim.x + threadIdx.x; i < n; i += blockDim.x * blocks) {
         double v = x[i];
         acc += v * v;
     }
@@ -733,12 +763,31 @@ __global__ void sum_squares_partial(double* partial, const float* x, int n) {
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     if (lane == 0) sh[warp] = acc;
     __syncthreads();
+    double s = 0.0;
     if (warp == 0) {
         int nw = blockDim.x >> 5;
-        double s = (lane < nw) ? sh[lane] : 0.0;
+        s = (lane < nw) ? sh[lane] : 0.0;
         for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(FULL_MASK, s, o);
-        if (lane == 0) partial[blockIdx.x] = s;
     }
+    return s;
+}
+
+// partial[blockIdx.x] = sum of x^2 over the block's grid-stride share, in fp64.
+__global__ void sum_squares_partial(double* partial, const float* x, int n) {
+    double s = sum_squares_block(x, n, blockIdx.x, gridDim.x);
+    if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+// sum_squares_partial over many buffers in one launch (geometry:
+// reduceMany): buffer y = blockIdx.y is desc[4y..4y+3] = {address, n,
+// blocks, first slot}; block x < blocks computes what block x of
+// sum_squares_partial with that grid would, into partial[first slot + x].
+__global__ void sum_squares_many(double* partial, const long long* desc) {
+    const long long* d = desc + 4 * blockIdx.y;
+    unsigned blocks = (unsigned)d[2];
+    if (blockIdx.x >= blocks) return;  // uniform over the block
+    double s = sum_squares_block((const float*)d[0], (unsigned)d[1], blockIdx.x, blocks);
+    if (threadIdx.x == 0) partial[d[3] + blockIdx.x] = s;
 }
 
 // ---- AdamW (geometry: elementwise1D) -----------------------------------------

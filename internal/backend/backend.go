@@ -31,6 +31,11 @@ type IntBuf interface {
 	Len() int
 }
 
+// ByteBuf is a uint8 buffer owned by a backend (images as decoded, HWC RGB).
+type ByteBuf interface {
+	Len() int
+}
+
 // Backend is the set of operations the model and trainer use.
 type Backend interface {
 	// Name identifies the backend ("cpu", "cuda:0").
@@ -46,6 +51,10 @@ type Backend interface {
 	Upload(dst Buf, src []float32)
 	// UploadInt copies host int32 values into dst.
 	UploadInt(dst IntBuf, src []int32)
+	// AllocBytes returns a zero-filled buffer of n bytes.
+	AllocBytes(n int) ByteBuf
+	// UploadBytes copies host bytes into dst (len(src) <= dst.Len()).
+	UploadBytes(dst ByteBuf, src []uint8)
 	// Download copies src into host memory dst, waiting for pending work.
 	Download(dst []float32, src Buf)
 	// Zero sets every element of b to 0.
@@ -57,6 +66,9 @@ type Backend interface {
 
 	// Linear: out[M,N] = in[M,K] · w[N,K]ᵀ + bias[N] (bias may be nil).
 	Linear(out, in, w, bias Buf, M, K, N int)
+	// LinearAdd: out[M,N] += in[M,K] · w[N,K]ᵀ (LoRA's up-projection added
+	// onto the base layer's output without a temporary).
+	LinearAdd(out, in, w Buf, M, K, N int)
 	// LinearBackward accumulates dIn[M,K] += dOut·w, dW[N,K] += dOutᵀ·in and
 	// dBias[N] += Σ_rows dOut; any of dIn, dW, dBias may be nil.
 	LinearBackward(dIn, dW, dBias, dOut, in, w Buf, M, K, N int)
@@ -91,9 +103,15 @@ type Backend interface {
 	Scale(x Buf, alpha float32, n int)
 	// Mul: out = a * b elementwise over n values (out may alias a or b).
 	Mul(out, a, b Buf, n int)
-	// DropoutMask fills mask[n] with 0 (probability p) or 1/(1-p), from a
-	// counter-based generator keyed by seed so results are reproducible.
-	DropoutMask(mask Buf, p float32, seed uint64, n int)
+	// Dropout: out = in ⊙ mask over n values (out may alias in), where
+	// mask[i] is 0 with probability p and 1/(1-p) otherwise, drawn from a
+	// counter-based generator of (seed, i) (cpu.DropoutUniform), so results
+	// reproduce across backends and the backward replays the mask instead
+	// of storing it.
+	Dropout(out, in Buf, p float32, seed uint64, n int)
+	// DropoutBackward accumulates dIn += dOut ⊙ mask, the mask of Dropout
+	// with the same p, seed and n.
+	DropoutBackward(dIn, dOut Buf, p float32, seed uint64, n int)
 
 	// EmbedTokens: out[b,t,:] = tok[ids[b,t],:] + pos[t,:] for B×T ids.
 	EmbedTokens(out Buf, ids IntBuf, tok, pos Buf, B, T, C int)
@@ -103,6 +121,12 @@ type Backend interface {
 	// Patchify turns normalised images [B,3,H,W] (H=W=S) into patch rows
 	// cols[B*NP, 3*P*P] in the conv weight's (c, ky, kx) order, NP=(S/P)².
 	Patchify(cols, pixels Buf, B, S, P int)
+	// PatchifyImages is Patchify of B images given as decoded bytes,
+	// images[B,S,S,3] (HWC RGB), normalised through lut: channel c's
+	// level v becomes lut[c*256+v]. Uploading bytes moves a quarter of the
+	// data of normalised float32 pixels, and the lut makes the values
+	// identical to host-side normalisation.
+	PatchifyImages(cols Buf, images ByteBuf, lut Buf, B, S, P int)
 	// AssembleVision: out[b,0,:] = cls + pos[0]; out[b,1+p,:] = patch[b,p,:] + pos[1+p].
 	AssembleVision(out, patch, cls, pos Buf, B, NP, C int)
 	// AssembleVisionBackward accumulates dPatch, dCls, dPos (any may be nil).

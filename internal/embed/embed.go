@@ -47,8 +47,8 @@ type Embedder struct {
 
 	vp   *model.VisionPlan
 	tp   *model.TextPlan
-	host []float32 // [B, D]: a forward's output downloaded
-	pix  []float32 // [B, 3, S, S]: Images' normalisation buffer
+	host []float32       // [B, D]: a forward's output downloaded
+	norm [3][256]float32 // pre as a table, applied on the backend
 }
 
 // Load reads the checkpoint in dir (config.json, model.safetensors and,
@@ -105,7 +105,7 @@ func New(m *model.Model, pre imageproc.Config, opts Options) (*Embedder, error) 
 		dim = opts.Dim
 	}
 	return &Embedder{m: m, be: m.Backend(), pre: pre, opts: opts, full: D, dim: dim,
-		host: make([]float32, opts.BatchSize*D)}, nil
+		host: make([]float32, opts.BatchSize*D), norm: pre.LUT()}, nil
 }
 
 // Model is the wrapped model.
@@ -129,10 +129,6 @@ func (e *Embedder) VocabSize() int { return e.m.Config().Text.VocabSize }
 
 // Preprocess is the image preprocessing in use.
 func (e *Embedder) Preprocess() imageproc.Config { return e.pre }
-
-// Normalize writes one uint8 HWC RGB image (ImageSize squared pixels) into
-// dst as the model's normalised CHW input.
-func (e *Embedder) Normalize(dst []float32, hwc []uint8) { e.pre.Normalize(dst, hwc) }
 
 // Close releases the plans and the model's buffers.
 func (e *Embedder) Close() {
@@ -159,15 +155,9 @@ func (e *Embedder) Images(dst []float32, pixels []uint8, n int) error {
 		return fmt.Errorf("embed: %d pixel bytes for %d images of %dx%d", len(pixels), n, S, S)
 	}
 	B := e.opts.BatchSize
-	if e.pix == nil {
-		e.pix = make([]float32, B*px)
-	}
 	for at := 0; at < n; at += B {
 		k := min(B, n-at)
-		for i := range k {
-			e.Normalize(e.pix[i*px:(i+1)*px], pixels[(at+i)*px:(at+i+1)*px])
-		}
-		if err := e.ImageBatch(dst[at*e.dim:(at+k)*e.dim], e.pix[:k*px], k); err != nil {
+		if err := e.ImageBatch(dst[at*e.dim:(at+k)*e.dim], pixels[at*px:(at+k)*px], k); err != nil {
 			return err
 		}
 	}
@@ -190,13 +180,14 @@ func (e *Embedder) Texts(dst []float32, ids []int32, L, n int) error {
 	return nil
 }
 
-// ImageBatch runs one forward pass over n <= BatchSize normalised images
-// [n, 3, S, S] and writes their finished embeddings to dst [n, Dim].
-func (e *Embedder) ImageBatch(dst, pixels []float32, n int) error {
+// ImageBatch runs one forward pass over n <= BatchSize uint8 HWC RGB images
+// [n, S, S, 3] (normalised on the backend) and writes their finished
+// embeddings to dst [n, Dim].
+func (e *Embedder) ImageBatch(dst []float32, hwc []uint8, n int) error {
 	if e.vp == nil {
 		e.vp = e.m.NewVisionPlan(e.opts.BatchSize, false)
 	}
-	out, err := e.m.VisionForward(e.vp, pixels, n)
+	out, err := e.m.VisionForwardImages(e.vp, hwc, &e.norm, n)
 	if err != nil {
 		return err
 	}

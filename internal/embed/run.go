@@ -108,7 +108,7 @@ func (e *Embedder) Check(in *stream.Reader) (Inputs, error) {
 // atomically: on any error it is aborted.
 //
 // Work is pipelined: one goroutine reads batches and prepares inputs
-// (normalised pixels, token rows) while the calling goroutine runs the model
+// (image bytes, token rows) while the calling goroutine runs the model
 // and another writes finished rows, so reading, preprocessing and writing
 // overlap with compute. Images and captions are packed into full batches
 // across rows and record batches; a row is written once all its embeddings are.
@@ -152,11 +152,11 @@ func (e *Embedder) Run(in *stream.Reader, o RunOptions) (Stats, error) {
 	}
 	B := e.opts.BatchSize
 	// Two buffers of each kind: one being filled while the other computes.
-	r.freePix = make(chan []float32, 2)
+	r.freePix = make(chan []uint8, 2)
 	r.freeIDs = make(chan []int32, 2)
 	for range 2 {
 		if ins.Pixels {
-			r.freePix <- make([]float32, B*3*ins.Side*ins.Side)
+			r.freePix <- make([]uint8, B*ins.Side*ins.Side*3)
 		}
 		if ins.Tokens {
 			r.freeIDs <- make([]int32, B*ins.Context)
@@ -213,8 +213,8 @@ type job struct {
 	enter *pending
 	image bool
 	n     int
-	pix   []float32 // [n, 3, S, S] normalised
-	ids   []int32   // [n, context]
+	pix   []uint8 // [n, S, S, 3] as decoded
+	ids   []int32 // [n, context]
 	spans []span
 }
 
@@ -232,7 +232,7 @@ type runner struct {
 
 	split string // keep only rows of this split ("" keeps all)
 
-	freePix chan []float32
+	freePix chan []uint8
 	freeIDs chan []int32
 	prog    progress
 	rows    int64 // rows written
@@ -419,7 +419,7 @@ func (r *runner) sendBatch(jobs chan<- job, queue []*pending, image bool, n int)
 			}
 			px := p.pix.Width
 			for i := range k {
-				r.e.Normalize(j.pix[(got+i)*px:(got+i+1)*px], p.pix.Row(p.imgTaken+i))
+				copy(j.pix[(got+i)*px:(got+i+1)*px], p.pix.Row(p.imgTaken+i))
 			}
 			j.spans = append(j.spans, span{p, p.imgTaken, k})
 			p.imgTaken += k

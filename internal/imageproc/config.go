@@ -161,23 +161,34 @@ func sizeField(raw json.RawMessage, name string) (n int, hw [2]int, err error) {
 // rescale (in float64, stored as float32) and normalize (float32) do.
 // len(dst) must be len(hwc).
 func (c Config) Normalize(dst []float32, hwc []byte) {
-	normalize(dst, hwc, c.Rescale, c.Mean, c.Std)
+	lut := c.LUT()
+	normalize(dst, hwc, &lut)
 }
+
+// LUT is Normalize as a table: LUT()[c][v] is channel c's normalised value
+// of level v. Devices normalise through it (model.VisionForwardImages), so
+// their values equal the host's exactly.
+func (c Config) LUT() [3][256]float32 { return makeLUT(c.Rescale, c.Mean, c.Std) }
 
 // Normalize is Config.Normalize with the usual 1/255 rescale.
 func Normalize(dst []float32, hwc []byte, mean, std [3]float32) {
-	normalize(dst, hwc, 1.0/255, mean, std)
+	lut := makeLUT(1.0/255, mean, std)
+	normalize(dst, hwc, &lut)
 }
 
-func normalize(dst []float32, hwc []byte, rescale float64, mean, std [3]float32) {
-	if len(dst) != len(hwc) || len(hwc)%3 != 0 {
-		panic(fmt.Sprintf("imageproc.Normalize: dst has %d values for %d bytes of RGB", len(dst), len(hwc)))
-	}
+func makeLUT(rescale float64, mean, std [3]float32) [3][256]float32 {
 	var lut [3][256]float32
 	for ch := range 3 {
 		for v := range 256 {
 			lut[ch][v] = (float32(float64(v)*rescale) - mean[ch]) / std[ch]
 		}
+	}
+	return lut
+}
+
+func normalize(dst []float32, hwc []byte, lut *[3][256]float32) {
+	if len(dst) != len(hwc) || len(hwc)%3 != 0 {
+		panic(fmt.Sprintf("imageproc.Normalize: dst has %d values for %d bytes of RGB", len(dst), len(hwc)))
 	}
 	n := len(hwc) / 3
 	r, g, b := dst[:n], dst[n:2*n], dst[2*n:3*n]

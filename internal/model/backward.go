@@ -6,15 +6,24 @@ import (
 	"github.com/clipline/clipline/internal/backend"
 )
 
-// zero returns the first n elements of b, zeroed (backward ops accumulate).
-func (p *plan) zero(b backend.Buf, n int) backend.Buf {
-	s := b.Slice(0, n)
+// zero returns the first n values of workspace buffer id, zeroed
+// (backward operations accumulate).
+func (p *plan) zero(id workID, n int) backend.Buf {
+	s := p.w(id, n)
 	p.m.be.Zero(s)
 	return s
 }
 
+// needsInput reports whether l's backward reads l's input: for its weight
+// gradient or its adapter's down-projection gradient. Otherwise the input
+// is not recomputed for the backward.
+func needsInput(l *linear) bool {
+	return l.w.Trainable || (l.lora != nil && l.lora.a.Trainable)
+}
+
 // linBack accumulates the gradients of lin: dIn (may be nil), the weight
-// and bias gradients of trainable parameters, and the adapter's.
+// and bias gradients of trainable parameters, and the adapter's. in may be
+// nil when !needsInput(l).
 func (p *plan) linBack(l *linear, dIn, dOut, in backend.Buf, M int, hs backend.Buf) {
 	m, be := p.m, p.m.be
 	dW, dB := m.grad(l.w), m.grad(l.b)
@@ -30,7 +39,7 @@ func (p *plan) linBack(l *linear, dIn, dOut, in backend.Buf, M int, hs backend.B
 		return
 	}
 	// out += B·hs with hs = s·A·x: dB += dOutᵀ·hs, dhs = dOut·B, dh = s·dhs.
-	dh := p.zero(p.loraDh, M*ad.r)
+	dh := p.zero(wLoraDh, M*ad.r)
 	be.LinearBackward(dh, gB, nil, dOut, hs, ad.b.W, M, ad.r, l.out)
 	be.Scale(dh, ad.scale, M*ad.r)
 	if gA == nil && dIn == nil {
@@ -40,72 +49,87 @@ func (p *plan) linBack(l *linear, dIn, dOut, in backend.Buf, M int, hs backend.B
 		be.LinearBackward(dIn, gA, nil, dh, in, ad.a.W, M, l.in, ad.r)
 		return
 	}
-	// Replay the forward's mask (same seed, same rows) instead of storing it.
 	n := M * l.in
-	be.DropoutMask(p.loraMask, ad.dropout, p.maskSeed(l), n)
-	be.Mul(p.loraXd, in, p.loraMask, n)
+	var xd backend.Buf
+	if gA != nil {
+		// Replay the forward's mask (same seed, same rows) instead of storing it.
+		xd = p.w(wLoraX, n)
+		be.Dropout(xd, in, ad.dropout, p.maskSeed(l), n)
+	}
 	if dIn == nil {
-		be.LinearBackward(nil, gA, nil, dh, p.loraXd, ad.a.W, M, l.in, ad.r)
+		be.LinearBackward(nil, gA, nil, dh, xd, ad.a.W, M, l.in, ad.r)
 		return
 	}
-	dxd := p.zero(p.loraDxd, n)
-	be.LinearBackward(dxd, gA, nil, dh, p.loraXd, ad.a.W, M, l.in, ad.r)
-	be.Mul(dxd, dxd, p.loraMask, n)
-	be.AddScaled(dIn, dxd, 1, n)
+	dxd := p.zero(wLoraDX, n)
+	be.LinearBackward(dxd, gA, nil, dh, xd, ad.a.W, M, l.in, ad.r)
+	be.DropoutBackward(dIn, dxd, ad.dropout, p.maskSeed(l), n)
 }
 
 // lnGrads returns the gradient buffers of a layer norm's weight and bias.
 func (m *Model) lnGrads(w, b *Param) (backend.Buf, backend.Buf) { return m.grad(w), m.grad(b) }
 
 // backHead runs the head backward from dEmb [n,D] and leaves d(last
-// residual) in p.dres (zeroed first).
+// residual) in the workspace's wDRes (zeroed first).
 func (p *plan) backHead(dEmb backend.Buf) {
 	m, be, tw := p.m, p.m.be, p.tw
 	n, C := p.n, tw.C
-	dPost := p.zero(p.dPost, n*C)
+	dPost := p.zero(wDPost, n*C)
 	p.linBack(tw.proj, dPost, dEmb, p.post, n, p.projHs)
-	dPooled := p.zero(p.dPooled, n*C)
+	dPooled := p.zero(wDPooled, n*C)
 	gw, gb := m.lnGrads(tw.lnW, tw.lnB)
 	be.LayerNormBackward(dPooled, gw, gb, dPost, p.pooled, tw.lnW.W, p.pmean, p.prstd, n, C)
-	dres := p.zero(p.dres, n*p.t*C)
+	dres := p.zero(wDRes, n*p.t*C)
 	be.GatherRowsBackward(dres, dPooled, p.idx, n, C)
 }
 
-// backBlocks runs the blocks backward; on return p.dres holds d(xs[0]),
+// backBlocks runs the blocks backward; on return wDRes holds d(xs[0]),
 // unless needBelow is false (nothing under the blocks trains, as with LoRA):
 // then the first block's input gradient is skipped.
 func (p *plan) backBlocks(needBelow bool) {
 	m, be, tw := p.m, p.m.be, p.tw
 	n, t := p.n, p.t
 	M, C, I := n*t, tw.C, tw.I
+	dres := p.w(wDRes, M*C)
 	for li := tw.L - 1; li >= 0; li-- {
 		b, a := tw.blocks[li], &p.acts[li]
 		xin := p.xs[li]
-		dg := p.zero(p.dg, M*I)
-		p.linBack(b.fc2, dg, p.dres, a.g, M, a.hs[b.fc2])
-		dh1 := p.zero(p.dh1, M*I)
+		var in backend.Buf // a linear's input, recomputed when its backward reads it
+		if needsInput(b.fc2) {
+			in = p.gelu(a, M)
+		}
+		dg := p.zero(wDG, M*I)
+		p.linBack(b.fc2, dg, dres, in, M, a.hs[b.fc2])
+		dh1 := p.zero(wDH1, M*I)
 		be.QuickGELUBackward(dh1, dg, a.h1, M*I)
-		dln := p.zero(p.dln, M*C)
-		p.linBack(b.fc1, dln, dh1, a.ln2, M, a.hs[b.fc1])
+		in = nil
+		if needsInput(b.fc1) {
+			in = p.layerNorm2(b, a, M)
+		}
+		dln := p.zero(wDLN, M*C)
+		p.linBack(b.fc1, dln, dh1, in, M, a.hs[b.fc1])
 		gw, gb := m.lnGrads(b.ln2w, b.ln2b)
-		be.LayerNormBackward(p.dres, gw, gb, dln, a.x2, b.ln2w.W, a.mean2, a.rstd2, M, C)
+		be.LayerNormBackward(dres, gw, gb, dln, a.x2, b.ln2w.W, a.mean2, a.rstd2, M, C)
 
-		datt := p.zero(p.datt, M*C)
-		p.linBack(b.o, datt, p.dres, a.att, M, a.hs[b.o])
-		dq, dk, dv := p.zero(p.dq, M*C), p.zero(p.dk, M*C), p.zero(p.dv, M*C)
+		datt := p.zero(wDAtt, M*C)
+		p.linBack(b.o, datt, dres, a.att, M, a.hs[b.o])
+		dq, dk, dv := p.zero(wDQ, M*C), p.zero(wDK, M*C), p.zero(wDV, M*C)
 		be.AttentionBackward(dq, dk, dv, datt, a.scr, a.q, a.k, a.v, a.att, n, t, C, tw.NH, p.causal)
+		in = nil
+		if needsInput(b.q) || needsInput(b.k) || needsInput(b.v) {
+			in = p.layerNorm1(b, a, xin, M)
+		}
 		gw, gb = m.lnGrads(b.ln1w, b.ln1b)
 		if li == 0 && !needBelow && gw == nil && gb == nil {
-			p.linBack(b.q, nil, dq, a.ln1, M, a.hs[b.q])
-			p.linBack(b.k, nil, dk, a.ln1, M, a.hs[b.k])
-			p.linBack(b.v, nil, dv, a.ln1, M, a.hs[b.v])
+			p.linBack(b.q, nil, dq, in, M, a.hs[b.q])
+			p.linBack(b.k, nil, dk, in, M, a.hs[b.k])
+			p.linBack(b.v, nil, dv, in, M, a.hs[b.v])
 			continue
 		}
-		dln = p.zero(p.dln, M*C)
-		p.linBack(b.q, dln, dq, a.ln1, M, a.hs[b.q])
-		p.linBack(b.k, dln, dk, a.ln1, M, a.hs[b.k])
-		p.linBack(b.v, dln, dv, a.ln1, M, a.hs[b.v])
-		var dIn backend.Buf = p.dres
+		dln = p.zero(wDLN, M*C)
+		p.linBack(b.q, dln, dq, in, M, a.hs[b.q])
+		p.linBack(b.k, dln, dk, in, M, a.hs[b.k])
+		p.linBack(b.v, dln, dv, in, M, a.hs[b.v])
+		var dIn backend.Buf = dres
 		if li == 0 && !needBelow {
 			dIn = nil
 		}
@@ -147,18 +171,18 @@ func (m *Model) VisionBackward(p *VisionPlan, dEmb backend.Buf) error {
 	}
 	vc, be := m.cfg.Vision, m.be
 	n, T, C, NP, P := p.n, p.t, vc.HiddenSize, vc.NumPatches(), vc.PatchSize
-	dEmb0 := p.zero(p.dln, n*T*C)
-	be.LayerNormBackward(dEmb0, gw, gb, p.dres, p.emb, m.preLNW.W, p.preMean, p.preRstd, n*T, C)
+	dEmb0 := p.zero(wDLN, n*T*C)
+	be.LayerNormBackward(dEmb0, gw, gb, p.w(wDRes, n*T*C), p.emb, m.preLNW.W, p.preMean, p.preRstd, n*T, C)
 	if gCls == nil && gPos == nil && gPatch == nil {
 		return nil
 	}
 	var dPatch backend.Buf
 	if gPatch != nil {
-		dPatch = p.zero(p.dq, n*NP*C)
+		dPatch = p.zero(wDQ, n*NP*C)
 	}
 	be.AssembleVisionBackward(dPatch, gCls, gPos, dEmb0, n, NP, C)
 	if gPatch != nil {
-		be.LinearBackward(nil, gPatch, nil, dPatch, p.cols, m.patch.W, n*NP, 3*P*P, C)
+		be.LinearBackward(nil, gPatch, nil, dPatch, p.patchify(n), m.patch.W, n*NP, 3*P*P, C)
 	}
 	return nil
 }
@@ -173,7 +197,7 @@ func (m *Model) TextBackward(p *TextPlan, dEmb backend.Buf) error {
 	p.backHead(dEmb)
 	p.backBlocks(gTok != nil || gPos != nil)
 	if gTok != nil || gPos != nil {
-		m.be.EmbedTokensBackward(gTok, gPos, p.dres, p.ids, p.n, p.t, m.cfg.Text.HiddenSize)
+		m.be.EmbedTokensBackward(gTok, gPos, p.w(wDRes, p.n*p.t*m.cfg.Text.HiddenSize), p.ids, p.n, p.t, m.cfg.Text.HiddenSize)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func (p *plan) maskSeed(l *linear) uint64 {
 
 // dropoutOn reports whether l's adapter input is dropped out in this pass.
 func (p *plan) dropoutOn(l *linear) bool {
-	return p.dropout && l.lora != nil && l.lora.dropout > 0 && p.loraMask != nil
+	return p.dropout && l.lora != nil && l.lora.dropout > 0
 }
 
 // lin computes out[M,out] = in·Wᵀ + b (+ (alpha/r)·B·A·dropout(in) with
@@ -40,40 +40,59 @@ func (p *plan) lin(l *linear, out, in backend.Buf, M int, hs backend.Buf) {
 	x := in
 	if p.dropoutOn(l) {
 		n := M * l.in
-		be.DropoutMask(p.loraMask, ad.dropout, p.maskSeed(l), n)
-		be.Mul(p.loraXd, in, p.loraMask, n)
-		x = p.loraXd
+		x = p.w(wLoraX, n)
+		be.Dropout(x, in, ad.dropout, p.maskSeed(l), n)
 	}
 	be.Linear(hs, x, ad.a.W, nil, M, l.in, ad.r)
 	be.Scale(hs, ad.scale, M*ad.r)
-	be.Linear(p.loraTmp, hs, ad.b.W, nil, M, ad.r, l.out)
-	be.Add(out, out, p.loraTmp, M*l.out)
+	be.LinearAdd(out, hs, ad.b.W, M, ad.r, l.out)
+}
+
+// layerNorm1 writes block li's first layer norm of xin into the workspace
+// (saving its statistics in a); layerNorm2 the second, of a.x2.
+func (p *plan) layerNorm1(b *block, a *layerActs, xin backend.Buf, M int) backend.Buf {
+	ln := p.w(wLN, M*p.tw.C)
+	p.m.be.LayerNorm(ln, a.mean1, a.rstd1, xin, b.ln1w.W, b.ln1b.W, M, p.tw.C, p.tw.eps)
+	return ln
+}
+
+func (p *plan) layerNorm2(b *block, a *layerActs, M int) backend.Buf {
+	ln := p.w(wLN, M*p.tw.C)
+	p.m.be.LayerNorm(ln, a.mean2, a.rstd2, a.x2, b.ln2w.W, b.ln2b.W, M, p.tw.C, p.tw.eps)
+	return ln
+}
+
+// gelu writes QuickGELU of a.h1 into the workspace.
+func (p *plan) gelu(a *layerActs, M int) backend.Buf {
+	g := p.w(wGELU, M*p.tw.I)
+	p.m.be.QuickGELU(g, a.h1, M*p.tw.I)
+	return g
 }
 
 // runBlocks runs the transformer blocks on the residual stream xs[0] for n
 // sequences of t tokens, leaving the result in the returned buffer.
 func (p *plan) runBlocks(n, t int) backend.Buf {
 	be, tw := p.m.be, p.tw
-	M, C, I := n*t, tw.C, tw.I
+	M, C := n*t, tw.C
+	branch := p.w(wBranch, M*C)
 	for li, b := range tw.blocks {
 		a := &p.acts[0]
-		xin, x2, xout := p.xs[0], p.xs[0], p.xs[0]
+		xin, xout := p.xs[0], p.xs[0]
 		if p.training {
 			a = &p.acts[li]
-			xin, x2, xout = p.xs[li], a.x2, p.xs[li+1]
+			xin, xout = p.xs[li], p.xs[li+1]
 		}
-		be.LayerNorm(a.ln1, a.mean1, a.rstd1, xin, b.ln1w.W, b.ln1b.W, M, C, tw.eps)
-		p.lin(b.q, a.q, a.ln1, M, a.hs[b.q])
-		p.lin(b.k, a.k, a.ln1, M, a.hs[b.k])
-		p.lin(b.v, a.v, a.ln1, M, a.hs[b.v])
+		ln := p.layerNorm1(b, a, xin, M)
+		p.lin(b.q, a.q, ln, M, a.hs[b.q])
+		p.lin(b.k, a.k, ln, M, a.hs[b.k])
+		p.lin(b.v, a.v, ln, M, a.hs[b.v])
 		be.Attention(a.att, a.scr, a.q, a.k, a.v, n, t, C, tw.NH, p.causal)
-		p.lin(b.o, p.tmpC, a.att, M, a.hs[b.o])
-		be.Add(x2, xin, p.tmpC, M*C)
-		be.LayerNorm(a.ln2, a.mean2, a.rstd2, x2, b.ln2w.W, b.ln2b.W, M, C, tw.eps)
-		p.lin(b.fc1, a.h1, a.ln2, M, a.hs[b.fc1])
-		be.QuickGELU(a.g, a.h1, M*I)
-		p.lin(b.fc2, p.tmpC, a.g, M, a.hs[b.fc2])
-		be.Add(xout, x2, p.tmpC, M*C)
+		p.lin(b.o, branch, a.att, M, a.hs[b.o])
+		be.Add(a.x2, xin, branch, M*C)
+		ln = p.layerNorm2(b, a, M)
+		p.lin(b.fc1, a.h1, ln, M, a.hs[b.fc1])
+		p.lin(b.fc2, branch, p.gelu(a, M), M, a.hs[b.fc2])
+		be.Add(xout, a.x2, branch, M*C)
 	}
 	return p.xs[len(p.xs)-1]
 }
@@ -97,21 +116,78 @@ func (m *Model) VisionForward(p *VisionPlan, pixels []float32, n int) (backend.B
 	if err := p.check(n); err != nil {
 		return nil, err
 	}
-	vc := m.cfg.Vision
-	S, P, NP, C := vc.ImageSize, vc.PatchSize, vc.NumPatches(), vc.HiddenSize
-	T := vc.SeqLen()
+	S := m.cfg.Vision.ImageSize
 	if len(pixels) != n*3*S*S {
 		return nil, fmt.Errorf("model: %d pixel values for %d images of 3x%dx%d (want %d)", len(pixels), n, S, S, n*3*S*S)
 	}
+	if p.pix == nil {
+		p.pix = p.alloc(p.B * 3 * S * S)
+	}
+	m.be.Upload(p.pix, pixels)
+	p.fromImages = false
+	p.patchify(n)
+	return m.visionFromPatches(p, n), nil
+}
+
+// VisionForwardImages is VisionForward of n decoded images: hwc holds n
+// uint8 RGB images [n, S, S, 3] as decode writes them, and norm maps each
+// channel's levels to normalised values (imageproc.Config.LUT). The bytes
+// go to the device, a quarter of the float32 pixels, and are normalised
+// there with identical results.
+func (m *Model) VisionForwardImages(p *VisionPlan, hwc []uint8, norm *[3][256]float32, n int) (backend.Buf, error) {
+	if err := p.check(n); err != nil {
+		return nil, err
+	}
+	S := m.cfg.Vision.ImageSize
+	if len(hwc) != n*S*S*3 {
+		return nil, fmt.Errorf("model: %d pixel bytes for %d images of %dx%dx3 (want %d)", len(hwc), n, S, S, n*S*S*3)
+	}
 	be := m.be
-	be.Upload(p.pix, pixels)
-	be.Patchify(p.cols, p.pix, n, S, P)
-	be.Linear(p.patch, p.cols, m.patch.W, nil, n*NP, 3*P*P, C)
-	be.AssembleVision(p.emb, p.patch, m.cls.W, m.visPos.W, n, NP, C)
+	if p.img == nil {
+		p.img = be.AllocBytes(p.B * S * S * 3)
+		p.lut = p.alloc(3 * 256)
+	}
+	if !p.lutSet || p.lutHost != *norm {
+		p.lutHost, p.lutSet = *norm, true
+		flat := make([]float32, 0, 3*256)
+		for c := range norm {
+			flat = append(flat, norm[c][:]...)
+		}
+		be.Upload(p.lut, flat)
+	}
+	be.UploadBytes(p.img, hwc)
+	p.fromImages = true
+	p.patchify(n)
+	return m.visionFromPatches(p, n), nil
+}
+
+// patchify writes the patch rows of the last forward's n images into the
+// workspace (again in the backward, which needs them only when the patch
+// embedding trains).
+func (p *VisionPlan) patchify(n int) backend.Buf {
+	vc := p.m.cfg.Vision
+	S, P := vc.ImageSize, vc.PatchSize
+	cols := p.w(wCols, n*3*S*S)
+	if p.fromImages {
+		p.m.be.PatchifyImages(cols, p.img, p.lut, n, S, P)
+	} else {
+		p.m.be.Patchify(cols, p.pix, n, S, P)
+	}
+	return cols
+}
+
+// visionFromPatches runs the vision tower from the patch rows in the
+// workspace.
+func (m *Model) visionFromPatches(p *VisionPlan, n int) backend.Buf {
+	vc, be := m.cfg.Vision, m.be
+	P, NP, C, T := vc.PatchSize, vc.NumPatches(), vc.HiddenSize, vc.SeqLen()
+	patch := p.w(wPatch, n*NP*C)
+	be.Linear(patch, p.w(wCols, n*NP*3*P*P), m.patch.W, nil, n*NP, 3*P*P, C)
+	be.AssembleVision(p.emb, patch, m.cls.W, m.visPos.W, n, NP, C)
 	be.LayerNorm(p.xs[0], p.preMean, p.preRstd, p.emb, m.preLNW.W, m.preLNB.W, n*T, C, m.vision.eps)
 	x := p.runBlocks(n, T)
 	p.n, p.t = n, T
-	return p.head(x, n), nil
+	return p.head(x, n)
 }
 
 // TextForward embeds n token sequences (n <= the plan's B): ids holds n

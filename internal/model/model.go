@@ -89,6 +89,8 @@ type Model struct {
 	logitScale         *Param
 	lora               *LoRAConfig
 	gen                int // bumped by ApplyLoRA: plans built before are stale
+
+	work workspace // shared by the plans
 }
 
 // Config returns the model's configuration.
@@ -412,8 +414,10 @@ func (m *Model) NumParams() (total, trainable int) {
 	return
 }
 
-// Free releases every parameter and gradient buffer.
+// Free releases every parameter and gradient buffer and the plans'
+// shared workspace.
 func (m *Model) Free() {
+	m.freeWork()
 	for _, p := range m.params {
 		m.be.Free(p.W)
 		if p.G != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/clipline/clipline/internal/backend/cpu"
+	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/loss"
 	"github.com/clipline/clipline/internal/safetensors"
 	"github.com/clipline/clipline/internal/sharedtest"
@@ -403,5 +404,67 @@ func TestGradAccumulatesAndFreeze(t *testing.T) {
 	_, tr := m.NumParams()
 	if tr == 0 {
 		t.Error("no trainable parameters left")
+	}
+}
+
+// TestVisionForwardImages: decoded bytes normalised on the backend give
+// exactly the embeddings of host-normalised pixels, through inference and
+// training plans, and the training plan's backward (which reads the patch
+// rows) gives the same gradients.
+func TestVisionForwardImages(t *testing.T) {
+	be := cpu.New()
+	cfg := microConfig()
+	m, _ := New(cfg, be, 5)
+	n, S := 3, cfg.Vision.ImageSize
+	rng := rand.New(rand.NewPCG(8, 9))
+	hwc := make([]uint8, n*S*S*3)
+	for i := range hwc {
+		hwc[i] = uint8(rng.IntN(256))
+	}
+	for _, pre := range []imageproc.Config{
+		{Rescale: 1.0 / 255, Mean: imageproc.CLIPMean, Std: imageproc.CLIPStd},
+		{Rescale: 1.0 / 255, Mean: [3]float32{0.5, 0.5, 0.5}, Std: [3]float32{0.5, 0.5, 0.5}},
+	} {
+		per := 3 * S * S
+		pixels := make([]float32, n*per)
+		for i := range n {
+			pre.Normalize(pixels[i*per:(i+1)*per], hwc[i*S*S*3:(i+1)*S*S*3])
+		}
+		lut := pre.LUT()
+		for _, training := range []bool{false, true} {
+			vp := m.NewVisionPlan(n, training)
+			m.ZeroGrads()
+			want, _ := m.VisionForward(vp, pixels, n)
+			wantEmb := download(be, want)
+			dEmb := be.Alloc(n * cfg.ProjectionDim)
+			be.Upload(dEmb, wantEmb) // any gradient will do
+			if training {
+				if err := m.VisionBackward(vp, dEmb); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantGrad := download(be, m.patch.G)
+			m.ZeroGrads()
+			got, err := m.VisionForwardImages(vp, hwc, &lut, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxAbsDiff(download(be, got), wantEmb); d != 0 {
+				t.Errorf("mean %v, training %v: embeddings differ by %g", pre.Mean, training, d)
+			}
+			if training {
+				if err := m.VisionBackward(vp, dEmb); err != nil {
+					t.Fatal(err)
+				}
+				if d := maxAbsDiff(download(be, m.patch.G), wantGrad); d != 0 {
+					t.Errorf("mean %v: patch embedding gradients differ by %g", pre.Mean, d)
+				}
+			}
+		}
+	}
+	vp := m.NewVisionPlan(n, false)
+	lut := imageproc.Config{Rescale: 1.0 / 255, Mean: imageproc.CLIPMean, Std: imageproc.CLIPStd}.LUT()
+	if _, err := m.VisionForwardImages(vp, hwc[:10], &lut, 1); err == nil {
+		t.Error("short image bytes: no error")
 	}
 }

@@ -6,13 +6,17 @@ import (
 	"github.com/clipline/clipline/internal/backend"
 )
 
-// layerActs are one transformer block's saved activations.
+// layerActs are one transformer block's saved activations: what its
+// backward pass needs and cannot cheaply recompute. The layer norms' and
+// QuickGELU's outputs are recomputed in the workspace from the saved
+// inputs and statistics (an elementwise pass each) instead of being kept
+// for every layer, which saves 6 of 16 [M, C]-sized buffers per layer.
 type layerActs struct {
-	ln1, mean1, rstd1 backend.Buf
+	mean1, rstd1      backend.Buf
 	q, k, v, att, scr backend.Buf
 	x2                backend.Buf // residual after attention (training only; aliases x in inference)
-	ln2, mean2, rstd2 backend.Buf
-	h1, g             backend.Buf
+	mean2, rstd2      backend.Buf
+	h1                backend.Buf             // fc1's output, QuickGELU's input
 	hs                map[*linear]backend.Buf // LoRA hidden (scaled) per adapted linear
 }
 
@@ -29,18 +33,12 @@ type plan struct {
 
 	xs   []backend.Buf // residual stream: L+1 buffers (training) or 1 (inference)
 	acts []layerActs   // L (training) or 1 shared (inference)
-	tmpC backend.Buf   // branch output before each residual add
 
 	pooled, pmean, prstd, post, out backend.Buf
 	projHs                          backend.Buf
 	idx                             backend.IntBuf // rows pooled from the last residual buffer
 
-	// LoRA scratch; dropout buffers appear on the first SetDropout(true).
-	loraTmp, loraDh, loraMask, loraXd, loraDxd backend.Buf
-	loraMaxIn, loraMaxOut, loraR               int
-
-	// backward scratch (training plans)
-	dres, dln, dq, dk, dv, datt, dh1, dg, dPost, dPooled backend.Buf
+	loraMaxIn, loraR int // widest adapted input, adapter rank (0: no LoRA)
 
 	n, t    int // rows and sequence length of the last forward (0: none yet)
 	dropout bool
@@ -52,6 +50,9 @@ func (p *plan) alloc(n int) backend.Buf {
 	p.bufs = append(p.bufs, b)
 	return b
 }
+
+// w returns the first n values of the model's workspace buffer id.
+func (p *plan) w(id workID, n int) backend.Buf { return p.m.workBuf(id, n) }
 
 func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 	if B <= 0 {
@@ -74,24 +75,25 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 	for _, b := range tw.blocks {
 		for _, l := range []*linear{b.q, b.k, b.v, b.o, b.fc1, b.fc2} {
 			if l.lora != nil {
-				p.loraMaxIn, p.loraMaxOut, p.loraR = max(p.loraMaxIn, l.in), max(p.loraMaxOut, l.out), l.lora.r
+				p.loraMaxIn, p.loraR = max(p.loraMaxIn, l.in), l.lora.r
 			}
 		}
 	}
 	if l := tw.proj; l.lora != nil {
-		p.loraMaxIn, p.loraMaxOut, p.loraR = max(p.loraMaxIn, l.in), max(p.loraMaxOut, l.out), l.lora.r
+		p.loraMaxIn, p.loraR = max(p.loraMaxIn, l.in), l.lora.r
 	}
 	scr := be.AttentionScratchLen(B, T, tw.NH)
 	p.acts = make([]layerActs, nl)
 	for i := range p.acts {
 		a := &p.acts[i]
-		a.ln1, a.mean1, a.rstd1 = p.alloc(M*C), p.alloc(M), p.alloc(M)
+		a.mean1, a.rstd1 = p.alloc(M), p.alloc(M)
 		a.q, a.k, a.v, a.att, a.scr = p.alloc(M*C), p.alloc(M*C), p.alloc(M*C), p.alloc(M*C), p.alloc(scr)
+		a.x2 = p.xs[0] // inference: the residual is updated in place
 		if training {
 			a.x2 = p.alloc(M * C)
 		}
-		a.ln2, a.mean2, a.rstd2 = p.alloc(M*C), p.alloc(M), p.alloc(M)
-		a.h1, a.g = p.alloc(M*I), p.alloc(M*I)
+		a.mean2, a.rstd2 = p.alloc(M), p.alloc(M)
+		a.h1 = p.alloc(M * I)
 		a.hs = map[*linear]backend.Buf{}
 		var shared backend.Buf
 		for li, b := range tw.blocks {
@@ -113,7 +115,6 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 			}
 		}
 	}
-	p.tmpC = p.alloc(M * C)
 	D := m.cfg.ProjectionDim
 	p.pooled, p.pmean, p.prstd, p.post, p.out = p.alloc(B*C), p.alloc(B), p.alloc(B), p.alloc(B*C), p.alloc(B*D)
 	if tw.proj.lora != nil {
@@ -121,17 +122,21 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 	}
 	p.idx = be.AllocInt(B)
 	p.ibufs = append(p.ibufs, p.idx)
-	if p.loraR > 0 {
-		p.loraTmp = p.alloc(M * p.loraMaxOut)
-		if training {
-			p.loraDh = p.alloc(M * p.loraR)
-		}
+	for _, id := range []workID{wBranch, wLN} {
+		m.reserve(id, M*C)
 	}
+	m.reserve(wGELU, M*I)
 	if training {
-		p.dres, p.dln = p.alloc(M*C), p.alloc(M*C)
-		p.dq, p.dk, p.dv, p.datt = p.alloc(M*C), p.alloc(M*C), p.alloc(M*C), p.alloc(M*C)
-		p.dh1, p.dg = p.alloc(M*I), p.alloc(M*I)
-		p.dPost, p.dPooled = p.alloc(B*C), p.alloc(B*C)
+		for _, id := range []workID{wDRes, wDLN, wDQ, wDK, wDV, wDAtt} {
+			m.reserve(id, M*C)
+		}
+		m.reserve(wDH1, M*I)
+		m.reserve(wDG, M*I)
+		m.reserve(wDPost, B*C)
+		m.reserve(wDPooled, B*C)
+		if p.loraR > 0 {
+			m.reserve(wLoraDh, M*p.loraR)
+		}
 	}
 }
 
@@ -141,11 +146,11 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 // the same masks, so a GradCache recomputation can replay a no-grad pass.
 func (p *plan) SetDropout(enabled bool, seed uint64) {
 	p.dropout, p.seed = enabled, seed
-	if enabled && p.loraR > 0 && p.m.lora != nil && p.m.lora.Dropout > 0 && p.loraMask == nil {
+	if enabled && p.loraR > 0 && p.m.lora != nil && p.m.lora.Dropout > 0 {
 		n := p.B * p.T * p.loraMaxIn
-		p.loraMask, p.loraXd = p.alloc(n), p.alloc(n)
+		p.m.reserve(wLoraX, n)
 		if p.training {
-			p.loraDxd = p.alloc(n)
+			p.m.reserve(wLoraDX, n)
 		}
 	}
 }
@@ -182,7 +187,13 @@ func (p *plan) check(n int) error {
 // images (a memory plan). Make one with Model.NewVisionPlan.
 type VisionPlan struct {
 	plan
-	pix, cols, patch, emb, preMean, preRstd backend.Buf
+	emb, preMean, preRstd backend.Buf
+	pix                   backend.Buf // normalised pixels (VisionForward; made on first use)
+	img                   backend.ByteBuf
+	lut                   backend.Buf     // VisionForwardImages' input and table (first use)
+	lutHost               [3][256]float32 // what lut holds, when lutSet
+	lutSet                bool
+	fromImages            bool // the last forward's input was img, not pix
 }
 
 // TextPlan holds the text tower's activations for batches of up to B
@@ -204,10 +215,9 @@ func (m *Model) NewVisionPlan(B int, training bool) *VisionPlan {
 	vc := m.cfg.Vision
 	p := &VisionPlan{}
 	p.plan.init(m, &m.vision, B, vc.SeqLen(), training, false)
-	S, P, NP, C := vc.ImageSize, vc.PatchSize, vc.NumPatches(), vc.HiddenSize
-	p.pix = p.alloc(B * 3 * S * S)
-	p.cols = p.alloc(B * NP * 3 * P * P)
-	p.patch = p.alloc(B * NP * C)
+	P, NP, C := vc.PatchSize, vc.NumPatches(), vc.HiddenSize
+	m.reserve(wCols, B*NP*3*P*P)
+	m.reserve(wPatch, B*NP*C)
 	p.emb = p.alloc(B * vc.SeqLen() * C)
 	p.preMean, p.preRstd = p.alloc(B*vc.SeqLen()), p.alloc(B*vc.SeqLen())
 	idx := make([]int32, B)

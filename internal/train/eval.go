@@ -71,7 +71,7 @@ func (e *EvalMetrics) Table() string {
 // directions. A caption is relevant to every image that has the same caption
 // text (multi-positive); an image's relevant captions are its own.
 func (t *Trainer) Evaluate(d *Data) (*EvalMetrics, error) {
-	imgEmb, txtEmb, err := Embed(t.m, t.pre.Normalize, d, t.cfg.BatchSize)
+	imgEmb, txtEmb, err := Embed(t.m, &t.norm, d, t.cfg.BatchSize)
 	if err != nil {
 		return nil, err
 	}
@@ -79,8 +79,9 @@ func (t *Trainer) Evaluate(d *Data) (*EvalMetrics, error) {
 }
 
 // Embed returns the L2-normalised embeddings of d's images [Images, D] and
-// captions [Pairs, D], in batches of b with inference plans.
-func Embed(m *model.Model, normalize func(dst []float32, hwc []byte), d *Data, b int) (img, txt []float32, err error) {
+// captions [Pairs, D], in batches of b with inference plans; norm is the
+// model's input normalisation (imageproc.Config.LUT).
+func Embed(m *model.Model, norm *[3][256]float32, d *Data, b int) (img, txt []float32, err error) {
 	mc := m.Config()
 	D, side := mc.ProjectionDim, mc.Vision.ImageSize
 	be := m.Backend()
@@ -91,13 +92,13 @@ func Embed(m *model.Model, normalize func(dst []float32, hwc []byte), d *Data, b
 	defer tp.Free()
 	img = make([]float32, d.Images()*D)
 	txt = make([]float32, d.Pairs()*D)
-	pix := make([]float32, vp.Batch()*per)
+	pix := make([]uint8, vp.Batch()*per)
 	for lo := 0; lo < d.Images(); lo += vp.Batch() {
 		hi := min(d.Images(), lo+vp.Batch())
 		for i := lo; i < hi; i++ {
-			normalize(pix[(i-lo)*per:(i-lo+1)*per], d.Image(i))
+			copy(pix[(i-lo)*per:(i-lo+1)*per], d.Image(i))
 		}
-		e, err := m.VisionForward(vp, pix[:(hi-lo)*per], hi-lo)
+		e, err := m.VisionForwardImages(vp, pix[:(hi-lo)*per], norm, hi-lo)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -127,7 +127,8 @@ type Trainer struct {
 	lastSaved int
 
 	// Host scratch.
-	pix      []float32 // [planB, 3, S, S]
+	pix      []uint8 // [planB, S, S, 3] decoded images, normalised on the device
+	norm     [3][256]float32
 	ids      []int32   // [planB, ctx]
 	img, txt []float32 // [batch, D] embeddings of the current micro-batch
 	dImgBuf  backend.Buf
@@ -260,7 +261,8 @@ func New(o Options) (*Trainer, error) {
 	}
 	t.vp = m.NewVisionPlan(t.planB, true)
 	t.tp = m.NewTextPlan(t.planB, true)
-	t.pix = make([]float32, t.planB*3*t.side*t.side)
+	t.pix = make([]uint8, t.planB*t.side*t.side*3)
+	t.norm = t.pre.LUT()
 	t.ids = make([]int32, t.planB*t.ctx)
 	t.img = make([]float32, cfg.BatchSize*t.D)
 	t.txt = make([]float32, cfg.BatchSize*t.D)
@@ -485,12 +487,12 @@ func (t *Trainer) forward(d *Data, pairs []int32, seed uint64, img, txt []float3
 	n := len(pairs)
 	per := 3 * t.side * t.side
 	for i, p := range pairs {
-		t.pre.Normalize(t.pix[i*per:(i+1)*per], d.Image(int(d.PairImage[p])))
+		copy(t.pix[i*per:(i+1)*per], d.Image(int(d.PairImage[p])))
 		copy(t.ids[i*t.ctx:(i+1)*t.ctx], d.PairTokens(int(p)))
 	}
 	t.vp.SetDropout(true, mix(seed, 1))
 	t.tp.SetDropout(true, mix(seed, 2))
-	ie, err := t.m.VisionForward(t.vp, t.pix[:n*per], n)
+	ie, err := t.m.VisionForwardImages(t.vp, t.pix[:n*per], &t.norm, n)
 	if err != nil {
 		return err
 	}

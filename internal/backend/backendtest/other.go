@@ -145,45 +145,120 @@ func testElementwise(t *testing.T, be backend.Backend, tol Tolerances) {
 // testDropout requires the exact mask of RefDropoutUniform: backends must
 // agree element for element so that runs reproduce across them.
 func testDropout(t *testing.T, be backend.Backend, tol Tolerances) {
-	h := newHarness(t, be)
+	rng := caseRNG("Dropout")
 	n := 10007
 	for _, c := range []struct {
 		p    float32
 		seed uint64
 	}{{0.1, 42}, {0.5, 7}, {0, 42}, {0.1, 1<<63 + 12345}} {
-		mb := h.nan("mask", n)
-		be.DropoutMask(mb, c.p, c.seed, n)
-		got := h.get(mb)
-		keep := 1 / (1 - float64(c.p))
-		dropped := 0
+		h := newHarness(t, be)
+		x := randVals(rng, n, -2, 2)
+		for i := range x {
+			if x[i] == 0 {
+				x[i] = 1 // so that a zero output means a dropped value
+			}
+		}
+		keep := float64(float32(1 / (1 - float64(c.p))))
 		want := make([]float64, n)
-		for i := range got {
+		dropped := 0
+		for i := range want {
 			if RefDropoutUniform(c.seed, uint64(i)) >= c.p {
-				want[i] = keep
-			}
-			if (got[i] == 0) != (want[i] == 0) {
-				t.Fatalf("p=%g seed=%d: mask[%d] = %g, want %g", c.p, c.seed, i, got[i], want[i])
-			}
-			if got[i] == 0 {
+				want[i] = f32(x[i] * keep)
+			} else {
 				dropped++
 			}
 		}
-		compare(t, describe("DropoutMask p=%g seed=%d", c.p, c.seed), got, want, tol)
+		out := h.nan("out", n)
+		be.Dropout(out, h.put64("in", x), c.p, c.seed, n)
+		got := h.get(out)
+		for i := range got {
+			if (got[i] == 0) != (want[i] == 0) {
+				t.Fatalf("p=%g seed=%d: out[%d] = %g, want %g", c.p, c.seed, i, got[i], want[i])
+			}
+		}
+		compare(t, describe("Dropout p=%g seed=%d", c.p, c.seed), got, want, tol)
+		// In place.
+		xb := h.put64("x", x)
+		be.Dropout(xb, xb, c.p, c.seed, n)
+		compare(t, describe("Dropout in place p=%g", c.p), h.get(xb), want, tol)
+		// The backward applies the same mask and accumulates.
+		acc := randVals(rng, n, -1, 1)
+		dIn := h.put64("dIn", acc)
+		be.DropoutBackward(dIn, h.put64("dOut", x), c.p, c.seed, n)
+		compare(t, describe("DropoutBackward p=%g seed=%d", c.p, c.seed), h.get(dIn), add64(acc, want), tol)
 		// 4.5 standard deviations of the binomial count.
 		frac := float64(dropped) / float64(n)
 		sd := math.Sqrt(float64(c.p) * (1 - float64(c.p)) / float64(n))
 		if math.Abs(frac-float64(c.p)) > 4.5*sd+1e-12 {
 			t.Errorf("p=%g: dropped fraction %g", c.p, frac)
 		}
+		h.checkGuards()
 	}
 	// Different seeds give different masks.
-	a, b := h.nan("mask", n), h.nan("mask", n)
-	be.DropoutMask(a, 0.5, 1, n)
-	be.DropoutMask(b, 0.5, 2, n)
+	h := newHarness(t, be)
+	ones := make([]float64, n)
+	for i := range ones {
+		ones[i] = 1
+	}
+	a, b := h.nan("a", n), h.nan("b", n)
+	be.Dropout(a, h.put64("ones", ones), 0.5, 1, n)
+	be.Dropout(b, h.put64("ones", ones), 0.5, 2, n)
 	if equal32(h.get(a), h.get(b)) {
 		t.Errorf("seeds 1 and 2 give the same mask")
 	}
 	h.checkGuards()
+}
+
+// testLinearAdd checks out += in·wᵀ, at LoRA's skinny shapes among others.
+func testLinearAdd(t *testing.T, be backend.Backend, tol Tolerances) {
+	rng := caseRNG("LinearAdd")
+	for _, s := range []struct{ M, K, N int }{{5, 7, 6}, {203, 300, 37}, {130, 16, 96}, {7, 20, 800}, {1, 4, 3}} {
+		h := newHarness(t, be)
+		x, w := randVals(rng, s.M*s.K, -1, 1), randVals(rng, s.N*s.K, -1, 1)
+		acc := randVals(rng, s.M*s.N, -1, 1)
+		out := h.put64("out", acc)
+		be.LinearAdd(out, h.put64("in", x), h.put64("w", w), s.M, s.K, s.N)
+		want := add64(acc, refLinear(x, w, nil, s.M, s.K, s.N))
+		compare(t, describe("LinearAdd M=%d K=%d N=%d", s.M, s.K, s.N), h.get(out), want, tol)
+		h.checkGuards()
+	}
+}
+
+// testPatchifyImages requires PatchifyImages to equal Patchify of the
+// pixels normalised through the lut, exactly.
+func testPatchifyImages(t *testing.T, be backend.Backend) {
+	rng := caseRNG("PatchifyImages")
+	for _, s := range []struct{ B, S, P int }{{2, 8, 4}, {1, 12, 3}, {3, 32, 8}} {
+		h := newHarness(t, be)
+		B, S, P := s.B, s.S, s.P
+		img := make([]uint8, B*S*S*3)
+		for i := range img {
+			img[i] = uint8(rng.IntN(256))
+		}
+		lut := randVals(rng, 3*256, -2, 2)
+		pixels := make([]float64, B*3*S*S)
+		for b := range B {
+			for y := range S {
+				for x := range S {
+					for c := range 3 {
+						pixels[((b*3+c)*S+y)*S+x] = lut[c*256+int(img[((b*S+y)*S+x)*3+c])]
+					}
+				}
+			}
+		}
+		want := refPatchify(pixels, B, S, P)
+		ib := be.AllocBytes(len(img))
+		be.UploadBytes(ib, img)
+		cols := h.nan("cols", len(want))
+		be.PatchifyImages(cols, ib, h.put64("lut", lut), B, S, P)
+		got := h.get(cols)
+		for i := range got {
+			if float64(got[i]) != want[i] {
+				t.Fatalf("B=%d S=%d P=%d: cols[%d] = %g, want %g", B, S, P, i, got[i], want[i])
+			}
+		}
+		h.checkGuards()
+	}
 }
 
 func testSumSquares(t *testing.T, be backend.Backend, tol Tolerances) {

@@ -127,7 +127,7 @@ func BenchmarkElementwise(b *testing.B) {
 	b.Run("QuickGELUBackward", func(b *testing.B) {
 		loop(b, 0, func() { be.QuickGELUBackward(dh, hOut, h, rows*H) })
 	})
-	b.Run("DropoutMask", func(b *testing.B) {
-		loop(b, 0, func() { be.DropoutMask(hOut, 0.1, 42, rows*H) })
+	b.Run("Dropout", func(b *testing.B) {
+		loop(b, 0, func() { be.Dropout(hOut, h, 0.1, 42, rows*H) })
 	})
 }

@@ -44,6 +44,12 @@ type IntBuf struct{ d []int32 }
 // Len is the number of int32 elements.
 func (b *IntBuf) Len() int { return len(b.d) }
 
+// ByteBuf is a host uint8 buffer.
+type ByteBuf struct{ d []uint8 }
+
+// Len is the number of bytes.
+func (b *ByteBuf) Len() int { return len(b.d) }
+
 // Data returns the slice behind a cpu buffer (nil for a nil buffer). Writes
 // through it are visible to the backend: host-side code and tests use it to
 // avoid copies. It panics for a buffer of another backend.
@@ -69,6 +75,21 @@ func Ints(b backend.IntBuf) []int32 {
 	cb, ok := b.(*IntBuf)
 	if !ok {
 		panic(fmt.Sprintf("cpu: int buffer of type %T is not a cpu buffer", b))
+	}
+	if cb == nil {
+		return nil
+	}
+	return cb.d
+}
+
+// Bytes returns the slice behind a cpu byte buffer (nil for a nil buffer).
+func Bytes(b backend.ByteBuf) []uint8 {
+	if b == nil {
+		return nil
+	}
+	cb, ok := b.(*ByteBuf)
+	if !ok {
+		panic(fmt.Sprintf("cpu: byte buffer of type %T is not a cpu buffer", b))
 	}
 	if cb == nil {
 		return nil
@@ -117,6 +138,9 @@ func (be *Backend) Alloc(n int) backend.Buf { return &Buf{make([]float32, n)} }
 // AllocInt returns a zero-filled buffer of n int32s.
 func (be *Backend) AllocInt(n int) backend.IntBuf { return &IntBuf{make([]int32, n)} }
 
+// AllocBytes returns a zero-filled buffer of n bytes.
+func (be *Backend) AllocBytes(n int) backend.ByteBuf { return &ByteBuf{make([]uint8, n)} }
+
 // Free is a no-op: the garbage collector owns host memory.
 func (be *Backend) Free(b backend.Buf) {}
 
@@ -134,6 +158,15 @@ func (be *Backend) UploadInt(dst backend.IntBuf, src []int32) {
 	d := Ints(dst)
 	if len(src) > len(d) {
 		panic(fmt.Sprintf("cpu: UploadInt of %d values into buffer of %d", len(src), len(d)))
+	}
+	copy(d, src)
+}
+
+// UploadBytes copies src into the start of dst.
+func (be *Backend) UploadBytes(dst backend.ByteBuf, src []uint8) {
+	d := Bytes(dst)
+	if len(src) > len(d) {
+		panic(fmt.Sprintf("cpu: UploadBytes of %d bytes into buffer of %d", len(src), len(d)))
 	}
 	copy(d, src)
 }

@@ -23,6 +23,14 @@ func (be *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
 	be.gemm(M, N, K, matrix{x, K, 1}, matrix{wd, 1, K}, o, N, false, bs)
 }
 
+// LinearAdd accumulates out[M,N] += in[M,K]·w[N,K]ᵀ.
+func (be *Backend) LinearAdd(out, in, w backend.Buf, M, K, N int) {
+	o := need("LinearAdd", "out", out, M*N)
+	x := need("LinearAdd", "in", in, M*K)
+	wd := need("LinearAdd", "w", w, N*K)
+	be.gemm(M, N, K, matrix{x, K, 1}, matrix{wd, 1, K}, o, N, true, nil)
+}
+
 // LinearBackward accumulates dIn += dOut·w, dW += dOutᵀ·in, dBias += Σ dOut.
 func (be *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, N int) {
 	dO := need("LinearBackward", "dOut", dOut, M*N)
@@ -301,25 +309,53 @@ func (be *Backend) Mul(out, a, b backend.Buf, n int) {
 	})
 }
 
-// DropoutMask fills mask[i] with 0 where u_i < p and 1/(1-p) elsewhere,
-// u_i = DropoutUniform(seed, i): a pure function of (seed, i), so the mask
-// does not depend on the worker count and other backends can reproduce it.
-func (be *Backend) DropoutMask(mask backend.Buf, p float32, seed uint64, n int) {
-	md := need("DropoutMask", "mask", mask, n)
+// dropoutChunk is how many mask values Dropout draws at a time (on the
+// worker's stack) before applying them.
+const dropoutChunk = 1024
+
+// dropout applies mask[i] = 0 where u_i < p and 1/(1-p) elsewhere,
+// u_i = DropoutUniform(seed, i), to in: out = in⊙mask, or out += in⊙mask
+// with accumulate. The mask is a pure function of (seed, i), so it does not
+// depend on the worker count and other backends reproduce it.
+func (be *Backend) dropout(op string, out, in backend.Buf, p float32, seed uint64, n int, accumulate bool) {
+	o := need(op, "out", out, n)
+	x := need(op, "in", in, n)
 	keep := float32(0)
 	if p < 1 {
 		keep = 1 / (1 - p)
 	}
 	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
-		lo += dropoutVec(md[lo:hi], p, keep, seed, uint64(lo))
-		for i := lo; i < hi; i++ {
-			if DropoutUniform(seed, uint64(i)) < p {
-				md[i] = 0
+		var mask [dropoutChunk]float32
+		for c := lo; c < hi; c += dropoutChunk {
+			m := mask[:min(dropoutChunk, hi-c)]
+			for i := c + dropoutVec(m, p, keep, seed, uint64(c)); i < c+len(m); i++ {
+				m[i-c] = keep
+				if DropoutUniform(seed, uint64(i)) < p {
+					m[i-c] = 0
+				}
+			}
+			o, x := o[c:c+len(m)], x[c:c+len(m)]
+			if accumulate {
+				for i := range m {
+					o[i] += x[i] * m[i]
+				}
 			} else {
-				md[i] = keep
+				for i := range m {
+					o[i] = x[i] * m[i]
+				}
 			}
 		}
 	})
+}
+
+// Dropout computes out = in⊙mask (see dropout).
+func (be *Backend) Dropout(out, in backend.Buf, p float32, seed uint64, n int) {
+	be.dropout("Dropout", out, in, p, seed, n, false)
+}
+
+// DropoutBackward accumulates dIn += dOut⊙mask, Dropout's mask.
+func (be *Backend) DropoutBackward(dIn, dOut backend.Buf, p float32, seed uint64, n int) {
+	be.dropout("DropoutBackward", dIn, dOut, p, seed, n, true)
 }
 
 // DropoutUniform is the dropout generator: splitmix64's output function of
@@ -395,6 +431,34 @@ func checkIDs(op string, ids []int32, vocab int) {
 			panic(fmt.Sprintf("cpu: %s: id %d at position %d outside vocabulary of %d", op, v, i, vocab))
 		}
 	}
+}
+
+// PatchifyImages is Patchify of uint8 HWC images normalised through lut.
+func (be *Backend) PatchifyImages(cols backend.Buf, images backend.ByteBuf, lut backend.Buf, B, S, P int) {
+	g := S / P
+	NP := g * g
+	K := 3 * P * P
+	cd := need("PatchifyImages", "cols", cols, B*NP*K)
+	lt := need("PatchifyImages", "lut", lut, 3*256)
+	img := Bytes(images)
+	if len(img) < B*S*S*3 {
+		panic(fmt.Sprintf("cpu: PatchifyImages: images has %d bytes, need %d", len(img), B*S*S*3))
+	}
+	be.parallelFor(B*NP, max(1, grainElems/max(K, 1)), func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			b, p := r/NP, r%NP
+			py, pxi := p/g, p%g
+			row := cd[r*K : r*K+K]
+			for ky := range P {
+				src := img[((b*S+py*P+ky)*S+pxi*P)*3:][:3*P]
+				for kx := range P {
+					for c := range 3 {
+						row[(c*P+ky)*P+kx] = lt[c*256+int(src[3*kx+c])]
+					}
+				}
+			}
+		}
+	})
 }
 
 // Patchify turns images [B,3,S,S] into rows cols[B*NP, 3*P*P] in the conv

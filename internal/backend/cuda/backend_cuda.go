@@ -37,11 +37,13 @@ type Backend struct {
 	fusedNote string
 	fusedMiss error // the last shape the fused product could not do
 
-	partials uintptr // reduceMaxBlocks float64 partial sums of SumSquares
-	hostPart []float64
-	manyPart uintptr // SumSquaresMany's partial sums, manyCap of them
-	manyCap  int
-	manyHost []float64
+	partials    uintptr // reduceMaxBlocks float64 partial sums of SumSquares
+	hostPart    []float64
+	manyPart    uintptr // SumSquaresMany's partial sums (manyCap bytes)
+	manyCap     int
+	manyHost    []float64
+	manyDesc    uintptr // SumSquaresMany's buffer table (manyDescCap bytes)
+	manyDescCap int
 
 	prof    *profiler     // per-op GPU time, with CLIPLINE_CUDA_PROFILE=1
 	syncs   int64         // host waits for the stream (Download, SumSquares, Sync, ...)
@@ -62,26 +64,26 @@ type scratchBuf struct {
 
 // kernelSet holds the functions of kernels/clipline.cu.
 type kernelSet struct {
-	add, addScaled, scale, mul, qgeluF, qgeluB, addBias, dropout kfn
-	sumRows, lnDWDB, lnF, lnDX                                   kfn
-	attnF, attnDelta, attnDQ, attnDKDV                           kfn
-	attn64F, attn64DQ, attn64DKDV                                kfn
-	embF, embTok, patchify, asmF, asmPatch, gatherF, gatherB     kfn
-	sumSq, adamw, toBF16, fromBF16                               kfn
+	add, addScaled, scale, mul, qgeluF, qgeluB, addBias, dropout      kfn
+	sumRows, lnDWDB, lnF, lnDX                                        kfn
+	attnF, attnDelta, attnDQ, attnDKDV                                kfn
+	attn64F, attn64DQ, attn64DKDV                                     kfn
+	embF, embTok, patchify, patchU8, asmF, asmPatch, gatherF, gatherB kfn
+	sumSq, sumSqMany, adamw, toBF16, fromBF16                         kfn
 }
 
 func (k *kernelSet) table() map[string]*kfn {
 	return map[string]*kfn{
 		"add_f32": &k.add, "add_scaled_f32": &k.addScaled, "scale_f32": &k.scale, "mul_f32": &k.mul,
 		"quick_gelu_fwd": &k.qgeluF, "quick_gelu_bwd": &k.qgeluB, "add_bias_rows": &k.addBias,
-		"dropout_mask": &k.dropout, "sum_rows_acc": &k.sumRows, "layernorm_bwd_dwdb": &k.lnDWDB,
+		"dropout_apply": &k.dropout, "sum_rows_acc": &k.sumRows, "layernorm_bwd_dwdb": &k.lnDWDB,
 		"layernorm_fwd": &k.lnF, "layernorm_bwd_dx": &k.lnDX,
 		"attn_fwd": &k.attnF, "attn_bwd_delta": &k.attnDelta, "attn_bwd_dq": &k.attnDQ, "attn_bwd_dkdv": &k.attnDKDV,
 		"attn64_fwd": &k.attn64F, "attn64_bwd_dq": &k.attn64DQ, "attn64_bwd_dkdv": &k.attn64DKDV,
-		"embed_tokens_fwd": &k.embF, "embed_tokens_bwd_tok": &k.embTok, "patchify": &k.patchify,
+		"embed_tokens_fwd": &k.embF, "embed_tokens_bwd_tok": &k.embTok, "patchify": &k.patchify, "patchify_u8": &k.patchU8,
 		"assemble_vision_fwd": &k.asmF, "assemble_vision_bwd_patch": &k.asmPatch,
 		"gather_rows_fwd": &k.gatherF, "gather_rows_bwd": &k.gatherB,
-		"sum_squares_partial": &k.sumSq, "adamw": &k.adamw, "f32_to_bf16": &k.toBF16, "bf16_to_f32": &k.fromBF16,
+		"sum_squares_partial": &k.sumSq, "sum_squares_many": &k.sumSqMany, "adamw": &k.adamw, "f32_to_bf16": &k.toBF16, "bf16_to_f32": &k.fromBF16,
 	}
 }
 
@@ -401,6 +403,13 @@ func (b *Backend) AllocInt(n int) backend.IntBuf {
 	return &devIntBuf{a: b.newAllocation(n), n: n}
 }
 
+// AllocBytes returns a zero-filled buffer of n bytes.
+func (b *Backend) AllocBytes(n int) backend.ByteBuf {
+	b.enterOp("AllocBytes")
+	defer b.leaveOp()
+	return &devByteBuf{a: b.newAllocation(ceilDiv(n, 4)), n: n}
+}
+
 // Free returns a buffer from Alloc to the pool; a view (Slice) is ignored.
 func (b *Backend) Free(buf backend.Buf) {
 	d := asBuf(buf)
@@ -437,6 +446,20 @@ func (b *Backend) UploadInt(dst backend.IntBuf, src []int32) {
 	b.enterOp("UploadInt")
 	defer b.leaveOp()
 	b.fail(b.g.htod(d.addr(), unsafe.Pointer(&src[0]), len(src)*4))
+}
+
+// UploadBytes copies src into the start of dst.
+func (b *Backend) UploadBytes(dst backend.ByteBuf, src []uint8) {
+	d := asByteBuf(dst)
+	if len(src) > d.n {
+		panic(fmt.Sprintf("cuda: UploadBytes of %d bytes into a buffer of %d", len(src), d.n))
+	}
+	if len(src) == 0 {
+		return
+	}
+	b.enterOp("UploadBytes")
+	defer b.leaveOp()
+	b.fail(b.g.htod(d.addr(), unsafe.Pointer(&src[0]), len(src)))
 }
 
 // Download copies the start of src into dst after the queued work is done.

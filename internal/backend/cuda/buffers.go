@@ -89,6 +89,30 @@ func (b *devIntBuf) addr() uintptr {
 	return b.a.ptr
 }
 
+// devByteBuf is the CUDA backend's backend.ByteBuf: n bytes at the start of
+// an allocation of ceil(n/4) 4-byte elements.
+type devByteBuf struct {
+	a *allocation
+	n int
+}
+
+func (b *devByteBuf) Len() int { return b.n }
+
+func (b *devByteBuf) addr() uintptr {
+	if b.a.freed {
+		panic("cuda: use of a freed buffer")
+	}
+	return b.a.ptr
+}
+
+func asByteBuf(b backend.ByteBuf) *devByteBuf {
+	d, ok := b.(*devByteBuf)
+	if !ok || d == nil {
+		panic(fmt.Sprintf("cuda: byte buffer of type %T does not belong to the CUDA backend", b))
+	}
+	return d
+}
+
 // asBuf converts a backend.Buf of this backend (nil stays nil).
 func asBuf(b backend.Buf) *devBuf {
 	if b == nil {

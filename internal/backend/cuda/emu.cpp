@@ -64,14 +64,14 @@ struct entry {
 #define KERNEL(k) {#k, arity(k), [](const uint64_t* s) { call(k, s); }},
 const entry kernels[] = {
     KERNEL(add_f32) KERNEL(add_scaled_f32) KERNEL(scale_f32) KERNEL(mul_f32)
-    KERNEL(quick_gelu_fwd) KERNEL(quick_gelu_bwd) KERNEL(add_bias_rows) KERNEL(dropout_mask)
+    KERNEL(quick_gelu_fwd) KERNEL(quick_gelu_bwd) KERNEL(add_bias_rows) KERNEL(dropout_apply)
     KERNEL(sum_rows_acc) KERNEL(layernorm_bwd_dwdb) KERNEL(layernorm_fwd) KERNEL(layernorm_bwd_dx)
     KERNEL(attn_fwd) KERNEL(attn_bwd_delta) KERNEL(attn_bwd_dq) KERNEL(attn_bwd_dkdv)
     KERNEL(attn64_fwd) KERNEL(attn64_bwd_dq) KERNEL(attn64_bwd_dkdv)
-    KERNEL(embed_tokens_fwd) KERNEL(embed_tokens_bwd_tok) KERNEL(patchify)
+    KERNEL(embed_tokens_fwd) KERNEL(embed_tokens_bwd_tok) KERNEL(patchify) KERNEL(patchify_u8)
     KERNEL(assemble_vision_fwd) KERNEL(assemble_vision_bwd_patch)
     KERNEL(gather_rows_fwd) KERNEL(gather_rows_bwd)
-    KERNEL(sum_squares_partial) KERNEL(adamw) KERNEL(f32_to_bf16) KERNEL(bf16_to_f32)
+    KERNEL(sum_squares_partial) KERNEL(sum_squares_many) KERNEL(adamw) KERNEL(f32_to_bf16) KERNEL(bf16_to_f32)
 };
 #undef KERNEL
 

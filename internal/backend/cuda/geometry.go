@@ -84,6 +84,19 @@ func reduceBlocks(n int) launchDims {
 	return launchDims{Grid: dim3{g, 1, 1}, Block: dim3{blockThreads, 1, 1}}
 }
 
+// maxGridY is the largest grid height CUDA allows.
+const maxGridY = 65535
+
+// reduceMany is sum_squares_many's launch over count buffers (at most
+// maxGridY) whose largest reduceBlocks grid is maxBlocks: one row of blocks
+// per buffer.
+func reduceMany(maxBlocks, count int) launchDims {
+	if count > maxGridY {
+		panic(fmt.Sprintf("cuda: reduceMany over %d buffers (at most %d per launch)", count, maxGridY))
+	}
+	return launchDims{Grid: dim3{maxBlocks, count, 1}, Block: dim3{blockThreads, 1, 1}}
+}
+
 // attention is the geometry of attn_fwd, attn_bwd_dq and attn_bwd_dkdv: one
 // block per (batch, head), attnWarps warps. Each warp keeps 2*hd + 2*T
 // floats; the head's two [T, hd] operands go to shared memory (rows padded to

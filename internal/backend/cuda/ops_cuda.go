@@ -77,10 +77,7 @@ func (b *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
 	if K == 0 {
 		b.fail(b.g.zero32(op, M*N))
 	} else {
-		wp, xp, ab, ct := rd(wt), rd(x), dtF32, b.f32Compute()
-		if b.useBF16(K, N) {
-			wp, xp, ab, ct = b.bf16Weight(wt, N*K, 1), b.bf16Act(0, x, M*K), dtBF16, compute32F
-		}
+		wp, xp, ab, ct := b.linearOperands(x, wt, M, K, N)
 		if bs != nil && b.fused {
 			checkI32("gemm dimension", M)
 			b.spanBegin("(gemm+bias)")
@@ -99,6 +96,30 @@ func (b *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
 		b.a().p(op).p(rd(bs)).i(M).i(N)
 		b.run(b.k.addBias, elementwise1D(M*N))
 	}
+}
+
+// linearOperands returns the operands of in[M,K]·w[N,K]ᵀ as the product
+// reads them (bf16 copies in bf16 mode), their type and the compute type.
+func (b *Backend) linearOperands(x, wt *devBuf, M, K, N int) (wp, xp uintptr, ab, ct int) {
+	if b.useBF16(K, N) {
+		return b.bf16Weight(wt, N*K, 1), b.bf16Act(0, x, M*K), dtBF16, compute32F
+	}
+	return rd(wt), rd(x), dtF32, b.f32Compute()
+}
+
+// LinearAdd accumulates out[M,N] += in[M,K]·w[N,K]ᵀ (beta = 1).
+func (b *Backend) LinearAdd(out, in, w backend.Buf, M, K, N int) {
+	o, x, wt := asBuf(out), asBuf(in), asBuf(w)
+	need("LinearAdd out", o, M*N)
+	need("LinearAdd in", x, M*K)
+	need("LinearAdd w", wt, N*K)
+	if M == 0 || N == 0 || K == 0 {
+		return
+	}
+	b.enterOp("LinearAdd")
+	defer b.leaveOp()
+	wp, xp, ab, ct := b.linearOperands(x, wt, M, K, N)
+	b.gemmC(opT, opN, N, M, K, wp, K, xp, K, 1, wr(o), N, ab, ct)
 }
 
 // LinearBackward accumulates dIn += dOut·w, dW += dOutᵀ·in, dBias += Σ dOut.
@@ -397,19 +418,31 @@ func (b *Backend) Mul(out, x, y backend.Buf, n int) {
 	b.run(b.k.mul, l)
 }
 
-// DropoutMask fills mask with 0 (probability p) or 1/(1-p), with the CPU
-// backend's generator (cpu.DropoutUniform), so both draw the same mask.
-func (b *Backend) DropoutMask(mask backend.Buf, p float32, seed uint64, n int) {
-	m := asBuf(mask)
-	need("DropoutMask mask", m, n)
+// dropout queues out = in⊙mask (or += with acc), the mask drawn in the
+// kernel with the CPU backend's generator (cpu.DropoutUniform), so both
+// backends drop the same elements.
+func (b *Backend) dropout(op string, out, in backend.Buf, p float32, seed uint64, n int, acc bool) {
+	o, x := asBuf(out), asBuf(in)
+	need(op+" out", o, n)
+	need(op+" in", x, n)
 	keep := float32(0)
 	if p < 1 {
 		keep = 1 / (1 - p)
 	}
-	b.enterOp("DropoutMask")
+	b.enterOp(op)
 	defer b.leaveOp()
-	b.a().p(wr(m)).f(p).f(keep).u64(seed).i(n)
+	b.a().p(wr(o)).p(rd(x)).f(p).f(keep).u64(seed).i(n).i(flag(acc))
 	b.run(b.k.dropout, elementwise1D(n))
+}
+
+// Dropout computes out = in⊙mask.
+func (b *Backend) Dropout(out, in backend.Buf, p float32, seed uint64, n int) {
+	b.dropout("Dropout", out, in, p, seed, n, false)
+}
+
+// DropoutBackward accumulates dIn += dOut⊙mask.
+func (b *Backend) DropoutBackward(dIn, dOut backend.Buf, p float32, seed uint64, n int) {
+	b.dropout("DropoutBackward", dIn, dOut, p, seed, n, true)
 }
 
 // ---- embeddings and gathers ---------------------------------------------
@@ -456,6 +489,23 @@ func (b *Backend) Patchify(cols, pixels backend.Buf, B, S, P int) {
 	defer b.leaveOp()
 	b.a().p(wr(c)).p(rd(px)).i(B).i(S).i(P)
 	b.run(b.k.patchify, elementwise1D(B*3*S*S))
+}
+
+// PatchifyImages normalises uint8 HWC images through lut into patch rows.
+func (b *Backend) PatchifyImages(cols backend.Buf, images backend.ByteBuf, lut backend.Buf, B, S, P int) {
+	c, img, lt := asBuf(cols), asByteBuf(images), asBuf(lut)
+	if P <= 0 || S%P != 0 {
+		panic(fmt.Sprintf("cuda: PatchifyImages with image size %d not a multiple of patch size %d", S, P))
+	}
+	need("PatchifyImages cols", c, B*3*S*S)
+	need("PatchifyImages lut", lt, 3*256)
+	if img.n < B*S*S*3 {
+		panic(fmt.Sprintf("cuda: PatchifyImages images has %d bytes, need %d", img.n, B*S*S*3))
+	}
+	b.enterOp("PatchifyImages")
+	defer b.leaveOp()
+	b.a().p(wr(c)).p(img.addr()).p(rd(lt)).i(B).i(S).i(P)
+	b.run(b.k.patchU8, elementwise1D(B*3*S*S))
 }
 
 // AssembleVision prepends the class token and adds position embeddings.
@@ -565,23 +615,28 @@ func (b *Backend) AdamW(param, grad, m, v backend.Buf, n int, lr, beta1, beta2, 
 	b.run(b.k.adamw, elementwise1D(n))
 }
 
-// SumSquaresMany returns Σ x² over bufs[i][:ns[i]] with one wait for the
-// device: each buffer's partial sums go to their own slots, come back in one
-// copy and are added on the host in SumSquares' order, so the result equals
-// the sum of SumSquares calls bit for bit.
+// SumSquaresMany returns Σ x² over bufs[i][:ns[i]] with one launch and one
+// wait for the device: block x of buffer i's row computes what block x of
+// SumSquares' launch on that buffer would, into its own slot; the slots come
+// back in one copy and are added on the host in SumSquares' order, so the
+// result equals the sum of SumSquares calls bit for bit.
 func (b *Backend) SumSquaresMany(bufs []backend.Buf, ns []int) float64 {
 	if len(bufs) != len(ns) {
 		panic(fmt.Sprintf("cuda: SumSquaresMany with %d buffers and %d lengths", len(bufs), len(ns)))
 	}
-	xs := make([]*devBuf, len(bufs))
+	// desc holds {address, n, blocks, first slot} per non-empty buffer.
+	desc := make([]int64, 0, 4*len(bufs))
 	blocks := make([]int, len(bufs))
-	total := 0
+	total, widest := 0, 0
 	for i, x := range bufs {
-		xs[i] = asBuf(x)
-		need("SumSquaresMany x", xs[i], ns[i])
-		if ns[i] > 0 {
-			blocks[i] = int(reduceBlocks(ns[i]).Grid.X)
+		xb := asBuf(x)
+		need("SumSquaresMany x", xb, ns[i])
+		if ns[i] == 0 {
+			continue
 		}
+		blocks[i] = int(reduceBlocks(ns[i]).Grid.X)
+		widest = max(widest, blocks[i])
+		desc = append(desc, int64(xb.addr()), int64(ns[i]), int64(blocks[i]), int64(total))
 		total += blocks[i]
 	}
 	if total == 0 {
@@ -589,32 +644,23 @@ func (b *Backend) SumSquaresMany(bufs []backend.Buf, ns []int) float64 {
 	}
 	b.enterOp("SumSquaresMany")
 	defer b.leaveOp()
-	if b.manyCap < total {
-		if b.manyPart != 0 {
-			b.pool.put(b.manyPart) // stream order protects queued users
-		}
-		ptr, err := b.pool.get(total * 8)
-		if err != nil {
-			panic(fmt.Sprintf("cuda: out of device memory for SumSquaresMany: %v", err))
-		}
-		b.manyPart, b.manyCap = ptr, total
+	b.manyPart = b.growScratch(b.manyPart, &b.manyCap, total*8)
+	if len(b.manyHost) < total {
 		b.manyHost = make([]float64, total)
 	}
-	off := 0
-	for i, x := range xs {
-		if ns[i] == 0 {
-			continue
-		}
-		b.a().p(b.manyPart + uintptr(8*off)).p(rd(x)).i(ns[i])
-		b.run(b.k.sumSq, reduceBlocks(ns[i]))
-		off += blocks[i]
+	b.manyDesc = b.growScratch(b.manyDesc, &b.manyDescCap, len(desc)*8)
+	b.fail(b.g.htod(b.manyDesc, unsafe.Pointer(&desc[0]), len(desc)*8))
+	for lo := 0; lo < len(desc)/4; lo += maxGridY {
+		count := min(maxGridY, len(desc)/4-lo)
+		b.a().p(b.manyPart).p(b.manyDesc + uintptr(4*8*lo))
+		b.run(b.k.sumSqMany, reduceMany(widest, count))
 	}
 	part := b.manyHost[:total]
 	b.fail(b.g.dtoh(unsafe.Pointer(&part[0]), b.manyPart, 8*total))
 	b.fail(b.syncStream())
 	b.mustBeHealthy("SumSquaresMany")
 	s, off := 0.0, 0
-	for i := range xs {
+	for i := range bufs {
 		t := 0.0
 		for _, v := range part[off : off+blocks[i]] {
 			t += v
@@ -623,4 +669,22 @@ func (b *Backend) SumSquaresMany(bufs []backend.Buf, ns []int) float64 {
 		off += blocks[i]
 	}
 	return s
+}
+
+// growScratch returns a pool block of at least bytes bytes: ptr when its
+// capacity *capBytes suffices, else a new one (ptr goes back to the pool;
+// stream order protects work queued on it).
+func (b *Backend) growScratch(ptr uintptr, capBytes *int, bytes int) uintptr {
+	if ptr != 0 && *capBytes >= bytes {
+		return ptr
+	}
+	if ptr != 0 {
+		b.pool.put(ptr)
+	}
+	p, err := b.pool.get(bytes)
+	if err != nil {
+		panic(fmt.Sprintf("cuda: out of device memory for a %d-byte scratch block: %v", bytes, err))
+	}
+	*capBytes = bytes
+	return p
 }

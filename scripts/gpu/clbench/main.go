@@ -8,9 +8,12 @@
 //
 // A training step is what internal/train does for one batch: forward both
 // towers, InfoNCE on the host, backward, global-norm clipping and AdamW over
-// the LoRA parameters. Inputs are random (pixels N(0,1), token ids with the
+// the LoRA parameters. Inputs are random (image bytes, token ids with the
 // end-of-text token at --eot-min..--eot-max; 76 = full 77-token context, the
-// same work PyTorch does on max_length-padded captions).
+// same work PyTorch does on max_length-padded captions). Images are uint8 as
+// decode writes them and are normalised on the device, as in train and
+// embed; PyTorch's side gets float32 pixel_values from pinned memory, as
+// CLIPImageProcessor hands them over.
 //
 // It builds without the cuda tag too (then only --device cpu works), so it is
 // checked by the ordinary build and can be smoke-tested on a CPU.
@@ -30,6 +33,7 @@ import (
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/backend/cuda"
 	"github.com/clipline/clipline/internal/device"
+	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/loss"
 	"github.com/clipline/clipline/internal/model"
 	"github.com/clipline/clipline/internal/optim"
@@ -144,11 +148,13 @@ func memory(be backend.Backend, res map[string]any) {
 	}
 }
 
-func randomInputs(rng *rand.Rand, cfg model.Config, n, eotMin, eotMax int) ([]float32, []int32) {
+// randomInputs makes n random images as decode writes them (uint8 HWC RGB,
+// normalised on the device as train and embed do) and n token rows.
+func randomInputs(rng *rand.Rand, cfg model.Config, n, eotMin, eotMax int) ([]uint8, []int32) {
 	S, T, V := cfg.Vision.ImageSize, cfg.Text.MaxPositionEmbeddings, cfg.Text.VocabSize
-	pix := make([]float32, n*3*S*S)
+	pix := make([]uint8, n*S*S*3)
 	for i := range pix {
-		pix[i] = float32(rng.NormFloat64())
+		pix[i] = uint8(rng.IntN(256))
 	}
 	ids := make([]int32, n*T)
 	for b := range n {
@@ -192,20 +198,21 @@ func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, chunk
 	rng := rand.New(rand.NewPCG(1, 2))
 	// A few distinct batches, cycled, so input generation stays off the clock.
 	const nIn = 4
-	var pixs [nIn][]float32
+	var pixs [nIn][]uint8
 	var idss [nIn][]int32
 	for i := range nIn {
 		pixs[i], idss[i] = randomInputs(rng, cfg, B, eotMin, eotMax)
 	}
 	var losses []float32
 	S, T := cfg.Vision.ImageSize, cfg.Text.MaxPositionEmbeddings
+	norm := imageproc.DefaultConfig(S).LUT()
 	// forward embeds rows [lo, lo+n) of batch s into img/txt with dropout
 	// seeds that depend on the step and the chunk only, so GradCache's
 	// second pass sees the same masks.
 	forward := func(s, lo, n int) error {
 		vp.SetDropout(true, uint64(4*s+1)<<20|uint64(lo))
 		tp.SetDropout(true, uint64(4*s+2)<<20|uint64(lo))
-		ib, err := m.VisionForward(vp, pixs[s%nIn][lo*3*S*S:(lo+n)*3*S*S], n)
+		ib, err := m.VisionForwardImages(vp, pixs[s%nIn][lo*3*S*S:(lo+n)*3*S*S], &norm, n)
 		if err != nil {
 			return err
 		}
@@ -291,9 +298,10 @@ func benchEmbed(be backend.Backend, m *model.Model, res map[string]any, B, warmu
 	vp := m.NewVisionPlan(B, false)
 	rng := rand.New(rand.NewPCG(3, 4))
 	pix, _ := randomInputs(rng, cfg, B, 1, 1)
+	norm := imageproc.DefaultConfig(cfg.Vision.ImageSize).LUT()
 	host := make([]float32, B*cfg.ProjectionDim)
 	run := func() error {
-		e, err := m.VisionForward(vp, pix, B)
+		e, err := m.VisionForwardImages(vp, pix, &norm, B)
 		if err != nil {
 			return err
 		}
