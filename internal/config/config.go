@@ -65,6 +65,9 @@ type Config struct {
 	// Memory.
 	UseGradientCache       bool `yaml:"use_gradient_cache"`
 	GradientCacheChunkSize int  `yaml:"gradient_cache_chunk_size"`
+	// RecomputeMLP: recompute each layer's MLP hidden activations in the
+	// backward instead of keeping them (model.Model.RecomputeMLP).
+	RecomputeMLP bool `yaml:"recompute_mlp"`
 
 	// Matryoshka representation learning.
 	UseMRL     bool      `yaml:"use_mrl"`

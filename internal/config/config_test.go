@@ -117,6 +117,7 @@ temperature: 0.07
 learn_temperature: true
 use_gradient_cache: true
 gradient_cache_chunk_size: 4
+recompute_mlp: true
 use_mrl: true
 mrl_dims: [32, 16]
 mrl_weights: [1, 0.5]
@@ -138,7 +139,7 @@ device: cuda:0
 		LoRATargetModules: []string{"q_proj", "v_proj"}, OutputDir: "out", Epochs: 2, BatchSize: 16,
 		LearningRate: 1e-4, WeightDecay: 0, MaxGradNorm: 0, GradientAccumulationSteps: 4, Seed: 7,
 		SchedulerType: "linear", WarmupRatio: 0.2, WarmupSteps: 3, LossType: "infonce", Temperature: 0.07,
-		LearnTemperature: true, UseGradientCache: true, GradientCacheChunkSize: 4, UseMRL: true,
+		LearnTemperature: true, UseGradientCache: true, GradientCacheChunkSize: 4, RecomputeMLP: true, UseMRL: true,
 		MRLDims: []int{32, 16}, MRLWeights: []float64{1, 0.5}, LoggingSteps: 5, SaveSteps: 50,
 		SaveStrategy: "steps", EvalStrategy: "steps", EvalSteps: 25, TrainSplit: "tr", ValSplit: "va",
 		Device: "cuda:0",

@@ -93,20 +93,26 @@ func (p *plan) backBlocks(needBelow bool) {
 	for li := tw.L - 1; li >= 0; li-- {
 		b, a := tw.blocks[li], &p.acts[li]
 		xin := p.xs[li]
-		var in backend.Buf // a linear's input, recomputed when its backward reads it
+		// Inputs of the linears are recomputed when their backward reads them.
+		var ln2 backend.Buf
+		h1 := p.hidden(a, M)
+		if a.h1 == nil {
+			ln2 = p.layerNorm2(b, a, M)
+			p.lin(b.fc1, h1, ln2, M, a.hs[b.fc1]) // the same dropout mask, the same values
+		}
+		var in backend.Buf
 		if needsInput(b.fc2) {
-			in = p.gelu(a, M)
+			in = p.gelu(h1, M)
 		}
 		dg := p.zero(wDG, M*I)
 		p.linBack(b.fc2, dg, dres, in, M, a.hs[b.fc2])
 		dh1 := p.zero(wDH1, M*I)
-		be.QuickGELUBackward(dh1, dg, a.h1, M*I)
-		in = nil
-		if needsInput(b.fc1) {
-			in = p.layerNorm2(b, a, M)
+		be.QuickGELUBackward(dh1, dg, h1, M*I)
+		if ln2 == nil && needsInput(b.fc1) {
+			ln2 = p.layerNorm2(b, a, M)
 		}
 		dln := p.zero(wDLN, M*C)
-		p.linBack(b.fc1, dln, dh1, in, M, a.hs[b.fc1])
+		p.linBack(b.fc1, dln, dh1, ln2, M, a.hs[b.fc1])
 		gw, gb := m.lnGrads(b.ln2w, b.ln2b)
 		be.LayerNormBackward(dres, gw, gb, dln, a.x2, b.ln2w.W, a.mean2, a.rstd2, M, C)
 

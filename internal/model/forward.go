@@ -62,11 +62,20 @@ func (p *plan) layerNorm2(b *block, a *layerActs, M int) backend.Buf {
 	return ln
 }
 
-// gelu writes QuickGELU of a.h1 into the workspace.
-func (p *plan) gelu(a *layerActs, M int) backend.Buf {
+// gelu writes QuickGELU of h1 into the workspace.
+func (p *plan) gelu(h1 backend.Buf, M int) backend.Buf {
 	g := p.w(wGELU, M*p.tw.I)
-	p.m.be.QuickGELU(g, a.h1, M*p.tw.I)
+	p.m.be.QuickGELU(g, h1, M*p.tw.I)
 	return g
+}
+
+// hidden is layer a's MLP hidden activation buffer: kept in the plan, or
+// the workspace's when the backward recomputes it.
+func (p *plan) hidden(a *layerActs, M int) backend.Buf {
+	if a.h1 == nil {
+		return p.w(wH1, M*p.tw.I)
+	}
+	return a.h1
 }
 
 // runBlocks runs the transformer blocks on the residual stream xs[0] for n
@@ -90,8 +99,9 @@ func (p *plan) runBlocks(n, t int) backend.Buf {
 		p.lin(b.o, branch, a.att, M, a.hs[b.o])
 		be.Add(a.x2, xin, branch, M*C)
 		ln = p.layerNorm2(b, a, M)
-		p.lin(b.fc1, a.h1, ln, M, a.hs[b.fc1])
-		p.lin(b.fc2, branch, p.gelu(a, M), M, a.hs[b.fc2])
+		h1 := p.hidden(a, M)
+		p.lin(b.fc1, h1, ln, M, a.hs[b.fc1])
+		p.lin(b.fc2, branch, p.gelu(h1, M), M, a.hs[b.fc2])
 		be.Add(xout, a.x2, branch, M*C)
 	}
 	return p.xs[len(p.xs)-1]

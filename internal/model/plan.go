@@ -27,9 +27,11 @@ type plan struct {
 	B, T     int // planned batch and (maximum) sequence length
 	training bool
 	causal   bool
-	gen      int
-	bufs     []backend.Buf
-	ibufs    []backend.IntBuf
+	// recomputeMLP: the backward recomputes fc1's output (Model.RecomputeMLP).
+	recomputeMLP bool
+	gen          int
+	bufs         []backend.Buf
+	ibufs        []backend.IntBuf
 
 	xs   []backend.Buf // residual stream: L+1 buffers (training) or 1 (inference)
 	acts []layerActs   // L (training) or 1 shared (inference)
@@ -58,7 +60,8 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 	if B <= 0 {
 		panic(fmt.Sprintf("model: plan batch size %d must be positive", B))
 	}
-	*p = plan{m: m, tw: tw, B: B, T: T, training: training, causal: causal, gen: m.gen}
+	*p = plan{m: m, tw: tw, B: B, T: T, training: training, causal: causal, gen: m.gen,
+		recomputeMLP: training && m.recomputeMLP}
 	be := m.be
 	M, C, I := B*T, tw.C, tw.I
 	nl := 1
@@ -93,7 +96,9 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 			a.x2 = p.alloc(M * C)
 		}
 		a.mean2, a.rstd2 = p.alloc(M), p.alloc(M)
-		a.h1 = p.alloc(M * I)
+		if !p.recomputeMLP {
+			a.h1 = p.alloc(M * I)
+		}
 		a.hs = map[*linear]backend.Buf{}
 		var shared backend.Buf
 		for li, b := range tw.blocks {
@@ -126,6 +131,9 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 		m.reserve(id, M*C)
 	}
 	m.reserve(wGELU, M*I)
+	if p.recomputeMLP {
+		m.reserve(wH1, M*I)
+	}
 	if training {
 		for _, id := range []workID{wDRes, wDLN, wDQ, wDK, wDV, wDAtt} {
 			m.reserve(id, M*C)

@@ -22,6 +22,7 @@ const (
 	wDG
 	wDPost   // the head's gradients [B, C]
 	wDPooled //
+	wH1      // fc1's output, recomputed in the backward (Model.RecomputeMLP) [M, I]
 	nWork
 )
 

@@ -259,6 +259,7 @@ func New(o Options) (*Trainer, error) {
 	if cfg.UseGradientCache {
 		t.planB = min(cfg.GradientCacheChunkSize, cfg.BatchSize)
 	}
+	m.RecomputeMLP(cfg.RecomputeMLP)
 	t.vp = m.NewVisionPlan(t.planB, true)
 	t.tp = m.NewTextPlan(t.planB, true)
 	t.pix = make([]uint8, t.planB*t.side*t.side*3)
@@ -287,6 +288,9 @@ func (t *Trainer) modeNote() string {
 	}
 	if t.cfg.UseGradientCache {
 		s += fmt.Sprintf("; GradCache chunks of %d", t.planB)
+	}
+	if t.cfg.RecomputeMLP {
+		s += "; MLP activations recomputed in the backward"
 	}
 	if t.cfg.UseMRL {
 		s += fmt.Sprintf("; Matryoshka dims %v", t.cfg.MRLDims)

@@ -129,6 +129,11 @@ if [ -f "$MODEL/model.safetensors" ]; then
 		--batch "$B" --steps 20 --warmup 3 --label clipline_bf16 --out "$WORK/train_bf16.json" || STATUS=1
 	step "clipline embed bf16" 60 "$OUT/clbench.log" "$BIN/clbench" embed --model "$MODEL" --device cuda,bf16 \
 		--batch 256 --batches 20 --warmup 3 --label clipline_embed_bf16 --out "$WORK/embed_bf16.json" || STATUS=1
+	# The same training with the MLP's hidden activations recomputed in the
+	# backward: the memory-saving setting (recompute_mlp).
+	step "clipline train bf16 recompute-mlp" 90 "$OUT/clbench.log" "$BIN/clbench" train --model "$MODEL" --device cuda,bf16 \
+		--batch "$B" --steps 20 --warmup 3 --recompute-mlp --label clipline_bf16_recompute_mlp \
+		--out "$WORK/train_bf16_recompute_mlp.json" || STATUS=1
 	# Where the time goes: the same runs, short, with every op timed by CUDA
 	# events (CLIPLINE_CUDA_PROFILE=1; the tables go to clbench.log, the
 	# figures to bench.json). Profiling adds launches, so these runs' own
@@ -140,7 +145,9 @@ if [ -f "$MODEL/model.safetensors" ]; then
 		--model "$MODEL" --device cuda,bf16 --batch 256 --batches 8 --warmup 2 --label clipline_embed_bf16_profile \
 		--out "$WORK/embed_bf16_profile.json"
 	PROF=()
-	for f in "$WORK"/train_bf16_profile.json "$WORK"/embed_bf16_profile.json; do [ -f "$f" ] && PROF+=("$f"); done
+	for f in "$WORK"/train_bf16_recompute_mlp.json "$WORK"/train_bf16_profile.json "$WORK"/embed_bf16_profile.json; do
+		[ -f "$f" ] && PROF+=("$f")
+	done
 	step "pytorch bench" 180 "$OUT/torch.log" python3 scripts/gpu/bench_torch.py bench --model-dir "$MODEL" \
 		--batch "$B" --steps 20 --warmup 3 --embed-batch 256 --embed-batches 20 --out "$WORK/torch.json" || STATUS=1
 	# A first bench.json now, in case the run is cut short later.

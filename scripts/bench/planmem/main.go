@@ -50,6 +50,7 @@ func main() {
 	name := flag.String("config", "vit-b-32", "model: vit-b-32, vit-b-16, vit-l-14")
 	batch := flag.Int("batch", 128, "pairs per step")
 	r := flag.Int("lora-r", 16, "LoRA rank (0: full fine-tuning)")
+	recompute := flag.Bool("recompute-mlp", false, "recompute MLP activations in the backward")
 	flag.Parse()
 	configs := map[string]func() model.Config{
 		"vit-b-32": model.ViTB32Config, "vit-b-16": model.ViTB16Config,
@@ -79,6 +80,7 @@ func main() {
 		}
 	}
 	adapters := lora()
+	m.RecomputeMLP(*recompute)
 	plans := mark()
 	vp, tp := m.NewVisionPlan(*batch, true), m.NewTextPlan(*batch, true)
 	vp.SetDropout(true, 1)
@@ -89,7 +91,7 @@ func main() {
 	gradMiB := grads()
 	_, trainable := m.NumParams()
 	moments := float64(8*trainable) / (1 << 20)
-	fmt.Printf("config %s, batch %d, LoRA r=%d\n", *name, *batch, *r)
+	fmt.Printf("config %s, batch %d, LoRA r=%d, recompute_mlp %v\n", *name, *batch, *r, *recompute)
 	fmt.Printf("  weights           %9.1f MiB\n", weights)
 	fmt.Printf("  adapters          %9.1f MiB\n", adapters)
 	fmt.Printf("  plans + workspace %9.1f MiB\n", planMiB)

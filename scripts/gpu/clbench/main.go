@@ -61,6 +61,7 @@ func main() {
 	out := fs.String("out", "", "write the figures as JSON here (default stdout)")
 	label := fs.String("label", "clipline", "name of this measurement in the JSON")
 	chunk := fs.Int("gradcache", 0, "GradCache chunk size (0: plain batch): activations for one chunk only")
+	recompute := fs.Bool("recompute-mlp", false, "recompute MLP activations in the backward (less memory)")
 	fs.Parse(os.Args[2:])
 	if *dir == "" {
 		fail(fmt.Errorf("--model is required"))
@@ -98,7 +99,9 @@ func main() {
 		fail(err)
 	}
 	res["load_seconds"] = time.Since(t0).Seconds()
+	m.RecomputeMLP(*recompute)
 	if mode == "train" {
+		res["recompute_mlp"] = *recompute
 		err = benchTrain(be, m, res, *batch, *chunk, *warmup, *steps, *eotMin, *eotMax, model.LoRAConfig{
 			R: *r, Alpha: float32(*alpha), Dropout: float32(*dropout), Targets: strings.Split(*targets, ","), Seed: 1})
 	} else {
