@@ -22,6 +22,7 @@
 //
 //	vp := m.NewVisionPlan(B, false)        // inference plan
 //	emb, err := m.VisionForward(vp, pixels, n) // pixels [n,3,S,S] normalised, host
+//	emb, err = m.VisionForwardImages(vp, hwc, &lut, n) // or decoded uint8 [n,S,S,3], normalised on the backend
 //	tp := m.NewTextPlan(B, false)
 //	emb, err := m.TextForward(tp, ids, n)      // ids [n,L] host, L <= context (77)
 //
@@ -42,6 +43,12 @@
 //	m.VisionBackward(vp, dImg); m.TextBackward(tp, dTxt) // ACCUMULATE into Param.G
 //	m.AddLogitScaleGrad(dLogitScale)
 //	for _, p := range m.Params() { if p.Trainable { be.AdamW(p.W, p.G, ...) } }
+//
+// A training plan keeps, per layer, what the backward cannot cheaply
+// recompute; layer-norm and QuickGELU outputs are recomputed there, and with
+// RecomputeMLP(true) the MLP's hidden activations too. Working buffers
+// (branch outputs, gradients flowing down) are shared by all of a model's
+// plans, so run one plan at a time.
 //
 // Backward passes accumulate, so gradient accumulation and GradCache chunks
 // need one ZeroGrads per optimizer step. A backward must follow the forward
