@@ -107,17 +107,20 @@ __global__ void quick_gelu_fwd(float* out, const float* in, int n, int vec) {
     GRID_LOOP(i, n) out[i] = qgelu(in[i]);
 }
 
-// dIn += dOut * (s + 1.702 x s (1 - s)), s = sigmoid(1.702 x).
-__global__ void quick_gelu_bwd(float* dIn, const float* dOut, const float* in, int n, int vec) {
+// dIn += dOut * (s + 1.702 x s (1 - s)), s = sigmoid(1.702 x); with acc == 0
+// dIn = ... (backward kernels take acc: 1 accumulates into their input
+// gradients, 0 overwrites them, never reading what was there).
+__global__ void quick_gelu_bwd(float* dIn, const float* dOut, const float* in, int n, int vec, int acc) {
     if (vec) {
         GRID_LOOP(i, n / 4) {
-            float4 x = ((const float4*)in)[i], g = ((const float4*)dOut)[i], d = ((float4*)dIn)[i];
+            float4 x = ((const float4*)in)[i], g = ((const float4*)dOut)[i];
+            float4 d = acc ? ((float4*)dIn)[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             ((float4*)dIn)[i] = make_float4(d.x + g.x * qgelu_grad(x.x), d.y + g.y * qgelu_grad(x.y),
                                             d.z + g.z * qgelu_grad(x.z), d.w + g.w * qgelu_grad(x.w));
         }
         return;
     }
-    GRID_LOOP(i, n) dIn[i] += dOut[i] * qgelu_grad(in[i]);
+    GRID_LOOP(i, n) dIn[i] = (acc ? dIn[i] : 0.0f) + dOut[i] * qgelu_grad(in[i]);
 }
 
 // out[r, j] += bias[j] for rows x N (after a GEMM with beta = 0).
@@ -357,7 +360,8 @@ __global__ void attn_bwd_delta(float* D, const float* dout, const float* out, in
 // dQ_i += scale * sum_j P_ij (dP_ij - D_i) k_j, one warp per query row.
 __global__ void attn_bwd_dq(float* dq, const float* dout, const float* lse, const float* D,
                             const float* q, const float* k, const float* v,
-                            int B, int T, int C, int NH, int causal, float scale, int kv_smem) {
+                            int B, int T, int C, int NH, int causal, float scale, int kv_smem,
+                            int accumulate) {
     DYNAMIC_SMEM(float, sm);
     int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
     int hd = C / NH;
@@ -405,7 +409,7 @@ __global__ void attn_bwd_dq(float* dq, const float* dout, const float* lse, cons
         for (int d = lane; d < hd; d += 32) {
             float acc = 0.0f;
             for (int j = 0; j < nk; j++) acc += ds[j] * Ks[(long long)j * ks + d];
-            dq[oi + d] += acc * scale;
+            dq[oi + d] = (accumulate ? dq[oi + d] : 0.0f) + acc * scale;
         }
         __syncwarp();
     }
@@ -415,7 +419,7 @@ __global__ void attn_bwd_dq(float* dq, const float* dout, const float* lse, cons
 // one warp per key row; Q and dOut of the head in shared memory.
 __global__ void attn_bwd_dkdv(float* dk, float* dv, const float* dout, const float* lse, const float* D,
                               const float* q, const float* k, const float* v,
-                              int B, int T, int C, int NH, int causal, float scale, int kv_smem) {
+                              int B, int T, int C, int NH, int causal, float scale, int kv_smem, int acc) {
     DYNAMIC_SMEM(float, sm);
     int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
     int hd = C / NH;
@@ -469,8 +473,8 @@ __global__ void attn_bwd_dkdv(float* dk, float* dv, const float* dout, const flo
                 av += ps[i] * Os[(long long)i * qsd + d];
                 ak += ds[i] * Qs[(long long)i * qsd + d];
             }
-            if (dv) dv[oj + d] += av;
-            if (dk) dk[oj + d] += ak * scale;
+            if (dv) dv[oj + d] = (acc ? dv[oj + d] : 0.0f) + av;
+            if (dk) dk[oj + d] = (acc ? dk[oj + d] : 0.0f) + ak * scale;
         }
         __syncwarp();
     }
@@ -564,7 +568,7 @@ __global__ void attn64_fwd(float* out, float* lse, const float* q, const float* 
 
 __global__ void attn64_bwd_dq(float* dq, const float* dout, const float* lse, const float* D,
                               const float* q, const float* k, const float* v,
-                              int B, int T, int C, int NH, int causal, float scale) {
+                              int B, int T, int C, int NH, int causal, float scale, int acc) {
     DYNAMIC_SMEM(float, sm);
     int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
     int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -597,7 +601,7 @@ __global__ void attn64_bwd_dq(float* dq, const float* dout, const float* lse, co
             a1 = fmaf(w, kk.y, a1);
         }
         float2* g = (float2*)(dq + oi + 2 * lane);
-        float2 cur = *g;
+        float2 cur = acc ? *g : make_float2(0.0f, 0.0f);
         *g = make_float2(cur.x + a0 * scale, cur.y + a1 * scale);
         __syncwarp();
     }
@@ -605,7 +609,7 @@ __global__ void attn64_bwd_dq(float* dq, const float* dout, const float* lse, co
 
 __global__ void attn64_bwd_dkdv(float* dk, float* dv, const float* dout, const float* lse, const float* D,
                                 const float* q, const float* k, const float* v,
-                                int B, int T, int C, int NH, int causal, float scale) {
+                                int B, int T, int C, int NH, int causal, float scale, int acc) {
     DYNAMIC_SMEM(float, sm);
     int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
     int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -645,12 +649,12 @@ __global__ void attn64_bwd_dkdv(float* dk, float* dv, const float* dout, const f
         }
         if (dv) {
             float2* g = (float2*)(dv + oj + 2 * lane);
-            float2 cur = *g;
+            float2 cur = acc ? *g : make_float2(0.0f, 0.0f);
             *g = make_float2(cur.x + v0, cur.y + v1);
         }
         if (dk) {
             float2* g = (float2*)(dk + oj + 2 * lane);
-            float2 cur = *g;
+            float2 cur = acc ? *g : make_float2(0.0f, 0.0f);
             *g = make_float2(cur.x + k0 * scale, cur.y + k1 * scale);
         }
         __syncwarp();

@@ -14,9 +14,22 @@
 //     ACCUMULATE (+=) into every gradient they are given, and skip any
 //     gradient passed as nil, so the caller zeroes gradients once per step and
 //     residual branches add up for free. This also lets frozen weights (LoRA)
-//     skip their weight gradients.
+//     skip their weight gradients. Those whose input gradient is usually
+//     written first into a scratch buffer take a GradWrite: SetGrad
+//     overwrites it instead, which saves zeroing the buffer beforehand.
 //   - Operations may run asynchronously (CUDA); Download and Sync wait.
 package backend
+
+// GradWrite says how a backward operation writes its input gradients.
+type GradWrite int
+
+const (
+	// AddGrad accumulates: dIn += ∂ (the convention).
+	AddGrad GradWrite = iota
+	// SetGrad overwrites: dIn = ∂, for the first writer of a scratch
+	// gradient buffer. Weight and bias gradients still accumulate.
+	SetGrad
+)
 
 // Buf is a float32 buffer owned by a backend (host memory or device memory).
 type Buf interface {
@@ -69,9 +82,10 @@ type Backend interface {
 	// LinearAdd: out[M,N] += in[M,K] · w[N,K]ᵀ (LoRA's up-projection added
 	// onto the base layer's output without a temporary).
 	LinearAdd(out, in, w Buf, M, K, N int)
-	// LinearBackward accumulates dIn[M,K] += dOut·w, dW[N,K] += dOutᵀ·in and
-	// dBias[N] += Σ_rows dOut; any of dIn, dW, dBias may be nil.
-	LinearBackward(dIn, dW, dBias, dOut, in, w Buf, M, K, N int)
+	// LinearBackward accumulates dIn[M,K] += dOut·w (or sets it, with
+	// SetGrad), dW[N,K] += dOutᵀ·in and dBias[N] += Σ_rows dOut; any of
+	// dIn, dW, dBias may be nil.
+	LinearBackward(dIn, dW, dBias, dOut, in, w Buf, M, K, N int, mode GradWrite)
 
 	// LayerNorm normalises each of rows rows of C values:
 	// out = (in - mean) * rstd * w + b, saving mean[rows] and rstd[rows]
@@ -87,13 +101,14 @@ type Backend interface {
 	// softmax(q·kᵀ/sqrt(C/NH) [+ causal mask]) · v for q, k, v, out of
 	// shape [B,T,C], saving what its backward needs in scratch.
 	Attention(out, scratch, q, k, v Buf, B, T, C, NH int, causal bool)
-	// AttentionBackward accumulates dQ, dK, dV.
-	AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out Buf, B, T, C, NH int, causal bool)
+	// AttentionBackward accumulates (or, with SetGrad, sets) dQ, dK, dV.
+	AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out Buf, B, T, C, NH int, causal bool, mode GradWrite)
 
 	// QuickGELU: out = x * sigmoid(1.702 x), elementwise over n values.
 	QuickGELU(out, in Buf, n int)
-	// QuickGELUBackward accumulates dIn += dOut * d/dx quick_gelu(in).
-	QuickGELUBackward(dIn, dOut, in Buf, n int)
+	// QuickGELUBackward accumulates dIn += dOut * d/dx quick_gelu(in) (or
+	// sets it, with SetGrad).
+	QuickGELUBackward(dIn, dOut, in Buf, n int, mode GradWrite)
 
 	// Add: out = a + b over n values (out may alias a or b).
 	Add(out, a, b Buf, n int)

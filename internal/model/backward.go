@@ -21,14 +21,16 @@ func needsInput(l *linear) bool {
 	return l.w.Trainable || (l.lora != nil && l.lora.a.Trainable)
 }
 
-// linBack accumulates the gradients of lin: dIn (may be nil), the weight
-// and bias gradients of trainable parameters, and the adapter's. in may be
-// nil when !needsInput(l).
-func (p *plan) linBack(l *linear, dIn, dOut, in backend.Buf, M int, hs backend.Buf) {
+// linBack computes the gradients of lin: dIn (may be nil; added to, or
+// with SetGrad overwritten), and accumulates the weight and bias gradients
+// of trainable parameters and the adapter's. in may be nil when
+// !needsInput(l).
+func (p *plan) linBack(l *linear, dIn, dOut, in backend.Buf, M int, hs backend.Buf, mode backend.GradWrite) {
 	m, be := p.m, p.m.be
 	dW, dB := m.grad(l.w), m.grad(l.b)
 	if dIn != nil || dW != nil || dB != nil {
-		be.LinearBackward(dIn, dW, dB, dOut, in, l.w.W, M, l.in, l.out)
+		// dIn is always written here first, so the adapter below adds.
+		be.LinearBackward(dIn, dW, dB, dOut, in, l.w.W, M, l.in, l.out, mode)
 	}
 	ad := l.lora
 	if ad == nil {
@@ -39,14 +41,14 @@ func (p *plan) linBack(l *linear, dIn, dOut, in backend.Buf, M int, hs backend.B
 		return
 	}
 	// out += B·hs with hs = s·A·x: dB += dOutᵀ·hs, dhs = dOut·B, dh = s·dhs.
-	dh := p.zero(wLoraDh, M*ad.r)
-	be.LinearBackward(dh, gB, nil, dOut, hs, ad.b.W, M, ad.r, l.out)
+	dh := p.w(wLoraDh, M*ad.r)
+	be.LinearBackward(dh, gB, nil, dOut, hs, ad.b.W, M, ad.r, l.out, backend.SetGrad)
 	be.Scale(dh, ad.scale, M*ad.r)
 	if gA == nil && dIn == nil {
 		return
 	}
 	if !p.dropoutOn(l) {
-		be.LinearBackward(dIn, gA, nil, dh, in, ad.a.W, M, l.in, ad.r)
+		be.LinearBackward(dIn, gA, nil, dh, in, ad.a.W, M, l.in, ad.r, backend.AddGrad)
 		return
 	}
 	n := M * l.in
@@ -57,11 +59,11 @@ func (p *plan) linBack(l *linear, dIn, dOut, in backend.Buf, M int, hs backend.B
 		be.Dropout(xd, in, ad.dropout, p.maskSeed(l), n)
 	}
 	if dIn == nil {
-		be.LinearBackward(nil, gA, nil, dh, xd, ad.a.W, M, l.in, ad.r)
+		be.LinearBackward(nil, gA, nil, dh, xd, ad.a.W, M, l.in, ad.r, backend.AddGrad)
 		return
 	}
-	dxd := p.zero(wLoraDX, n)
-	be.LinearBackward(dxd, gA, nil, dh, xd, ad.a.W, M, l.in, ad.r)
+	dxd := p.w(wLoraDX, n)
+	be.LinearBackward(dxd, gA, nil, dh, xd, ad.a.W, M, l.in, ad.r, backend.SetGrad)
 	be.DropoutBackward(dIn, dxd, ad.dropout, p.maskSeed(l), n)
 }
 
@@ -73,8 +75,8 @@ func (m *Model) lnGrads(w, b *Param) (backend.Buf, backend.Buf) { return m.grad(
 func (p *plan) backHead(dEmb backend.Buf) {
 	m, be, tw := p.m, p.m.be, p.tw
 	n, C := p.n, tw.C
-	dPost := p.zero(wDPost, n*C)
-	p.linBack(tw.proj, dPost, dEmb, p.post, n, p.projHs)
+	dPost := p.w(wDPost, n*C)
+	p.linBack(tw.proj, dPost, dEmb, p.post, n, p.projHs, backend.SetGrad)
 	dPooled := p.zero(wDPooled, n*C)
 	gw, gb := m.lnGrads(tw.lnW, tw.lnB)
 	be.LayerNormBackward(dPooled, gw, gb, dPost, p.pooled, tw.lnW.W, p.pmean, p.prstd, n, C)
@@ -104,37 +106,37 @@ func (p *plan) backBlocks(needBelow bool) {
 		if needsInput(b.fc2) {
 			in = p.gelu(h1, M)
 		}
-		dg := p.zero(wDG, M*I)
-		p.linBack(b.fc2, dg, dres, in, M, a.hs[b.fc2])
-		dh1 := p.zero(wDH1, M*I)
-		be.QuickGELUBackward(dh1, dg, h1, M*I)
+		dg := p.w(wDG, M*I)
+		p.linBack(b.fc2, dg, dres, in, M, a.hs[b.fc2], backend.SetGrad)
+		dh1 := p.w(wDH1, M*I)
+		be.QuickGELUBackward(dh1, dg, h1, M*I, backend.SetGrad)
 		if ln2 == nil && needsInput(b.fc1) {
 			ln2 = p.layerNorm2(b, a, M)
 		}
-		dln := p.zero(wDLN, M*C)
-		p.linBack(b.fc1, dln, dh1, ln2, M, a.hs[b.fc1])
+		dln := p.w(wDLN, M*C)
+		p.linBack(b.fc1, dln, dh1, ln2, M, a.hs[b.fc1], backend.SetGrad)
 		gw, gb := m.lnGrads(b.ln2w, b.ln2b)
 		be.LayerNormBackward(dres, gw, gb, dln, a.x2, b.ln2w.W, a.mean2, a.rstd2, M, C)
 
-		datt := p.zero(wDAtt, M*C)
-		p.linBack(b.o, datt, dres, a.att, M, a.hs[b.o])
-		dq, dk, dv := p.zero(wDQ, M*C), p.zero(wDK, M*C), p.zero(wDV, M*C)
-		be.AttentionBackward(dq, dk, dv, datt, a.scr, a.q, a.k, a.v, a.att, n, t, C, tw.NH, p.causal)
+		datt := p.w(wDAtt, M*C)
+		p.linBack(b.o, datt, dres, a.att, M, a.hs[b.o], backend.SetGrad)
+		dq, dk, dv := p.w(wDQ, M*C), p.w(wDK, M*C), p.w(wDV, M*C)
+		be.AttentionBackward(dq, dk, dv, datt, a.scr, a.q, a.k, a.v, a.att, n, t, C, tw.NH, p.causal, backend.SetGrad)
 		in = nil
 		if needsInput(b.q) || needsInput(b.k) || needsInput(b.v) {
 			in = p.layerNorm1(b, a, xin, M)
 		}
 		gw, gb = m.lnGrads(b.ln1w, b.ln1b)
 		if li == 0 && !needBelow && gw == nil && gb == nil {
-			p.linBack(b.q, nil, dq, in, M, a.hs[b.q])
-			p.linBack(b.k, nil, dk, in, M, a.hs[b.k])
-			p.linBack(b.v, nil, dv, in, M, a.hs[b.v])
+			p.linBack(b.q, nil, dq, in, M, a.hs[b.q], backend.AddGrad)
+			p.linBack(b.k, nil, dk, in, M, a.hs[b.k], backend.AddGrad)
+			p.linBack(b.v, nil, dv, in, M, a.hs[b.v], backend.AddGrad)
 			continue
 		}
-		dln = p.zero(wDLN, M*C)
-		p.linBack(b.q, dln, dq, in, M, a.hs[b.q])
-		p.linBack(b.k, dln, dk, in, M, a.hs[b.k])
-		p.linBack(b.v, dln, dv, in, M, a.hs[b.v])
+		dln = p.w(wDLN, M*C)
+		p.linBack(b.q, dln, dq, in, M, a.hs[b.q], backend.SetGrad)
+		p.linBack(b.k, dln, dk, in, M, a.hs[b.k], backend.AddGrad)
+		p.linBack(b.v, dln, dv, in, M, a.hs[b.v], backend.AddGrad)
 		var dIn backend.Buf = dres
 		if li == 0 && !needBelow {
 			dIn = nil
@@ -188,7 +190,7 @@ func (m *Model) VisionBackward(p *VisionPlan, dEmb backend.Buf) error {
 	}
 	be.AssembleVisionBackward(dPatch, gCls, gPos, dEmb0, n, NP, C)
 	if gPatch != nil {
-		be.LinearBackward(nil, gPatch, nil, dPatch, p.patchify(n), m.patch.W, n*NP, 3*P*P, C)
+		be.LinearBackward(nil, gPatch, nil, dPatch, p.patchify(n), m.patch.W, n*NP, 3*P*P, C, backend.AddGrad)
 	}
 	return nil
 }

@@ -23,7 +23,9 @@ type inputSpec struct {
 // references for its forward and (when it has one) backward pass. run and
 // runBack get the inputs in spec order; runBack gets nil for a gradient it
 // must skip and recomputes any forward state (statistics, attention
-// scratch) it needs.
+// scratch) it needs. mode goes to operations that take a GradWrite; set
+// lists the inputs whose gradients honour SetGrad (overwritten, not added
+// to).
 type gradCase struct {
 	name    string
 	inputs  []inputSpec
@@ -31,7 +33,8 @@ type gradCase struct {
 	ref     func(x [][]float64) []float64
 	refBack func(x [][]float64, dOut []float64) [][]float64
 	run     func(be backend.Backend, x []backend.Buf, out backend.Buf)
-	runBack func(be backend.Backend, x []backend.Buf, dOut backend.Buf, grads []backend.Buf)
+	runBack func(be backend.Backend, x []backend.Buf, dOut backend.Buf, grads []backend.Buf, mode backend.GradWrite)
+	set     []int
 }
 
 func gradCases() []gradCase {
@@ -66,6 +69,7 @@ func linearCase(M, K, N int, bias bool) gradCase {
 		name:   describe("Linear/M%d_K%d_N%d_bias%v", M, K, N, bias),
 		inputs: []inputSpec{{"in", M * K, -1, 1, true}, {"w", N * K, -1, 1, true}},
 		outLen: M * N,
+		set:    []int{0},
 	}
 	if bias {
 		c.inputs = append(c.inputs, inputSpec{"bias", N, -1, 1, true})
@@ -93,12 +97,12 @@ func linearCase(M, K, N int, bias bool) gradCase {
 	c.run = func(be backend.Backend, x []backend.Buf, out backend.Buf) {
 		be.Linear(out, x[0], x[1], b(x), M, K, N)
 	}
-	c.runBack = func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf) {
+	c.runBack = func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf, mode backend.GradWrite) {
 		var dB backend.Buf
 		if bias {
 			dB = g[2]
 		}
-		be.LinearBackward(g[0], g[1], dB, dOut, x[0], x[1], M, K, N)
+		be.LinearBackward(g[0], g[1], dB, dOut, x[0], x[1], M, K, N, mode)
 	}
 	return c
 }
@@ -126,7 +130,7 @@ func layerNormCase(rows, C int) gradCase {
 			return [][]float64{dIn, dW, dB}
 		},
 		run: func(be backend.Backend, x []backend.Buf, out backend.Buf) { fwd(be, x, out) },
-		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf) {
+		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf, mode backend.GradWrite) {
 			mean, rstd := fwd(be, x, be.Alloc(rows*C))
 			be.LayerNormBackward(g[0], g[1], g[2], dOut, x[0], x[1], mean, rstd, rows, C)
 		},
@@ -154,11 +158,11 @@ func attentionCase(B, T, C, NH int, causal bool) gradCase {
 			return [][]float64{dQ, dK, dV}
 		},
 		run: func(be backend.Backend, x []backend.Buf, out backend.Buf) { fwd(be, x, out) },
-		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf) {
+		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf, mode backend.GradWrite) {
 			out := be.Alloc(n)
 			scratch := fwd(be, x, out)
-			be.AttentionBackward(g[0], g[1], g[2], dOut, scratch, x[0], x[1], x[2], out, B, T, C, NH, causal)
-		},
+			be.AttentionBackward(g[0], g[1], g[2], dOut, scratch, x[0], x[1], x[2], out, B, T, C, NH, causal, mode)
+		}, set: []int{0, 1, 2},
 	}
 }
 
@@ -170,9 +174,10 @@ func quickGELUCase(n int) gradCase {
 		ref:     func(x [][]float64) []float64 { return refQuickGELU(x[0]) },
 		refBack: func(x [][]float64, d []float64) [][]float64 { return [][]float64{refQuickGELUBackward(d, x[0])} },
 		run:     func(be backend.Backend, x []backend.Buf, out backend.Buf) { be.QuickGELU(out, x[0], n) },
-		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf) {
-			be.QuickGELUBackward(g[0], dOut, x[0], n)
+		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf, mode backend.GradWrite) {
+			be.QuickGELUBackward(g[0], dOut, x[0], n, mode)
 		},
+		set: []int{0},
 	}
 }
 
@@ -201,7 +206,7 @@ func embedCase(B, T, C, vocab, posRows int) gradCase {
 		run: func(be backend.Backend, x []backend.Buf, out backend.Buf) {
 			be.EmbedTokens(out, upIDs(be), x[0], x[1], B, T, C)
 		},
-		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf) {
+		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf, mode backend.GradWrite) {
 			be.EmbedTokensBackward(g[0], g[1], dOut, upIDs(be), B, T, C)
 		},
 	}
@@ -235,7 +240,7 @@ func assembleCase(B, NP, C int) gradCase {
 		run: func(be backend.Backend, x []backend.Buf, out backend.Buf) {
 			be.AssembleVision(out, x[0], x[1], x[2], B, NP, C)
 		},
-		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf) {
+		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf, mode backend.GradWrite) {
 			be.AssembleVisionBackward(g[0], g[1], g[2], dOut, B, NP, C)
 		},
 	}
@@ -262,7 +267,7 @@ func gatherCase(n, rowsIn, C int) gradCase {
 		run: func(be backend.Backend, x []backend.Buf, out backend.Buf) {
 			be.GatherRows(out, x[0], upIdx(be), n, C)
 		},
-		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf) {
+		runBack: func(be backend.Backend, x []backend.Buf, dOut backend.Buf, g []backend.Buf, mode backend.GradWrite) {
 			be.GatherRowsBackward(g[0], dOut, upIdx(be), n, C)
 		},
 	}
@@ -341,7 +346,7 @@ func runCase(t *testing.T, be backend.Backend, tol Tolerances, c gradCase) {
 			grads[i] = h.put64("d"+c.inputs[i].name, g0[i])
 			names += " d" + c.inputs[i].name
 		}
-		c.runBack(be, bufs, dO, grads)
+		c.runBack(be, bufs, dO, grads, backend.AddGrad)
 		for _, i := range sub {
 			compare(t, describe("backward d%s (given%s)", c.inputs[i].name, names),
 				h.get(grads[i]), add64(g0[i], want[i]), tol)
@@ -349,6 +354,26 @@ func runCase(t *testing.T, be backend.Backend, tol Tolerances, c gradCase) {
 		checkInputs(bufs, "backward")
 		if got := h.get64(dO); !equal64(got, dOut) {
 			t.Errorf("backward changed dOut")
+		}
+		h.checkGuards()
+	}
+	if len(c.set) > 0 {
+		// SetGrad: the gradients it covers start as NaN and must come out
+		// as the reference's, never read; the others still accumulate.
+		bufs := putInputs()
+		grads := make([]backend.Buf, len(x))
+		g0 := make([][]float64, len(x))
+		for _, i := range diff {
+			g0[i] = randVals(rng, c.inputs[i].n, -1, 1)
+			grads[i] = h.put64("d"+c.inputs[i].name, g0[i])
+		}
+		for _, i := range c.set {
+			g0[i] = make([]float64, c.inputs[i].n)
+			grads[i] = h.nan("d"+c.inputs[i].name, c.inputs[i].n)
+		}
+		c.runBack(be, bufs, h.put64("dOut", dOut), grads, backend.SetGrad)
+		for _, i := range diff {
+			compare(t, describe("backward with SetGrad d%s", c.inputs[i].name), h.get(grads[i]), add64(g0[i], want[i]), tol)
 		}
 		h.checkGuards()
 	}
@@ -425,7 +450,7 @@ func backendFD(t *testing.T, be backend.Backend, c gradCase, x [][]float64, rng 
 			grads[i] = be.Alloc(in.n)
 		}
 	}
-	c.runBack(be, bufs, dOut, grads)
+	c.runBack(be, bufs, dOut, grads, backend.AddGrad)
 	out := be.Alloc(c.outLen)
 	host := make([]float32, c.outLen)
 	loss := func() float64 {

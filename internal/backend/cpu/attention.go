@@ -62,11 +62,11 @@ func softmaxRows(P []float32, T int, scale float32, causal bool) {
 	}
 }
 
-// AttentionBackward accumulates dQ, dK, dV (any may be nil) from the saved
+// AttentionBackward accumulates (or, with SetGrad, sets) dQ, dK, dV (any may be nil) from the saved
 // probabilities P, per (b, h) pair in parallel (pairs own disjoint gradient
 // columns): dV += Pᵀ·dO; dP = dO·vᵀ; dS = P∘(dP - rowsum(P∘dP))·scale;
 // dQ += dS·k; dK += dSᵀ·q.
-func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out backend.Buf, B, T, C, NH int, causal bool) {
+func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out backend.Buf, B, T, C, NH int, causal bool, mode backend.GradWrite) {
 	n := B * T * C
 	dQd := opt("AttentionBackward", "dQ", dQ, n)
 	dKd := opt("AttentionBackward", "dK", dK, n)
@@ -81,6 +81,7 @@ func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out bac
 	vd := need("AttentionBackward", "v", v, n)
 	hs := C / NH
 	scale := float32(1 / math.Sqrt(float64(hs)))
+	acc := mode == backend.AddGrad
 	one := be.single()
 	dSs := make([][]float32, be.workers)
 	be.parallelTasks(B*NH, func(task, w int) {
@@ -88,7 +89,7 @@ func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out bac
 		base := b*T*C + h*hs
 		P := att[task*T*T : (task+1)*T*T]
 		if dVd != nil {
-			one.gemm(T, hs, T, matrix{P, 1, T}, matrix{dO[base:], C, 1}, dVd[base:], C, true, nil)
+			one.gemm(T, hs, T, matrix{P, 1, T}, matrix{dO[base:], C, 1}, dVd[base:], C, acc, nil)
 		}
 		if dQd == nil && dKd == nil {
 			return
@@ -109,10 +110,10 @@ func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out bac
 			clear(d[tmax:])
 		}
 		if dQd != nil {
-			one.gemm(T, hs, T, matrix{dS, T, 1}, matrix{kd[base:], C, 1}, dQd[base:], C, true, nil)
+			one.gemm(T, hs, T, matrix{dS, T, 1}, matrix{kd[base:], C, 1}, dQd[base:], C, acc, nil)
 		}
 		if dKd != nil {
-			one.gemm(T, hs, T, matrix{dS, 1, T}, matrix{qd[base:], C, 1}, dKd[base:], C, true, nil)
+			one.gemm(T, hs, T, matrix{dS, 1, T}, matrix{qd[base:], C, 1}, dKd[base:], C, acc, nil)
 		}
 	})
 }

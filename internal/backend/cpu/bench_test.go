@@ -65,10 +65,10 @@ func BenchmarkLinear(b *testing.B) {
 			loop(b, flops, func() { be.Linear(out, in, w, bias, s.M, s.K, s.N) })
 		})
 		b.Run("dIn/"+name, func(b *testing.B) {
-			loop(b, flops, func() { be.LinearBackward(dIn, nil, nil, dOut, in, w, s.M, s.K, s.N) })
+			loop(b, flops, func() { be.LinearBackward(dIn, nil, nil, dOut, in, w, s.M, s.K, s.N, backend.AddGrad) })
 		})
 		b.Run("dW/"+name, func(b *testing.B) {
-			loop(b, flops, func() { be.LinearBackward(nil, dW, nil, dOut, in, w, s.M, s.K, s.N) })
+			loop(b, flops, func() { be.LinearBackward(nil, dW, nil, dOut, in, w, s.M, s.K, s.N, backend.AddGrad) })
 		})
 	}
 }
@@ -98,7 +98,7 @@ func BenchmarkAttention(b *testing.B) {
 		b.Run("bwd/"+s.name, func(b *testing.B) {
 			be.Attention(out, scratch, q, k, v, s.B, s.T, s.C, s.NH, s.causal)
 			loop(b, 2*flops, func() {
-				be.AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out, s.B, s.T, s.C, s.NH, s.causal)
+				be.AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out, s.B, s.T, s.C, s.NH, s.causal, backend.AddGrad)
 			})
 		})
 	}
@@ -125,7 +125,7 @@ func BenchmarkElementwise(b *testing.B) {
 		loop(b, 0, func() { be.QuickGELU(hOut, h, rows*H) })
 	})
 	b.Run("QuickGELUBackward", func(b *testing.B) {
-		loop(b, 0, func() { be.QuickGELUBackward(dh, hOut, h, rows*H) })
+		loop(b, 0, func() { be.QuickGELUBackward(dh, hOut, h, rows*H, backend.AddGrad) })
 	})
 	b.Run("Dropout", func(b *testing.B) {
 		loop(b, 0, func() { be.Dropout(hOut, h, 0.1, 42, rows*H) })

@@ -31,12 +31,16 @@ func (be *Backend) LinearAdd(out, in, w backend.Buf, M, K, N int) {
 	be.gemm(M, N, K, matrix{x, K, 1}, matrix{wd, 1, K}, o, N, true, nil)
 }
 
-// LinearBackward accumulates dIn += dOut·w, dW += dOutᵀ·in, dBias += Σ dOut.
-func (be *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, N int) {
+// LinearBackward accumulates (or with SetGrad sets) dIn = dOut·w and
+// accumulates dW += dOutᵀ·in, dBias += Σ dOut.
+func (be *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, N int, mode backend.GradWrite) {
 	dO := need("LinearBackward", "dOut", dOut, M*N)
 	if dI := opt("LinearBackward", "dIn", dIn, M*K); dI != nil {
 		wd := need("LinearBackward", "w", w, N*K)
-		be.gemm(M, K, N, matrix{dO, N, 1}, matrix{wd, K, 1}, dI, K, true, nil)
+		if N == 0 && mode == backend.SetGrad {
+			clear(dI) // an empty product
+		}
+		be.gemm(M, K, N, matrix{dO, N, 1}, matrix{wd, K, 1}, dI, K, mode == backend.AddGrad, nil)
 	}
 	if dWd := opt("LinearBackward", "dW", dW, N*K); dWd != nil {
 		x := need("LinearBackward", "in", in, M*K)
@@ -233,7 +237,7 @@ func (be *Backend) QuickGELU(out, in backend.Buf, n int) {
 
 // QuickGELUBackward accumulates dIn += dOut·(s + 1.702·x·s·(1-s)),
 // s = sigmoid(1.702x).
-func (be *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int) {
+func (be *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int, mode backend.GradWrite) {
 	dI := opt("QuickGELUBackward", "dIn", dIn, n)
 	if dI == nil {
 		return
@@ -242,6 +246,9 @@ func (be *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int) {
 	x := need("QuickGELUBackward", "in", in, n)
 	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
 		dI, dO, x := dI[lo:hi], dO[lo:hi], x[lo:hi]
+		if mode == backend.SetGrad {
+			clear(dI) // the chunk is about to be read and written: in cache
+		}
 		done := quickGELUBackwardVec(dI, dO, x)
 		dI, dO, x = dI[done:], dO[done:], x[done:]
 		dO = dO[:len(dI)]

@@ -139,7 +139,7 @@ func TestAttentionCLIPShapes(t *testing.T) {
 			scr := be.Alloc(be.AttentionScratchLen(s.B, s.T, s.NH))
 			be.Attention(ob, scr, qb, kb, vb, s.B, s.T, s.C, s.NH, s.causal)
 			dqb, dkb, dvb := be.Alloc(n), be.Alloc(n), be.Alloc(n)
-			be.AttentionBackward(dqb, dkb, dvb, gb, scr, qb, kb, vb, ob, s.B, s.T, s.C, s.NH, s.causal)
+			be.AttentionBackward(dqb, dkb, dvb, gb, scr, qb, kb, vb, ob, s.B, s.T, s.C, s.NH, s.causal, backend.AddGrad)
 			return down(be, ob), down(be, dqb), down(be, dkb), down(be, dvb)
 		}
 		o1, q1, k1, v1 := run(g)
@@ -174,7 +174,7 @@ func TestLinearLargeAgainstCPU(t *testing.T) {
 			ob := be.Alloc(M * N)
 			be.Linear(ob, ib, wb, bb, M, K, N)
 			di, dw, db := be.Alloc(M*K), be.Alloc(N*K), be.Alloc(N)
-			be.LinearBackward(di, dw, db, gb, ib, wb, M, K, N)
+			be.LinearBackward(di, dw, db, gb, ib, wb, M, K, N, backend.AddGrad)
 			return down(be, ob), down(be, di), down(be, dw), down(be, db)
 		}
 		o1, i1, w1, b1 := run(g)

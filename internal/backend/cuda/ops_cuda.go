@@ -122,8 +122,9 @@ func (b *Backend) LinearAdd(out, in, w backend.Buf, M, K, N int) {
 	b.gemmC(opT, opN, N, M, K, wp, K, xp, K, 1, wr(o), N, ab, ct)
 }
 
-// LinearBackward accumulates dIn += dOut·w, dW += dOutᵀ·in, dBias += Σ dOut.
-func (b *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, N int) {
+// LinearBackward accumulates (or with SetGrad sets, a product with beta 0)
+// dIn = dOut·w, and accumulates dW += dOutᵀ·in, dBias += Σ dOut.
+func (b *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, N int, mode backend.GradWrite) {
 	di, dw, db := asBuf(dIn), asBuf(dW), asBuf(dBias)
 	g, x, wt := asBuf(dOut), asBuf(in), asBuf(w)
 	need("LinearBackward dOut", g, M*N)
@@ -136,17 +137,26 @@ func (b *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, 
 	if dw != nil {
 		need("LinearBackward in", x, M*K)
 	}
-	if M == 0 || N == 0 {
+	setEmpty := N == 0 && di != nil && mode == backend.SetGrad && K > 0
+	if M == 0 || (N == 0 && !setEmpty) {
 		return
 	}
 	b.enterOp("LinearBackward")
 	defer b.leaveOp()
+	if setEmpty {
+		b.fail(b.g.zero32(wr(di), M*K)) // an empty product
+		return
+	}
+	beta := float32(1)
+	if mode == backend.SetGrad {
+		beta = 0
+	}
 	if K > 0 && (di != nil || dw != nil) {
 		if b.useBF16(K, N) {
 			gp := b.bf16Act(0, g, M*N)
 			if di != nil {
 				wp := b.bf16Weight(wt, N*K, 1)
-				b.gemm(opN, opN, K, M, N, wp, K, gp, N, 1, wr(di), K, dtBF16)
+				b.gemm(opN, opN, K, M, N, wp, K, gp, N, beta, wr(di), K, dtBF16)
 			}
 			if dw != nil {
 				xp := b.bf16Act(1, x, M*K)
@@ -155,7 +165,7 @@ func (b *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K, 
 		} else {
 			ct := b.f32Compute()
 			if di != nil {
-				b.gemmC(opN, opN, K, M, N, rd(wt), K, rd(g), N, 1, wr(di), K, dtF32, ct)
+				b.gemmC(opN, opN, K, M, N, rd(wt), K, rd(g), N, beta, wr(di), K, dtF32, ct)
 			}
 			if dw != nil {
 				b.gemmC(opN, opT, K, N, M, rd(x), K, rd(g), N, 1, wr(dw), K, dtF32, ct)
@@ -280,10 +290,10 @@ func (b *Backend) attn64(B, T, C, NH int, bufs ...*devBuf) (launchDims, bool) {
 	return attention64(B, T, NH, b.g.maxSmem)
 }
 
-// AttentionBackward accumulates dQ, dK, dV, recomputing the probabilities
+// AttentionBackward accumulates (or with SetGrad sets) dQ, dK, dV, recomputing the probabilities
 // from q, k and the saved log-sum-exp. It overwrites the second half of
 // scratch (D), never the first, so it may run again on the same scratch.
-func (b *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out backend.Buf, B, T, C, NH int, causal bool) {
+func (b *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out backend.Buf, B, T, C, NH int, causal bool, mode backend.GradWrite) {
 	dq, dk, dv := asBuf(dQ), asBuf(dK), asBuf(dV)
 	g, s, qb, kb, vb, o := asBuf(dOut), asBuf(scratch), asBuf(q), asBuf(k), asBuf(v), asBuf(out)
 	n := B * T * C
@@ -304,6 +314,7 @@ func (b *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out back
 	bnt := B * NH * T
 	lse := s.Slice(0, bnt).(*devBuf)
 	D := s.Slice(bnt, bnt).(*devBuf)
+	acc := flag(mode == backend.AddGrad)
 	b.enterOp("AttentionBackward")
 	defer b.leaveOp()
 	b.a().p(wr(D)).p(rd(g)).p(rd(o)).i(B).i(T).i(C).i(NH)
@@ -311,24 +322,24 @@ func (b *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out back
 	if l64, ok := b.attn64(B, T, C, NH, dq, dk, dv, g, qb, kb, vb); ok {
 		if dq != nil {
 			b.a().p(wr(dq)).p(rd(g)).p(rd(lse)).p(rd(D)).p(rd(qb)).p(rd(kb)).p(rd(vb)).
-				i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale)
+				i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(acc)
 			b.run(b.k.attn64DQ, l64)
 		}
 		if dk != nil || dv != nil {
 			b.a().p(wr(dk)).p(wr(dv)).p(rd(g)).p(rd(lse)).p(rd(D)).p(rd(qb)).p(rd(kb)).p(rd(vb)).
-				i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale)
+				i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(acc)
 			b.run(b.k.attn64DKDV, l64)
 		}
 		return
 	}
 	if dq != nil {
 		b.a().p(wr(dq)).p(rd(g)).p(rd(lse)).p(rd(D)).p(rd(qb)).p(rd(kb)).p(rd(vb)).
-			i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(flag(kv))
+			i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(flag(kv)).i(acc)
 		b.run(b.k.attnDQ, l)
 	}
 	if dk != nil || dv != nil {
 		b.a().p(wr(dk)).p(wr(dv)).p(rd(g)).p(rd(lse)).p(rd(D)).p(rd(qb)).p(rd(kb)).p(rd(vb)).
-			i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(flag(kv))
+			i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(flag(kv)).i(acc)
 		b.run(b.k.attnDKDV, l)
 	}
 }
@@ -348,8 +359,8 @@ func (b *Backend) QuickGELU(out, in backend.Buf, n int) {
 	b.run(b.k.qgeluF, l)
 }
 
-// QuickGELUBackward accumulates dIn += dOut·quick_gelu'(in).
-func (b *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int) {
+// QuickGELUBackward accumulates (or with SetGrad sets) dIn = dOut·quick_gelu'(in).
+func (b *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int, mode backend.GradWrite) {
 	di, g, x := asBuf(dIn), asBuf(dOut), asBuf(in)
 	if di == nil {
 		return
@@ -361,7 +372,7 @@ func (b *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int) {
 	defer b.leaveOp()
 	dp, gp, xp := wr(di), rd(g), rd(x)
 	l, vec := vectorized(n, dp, gp, xp)
-	b.a().p(dp).p(gp).p(xp).i(n).i(flag(vec))
+	b.a().p(dp).p(gp).p(xp).i(n).i(flag(vec)).i(flag(mode == backend.AddGrad))
 	b.run(b.k.qgeluB, l)
 }
 
