@@ -799,17 +799,45 @@ __global__ void sum_squares_many(double* partial, const long long* desc) {
 // m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 // param = param * (1 - lr wd) - step_size * m / (sqrt(v) / sqrt_bc2 + eps),
 // step_size = lr / (1 - b1^t), sqrt_bc2 = sqrt(1 - b2^t) (host, float64).
+__device__ __forceinline__ void adamw_at(float* param, const float* grad, float* m, float* v, unsigned i,
+                                         float beta1, float beta2, float b1c, float b2c, float eps,
+                                         float decay, float step_size, float sqrt_bc2) {
+    float g = grad[i];
+    float mi = beta1 * m[i] + b1c * g;
+    float vi = beta2 * v[i] + b2c * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    float denom = sqrtf(vi) / sqrt_bc2 + eps;
+    param[i] = param[i] * decay - step_size * mi / denom;
+}
+
 __global__ void adamw(float* param, const float* grad, float* m, float* v, int n,
                       float beta1, float beta2, float b1c, float b2c, float eps,
                       float decay, float step_size, float sqrt_bc2) {
-    GRID_LOOP(i, n) {
-        float g = grad[i];
-        float mi = beta1 * m[i] + b1c * g;
-        float vi = beta2 * v[i] + b2c * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        float denom = sqrtf(vi) / sqrt_bc2 + eps;
-        param[i] = param[i] * decay - step_size * mi / denom;
+    GRID_LOOP(i, n) adamw_at(param, grad, m, v, i, beta1, beta2, b1c, b2c, eps, decay, step_size, sqrt_bc2);
+}
+
+// ---- many buffers in one launch (geometry: manyElementwise) -------------------
+// Buffer y = blockIdx.y is described by a row of desc; blocks stride over it.
+#define MANY_LOOP(i, n) \
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
+
+// x *= alpha for every buffer; desc rows {address, n}.
+__global__ void scale_many(const long long* desc, float alpha) {
+    const long long* d = desc + 2 * blockIdx.y;
+    float* x = (float*)d[0];
+    MANY_LOOP(i, (unsigned)d[1]) x[i] *= alpha;
+}
+
+// adamw for every parameter; desc rows {param, grad, m, v, n, decay as
+// float bits} (decay = 1 - lr * weight_decay differs between parameters).
+__global__ void adamw_many(const long long* desc, float beta1, float beta2, float b1c, float b2c, float eps,
+                           float step_size, float sqrt_bc2) {
+    const long long* d = desc + 6 * blockIdx.y;
+    float decay = __uint_as_float((unsigned)d[5]);
+    MANY_LOOP(i, (unsigned)d[4]) {
+        adamw_at((float*)d[0], (const float*)d[1], (float*)d[2], (float*)d[3], i, beta1, beta2, b1c, b2c, eps,
+                 decay, step_size, sqrt_bc2);
     }
 }
 

@@ -168,3 +168,14 @@ type Backend interface {
 type SumSquaresManyer interface {
 	SumSquaresMany(bufs []Buf, ns []int) float64
 }
+
+// ManyUpdater is an optional capability: the optimizer's per-tensor
+// operations over all parameters at once (one launch on a GPU instead of
+// one per tensor). Results must equal the per-buffer operations exactly.
+type ManyUpdater interface {
+	// ScaleMany: Scale(b, alpha, b.Len()) for every buffer.
+	ScaleMany(bufs []Buf, alpha float32)
+	// AdamWMany: AdamW(params[i], grads[i], m[i], v[i], params[i].Len(),
+	// lr, beta1, beta2, eps, weightDecay[i], t) for every i.
+	AdamWMany(params, grads, m, v []Buf, weightDecay []float32, lr, beta1, beta2, eps float32, t int)
+}

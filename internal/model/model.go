@@ -90,8 +90,10 @@ type Model struct {
 	lora               *LoRAConfig
 	gen                int // bumped by ApplyLoRA: plans built before are stale
 
-	work         workspace // shared by the plans
-	recomputeMLP bool      // for plans made from now on (RecomputeMLP)
+	work         workspace   // shared by the plans
+	recomputeMLP bool        // for plans made from now on (RecomputeMLP)
+	grads        backend.Buf // every gradient in ZeroGrads' layout (views of it)
+	gradOf       []*Param    // the parameters whose gradients grads holds, in order
 }
 
 // RecomputeMLP sets whether training plans made from now on keep each
@@ -356,20 +358,53 @@ func (m *Model) AddLogitScaleGrad(d float32) {
 	m.be.Upload(g, v[:])
 }
 
-// ZeroGrads allocates missing gradients of trainable parameters, releases
-// those of frozen ones, and zeroes the rest. Call it once per optimizer step.
+// ZeroGrads zeroes the gradients of trainable parameters and releases
+// those of frozen ones. Call it once per optimizer step. The gradients are
+// views of one buffer (laid out again when the set of trainable parameters
+// changes), so zeroing them is one operation, not one per tensor; while
+// that set stays the same, every Param.G stays the same buffer.
 func (m *Model) ZeroGrads() {
+	var trainable []*Param
+	total := 0
 	for _, p := range m.params {
-		switch {
-		case p.Trainable && p.G == nil:
-			p.G = m.be.Alloc(max(p.Len(), 1))
-		case p.Trainable:
-			m.be.Zero(p.G)
-		case p.G != nil:
-			m.be.Free(p.G)
-			p.G = nil
+		if p.Trainable {
+			trainable = append(trainable, p)
+			total += max(p.Len(), 1)
 		}
 	}
+	if !slices.Equal(trainable, m.gradOf) {
+		m.freeGrads()
+		m.gradOf = trainable
+		if total > 0 {
+			m.grads = m.be.Alloc(total)
+		}
+		off := 0
+		for _, p := range trainable {
+			n := max(p.Len(), 1)
+			p.G = m.grads.Slice(off, n)
+			off += n
+		}
+		return // Alloc zero-fills
+	}
+	if m.grads != nil {
+		m.be.Zero(m.grads)
+	}
+}
+
+// freeGrads releases every gradient: the shared buffer and any a backward
+// pass allocated on its own (grad) since.
+func (m *Model) freeGrads() {
+	for _, p := range m.params {
+		if p.G != nil && !slices.Contains(m.gradOf, p) {
+			m.be.Free(p.G)
+		}
+		p.G = nil
+	}
+	if m.grads != nil {
+		m.be.Free(m.grads)
+		m.grads = nil
+	}
+	m.gradOf = nil
 }
 
 // grad is the gradient buffer the backward pass accumulates into for p, or
@@ -427,11 +462,9 @@ func (m *Model) NumParams() (total, trainable int) {
 // shared workspace.
 func (m *Model) Free() {
 	m.freeWork()
+	m.freeGrads()
 	for _, p := range m.params {
 		m.be.Free(p.W)
-		if p.G != nil {
-			m.be.Free(p.G)
-		}
-		p.W, p.G = nil, nil
+		p.W = nil
 	}
 }

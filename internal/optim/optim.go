@@ -67,9 +67,22 @@ func (o *AdamW) Params() []Param { return o.params }
 // Steps is the number of optimizer steps taken.
 func (o *AdamW) Steps() int { return o.t }
 
-// Step applies one AdamW update with learning rate lr to every parameter.
+// Step applies one AdamW update with learning rate lr to every parameter
+// (in one call where the backend updates many tensors at once).
 func (o *AdamW) Step(lr float64) {
 	o.t++
+	if mu, ok := o.be.(backend.ManyUpdater); ok && len(o.params) > 0 {
+		ws, gs := make([]backend.Buf, len(o.params)), make([]backend.Buf, len(o.params))
+		decays := make([]float32, len(o.params))
+		for i, p := range o.params {
+			ws[i], gs[i] = p.W, p.G
+			if p.Decay {
+				decays[i] = o.WeightDecay
+			}
+		}
+		mu.AdamWMany(ws, gs, o.m, o.v, decays, float32(lr), o.Beta1, o.Beta2, o.Eps, o.t)
+		return
+	}
 	for i, p := range o.params {
 		wd := float32(0)
 		if p.Decay {
@@ -169,6 +182,14 @@ func ClipGradNorm(be backend.Backend, params []Param, maxNorm float64) float64 {
 		return norm
 	}
 	coef := maxNorm / (norm + 1e-6)
+	if mu, ok := be.(backend.ManyUpdater); ok && coef < 1 {
+		gs := make([]backend.Buf, len(params))
+		for i, p := range params {
+			gs[i] = p.G
+		}
+		mu.ScaleMany(gs, float32(coef))
+		return norm
+	}
 	if coef < 1 {
 		for _, p := range params {
 			be.Scale(p.G, float32(coef), p.G.Len())

@@ -70,6 +70,7 @@ type kernelSet struct {
 	attn64F, attn64DQ, attn64DKDV                                     kfn
 	embF, embTok, patchify, patchU8, asmF, asmPatch, gatherF, gatherB kfn
 	sumSq, sumSqMany, adamw, toBF16, fromBF16                         kfn
+	scaleMany, adamwMany                                              kfn
 }
 
 func (k *kernelSet) table() map[string]*kfn {
@@ -83,7 +84,7 @@ func (k *kernelSet) table() map[string]*kfn {
 		"embed_tokens_fwd": &k.embF, "embed_tokens_bwd_tok": &k.embTok, "patchify": &k.patchify, "patchify_u8": &k.patchU8,
 		"assemble_vision_fwd": &k.asmF, "assemble_vision_bwd_patch": &k.asmPatch,
 		"gather_rows_fwd": &k.gatherF, "gather_rows_bwd": &k.gatherB,
-		"sum_squares_partial": &k.sumSq, "sum_squares_many": &k.sumSqMany, "adamw": &k.adamw, "f32_to_bf16": &k.toBF16, "bf16_to_f32": &k.fromBF16,
+		"sum_squares_partial": &k.sumSq, "sum_squares_many": &k.sumSqMany, "scale_many": &k.scaleMany, "adamw_many": &k.adamwMany, "adamw": &k.adamw, "f32_to_bf16": &k.toBF16, "bf16_to_f32": &k.fromBF16,
 	}
 }
 

@@ -71,7 +71,7 @@ const entry kernels[] = {
     KERNEL(embed_tokens_fwd) KERNEL(embed_tokens_bwd_tok) KERNEL(patchify) KERNEL(patchify_u8)
     KERNEL(assemble_vision_fwd) KERNEL(assemble_vision_bwd_patch)
     KERNEL(gather_rows_fwd) KERNEL(gather_rows_bwd)
-    KERNEL(sum_squares_partial) KERNEL(sum_squares_many) KERNEL(adamw) KERNEL(f32_to_bf16) KERNEL(bf16_to_f32)
+    KERNEL(sum_squares_partial) KERNEL(sum_squares_many) KERNEL(scale_many) KERNEL(adamw_many) KERNEL(adamw) KERNEL(f32_to_bf16) KERNEL(bf16_to_f32)
 };
 #undef KERNEL
 

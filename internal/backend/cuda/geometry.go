@@ -84,6 +84,17 @@ func reduceBlocks(n int) launchDims {
 	return launchDims{Grid: dim3{g, 1, 1}, Block: dim3{blockThreads, 1, 1}}
 }
 
+// manyElementwise is the launch of the *_many kernels over count buffers
+// (at most maxGridY) of at most maxN elements: one row of blocks per
+// buffer, each row striding over its buffer.
+func manyElementwise(maxN, count int) launchDims {
+	if count > maxGridY {
+		panic(fmt.Sprintf("cuda: a launch over %d buffers (at most %d)", count, maxGridY))
+	}
+	g := min(max(ceilDiv(maxN, blockThreads), 1), maxGridBlocks)
+	return launchDims{Grid: dim3{g, count, 1}, Block: dim3{blockThreads, 1, 1}}
+}
+
 // maxGridY is the largest grid height CUDA allows.
 const maxGridY = 65535
 

@@ -606,6 +606,14 @@ func (b *Backend) SumSquares(x backend.Buf, n int) float64 {
 	return s
 }
 
+// adamConstants are AdamW's host-side constants at step t, computed as the
+// CPU backend does: the step size lr/(1-beta1^t) and sqrt(1-beta2^t).
+func adamConstants(lr, beta1, beta2 float32, t int) (stepSize, bc2Sqrt float32) {
+	bc1 := 1 - math.Pow(float64(beta1), float64(t))
+	bc2 := 1 - math.Pow(float64(beta2), float64(t))
+	return float32(float64(lr) / bc1), float32(math.Sqrt(bc2))
+}
+
 // AdamW updates param in place (PyTorch's AdamW, bias-corrected at step t).
 func (b *Backend) AdamW(param, grad, m, v backend.Buf, n int, lr, beta1, beta2, eps, weightDecay float32, t int) {
 	pb, gb, mb, vb := asBuf(param), asBuf(grad), asBuf(m), asBuf(v)
@@ -613,17 +621,88 @@ func (b *Backend) AdamW(param, grad, m, v backend.Buf, n int, lr, beta1, beta2, 
 	need("AdamW grad", gb, n)
 	need("AdamW m", mb, n)
 	need("AdamW v", vb, n)
-	// The same host-side constants as the CPU backend.
-	bc1 := 1 - math.Pow(float64(beta1), float64(t))
-	bc2 := 1 - math.Pow(float64(beta2), float64(t))
-	stepSize := float32(float64(lr) / bc1)
-	bc2Sqrt := float32(math.Sqrt(bc2))
+	stepSize, bc2Sqrt := adamConstants(lr, beta1, beta2, t)
 	decay := 1 - lr*weightDecay
 	b.enterOp("AdamW")
 	defer b.leaveOp()
 	b.a().p(wr(pb)).p(rd(gb)).p(wr(mb)).p(wr(vb)).i(n).
 		f(beta1).f(beta2).f(1 - beta1).f(1 - beta2).f(eps).f(decay).f(stepSize).f(bc2Sqrt)
 	b.run(b.k.adamw, elementwise1D(n))
+}
+
+// AdamWMany is AdamW over every parameter in one launch, bit for bit.
+func (b *Backend) AdamWMany(params, grads, m, v []backend.Buf, weightDecay []float32, lr, beta1, beta2, eps float32, t int) {
+	if len(grads) != len(params) || len(m) != len(params) || len(v) != len(params) || len(weightDecay) != len(params) {
+		panic(fmt.Sprintf("cuda: AdamWMany with %d params, %d grads, %d m, %d v, %d decays",
+			len(params), len(grads), len(m), len(v), len(weightDecay)))
+	}
+	desc := make([]int64, 0, 6*len(params))
+	widest := 0
+	for i, p := range params {
+		pb, gb, mb, vb := asBuf(p), asBuf(grads[i]), asBuf(m[i]), asBuf(v[i])
+		n := pb.n
+		need("AdamWMany grad", gb, n)
+		need("AdamWMany m", mb, n)
+		need("AdamWMany v", vb, n)
+		if n == 0 {
+			continue
+		}
+		decay := 1 - lr*weightDecay[i]
+		desc = append(desc, int64(wr(pb)), int64(rd(gb)), int64(wr(mb)), int64(wr(vb)), int64(n),
+			int64(math.Float32bits(decay)))
+		widest = max(widest, n)
+	}
+	if len(desc) == 0 {
+		return
+	}
+	stepSize, bc2Sqrt := adamConstants(lr, beta1, beta2, t)
+	b.enterOp("AdamWMany")
+	defer b.leaveOp()
+	b.launchMany(b.k.adamwMany, desc, 6, widest, func() {
+		b.f(beta1).f(beta2).f(1 - beta1).f(1 - beta2).f(eps).f(stepSize).f(bc2Sqrt)
+	})
+}
+
+// ScaleMany computes x *= alpha for every buffer in one launch.
+func (b *Backend) ScaleMany(bufs []backend.Buf, alpha float32) {
+	desc := make([]int64, 0, 2*len(bufs))
+	widest := 0
+	for _, x := range bufs {
+		xb := asBuf(x)
+		if xb.n == 0 {
+			continue
+		}
+		desc = append(desc, int64(wr(xb)), int64(xb.n))
+		widest = max(widest, xb.n)
+	}
+	if len(desc) == 0 {
+		return
+	}
+	b.enterOp("ScaleMany")
+	defer b.leaveOp()
+	b.launchMany(b.k.scaleMany, desc, 2, widest, func() { b.f(alpha) })
+}
+
+// uploadTable queues the upload of a *_many kernel's buffer table into the
+// backend's table block and returns its address. Kernels queued earlier
+// read the previous table before the copy runs (one stream).
+func (b *Backend) uploadTable(desc []int64) uintptr {
+	b.manyDesc = b.growScratch(b.manyDesc, &b.manyDescCap, len(desc)*8)
+	b.fail(b.g.htod(b.manyDesc, unsafe.Pointer(&desc[0]), len(desc)*8))
+	return b.manyDesc
+}
+
+// launchMany uploads a *_many kernel's table (rows of width int64s, one
+// per buffer, widest elements at most) and launches f over it, maxGridY
+// rows at a time; args adds the kernel's arguments after the table.
+func (b *Backend) launchMany(f kfn, desc []int64, width, widest int, args func()) {
+	table := b.uploadTable(desc)
+	rows := len(desc) / width
+	for lo := 0; lo < rows; lo += maxGridY {
+		b.a().p(table + uintptr(8*width*lo))
+		args()
+		b.run(f, manyElementwise(widest, min(maxGridY, rows-lo)))
+	}
 }
 
 // SumSquaresMany returns Σ x² over bufs[i][:ns[i]] with one launch and one
@@ -659,11 +738,10 @@ func (b *Backend) SumSquaresMany(bufs []backend.Buf, ns []int) float64 {
 	if len(b.manyHost) < total {
 		b.manyHost = make([]float64, total)
 	}
-	b.manyDesc = b.growScratch(b.manyDesc, &b.manyDescCap, len(desc)*8)
-	b.fail(b.g.htod(b.manyDesc, unsafe.Pointer(&desc[0]), len(desc)*8))
+	table := b.uploadTable(desc)
 	for lo := 0; lo < len(desc)/4; lo += maxGridY {
 		count := min(maxGridY, len(desc)/4-lo)
-		b.a().p(b.manyPart).p(b.manyDesc + uintptr(4*8*lo))
+		b.a().p(b.manyPart).p(table + uintptr(4*8*lo))
 		b.run(b.k.sumSqMany, reduceMany(widest, count))
 	}
 	part := b.manyHost[:total]
