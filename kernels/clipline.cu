@@ -12,10 +12,15 @@
 
 #define FULL_MASK 0xffffffffu
 
+#ifdef __CUDACC__
+#include <cuda_bf16.h>
+#include <mma.h>
+#endif
+
 // Dynamic shared memory (a macro so that the CPU emulator the backend's
 // tests use, internal/backend/cuda/emu.cpp, can supply its own buffer).
 #ifndef DYNAMIC_SMEM
-#define DYNAMIC_SMEM(T, name) extern __shared__ T name[]
+#define DYNAMIC_SMEM(T, name) extern __shared__ __align__(128) T name[]
 #endif
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -657,6 +662,215 @@ __global__ void attn64_bwd_dkdv(float* dk, float* dv, const float* dout, const f
             float2 cur = acc ? *g : make_float2(0.0f, 0.0f);
             *g = make_float2(cur.x + k0 * scale, cur.y + k1 * scale);
         }
+        __syncwarp();
+    }
+}
+
+// ---- attention on tensor cores (bf16 mode, head size 64) ----------------------
+// One block per (batch, head); the head's rows are padded to Tp = 16*ceil(T/16)
+// and held in shared memory as bf16. The products Q·Kᵀ, P·V (forward) and
+// dO·Vᵀ, Pᵀ·dO, dSᵀ·Q, dS·K (backward) run as 16x16x16 WMMA tiles with fp32
+// accumulation, spread over the block's warps; the softmax and its
+// derivative are fp32. Used only in bf16 mode, whose tolerance covers the
+// bf16 rounding of the operands (PyTorch's SDPA under autocast rounds the
+// same way). Geometry: attentionTC; shared-memory layout: tcLayout (the
+// offsets below must match it).
+
+#define TC_LDH 72  // bf16 row stride of the [Tp, 64] head tiles (64 + 8 pad)
+
+// Tp x 64 head slice at src (row stride C) -> bf16 rows of dst, zero rows
+// from T on.
+__device__ __forceinline__ void tc_load_head(__nv_bfloat16* dst, const float* src, int T, int Tp, int C) {
+    for (int idx = threadIdx.x; idx < Tp * 16; idx += blockDim.x) {
+        int t = idx >> 4, c = (idx & 15) * 4;
+        float4 x = t < T ? *(const float4*)(src + (long long)t * C + c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        __nv_bfloat16* d = dst + t * TC_LDH + c;
+        d[0] = __float2bfloat16(x.x);
+        d[1] = __float2bfloat16(x.y);
+        d[2] = __float2bfloat16(x.z);
+        d[3] = __float2bfloat16(x.w);
+    }
+}
+
+typedef nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> tc_acc;
+typedef nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> tc_a_row;
+typedef nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::col_major> tc_a_col;
+typedef nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> tc_b_row;
+typedef nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::col_major> tc_b_col;
+
+// tc_scores: S[i][j] = q_i·k_j for every 16x16 tile not above the diagonal
+// (when causal), into Ss (fp32, row stride lds). Tiles go round the warps.
+__device__ void tc_scores(float* Ss, int lds, const __nv_bfloat16* Qs, const __nv_bfloat16* Ks, int nt, int causal) {
+    int nw = blockDim.x >> 5, warp = threadIdx.x >> 5;
+    for (int tile = warp; tile < nt * nt; tile += nw) {
+        int ti = tile / nt, tj = tile - ti * nt;
+        if (causal && tj > ti) continue;
+        tc_acc acc;
+        nvcuda::wmma::fill_fragment(acc, 0.0f);
+        for (int kk = 0; kk < 4; kk++) {
+            tc_a_row a;
+            tc_b_col b;  // Kᵀ: column n of the tile is row tj*16+n of K
+            nvcuda::wmma::load_matrix_sync(a, Qs + ti * 16 * TC_LDH + kk * 16, TC_LDH);
+            nvcuda::wmma::load_matrix_sync(b, Ks + tj * 16 * TC_LDH + kk * 16, TC_LDH);
+            nvcuda::wmma::mma_sync(acc, a, b, acc);
+        }
+        nvcuda::wmma::store_matrix_sync(Ss + ti * 16 * lds + tj * 16, acc, lds, nvcuda::wmma::mem_row_major);
+    }
+}
+
+// tc_store_tile writes a warp's 16x16 fp32 tile (in stage, row stride 16)
+// to rows r0.. (< T) and columns c0.. of the head slice at dst (row stride
+// C), adding to what is there when acc != 0.
+__device__ __forceinline__ void tc_store_tile(float* dst, const float* stage, int r0, int c0, int T, int C, float mul,
+                                              int acc) {
+    int lane = threadIdx.x & 31;
+    for (int e = lane; e < 256; e += 32) {
+        int r = r0 + (e >> 4), c = c0 + (e & 15);
+        if (r < T) {
+            float* d = dst + (long long)r * C + c;
+            *d = (acc ? *d : 0.0f) + stage[e] * mul;
+        }
+    }
+}
+
+// Shared memory (bytes, each region 32-byte aligned), forward:
+//   Qs, Ks, Vs  bf16 [Tp][72]     3 * Tp*144
+//   Ss          fp32 [Tp][Tp+4]   Tp*(Tp+4)*4
+//   Ps          bf16 [Tp][Tp+8]   Tp*(Tp+8)*2
+//   stage       fp32 [warps][256]
+__global__ void attn64_tc_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
+                              int B, int T, int C, int NH, int causal, float scale) {
+    DYNAMIC_SMEM(unsigned char, tc_smem);
+    int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
+    int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int Tp = (T + 15) & ~15, nt = Tp >> 4, lds = Tp + 4, ldp = Tp + 8;
+    long long base = (long long)b * T * C + (long long)h * 64;
+    __nv_bfloat16* Qs = (__nv_bfloat16*)tc_smem;
+    __nv_bfloat16* Ks = Qs + Tp * TC_LDH;
+    __nv_bfloat16* Vs = Ks + Tp * TC_LDH;
+    float* Ss = (float*)(Vs + Tp * TC_LDH);
+    __nv_bfloat16* Ps = (__nv_bfloat16*)(Ss + Tp * lds);
+    float* stage = (float*)(Ps + Tp * ldp) + warp * 256;
+    tc_load_head(Qs, q + base, T, Tp, C);
+    tc_load_head(Ks, k + base, T, Tp, C);
+    tc_load_head(Vs, v + base, T, Tp, C);
+    __syncthreads();
+    tc_scores(Ss, lds, Qs, Ks, nt, causal);
+    __syncthreads();
+    // Softmax of each row, one warp per row; P (normalised, bf16) is zero
+    // past the row's last key and on the padding rows.
+    for (int i = warp; i < Tp; i += nw) {
+        __nv_bfloat16* p = Ps + i * ldp;
+        int nk = i >= T ? 0 : (causal ? i + 1 : T);
+        float mx = -INFINITY;
+        for (int j = lane; j < nk; j += 32) mx = fmaxf(mx, Ss[i * lds + j] * scale);
+        mx = warp_max(mx);
+        float sum = 0.0f;
+        for (int j = lane; j < nk; j += 32) sum += expf(Ss[i * lds + j] * scale - mx);
+        sum = warp_sum(sum);
+        float l = mx + logf(sum);
+        for (int j = lane; j < Tp; j += 32) p[j] = __float2bfloat16(j < nk ? expf(Ss[i * lds + j] * scale - l) : 0.0f);
+        if (lane == 0 && i < T) lse[(long long)bh * T + i] = l;
+    }
+    __syncthreads();
+    // O = P·V, tile (ti, tc) of [Tp, 64] per warp turn.
+    for (int tile = warp; tile < nt * 4; tile += nw) {
+        int ti = tile >> 2, tc = tile & 3;
+        tc_acc acc;
+        nvcuda::wmma::fill_fragment(acc, 0.0f);
+        int kend = causal ? ti + 1 : nt;
+        for (int kk = 0; kk < kend; kk++) {
+            tc_a_row a;
+            tc_b_row bv;
+            nvcuda::wmma::load_matrix_sync(a, Ps + ti * 16 * ldp + kk * 16, ldp);
+            nvcuda::wmma::load_matrix_sync(bv, Vs + kk * 16 * TC_LDH + tc * 16, TC_LDH);
+            nvcuda::wmma::mma_sync(acc, a, bv, acc);
+        }
+        nvcuda::wmma::store_matrix_sync(stage, acc, 16, nvcuda::wmma::mem_row_major);
+        tc_store_tile(out + base, stage, ti * 16, tc * 16, T, C, 1.0f, 0);
+        __syncwarp();
+    }
+}
+
+// Backward: dQ, dK, dV of one head, from the saved log-sum-exp and
+// D_i = dO_i·O_i (attn_bwd_delta). Shared memory:
+//   Qs, Ks, Vs, dOs  bf16 [Tp][72]    4 * Tp*144
+//   Ps32, dPs        fp32 [Tp][Tp+4]  2 * Tp*(Tp+4)*4
+//   Ps, dSs          bf16 [Tp][Tp+8]  2 * Tp*(Tp+8)*2
+//   stage            fp32 [warps][256]
+__global__ void attn64_tc_bwd(float* dq, float* dk, float* dv, const float* dout, const float* lse, const float* D,
+                              const float* q, const float* k, const float* v,
+                              int B, int T, int C, int NH, int causal, float scale, int acc) {
+    DYNAMIC_SMEM(unsigned char, tc_smem);
+    int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
+    int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int Tp = (T + 15) & ~15, nt = Tp >> 4, lds = Tp + 4, ldp = Tp + 8;
+    long long base = (long long)b * T * C + (long long)h * 64;
+    __nv_bfloat16* Qs = (__nv_bfloat16*)tc_smem;
+    __nv_bfloat16* Ks = Qs + Tp * TC_LDH;
+    __nv_bfloat16* Vs = Ks + Tp * TC_LDH;
+    __nv_bfloat16* dOs = Vs + Tp * TC_LDH;
+    float* Ps32 = (float*)(dOs + Tp * TC_LDH);
+    float* dPs = Ps32 + Tp * lds;
+    __nv_bfloat16* Ps = (__nv_bfloat16*)(dPs + Tp * lds);
+    __nv_bfloat16* dSs = Ps + Tp * ldp;
+    float* stage = (float*)(dSs + Tp * ldp) + warp * 256;
+    tc_load_head(Qs, q + base, T, Tp, C);
+    tc_load_head(Ks, k + base, T, Tp, C);
+    tc_load_head(Vs, v + base, T, Tp, C);
+    tc_load_head(dOs, dout + base, T, Tp, C);
+    __syncthreads();
+    tc_scores(Ps32, lds, Qs, Ks, nt, causal);
+    tc_scores(dPs, lds, dOs, Vs, nt, causal);  // dP = dO·Vᵀ has the same tiles
+    __syncthreads();
+    // P = exp(S*scale - lse) and dS = scale * P * (dP - D), zero past each
+    // row's last key and on the padding rows.
+    for (int i = warp; i < Tp; i += nw) {
+        int nk = i >= T ? 0 : (causal ? i + 1 : T);
+        float l = i < T ? lse[(long long)bh * T + i] : 0.0f, Di = i < T ? D[(long long)bh * T + i] : 0.0f;
+        for (int j = lane; j < Tp; j += 32) {
+            float p = 0.0f, ds = 0.0f;
+            if (j < nk) {
+                p = expf(Ps32[i * lds + j] * scale - l);
+                ds = scale * p * (dPs[i * lds + j] - Di);
+            }
+            Ps[i * ldp + j] = __float2bfloat16(p);
+            dSs[i * ldp + j] = __float2bfloat16(ds);
+        }
+    }
+    __syncthreads();
+    // Output tiles: dV = Pᵀ·dO and dK = dSᵀ·Q (rows are keys), dQ = dS·K
+    // (rows are queries); 3 * nt * 4 tiles round the warps.
+    for (int tile = warp; tile < 3 * nt * 4; tile += nw) {
+        int which = tile / (nt * 4), rest = tile - which * nt * 4;
+        int tr = rest >> 2, tc = rest & 3;
+        float* dst = which == 0 ? dv : (which == 1 ? dk : dq);
+        if (!dst) continue;
+        tc_acc accf;
+        nvcuda::wmma::fill_fragment(accf, 0.0f);
+        if (which < 2) {
+            // Σ_i X[i][key] Y[i][c] over query tiles i (from the key tile on, when causal)
+            const __nv_bfloat16* X = which == 0 ? Ps : dSs;
+            const __nv_bfloat16* Y = which == 0 ? dOs : Qs;
+            for (int ki = causal ? tr : 0; ki < nt; ki++) {
+                tc_a_col a;  // Xᵀ tile: row r is key tr*16+r
+                tc_b_row yb;
+                nvcuda::wmma::load_matrix_sync(a, X + ki * 16 * ldp + tr * 16, ldp);
+                nvcuda::wmma::load_matrix_sync(yb, Y + ki * 16 * TC_LDH + tc * 16, TC_LDH);
+                nvcuda::wmma::mma_sync(accf, a, yb, accf);
+            }
+        } else {
+            int kend = causal ? tr + 1 : nt;
+            for (int kk = 0; kk < kend; kk++) {
+                tc_a_row a;
+                tc_b_row kb;
+                nvcuda::wmma::load_matrix_sync(a, dSs + tr * 16 * ldp + kk * 16, ldp);
+                nvcuda::wmma::load_matrix_sync(kb, Ks + kk * 16 * TC_LDH + tc * 16, TC_LDH);
+                nvcuda::wmma::mma_sync(accf, a, kb, accf);
+            }
+        }
+        nvcuda::wmma::store_matrix_sync(stage, accf, 16, nvcuda::wmma::mem_row_major);
+        tc_store_tile(dst + base, stage, tr * 16, tc * 16, T, C, 1.0f, acc);
         __syncwarp();
     }
 }

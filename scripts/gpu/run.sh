@@ -182,6 +182,11 @@ if [ -f "$MODEL/model.safetensors" ]; then
 		step "clipline $label" "$limit" "$OUT/clbench.log" "$BIN/clbench" "$@" --model "$MODEL" --label "clipline_$label" \
 			--out "$WORK/$label.json" && J+=("$WORK/$label.json")
 	}
+	# bf16 with the fp32 attention kernels instead of the tensor-core ones.
+	step "clipline train_bf16_fp32_attention" 60 "$OUT/clbench.log" env CLIPLINE_CUDA_NO_TC_ATTENTION=1 \
+		"$BIN/clbench" train --device cuda,bf16 --batch "$B" --steps 20 --warmup 3 --model "$MODEL" \
+		--label clipline_train_bf16_fp32_attention --out "$WORK/train_bf16_fp32_attention.json" &&
+		J+=("$WORK/train_bf16_fp32_attention.json")
 	extra train_bf16auto 60 train --device cuda,bf16auto --batch "$B" --steps 20 --warmup 3
 	extra train_tf32 60 train --device cuda,tf32 --batch "$B" --steps 20 --warmup 3
 	extra embed_bf16auto 45 embed --device cuda,bf16auto --batch 256 --batches 20 --warmup 3

@@ -35,7 +35,10 @@ type Backend struct {
 	// after New's check that it agrees with GEMM + add_bias_rows.
 	fused     bool
 	fusedNote string
-	fusedMiss error // the last shape the fused product could not do
+	// tcAttention: in bf16 mode, attention with head size 64 runs on tensor
+	// cores (attn64_tc_*) unless CLIPLINE_CUDA_NO_TC_ATTENTION=1.
+	tcAttention bool
+	fusedMiss   error // the last shape the fused product could not do
 
 	partials    uintptr // reduceMaxBlocks float64 partial sums of SumSquares
 	hostPart    []float64
@@ -71,6 +74,7 @@ type kernelSet struct {
 	embF, embTok, patchify, patchU8, asmF, asmPatch, gatherF, gatherB kfn
 	sumSq, sumSqMany, adamw, toBF16, fromBF16                         kfn
 	scaleMany, adamwMany                                              kfn
+	attnTCF, attnTCB                                                  kfn
 }
 
 func (k *kernelSet) table() map[string]*kfn {
@@ -81,6 +85,7 @@ func (k *kernelSet) table() map[string]*kfn {
 		"layernorm_fwd": &k.lnF, "layernorm_bwd_dx": &k.lnDX,
 		"attn_fwd": &k.attnF, "attn_bwd_delta": &k.attnDelta, "attn_bwd_dq": &k.attnDQ, "attn_bwd_dkdv": &k.attnDKDV,
 		"attn64_fwd": &k.attn64F, "attn64_bwd_dq": &k.attn64DQ, "attn64_bwd_dkdv": &k.attn64DKDV,
+		"attn64_tc_fwd": &k.attnTCF, "attn64_tc_bwd": &k.attnTCB,
 		"embed_tokens_fwd": &k.embF, "embed_tokens_bwd_tok": &k.embTok, "patchify": &k.patchify, "patchify_u8": &k.patchU8,
 		"assemble_vision_fwd": &k.asmF, "assemble_vision_bwd_patch": &k.asmPatch,
 		"gather_rows_fwd": &k.gatherF, "gather_rows_bwd": &k.gatherB,
@@ -120,7 +125,7 @@ func New(ordinal int, opts Options) (*Backend, error) {
 	// Attention may use the device's opt-in shared memory per block; if the
 	// driver refuses, it stays within the 48 KiB every GPU allows (the
 	// kernels then read long sequences from global memory).
-	for _, f := range []kfn{b.k.attnF, b.k.attnDQ, b.k.attnDKDV, b.k.attn64F, b.k.attn64DQ, b.k.attn64DKDV} {
+	for _, f := range []kfn{b.k.attnF, b.k.attnDQ, b.k.attnDKDV, b.k.attn64F, b.k.attn64DQ, b.k.attn64DKDV, b.k.attnTCF, b.k.attnTCB} {
 		if err := g.setMaxSmem(f, g.maxSmem); err != nil {
 			g.maxSmem = 48 * 1024
 			break
@@ -139,6 +144,7 @@ func New(ordinal int, opts Options) (*Backend, error) {
 	} else {
 		b.checkFusedBias()
 	}
+	b.tcAttention = opts.BF16 && os.Getenv("CLIPLINE_CUDA_NO_TC_ATTENTION") != "1"
 	b.name = fmt.Sprintf("cuda:%d", ordinal)
 	if p := opts.precisionName(); p != "" {
 		b.name += "," + p

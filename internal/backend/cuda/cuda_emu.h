@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 
 struct emu_dim3 {
     unsigned x, y, z;
@@ -82,3 +83,109 @@ struct alignas(16) float4 {
 };
 inline float2 make_float2(float x, float y) { return {x, y}; }
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+
+// bf16 (cuda_bf16.h), as far as the kernels use it: round to nearest even.
+struct __nv_bfloat16 {
+    unsigned short x;
+};
+inline __nv_bfloat16 __float2bfloat16(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return {(unsigned short)((u >> 16) | 0x40u)};
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return {(unsigned short)(u >> 16)};
+}
+inline float __bfloat162float(__nv_bfloat16 h) { return __uint_as_float((unsigned)h.x << 16); }
+
+#include <cstdio>
+#include <cstdlib>
+
+// Warp matrix multiply-accumulate (mma.h), emulated: every thread of the
+// warp holds the whole tile, so fragment element order means nothing and
+// code may only use fragments through these calls and elementwise over x.
+// Stores are done by lane 0, then the warp meets, as the real ones are
+// visible to the whole warp afterwards. The alignment rules of the real
+// calls (256-bit aligned pointers, ldm a multiple of 16 bytes) are checked.
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <class Use, int M, int N, int K>
+struct tile_shape {
+    static constexpr int rows = M, cols = N;  // accumulator
+};
+template <int M, int N, int K>
+struct tile_shape<matrix_a, M, N, K> {
+    static constexpr int rows = M, cols = K;
+};
+template <int M, int N, int K>
+struct tile_shape<matrix_b, M, N, K> {
+    static constexpr int rows = K, cols = N;
+};
+
+template <class Use, int M, int N, int K, class T, class Layout = void>
+struct fragment {
+    static constexpr int rows = tile_shape<Use, M, N, K>::rows, cols = tile_shape<Use, M, N, K>::cols;
+    static constexpr int num_elements = rows * cols;
+    float x[rows * cols];  // row-major, whatever the memory layout
+};
+
+inline float emu_value(float v) { return v; }
+inline float emu_value(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <class T>
+inline void emu_check(const T* p, unsigned ldm, const char* what) {
+    if (((uintptr_t)p) % 32 != 0 || (ldm * sizeof(T)) % 16 != 0) {
+        std::fprintf(stderr, "wmma %s: pointer %p or ldm %u (elements of %zu bytes) misaligned\n", what, (const void*)p,
+                     ldm, sizeof(T));
+        std::abort();
+    }
+}
+
+template <class Use, int M, int N, int K, class T, class Layout, class P>
+inline void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const P* p, unsigned ldm) {
+    emu_check(p, ldm, "load_matrix_sync");
+    constexpr bool col = std::is_same<Layout, col_major>::value;
+    for (int r = 0; r < f.rows; r++)
+        for (int c = 0; c < f.cols; c++) f.x[r * f.cols + c] = emu_value(col ? p[r + (long)c * ldm] : p[(long)r * ldm + c]);
+}
+
+template <int M, int N, int K, class T, class P>
+inline void load_matrix_sync(fragment<accumulator, M, N, K, T>& f, const P* p, unsigned ldm, layout_t l) {
+    emu_check(p, ldm, "load_matrix_sync");
+    for (int r = 0; r < M; r++)
+        for (int c = 0; c < N; c++) f.x[r * N + c] = l == mem_col_major ? p[r + (long)c * ldm] : p[(long)r * ldm + c];
+}
+
+template <int M, int N, int K, class T>
+inline void store_matrix_sync(T* p, const fragment<accumulator, M, N, K, T>& f, unsigned ldm, layout_t l) {
+    emu_check(p, ldm, "store_matrix_sync");
+    if (emu_lane == 0)
+        for (int r = 0; r < M; r++)
+            for (int c = 0; c < N; c++) (l == mem_col_major ? p[r + (long)c * ldm] : p[(long)r * ldm + c]) = f.x[r * N + c];
+    __syncwarp();
+}
+
+template <class Use, int M, int N, int K, class T, class Layout>
+inline void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, float v) {
+    for (auto& e : f.x) e = v;
+}
+
+template <int M, int N, int K, class TA, class LA, class TB, class LB, class TC>
+inline void mma_sync(fragment<accumulator, M, N, K, TC>& d, const fragment<matrix_a, M, N, K, TA, LA>& a,
+                     const fragment<matrix_b, M, N, K, TB, LB>& b, const fragment<accumulator, M, N, K, TC>& c) {
+    float out[M * N];
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = c.x[i * N + j];
+            for (int k = 0; k < K; k++) s += a.x[i * K + k] * b.x[k * N + j];
+            out[i * N + j] = s;
+        }
+    std::memcpy(d.x, out, sizeof out);
+}
+}  // namespace wmma
+}  // namespace nvcuda

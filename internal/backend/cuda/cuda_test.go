@@ -123,33 +123,55 @@ func relErr(got, want []float32) float64 {
 // 257 ViT-B/16 and 577 ViT-L/14-336, the last two partly or wholly through
 // the global-memory path) against the CPU backend, forward and backward.
 func TestAttentionCLIPShapes(t *testing.T) {
-	g := gpu(t, cuda.Options{})
 	c := cpu.New()
+	// fp32 agrees with the CPU to rounding; bf16 mode runs head size 64 on
+	// tensor cores (attn64_tc_*: bf16 operands, fp32 accumulation) up to
+	// the longest T that fits in shared memory.
+	for _, mode := range []struct {
+		opts cuda.Options
+		tol  float64
+	}{{cuda.Options{}, 1e-4}, {cuda.Options{BF16: true}, 2e-2}} {
+		testAttentionShapes(t, gpu(t, mode.opts), c, mode.tol)
+	}
+}
+
+func testAttentionShapes(t *testing.T, g *cuda.Backend, c *cpu.Backend, tol float64) {
 	for _, s := range []struct {
 		B, T, C, NH int
 		causal      bool
-	}{{3, 77, 512, 8, true}, {2, 50, 768, 12, false}, {1, 257, 768, 12, false}, {1, 577, 128, 2, false}, {2, 577, 64, 1, true}} {
+	}{{3, 77, 512, 8, true}, {2, 50, 768, 12, false}, {4, 17, 128, 2, true}, {1, 257, 768, 12, false}, {1, 577, 128, 2, false}, {2, 577, 64, 1, true}} {
 		rng := rand.New(rand.NewPCG(uint64(s.T), 1))
 		n := s.B * s.T * s.C
 		q, k, v, dOut := randSlice(rng, n, 1), randSlice(rng, n, 1), randSlice(rng, n, 1), randSlice(rng, n, 1)
-		run := func(be backend.Backend) (out, dq, dk, dv []float32) {
+		// The GPU overwrites NaN-filled gradients (SetGrad, as the model
+		// asks); the CPU adds to zeros.
+		nans := make([]float32, n)
+		for i := range nans {
+			nans[i] = float32(math.NaN())
+		}
+		run := func(be backend.Backend, mode backend.GradWrite) (out, dq, dk, dv []float32) {
 			up := func(x []float32) backend.Buf { b := be.Alloc(len(x)); be.Upload(b, x); return b }
 			qb, kb, vb, gb := up(q), up(k), up(v), up(dOut)
 			ob := be.Alloc(n)
 			scr := be.Alloc(be.AttentionScratchLen(s.B, s.T, s.NH))
 			be.Attention(ob, scr, qb, kb, vb, s.B, s.T, s.C, s.NH, s.causal)
 			dqb, dkb, dvb := be.Alloc(n), be.Alloc(n), be.Alloc(n)
-			be.AttentionBackward(dqb, dkb, dvb, gb, scr, qb, kb, vb, ob, s.B, s.T, s.C, s.NH, s.causal, backend.AddGrad)
+			if mode == backend.SetGrad {
+				dqb, dkb, dvb = up(nans), up(nans), up(nans)
+			}
+			be.AttentionBackward(dqb, dkb, dvb, gb, scr, qb, kb, vb, ob, s.B, s.T, s.C, s.NH, s.causal, mode)
 			return down(be, ob), down(be, dqb), down(be, dkb), down(be, dvb)
 		}
-		o1, q1, k1, v1 := run(g)
-		o2, q2, k2, v2 := run(c)
+		o1, q1, k1, v1 := run(g, backend.SetGrad)
+		o2, q2, k2, v2 := run(c, backend.AddGrad)
 		for _, x := range []struct {
 			name      string
 			got, want []float32
 		}{{"out", o1, o2}, {"dq", q1, q2}, {"dk", k1, k2}, {"dv", v1, v2}} {
-			if e := relErr(x.got, x.want); !(e < 1e-4) {
-				t.Errorf("%+v %s: relative error %.2e", s, x.name, e)
+			if e := relErr(x.got, x.want); !(e < tol) {
+				t.Errorf("%s %+v %s: relative error %.2e", g.Name(), s, x.name, e)
+			} else if tol > 1e-4 {
+				t.Logf("%s %+v %s: relative error %.2e", g.Name(), s, x.name, e)
 			}
 		}
 	}

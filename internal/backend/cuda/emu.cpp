@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -68,6 +69,7 @@ const entry kernels[] = {
     KERNEL(sum_rows_acc) KERNEL(layernorm_bwd_dwdb) KERNEL(layernorm_fwd) KERNEL(layernorm_bwd_dx)
     KERNEL(attn_fwd) KERNEL(attn_bwd_delta) KERNEL(attn_bwd_dq) KERNEL(attn_bwd_dkdv)
     KERNEL(attn64_fwd) KERNEL(attn64_bwd_dq) KERNEL(attn64_bwd_dkdv)
+    KERNEL(attn64_tc_fwd) KERNEL(attn64_tc_bwd)
     KERNEL(embed_tokens_fwd) KERNEL(embed_tokens_bwd_tok) KERNEL(patchify) KERNEL(patchify_u8)
     KERNEL(assemble_vision_fwd) KERNEL(assemble_vision_bwd_patch)
     KERNEL(gather_rows_fwd) KERNEL(gather_rows_bwd)
@@ -149,8 +151,10 @@ int emu_launch(int id, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsig
     if (nt == 0 || nt > 1024 || nt % 32 != 0) return 3;
     blockDim = {bx, by, bz};
     gridDim = {gx, gy, gz};
-    std::vector<unsigned char> dyn(smem + 16);
-    emu_dynamic_smem = dyn.data();
+    // Aligned as the device's (wmma needs 32-byte aligned tiles).
+    std::unique_ptr<unsigned char, decltype(&std::free)> dyn(
+        (unsigned char*)std::aligned_alloc(128, (smem + 16 + 127) / 128 * 128), &std::free);
+    emu_dynamic_smem = dyn.get();
     std::barrier<> block(nt);
     emu_block_barrier = &block;
     std::vector<emu_warp> warps(nt / 32);

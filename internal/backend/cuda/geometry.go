@@ -125,6 +125,29 @@ func attention(B, T, NH, hd, maxSmem int) (l launchDims, kvSmem bool) {
 	return l, false
 }
 
+// attnTCWarps is the number of warps per block of the tensor-core attention
+// kernels (one block per head, whose tiles go round the warps).
+const attnTCWarps = 8
+
+// attentionTC is the geometry of attn64_tc_fwd and attn64_tc_bwd: one
+// block per (batch, head) and the shared memory each needs (the layout in
+// the kernels' comments: bf16 [Tp, 72] head tiles, fp32 and bf16 [Tp, Tp]
+// score tiles padded to Tp+4 and Tp+8 columns, a 16x16 fp32 staging tile
+// per warp; Tp is T rounded up to 16). ok is false when the backward's
+// exceeds maxSmem bytes.
+func attentionTC(B, T, NH, maxSmem int) (fwd, bwd launchDims, ok bool) {
+	Tp := ceilDiv(T, 16) * 16
+	head := Tp * 72 * 2
+	scores32 := Tp * (Tp + 4) * 4
+	scores16 := Tp * (Tp + 8) * 2
+	stage := attnTCWarps * 256 * 4
+	fwd = launchDims{Grid: dim3{B * NH, 1, 1}, Block: dim3{attnTCWarps * 32, 1, 1},
+		Smem: 3*head + scores32 + scores16 + stage}
+	bwd = fwd
+	bwd.Smem = 4*head + 2*scores32 + 2*scores16 + stage
+	return fwd, bwd, T > 0 && bwd.Smem <= maxSmem
+}
+
 // attn64Warps is the number of warps per block of the head-size-64
 // attention kernels: they hold a row (two in the backward) in registers,
 // ~170 registers a thread, so smaller blocks let more of them share an SM.

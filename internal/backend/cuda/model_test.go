@@ -164,7 +164,8 @@ func maxAbs(a, b []float32) float64 {
 // compareGrads checks every gradient of got against want by relative error
 // (max abs difference over the tensor's max abs value, or normwise). k_proj biases are
 // analytically zero (softmax ignores a per-row constant), so only their
-// smallness is checked.
+// smallness is checked (absolutely, and in bf16 mode against the layer's
+// q_proj.bias gradient).
 //
 // bf16 results are judged normwise (‖got-want‖₂ / ‖want‖₂): a product of
 // bf16-rounded inputs carries ~0.4% relative error per element, so the
@@ -184,8 +185,17 @@ func compareGrads(t *testing.T, what string, got, want map[string][]float32, tol
 			continue
 		}
 		if strings.HasSuffix(name, "self_attn.k_proj.bias") {
-			if m := maxAbs(gv, make([]float32, len(gv))); m > 1e-5 {
-				t.Errorf("%s: %s should vanish, max |g| %.2e", what, name, m)
+			// In bf16 mode attention's dS is rounded to bf16 for the tensor
+			// cores (as PyTorch's bf16 SDPA), so the row sums that make this
+			// gradient vanish are off by rounding: it must stay within tol of
+			// the scale of the same layer's q_proj.bias gradient.
+			limit := 1e-5
+			if normwise {
+				q := want[strings.TrimSuffix(name, "k_proj.bias")+"q_proj.bias"]
+				limit += tol * maxAbs(q, make([]float32, len(q)))
+			}
+			if m := maxAbs(gv, make([]float32, len(gv))); m > limit {
+				t.Errorf("%s: %s should vanish, max |g| %.2e > %.2e", what, name, m, limit)
 			}
 			continue
 		}

@@ -267,6 +267,11 @@ func (b *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int, 
 	l, kv, scale := b.attnLaunch(B, T, C, NH)
 	b.enterOp("Attention")
 	defer b.leaveOp()
+	if fwd, _, ok := b.attnTC(B, T, C, NH, qb, kb, vb); ok {
+		b.a().p(wr(o)).p(wr(s)).p(rd(qb)).p(rd(kb)).p(rd(vb)).i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale)
+		b.run(b.k.attnTCF, fwd)
+		return
+	}
 	if l64, ok := b.attn64(B, T, C, NH, o, qb, kb, vb); ok {
 		b.a().p(wr(o)).p(wr(s)).p(rd(qb)).p(rd(kb)).p(rd(vb)).i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale)
 		b.run(b.k.attn64F, l64)
@@ -274,6 +279,22 @@ func (b *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int, 
 	}
 	b.a().p(wr(o)).p(wr(s)).p(rd(qb)).p(rd(kb)).p(rd(vb)).i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(flag(kv))
 	b.run(b.k.attnF, l)
+}
+
+// attnTC returns the launches of the tensor-core kernels when they apply:
+// bf16 mode (Backend.tcAttention), head size 64, q, k, v (and dOut) 16-byte
+// aligned, shared memory enough. The forward and backward decide alike, so
+// the backward recomputes the forward's scores.
+func (b *Backend) attnTC(B, T, C, NH int, bufs ...*devBuf) (fwd, bwd launchDims, ok bool) {
+	if !b.tcAttention || C != 64*NH || C%4 != 0 {
+		return fwd, bwd, false
+	}
+	for _, x := range bufs {
+		if !aligned16(x.addr()) {
+			return fwd, bwd, false
+		}
+	}
+	return attentionTC(B, T, NH, b.g.maxSmem)
 }
 
 // attn64 returns the launch of the head-size-64 kernels when they apply:
@@ -319,6 +340,12 @@ func (b *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out back
 	defer b.leaveOp()
 	b.a().p(wr(D)).p(rd(g)).p(rd(o)).i(B).i(T).i(C).i(NH)
 	b.run(b.k.attnDelta, warpPerRow(bnt))
+	if _, bwd, ok := b.attnTC(B, T, C, NH, qb, kb, vb, g); ok {
+		b.a().p(wr(dq)).p(wr(dk)).p(wr(dv)).p(rd(g)).p(rd(lse)).p(rd(D)).p(rd(qb)).p(rd(kb)).p(rd(vb)).
+			i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).i(acc)
+		b.run(b.k.attnTCB, bwd)
+		return
+	}
 	if l64, ok := b.attn64(B, T, C, NH, dq, dk, dv, g, qb, kb, vb); ok {
 		if dq != nil {
 			b.a().p(wr(dq)).p(rd(g)).p(rd(lse)).p(rd(D)).p(rd(qb)).p(rd(kb)).p(rd(vb)).
