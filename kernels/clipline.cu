@@ -718,19 +718,35 @@ __device__ void tc_scores(float* Ss, int lds, const __nv_bfloat16* Qs, const __n
     }
 }
 
-// tc_store_tile writes a warp's 16x16 fp32 tile (in stage, row stride 16)
-// to rows r0.. (< T) and columns c0.. of the head slice at dst (row stride
-// C), adding to what is there when acc != 0.
-__device__ __forceinline__ void tc_store_tile(float* dst, const float* stage, int r0, int c0, int T, int C, float mul,
-                                              int acc) {
+// tc_row_product accumulates tile (tr, tc) of X·Y over the first kend
+// 16-wide tiles of the inner dimension: X bf16 rows of stride ldx, Y a
+// bf16 [Tp][72] head tile.
+__device__ __forceinline__ void tc_row_product(tc_acc& acc, const __nv_bfloat16* X, int ldx, const __nv_bfloat16* Y,
+                                               int tr, int tc, int kend) {
+    for (int kk = 0; kk < kend; kk++) {
+        tc_a_row a;
+        tc_b_row b;
+        nvcuda::wmma::load_matrix_sync(a, X + tr * 16 * ldx + kk * 16, ldx);
+        nvcuda::wmma::load_matrix_sync(b, Y + kk * 16 * TC_LDH + tc * 16, TC_LDH);
+        nvcuda::wmma::mma_sync(acc, a, b, acc);
+    }
+}
+
+// tc_write writes a warp's 16x16 fp32 tile, through its staging tile
+// (stage, row stride 16), to rows r0.. (< T) and columns c0.. of the head
+// slice at dst (row stride C), adding to what is there when acc != 0.
+__device__ __forceinline__ void tc_write(float* dst, float* stage, const tc_acc& tile, int r0, int c0, int T, int C,
+                                         int acc) {
+    nvcuda::wmma::store_matrix_sync(stage, tile, 16, nvcuda::wmma::mem_row_major);
     int lane = threadIdx.x & 31;
     for (int e = lane; e < 256; e += 32) {
         int r = r0 + (e >> 4), c = c0 + (e & 15);
         if (r < T) {
             float* d = dst + (long long)r * C + c;
-            *d = (acc ? *d : 0.0f) + stage[e] * mul;
+            *d = (acc ? *d : 0.0f) + stage[e];
         }
     }
+    __syncwarp();
 }
 
 // Shared memory (bytes, each region 32-byte aligned), forward:
@@ -778,17 +794,8 @@ __global__ void attn64_tc_fwd(float* out, float* lse, const float* q, const floa
         int ti = tile >> 2, tc = tile & 3;
         tc_acc acc;
         nvcuda::wmma::fill_fragment(acc, 0.0f);
-        int kend = causal ? ti + 1 : nt;
-        for (int kk = 0; kk < kend; kk++) {
-            tc_a_row a;
-            tc_b_row bv;
-            nvcuda::wmma::load_matrix_sync(a, Ps + ti * 16 * ldp + kk * 16, ldp);
-            nvcuda::wmma::load_matrix_sync(bv, Vs + kk * 16 * TC_LDH + tc * 16, TC_LDH);
-            nvcuda::wmma::mma_sync(acc, a, bv, acc);
-        }
-        nvcuda::wmma::store_matrix_sync(stage, acc, 16, nvcuda::wmma::mem_row_major);
-        tc_store_tile(out + base, stage, ti * 16, tc * 16, T, C, 1.0f, 0);
-        __syncwarp();
+        tc_row_product(acc, Ps, ldp, Vs, ti, tc, causal ? ti + 1 : nt);
+        tc_write(out + base, stage, acc, ti * 16, tc * 16, T, C, 0);
     }
 }
 
@@ -860,18 +867,9 @@ __global__ void attn64_tc_bwd(float* dq, float* dk, float* dv, const float* dout
                 nvcuda::wmma::mma_sync(accf, a, yb, accf);
             }
         } else {
-            int kend = causal ? tr + 1 : nt;
-            for (int kk = 0; kk < kend; kk++) {
-                tc_a_row a;
-                tc_b_row kb;
-                nvcuda::wmma::load_matrix_sync(a, dSs + tr * 16 * ldp + kk * 16, ldp);
-                nvcuda::wmma::load_matrix_sync(kb, Ks + kk * 16 * TC_LDH + tc * 16, TC_LDH);
-                nvcuda::wmma::mma_sync(accf, a, kb, accf);
-            }
+            tc_row_product(accf, dSs, ldp, Ks, tr, tc, causal ? tr + 1 : nt);
         }
-        nvcuda::wmma::store_matrix_sync(stage, accf, 16, nvcuda::wmma::mem_row_major);
-        tc_store_tile(dst + base, stage, tr * 16, tc * 16, T, C, 1.0f, acc);
-        __syncwarp();
+        tc_write(dst + base, stage, accf, tr * 16, tc * 16, T, C, acc);
     }
 }
 
