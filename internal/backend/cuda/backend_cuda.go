@@ -35,8 +35,8 @@ type Backend struct {
 	// after New's check that it agrees with GEMM + add_bias_rows.
 	fused     bool
 	fusedNote string
-	// tcAttention: in bf16 mode, attention with head size 64 runs on tensor
-	// cores (attn64_tc_*) unless CLIPLINE_CUDA_NO_TC_ATTENTION=1.
+	// tcAttention: in the bf16 modes, attention with head size 64 runs on
+	// tensor cores (attn64_tc_*) unless CLIPLINE_CUDA_NO_TC_ATTENTION=1.
 	tcAttention bool
 	fusedMiss   error // the last shape the fused product could not do
 
@@ -144,7 +144,7 @@ func New(ordinal int, opts Options) (*Backend, error) {
 	} else {
 		b.checkFusedBias()
 	}
-	b.tcAttention = opts.BF16 && os.Getenv("CLIPLINE_CUDA_NO_TC_ATTENTION") != "1"
+	b.tcAttention = (opts.BF16 || opts.BF16Auto) && os.Getenv("CLIPLINE_CUDA_NO_TC_ATTENTION") != "1"
 	b.name = fmt.Sprintf("cuda:%d", ordinal)
 	if p := opts.precisionName(); p != "" {
 		b.name += "," + p

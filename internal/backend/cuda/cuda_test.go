@@ -124,13 +124,13 @@ func relErr(got, want []float32) float64 {
 // the global-memory path) against the CPU backend, forward and backward.
 func TestAttentionCLIPShapes(t *testing.T) {
 	c := cpu.New()
-	// fp32 agrees with the CPU to rounding; bf16 mode runs head size 64 on
+	// fp32 agrees with the CPU to rounding; the bf16 modes run head size 64 on
 	// tensor cores (attn64_tc_*: bf16 operands, fp32 accumulation) up to
 	// the longest T that fits in shared memory.
 	for _, mode := range []struct {
 		opts cuda.Options
 		tol  float64
-	}{{cuda.Options{}, 1e-4}, {cuda.Options{BF16: true}, 2e-2}} {
+	}{{cuda.Options{}, 1e-4}, {cuda.Options{BF16: true}, 2e-2}, {cuda.Options{BF16Auto: true}, 2e-2}} {
 		testAttentionShapes(t, gpu(t, mode.opts), c, mode.tol)
 	}
 }

@@ -282,7 +282,7 @@ func (b *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int, 
 }
 
 // attnTC returns the launches of the tensor-core kernels when they apply:
-// bf16 mode (Backend.tcAttention), head size 64, q, k, v (and dOut) 16-byte
+// a bf16 mode (Backend.tcAttention), head size 64, q, k, v (and dOut) 16-byte
 // aligned, shared memory enough. The forward and backward decide alike, so
 // the backward recomputes the forward's scores.
 func (b *Backend) attnTC(B, T, C, NH int, bufs ...*devBuf) (fwd, bwd launchDims, ok bool) {
