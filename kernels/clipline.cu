@@ -33,6 +33,14 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// fp32 -> bf16 bits, round to nearest even; NaN stays a (quiet) NaN.
+__device__ __forceinline__ unsigned short to_bf16(float f) {
+    unsigned int u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (unsigned short)(u >> 16);
+}
+
 // Grid-stride loop over n < 2^31 elements (the host checks). Unsigned 32-bit
 // indices: the last increment stays below 2^31 + grid size < 2^32, and
 // 32-bit division (index -> row, column) is far cheaper than 64-bit.
@@ -101,31 +109,56 @@ __global__ void mul_f32(float* out, const float* a, const float* b, int n, int v
 }
 
 // out = x * sigmoid(1.702 x).
-__global__ void quick_gelu_fwd(float* out, const float* in, int n, int vec) {
+// out16 (may be null): a bf16 copy of out, written alongside, for a matrix
+// product that reads it next (the kernels below that take it do the same).
+__global__ void quick_gelu_fwd(float* out, const float* in, int n, int vec, unsigned short* out16) {
     if (vec) {
         GRID_LOOP(i, n / 4) {
             float4 x = ((const float4*)in)[i];
-            ((float4*)out)[i] = make_float4(qgelu(x.x), qgelu(x.y), qgelu(x.z), qgelu(x.w));
+            float4 y = make_float4(qgelu(x.x), qgelu(x.y), qgelu(x.z), qgelu(x.w));
+            ((float4*)out)[i] = y;
+            if (out16) {
+                out16[4 * i] = to_bf16(y.x);
+                out16[4 * i + 1] = to_bf16(y.y);
+                out16[4 * i + 2] = to_bf16(y.z);
+                out16[4 * i + 3] = to_bf16(y.w);
+            }
         }
         return;
     }
-    GRID_LOOP(i, n) out[i] = qgelu(in[i]);
+    GRID_LOOP(i, n) {
+        float y = qgelu(in[i]);
+        out[i] = y;
+        if (out16) out16[i] = to_bf16(y);
+    }
 }
 
 // dIn += dOut * (s + 1.702 x s (1 - s)), s = sigmoid(1.702 x); with acc == 0
 // dIn = ... (backward kernels take acc: 1 accumulates into their input
 // gradients, 0 overwrites them, never reading what was there).
-__global__ void quick_gelu_bwd(float* dIn, const float* dOut, const float* in, int n, int vec, int acc) {
+__global__ void quick_gelu_bwd(float* dIn, const float* dOut, const float* in, int n, int vec, int acc,
+                               unsigned short* out16) {
     if (vec) {
         GRID_LOOP(i, n / 4) {
             float4 x = ((const float4*)in)[i], g = ((const float4*)dOut)[i];
             float4 d = acc ? ((float4*)dIn)[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            ((float4*)dIn)[i] = make_float4(d.x + g.x * qgelu_grad(x.x), d.y + g.y * qgelu_grad(x.y),
-                                            d.z + g.z * qgelu_grad(x.z), d.w + g.w * qgelu_grad(x.w));
+            float4 y = make_float4(d.x + g.x * qgelu_grad(x.x), d.y + g.y * qgelu_grad(x.y),
+                                   d.z + g.z * qgelu_grad(x.z), d.w + g.w * qgelu_grad(x.w));
+            ((float4*)dIn)[i] = y;
+            if (out16) {
+                out16[4 * i] = to_bf16(y.x);
+                out16[4 * i + 1] = to_bf16(y.y);
+                out16[4 * i + 2] = to_bf16(y.z);
+                out16[4 * i + 3] = to_bf16(y.w);
+            }
         }
         return;
     }
-    GRID_LOOP(i, n) dIn[i] = (acc ? dIn[i] : 0.0f) + dOut[i] * qgelu_grad(in[i]);
+    GRID_LOOP(i, n) {
+        float y = (acc ? dIn[i] : 0.0f) + dOut[i] * qgelu_grad(in[i]);
+        dIn[i] = y;
+        if (out16) out16[i] = to_bf16(y);
+    }
 }
 
 // out[r, j] += bias[j] for rows x N (after a GEMM with beta = 0).
@@ -219,7 +252,7 @@ __global__ void layernorm_bwd_dwdb(float* dW, float* dB, const float* dOut, cons
 // ---- layer norm (geometry: warpPerRow, 256 threads) ------------------------
 // Two-pass statistics in fp32 (biased variance, as PyTorch).
 __global__ void layernorm_fwd(float* out, float* mean, float* rstd, const float* in,
-                              const float* w, const float* b, int rows, int C, float eps) {
+                              const float* w, const float* b, int rows, int C, float eps, unsigned short* out16) {
     int row = (int)(((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
     int lane = threadIdx.x & 31;
     if (row >= rows) return;
@@ -240,6 +273,7 @@ __global__ void layernorm_fwd(float* out, float* mean, float* rstd, const float*
         if (w) y *= w[c];
         if (b) y += b[c];
         o[c] = y;
+        if (out16) out16[(long long)row * C + c] = to_bf16(y);
     }
     if (lane == 0) {
         if (mean) mean[row] = m;
@@ -249,7 +283,7 @@ __global__ void layernorm_fwd(float* out, float* mean, float* rstd, const float*
 
 // dIn += (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) * rstd, dnorm = dOut * w.
 __global__ void layernorm_bwd_dx(float* dIn, const float* dOut, const float* in, const float* w,
-                                 const float* mean, const float* rstd, int rows, int C) {
+                                 const float* mean, const float* rstd, int rows, int C, unsigned short* out16) {
     int row = (int)(((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5);
     int lane = threadIdx.x & 31;
     if (row >= rows) return;
@@ -267,7 +301,9 @@ __global__ void layernorm_bwd_dx(float* dIn, const float* dOut, const float* in,
     for (int c = lane; c < C; c += 32) {
         float dn = dOut[base + c] * (w ? w[c] : 1.0f);
         float nm = (in[base + c] - m) * rs;
-        dIn[base + c] += (dn - s1 - nm * s2) * rs;
+        float y = dIn[base + c] + (dn - s1 - nm * s2) * rs;
+        dIn[base + c] = y;
+        if (out16) out16[base + c] = to_bf16(y);
     }
 }
 
@@ -1056,15 +1092,7 @@ __global__ void adamw_many(const long long* desc, float beta1, float beta2, floa
 // ---- precision conversion (geometry: elementwise1D) --------------------------
 // fp32 -> bf16 with round-to-nearest-even; NaN stays a (quiet) NaN.
 __global__ void f32_to_bf16(unsigned short* out, const float* in, int n) {
-    GRID_LOOP(i, n) {
-        unsigned int u = __float_as_uint(in[i]);
-        if ((u & 0x7fffffffu) > 0x7f800000u) {
-            out[i] = (unsigned short)((u >> 16) | 0x40u);
-        } else {
-            u += 0x7fffu + ((u >> 16) & 1u);
-            out[i] = (unsigned short)(u >> 16);
-        }
-    }
+    GRID_LOOP(i, n) out[i] = to_bf16(in[i]);
 }
 
 __global__ void bf16_to_f32(float* out, const unsigned short* in, int n) {

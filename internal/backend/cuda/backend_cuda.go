@@ -561,6 +561,21 @@ func (b *Backend) bf16Act(i int, x *devBuf, n int) uintptr {
 	return dst
 }
 
+// bf16Companion returns where a kernel about to write x[:n] (x already
+// marked written) should put a bf16 copy of what it writes, and records the
+// copy in scratch slot 0 as bf16Act would after converting, so the matrix
+// product that reads x next takes the copy instead of converting x again.
+// 0 (no copy) outside bf16 mode.
+func (b *Backend) bf16Companion(x *devBuf, n int) uintptr {
+	if !b.opts.BF16 || n == 0 {
+		return 0
+	}
+	dst := b.grow(0, n*2)
+	s := &b.scratch[0]
+	s.a, s.off, s.n, s.gen = x.a, x.off, n, x.a.gen
+	return dst
+}
+
 // bf16Weight returns a bf16 copy of w[:n]: the view's shadow, converted
 // again only after a write to its range; with NoWeightCache, scratch slot.
 func (b *Backend) bf16Weight(w *devBuf, n, slot int) uintptr {

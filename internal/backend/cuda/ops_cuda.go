@@ -199,7 +199,8 @@ func (b *Backend) LayerNorm(out, mean, rstd, in, w, bias backend.Buf, rows, C in
 	}
 	b.enterOp("LayerNorm")
 	defer b.leaveOp()
-	b.a().p(wr(o)).p(wr(mu)).p(wr(rs)).p(rd(x)).p(rd(wt)).p(rd(bs)).i(rows).i(C).f(eps)
+	op := wr(o)
+	b.a().p(op).p(wr(mu)).p(wr(rs)).p(rd(x)).p(rd(wt)).p(rd(bs)).i(rows).i(C).f(eps).p(b.bf16Companion(o, rows*C))
 	b.run(b.k.lnF, warpPerRow(rows))
 }
 
@@ -218,7 +219,8 @@ func (b *Backend) LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd backend
 	b.enterOp("LayerNormBackward")
 	defer b.leaveOp()
 	if di != nil {
-		b.a().p(wr(di)).p(rd(g)).p(rd(x)).p(rd(wt)).p(rd(mu)).p(rd(rs)).i(rows).i(C)
+		dp := wr(di)
+		b.a().p(dp).p(rd(g)).p(rd(x)).p(rd(wt)).p(rd(mu)).p(rd(rs)).i(rows).i(C).p(b.bf16Companion(di, rows*C))
 		b.run(b.k.lnDX, warpPerRow(rows))
 	}
 	if dw != nil || db != nil {
@@ -382,7 +384,7 @@ func (b *Backend) QuickGELU(out, in backend.Buf, n int) {
 	defer b.leaveOp()
 	op, xp := wr(o), rd(x)
 	l, vec := vectorized(n, op, xp)
-	b.a().p(op).p(xp).i(n).i(flag(vec))
+	b.a().p(op).p(xp).i(n).i(flag(vec)).p(b.bf16Companion(o, n))
 	b.run(b.k.qgeluF, l)
 }
 
@@ -399,7 +401,7 @@ func (b *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int, mode backe
 	defer b.leaveOp()
 	dp, gp, xp := wr(di), rd(g), rd(x)
 	l, vec := vectorized(n, dp, gp, xp)
-	b.a().p(dp).p(gp).p(xp).i(n).i(flag(vec)).i(flag(mode == backend.AddGrad))
+	b.a().p(dp).p(gp).p(xp).i(n).i(flag(vec)).i(flag(mode == backend.AddGrad)).p(b.bf16Companion(di, n))
 	b.run(b.k.qgeluB, l)
 }
 
