@@ -109,20 +109,24 @@ __global__ void mul_f32(float* out, const float* a, const float* b, int n, int v
 }
 
 // out = x * sigmoid(1.702 x).
-// out16 (may be null): a bf16 copy of out, written alongside, for a matrix
-// product that reads it next (the kernels below that take it do the same).
+// store4 writes float4 number i of out and, when out16 is not null, its
+// bf16 copy: kernels taking out16 write a bf16 copy of their output
+// alongside, for the matrix product that reads it next.
+__device__ __forceinline__ void store4(float* out, unsigned short* out16, unsigned i, float4 y) {
+    ((float4*)out)[i] = y;
+    if (out16) {
+        out16[4 * i] = to_bf16(y.x);
+        out16[4 * i + 1] = to_bf16(y.y);
+        out16[4 * i + 2] = to_bf16(y.z);
+        out16[4 * i + 3] = to_bf16(y.w);
+    }
+}
+
 __global__ void quick_gelu_fwd(float* out, const float* in, int n, int vec, unsigned short* out16) {
     if (vec) {
         GRID_LOOP(i, n / 4) {
             float4 x = ((const float4*)in)[i];
-            float4 y = make_float4(qgelu(x.x), qgelu(x.y), qgelu(x.z), qgelu(x.w));
-            ((float4*)out)[i] = y;
-            if (out16) {
-                out16[4 * i] = to_bf16(y.x);
-                out16[4 * i + 1] = to_bf16(y.y);
-                out16[4 * i + 2] = to_bf16(y.z);
-                out16[4 * i + 3] = to_bf16(y.w);
-            }
+            store4(out, out16, i, make_float4(qgelu(x.x), qgelu(x.y), qgelu(x.z), qgelu(x.w)));
         }
         return;
     }
@@ -142,15 +146,8 @@ __global__ void quick_gelu_bwd(float* dIn, const float* dOut, const float* in, i
         GRID_LOOP(i, n / 4) {
             float4 x = ((const float4*)in)[i], g = ((const float4*)dOut)[i];
             float4 d = acc ? ((float4*)dIn)[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            float4 y = make_float4(d.x + g.x * qgelu_grad(x.x), d.y + g.y * qgelu_grad(x.y),
-                                   d.z + g.z * qgelu_grad(x.z), d.w + g.w * qgelu_grad(x.w));
-            ((float4*)dIn)[i] = y;
-            if (out16) {
-                out16[4 * i] = to_bf16(y.x);
-                out16[4 * i + 1] = to_bf16(y.y);
-                out16[4 * i + 2] = to_bf16(y.z);
-                out16[4 * i + 3] = to_bf16(y.w);
-            }
+            store4(dIn, out16, i, make_float4(d.x + g.x * qgelu_grad(x.x), d.y + g.y * qgelu_grad(x.y),
+                                              d.z + g.z * qgelu_grad(x.z), d.w + g.w * qgelu_grad(x.w)));
         }
         return;
     }
