@@ -771,6 +771,7 @@ __device__ __forceinline__ void tc_row_product(tc_acc& acc, const __nv_bfloat16*
 __device__ __forceinline__ void tc_write(float* dst, float* stage, const tc_acc& tile, int r0, int c0, int T, int C,
                                          int acc) {
     nvcuda::wmma::store_matrix_sync(stage, tile, 16, nvcuda::wmma::mem_row_major);
+    __syncwarp();  // each lane reads elements other lanes stored
     int lane = threadIdx.x & 31;
     for (int e = lane; e < 256; e += 32) {
         int r = r0 + (e >> 4), c = c0 + (e & 15);
@@ -779,7 +780,7 @@ __device__ __forceinline__ void tc_write(float* dst, float* stage, const tc_acc&
             *d = (acc ? *d : 0.0f) + stage[e];
         }
     }
-    __syncwarp();
+    __syncwarp();  // before the next store into stage
 }
 
 // Shared memory (bytes, each region 32-byte aligned), forward:

@@ -102,9 +102,10 @@ inline float __bfloat162float(__nv_bfloat16 h) { return __uint_as_float((unsigne
 // Warp matrix multiply-accumulate (mma.h), emulated: every thread of the
 // warp holds the whole tile, so fragment element order means nothing and
 // code may only use fragments through these calls and elementwise over x.
-// Stores are done by lane 0, then the warp meets, as the real ones are
-// visible to the whole warp afterwards. The alignment rules of the real
-// calls (256-bit aligned pointers, ldm a multiple of 16 bytes) are checked.
+// Stores are done by lane 0 alone and without a barrier, so a kernel that
+// reads what other lanes stored without __syncwarp (wrong on the device
+// too) races here. The alignment rules of the real calls (256-bit aligned
+// pointers, ldm a multiple of 16 bytes) are checked.
 namespace nvcuda {
 namespace wmma {
 struct matrix_a {};
@@ -167,7 +168,6 @@ inline void store_matrix_sync(T* p, const fragment<accumulator, M, N, K, T>& f, 
     if (emu_lane == 0)
         for (int r = 0; r < M; r++)
             for (int c = 0; c < N; c++) (l == mem_col_major ? p[r + (long)c * ldm] : p[(long)r * ldm + c]) = f.x[r * N + c];
-    __syncwarp();
 }
 
 template <class Use, int M, int N, int K, class T, class Layout>
