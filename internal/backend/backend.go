@@ -179,3 +179,32 @@ type ManyUpdater interface {
 	// lr, beta1, beta2, eps, weightDecay[i], t) for every i.
 	AdamWMany(params, grads, m, v []Buf, weightDecay []float32, lr, beta1, beta2, eps float32, t int)
 }
+
+// HostAllocator is an optional capability: page-locked host memory, from
+// which UploadBytes starts a DMA and returns without the host copying or
+// waiting. Fill such memory, upload it, and leave it unchanged until the
+// backend's next wait (Download, Sync), when the copy is done.
+type HostAllocator interface {
+	AllocHostBytes(n int) ([]byte, error)
+	FreeHostBytes(b []byte)
+}
+
+// HostBytes returns n bytes for uploading to be: page-locked when be is a
+// HostAllocator (and the allocation succeeds), else ordinary memory. Pass
+// the result to FreeHostBytes when done.
+func HostBytes(be Backend, n int) []byte {
+	if h, ok := be.(HostAllocator); ok && n > 0 {
+		if b, err := h.AllocHostBytes(n); err == nil {
+			return b
+		}
+	}
+	return make([]byte, n)
+}
+
+// FreeHostBytes releases memory from HostBytes (ordinary memory is left to
+// the garbage collector).
+func FreeHostBytes(be Backend, b []byte) {
+	if h, ok := be.(HostAllocator); ok {
+		h.FreeHostBytes(b)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -154,9 +155,19 @@ func (e *Embedder) Run(in *stream.Reader, o RunOptions) (Stats, error) {
 	// Two buffers of each kind: one being filled while the other computes.
 	r.freePix = make(chan []uint8, 2)
 	r.freeIDs = make(chan []int32, 2)
+	// Image buffers are page-locked where the backend offers it, so their
+	// upload is a DMA the compute goroutine does not wait for.
+	var pinned [][]uint8
+	defer func() {
+		for _, b := range pinned {
+			backend.FreeHostBytes(e.be, b)
+		}
+	}()
 	for range 2 {
 		if ins.Pixels {
-			r.freePix <- make([]uint8, B*ins.Side*ins.Side*3)
+			b := backend.HostBytes(e.be, B*ins.Side*ins.Side*3)
+			pinned = append(pinned, b)
+			r.freePix <- b
 		}
 		if ins.Tokens {
 			r.freeIDs <- make([]int32, B*ins.Context)

@@ -262,7 +262,7 @@ func New(o Options) (*Trainer, error) {
 	m.RecomputeMLP(cfg.RecomputeMLP)
 	t.vp = m.NewVisionPlan(t.planB, true)
 	t.tp = m.NewTextPlan(t.planB, true)
-	t.pix = make([]uint8, t.planB*t.side*t.side*3)
+	t.pix = backend.HostBytes(t.be, t.planB*t.side*t.side*3) // page-locked on a GPU: uploads are DMAs
 	t.norm = t.pre.LUT()
 	t.ids = make([]int32, t.planB*t.ctx)
 	t.img = make([]float32, cfg.BatchSize*t.D)
@@ -312,6 +312,10 @@ func (t *Trainer) Params() []optim.Param { return t.params }
 
 // Close releases the plans and the metrics file.
 func (t *Trainer) Close() {
+	if t.pix != nil {
+		backend.FreeHostBytes(t.be, t.pix)
+		t.pix = nil
+	}
 	if t.vp != nil {
 		t.vp.Free()
 		t.tp.Free()

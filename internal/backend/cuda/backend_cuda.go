@@ -48,9 +48,10 @@ type Backend struct {
 	manyDesc    uintptr // SumSquaresMany's buffer table (manyDescCap bytes)
 	manyDescCap int
 
-	prof    *profiler     // per-op GPU time, with CLIPLINE_CUDA_PROFILE=1
-	syncs   int64         // host waits for the stream (Download, SumSquares, Sync, ...)
-	scratch [2]scratchBuf // bf16 copies of GEMM activation operands
+	host    map[unsafe.Pointer]int // page-locked host blocks (AllocHostBytes) and their sizes
+	prof    *profiler              // per-op GPU time, with CLIPLINE_CUDA_PROFILE=1
+	syncs   int64                  // host waits for the stream (Download, SumSquares, Sync, ...)
+	scratch [2]scratchBuf          // bf16 copies of GEMM activation operands
 }
 
 // scratchBuf is a growable pool block.
@@ -108,7 +109,7 @@ func New(ordinal int, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{opts: opts, ordinal: ordinal, g: g, pool: newPool(g)}
+	b := &Backend{opts: opts, ordinal: ordinal, g: g, pool: newPool(g), host: map[unsafe.Pointer]int{}}
 	if profilingRequested() {
 		b.prof = newProfiler()
 	}
@@ -267,6 +268,10 @@ func (b *Backend) Close() error {
 	}
 	err := b.syncStream()
 	b.destroyProfiler()
+	for p := range b.host {
+		b.g.hostFree(p)
+	}
+	b.host = nil
 	b.pool.release()
 	b.g.close()
 	b.closed = true
@@ -415,6 +420,37 @@ func (b *Backend) AllocBytes(n int) backend.ByteBuf {
 	b.enterOp("AllocBytes")
 	defer b.leaveOp()
 	return &devByteBuf{a: b.newAllocation(ceilDiv(n, 4)), n: n}
+}
+
+// AllocHostBytes returns n bytes of page-locked host memory (see
+// backend.HostAllocator): an UploadBytes from it is a DMA queued on the
+// stream, so the memory must stay unchanged until the next wait.
+func (b *Backend) AllocHostBytes(n int) ([]byte, error) {
+	b.enter()
+	defer b.leave()
+	p, err := b.g.hostAlloc(max(n, 1))
+	if err != nil {
+		return nil, err
+	}
+	b.host[p] = n
+	return unsafe.Slice((*byte)(p), n), nil
+}
+
+// FreeHostBytes releases memory from AllocHostBytes after the queued work
+// (which may still read it) is done; other slices are ignored.
+func (b *Backend) FreeHostBytes(s []byte) {
+	if len(s) == 0 {
+		return
+	}
+	p := unsafe.Pointer(unsafe.SliceData(s))
+	b.enter()
+	defer b.leave()
+	if _, ok := b.host[p]; !ok {
+		return
+	}
+	b.fail(b.syncStream())
+	delete(b.host, p)
+	b.fail(b.g.hostFree(p))
 }
 
 // Free returns a buffer from Alloc to the pool; a view (Slice) is ignored.

@@ -51,6 +51,10 @@ static CUresult cl_event_elapsed(float* ms, uintptr_t a, uintptr_t b) {
 
 static CUresult cl_event_destroy(uintptr_t e) { return cuEventDestroy((CUevent)e); }
 
+static CUresult cl_host_alloc(void** p, size_t n) { return cuMemHostAlloc(p, n, 0); }
+
+static CUresult cl_host_free(void* p) { return cuMemFreeHost(p); }
+
 static const char* cl_error_string(int r) {
     const char* s = NULL;
     if (cuGetErrorString((CUresult)r, &s) != CUDA_SUCCESS || s == NULL) return "unknown CUDA error";
@@ -142,3 +146,14 @@ func eventElapsed(a, b gpuEvent) (float32, error) {
 }
 
 func eventDestroy(e gpuEvent) { C.cl_event_destroy(C.uintptr_t(e)) }
+
+// hostAlloc returns n bytes of page-locked host memory (cuMemHostAlloc).
+func hostAlloc(n int) (unsafe.Pointer, error) {
+	var p unsafe.Pointer
+	if err := driverError("cuMemHostAlloc", C.cl_host_alloc(&p, C.size_t(n))); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func hostFree(p unsafe.Pointer) error { return driverError("cuMemFreeHost", C.cl_host_free(p)) }

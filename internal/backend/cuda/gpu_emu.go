@@ -109,6 +109,17 @@ func (g *gpu) alloc(bytes int) (uintptr, error) {
 
 func (g *gpu) free(p uintptr) error { C.emu_free(C.uintptr_t(p)); return nil }
 
+// Page-locked host memory is ordinary C memory here (copies are synchronous).
+func (g *gpu) hostAlloc(bytes int) (unsafe.Pointer, error) {
+	p := C.malloc(C.size_t(bytes))
+	if p == nil {
+		return nil, fmt.Errorf("emulator: allocating %d bytes of host memory failed", bytes)
+	}
+	return p, nil
+}
+
+func (g *gpu) hostFree(p unsafe.Pointer) error { C.free(p); return nil }
+
 func (g *gpu) htod(dst uintptr, src unsafe.Pointer, bytes int) error {
 	C.emu_copy(C.uintptr_t(dst), C.uintptr_t(uintptr(src)), C.size_t(bytes))
 	return nil

@@ -134,6 +134,10 @@ func (g *gpu) alloc(bytes int) (uintptr, error) {
 
 func (g *gpu) free(p uintptr) error { return cu.MemFree(cu.DevicePtr(p)) }
 
+func (g *gpu) hostAlloc(bytes int) (unsafe.Pointer, error) { return hostAlloc(bytes) }
+
+func (g *gpu) hostFree(p unsafe.Pointer) error { return hostFree(p) }
+
 // htod queues a copy from host memory. From pageable memory the driver
 // stages src before returning, so src may change afterwards.
 func (g *gpu) htod(dst uintptr, src unsafe.Pointer, bytes int) error {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/backend/cuda"
 )
 
@@ -204,5 +205,42 @@ func TestManyUpdates(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Bytes uploaded from page-locked memory (AllocHostBytes) arrive like any
+// others; freeing waits for the copy, and other slices are ignored.
+func TestHostBytes(t *testing.T) {
+	be := gpu(t, cuda.Options{})
+	const B, S, P = 2, 8, 4
+	host, err := be.AllocHostBytes(B * S * S * 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range host {
+		host[i] = uint8(i * 7)
+	}
+	img := be.AllocBytes(len(host))
+	be.UploadBytes(img, host)
+	identity := make([]float32, 3*256)
+	for i := range identity {
+		identity[i] = float32(i % 256)
+	}
+	lut, cols := be.Alloc(3*256), be.Alloc(B*3*S*S)
+	be.Upload(lut, identity)
+	be.PatchifyImages(cols, img, lut, B, S, P)
+	got := down(be, cols)
+	c := cpu.New()
+	cImg, cLut, cCols := c.AllocBytes(len(host)), c.Alloc(3*256), c.Alloc(B*3*S*S)
+	c.UploadBytes(cImg, host)
+	c.Upload(cLut, identity)
+	c.PatchifyImages(cCols, cImg, cLut, B, S, P)
+	be.FreeHostBytes(host)
+	be.FreeHostBytes(make([]byte, 3)) // not page-locked: ignored
+	if want := cpu.Data(cCols); !slices.Equal(got, want) {
+		t.Errorf("patch rows of uploaded page-locked bytes differ from the CPU's: %v vs %v", got[:8], want[:8])
+	}
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
 	}
 }

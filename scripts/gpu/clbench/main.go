@@ -171,6 +171,15 @@ func randomInputs(rng *rand.Rand, cfg model.Config, n, eotMin, eotMax int) ([]ui
 	return pix, ids
 }
 
+// pinnedCopy copies images into page-locked memory where the backend has
+// it, as train and embed hold their image buffers (never freed: the
+// process ends with the benchmark).
+func pinnedCopy(be backend.Backend, pix []uint8) []uint8 {
+	h := backend.HostBytes(be, len(pix))
+	copy(h, pix)
+	return h
+}
+
 func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, chunk, warmup, steps, eotMin, eotMax int, lc model.LoRAConfig) error {
 	if err := m.ApplyLoRA(lc); err != nil {
 		return err
@@ -204,7 +213,9 @@ func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, chunk
 	var pixs [nIn][]uint8
 	var idss [nIn][]int32
 	for i := range nIn {
-		pixs[i], idss[i] = randomInputs(rng, cfg, B, eotMin, eotMax)
+		var pix []uint8
+		pix, idss[i] = randomInputs(rng, cfg, B, eotMin, eotMax)
+		pixs[i] = pinnedCopy(be, pix)
 	}
 	var losses []float32
 	S, T := cfg.Vision.ImageSize, cfg.Text.MaxPositionEmbeddings
@@ -301,6 +312,7 @@ func benchEmbed(be backend.Backend, m *model.Model, res map[string]any, B, warmu
 	vp := m.NewVisionPlan(B, false)
 	rng := rand.New(rand.NewPCG(3, 4))
 	pix, _ := randomInputs(rng, cfg, B, 1, 1)
+	pix = pinnedCopy(be, pix)
 	norm := imageproc.DefaultConfig(cfg.Vision.ImageSize).LUT()
 	host := make([]float32, B*cfg.ProjectionDim)
 	run := func() error {
