@@ -193,7 +193,14 @@ if [ -f "$MODEL/model.safetensors" ]; then
 	extra train_bf16_gradcache32 60 train --device cuda,bf16 --batch "$B" --gradcache 32 --steps 10 --warmup 2
 	extra train_fp32 60 train --device cuda --batch "$B" --steps 10 --warmup 2
 	extra train_bf16_short_captions 60 train --device cuda,bf16 --batch "$B" --steps 20 --warmup 3 --eot-min 8 --eot-max 32
-	python3 scripts/gpu/bench_torch.py merge --torch "$WORK/torch.json" --out "$OUT/bench.json" \
+	# Both sides once more, last: PyTorch's speed has varied between runs on
+	# the same card (74 and 111 ms a step), so the ratios use its faster run.
+	extra train_bf16_repeat 60 train --device cuda,bf16 --batch "$B" --steps 20 --warmup 3
+	REPEAT=()
+	step "pytorch bench (repeat)" 120 "$OUT/torch.log" python3 scripts/gpu/bench_torch.py bench --model-dir "$MODEL" \
+		--batch "$B" --steps 20 --warmup 3 --embed-batch 256 --embed-batches 20 --out "$WORK/torch2.json" &&
+		REPEAT=(--torch-repeat "$WORK/torch2.json")
+	python3 scripts/gpu/bench_torch.py merge --torch "$WORK/torch.json" "${REPEAT[@]}" --out "$OUT/bench.json" \
 		--clipline "$WORK"/train_bf16.json "$WORK"/embed_bf16.json "${PROF[@]}" "${J[@]}" \
 		>>"$OUT/run.log" 2>&1 || STATUS=1
 	log "bench.json written"
