@@ -783,6 +783,40 @@ __device__ __forceinline__ void tc_write(float* dst, float* stage, const tc_acc&
     __syncwarp();  // before the next store into stage
 }
 
+// tc_head is a block's view of its head: indices, tile counts and the
+// shared-memory tiles Qs, Ks, Vs (bf16 [Tp][72] each); more points past them.
+struct tc_head {
+    int bh, nw, warp, lane, Tp, nt, lds, ldp;
+    long long base;  // offset of the head's first element in [B, T, C]
+    __nv_bfloat16 *Qs, *Ks, *Vs;
+    unsigned char* more;
+};
+
+// tc_begin lays out the head of this block and loads its q, k and v (the
+// caller syncs the block before reading them).
+__device__ tc_head tc_begin(unsigned char* smem, const float* q, const float* k, const float* v, int T, int C,
+                            int NH) {
+    tc_head t;
+    t.bh = blockIdx.x;
+    int b = t.bh / NH, h = t.bh - b * NH;
+    t.nw = blockDim.x >> 5;
+    t.warp = threadIdx.x >> 5;
+    t.lane = threadIdx.x & 31;
+    t.Tp = (T + 15) & ~15;
+    t.nt = t.Tp >> 4;
+    t.lds = t.Tp + 4;
+    t.ldp = t.Tp + 8;
+    t.base = (long long)b * T * C + (long long)h * 64;
+    t.Qs = (__nv_bfloat16*)smem;
+    t.Ks = t.Qs + t.Tp * TC_LDH;
+    t.Vs = t.Ks + t.Tp * TC_LDH;
+    t.more = (unsigned char*)(t.Vs + t.Tp * TC_LDH);
+    tc_load_head(t.Qs, q + t.base, T, t.Tp, C);
+    tc_load_head(t.Ks, k + t.base, T, t.Tp, C);
+    tc_load_head(t.Vs, v + t.base, T, t.Tp, C);
+    return t;
+}
+
 // Shared memory (bytes, each region 32-byte aligned), forward:
 //   Qs, Ks, Vs  bf16 [Tp][72]     3 * Tp*144
 //   Ss          fp32 [Tp][Tp+4]   Tp*(Tp+4)*4
@@ -791,45 +825,36 @@ __device__ __forceinline__ void tc_write(float* dst, float* stage, const tc_acc&
 __global__ void attn64_tc_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
                               int B, int T, int C, int NH, int causal, float scale) {
     DYNAMIC_SMEM(unsigned char, tc_smem);
-    int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
-    int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int Tp = (T + 15) & ~15, nt = Tp >> 4, lds = Tp + 4, ldp = Tp + 8;
-    long long base = (long long)b * T * C + (long long)h * 64;
-    __nv_bfloat16* Qs = (__nv_bfloat16*)tc_smem;
-    __nv_bfloat16* Ks = Qs + Tp * TC_LDH;
-    __nv_bfloat16* Vs = Ks + Tp * TC_LDH;
-    float* Ss = (float*)(Vs + Tp * TC_LDH);
-    __nv_bfloat16* Ps = (__nv_bfloat16*)(Ss + Tp * lds);
-    float* stage = (float*)(Ps + Tp * ldp) + warp * 256;
-    tc_load_head(Qs, q + base, T, Tp, C);
-    tc_load_head(Ks, k + base, T, Tp, C);
-    tc_load_head(Vs, v + base, T, Tp, C);
+    tc_head t = tc_begin(tc_smem, q, k, v, T, C, NH);
+    float* Ss = (float*)t.more;
+    __nv_bfloat16* Ps = (__nv_bfloat16*)(Ss + t.Tp * t.lds);
+    float* stage = (float*)(Ps + t.Tp * t.ldp) + t.warp * 256;
     __syncthreads();
-    tc_scores(Ss, lds, Qs, Ks, nt, causal);
+    tc_scores(Ss, t.lds, t.Qs, t.Ks, t.nt, causal);
     __syncthreads();
     // Softmax of each row, one warp per row; P (normalised, bf16) is zero
     // past the row's last key and on the padding rows.
-    for (int i = warp; i < Tp; i += nw) {
-        __nv_bfloat16* p = Ps + i * ldp;
+    for (int i = t.warp; i < t.Tp; i += t.nw) {
+        __nv_bfloat16* p = Ps + i * t.ldp;
         int nk = i >= T ? 0 : (causal ? i + 1 : T);
         float mx = -INFINITY;
-        for (int j = lane; j < nk; j += 32) mx = fmaxf(mx, Ss[i * lds + j] * scale);
+        for (int j = t.lane; j < nk; j += 32) mx = fmaxf(mx, Ss[i * t.lds + j] * scale);
         mx = warp_max(mx);
         float sum = 0.0f;
-        for (int j = lane; j < nk; j += 32) sum += expf(Ss[i * lds + j] * scale - mx);
+        for (int j = t.lane; j < nk; j += 32) sum += expf(Ss[i * t.lds + j] * scale - mx);
         sum = warp_sum(sum);
         float l = mx + logf(sum);
-        for (int j = lane; j < Tp; j += 32) p[j] = __float2bfloat16(j < nk ? expf(Ss[i * lds + j] * scale - l) : 0.0f);
-        if (lane == 0 && i < T) lse[(long long)bh * T + i] = l;
+        for (int j = t.lane; j < t.Tp; j += 32) p[j] = __float2bfloat16(j < nk ? expf(Ss[i * t.lds + j] * scale - l) : 0.0f);
+        if (t.lane == 0 && i < T) lse[(long long)t.bh * T + i] = l;
     }
     __syncthreads();
     // O = P·V, tile (ti, tc) of [Tp, 64] per warp turn.
-    for (int tile = warp; tile < nt * 4; tile += nw) {
+    for (int tile = t.warp; tile < t.nt * 4; tile += t.nw) {
         int ti = tile >> 2, tc = tile & 3;
         tc_acc acc;
         nvcuda::wmma::fill_fragment(acc, 0.0f);
-        tc_row_product(acc, Ps, ldp, Vs, ti, tc, causal ? ti + 1 : nt);
-        tc_write(out + base, stage, acc, ti * 16, tc * 16, T, C, 0);
+        tc_row_product(acc, Ps, t.ldp, t.Vs, ti, tc, causal ? ti + 1 : t.nt);
+        tc_write(out + t.base, stage, acc, ti * 16, tc * 16, T, C, 0);
     }
 }
 
@@ -843,47 +868,38 @@ __global__ void attn64_tc_bwd(float* dq, float* dk, float* dv, const float* dout
                               const float* q, const float* k, const float* v,
                               int B, int T, int C, int NH, int causal, float scale, int acc) {
     DYNAMIC_SMEM(unsigned char, tc_smem);
-    int bh = blockIdx.x, b = bh / NH, h = bh - b * NH;
-    int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int Tp = (T + 15) & ~15, nt = Tp >> 4, lds = Tp + 4, ldp = Tp + 8;
-    long long base = (long long)b * T * C + (long long)h * 64;
-    __nv_bfloat16* Qs = (__nv_bfloat16*)tc_smem;
-    __nv_bfloat16* Ks = Qs + Tp * TC_LDH;
-    __nv_bfloat16* Vs = Ks + Tp * TC_LDH;
-    __nv_bfloat16* dOs = Vs + Tp * TC_LDH;
-    float* Ps32 = (float*)(dOs + Tp * TC_LDH);
-    float* dPs = Ps32 + Tp * lds;
-    __nv_bfloat16* Ps = (__nv_bfloat16*)(dPs + Tp * lds);
-    __nv_bfloat16* dSs = Ps + Tp * ldp;
-    float* stage = (float*)(dSs + Tp * ldp) + warp * 256;
-    tc_load_head(Qs, q + base, T, Tp, C);
-    tc_load_head(Ks, k + base, T, Tp, C);
-    tc_load_head(Vs, v + base, T, Tp, C);
-    tc_load_head(dOs, dout + base, T, Tp, C);
+    tc_head t = tc_begin(tc_smem, q, k, v, T, C, NH);
+    __nv_bfloat16* dOs = (__nv_bfloat16*)t.more;
+    float* Ps32 = (float*)(dOs + t.Tp * TC_LDH);
+    float* dPs = Ps32 + t.Tp * t.lds;
+    __nv_bfloat16* Ps = (__nv_bfloat16*)(dPs + t.Tp * t.lds);
+    __nv_bfloat16* dSs = Ps + t.Tp * t.ldp;
+    float* stage = (float*)(dSs + t.Tp * t.ldp) + t.warp * 256;
+    tc_load_head(dOs, dout + t.base, T, t.Tp, C);
     __syncthreads();
-    tc_scores(Ps32, lds, Qs, Ks, nt, causal);
-    tc_scores(dPs, lds, dOs, Vs, nt, causal);  // dP = dO·Vᵀ has the same tiles
+    tc_scores(Ps32, t.lds, t.Qs, t.Ks, t.nt, causal);
+    tc_scores(dPs, t.lds, dOs, t.Vs, t.nt, causal);  // dP = dO·Vᵀ has the same tiles
     __syncthreads();
     // P = exp(S*scale - lse) and dS = scale * P * (dP - D), zero past each
     // row's last key and on the padding rows.
-    for (int i = warp; i < Tp; i += nw) {
+    for (int i = t.warp; i < t.Tp; i += t.nw) {
         int nk = i >= T ? 0 : (causal ? i + 1 : T);
-        float l = i < T ? lse[(long long)bh * T + i] : 0.0f, Di = i < T ? D[(long long)bh * T + i] : 0.0f;
-        for (int j = lane; j < Tp; j += 32) {
+        float l = i < T ? lse[(long long)t.bh * T + i] : 0.0f, Di = i < T ? D[(long long)t.bh * T + i] : 0.0f;
+        for (int j = t.lane; j < t.Tp; j += 32) {
             float p = 0.0f, ds = 0.0f;
             if (j < nk) {
-                p = expf(Ps32[i * lds + j] * scale - l);
-                ds = scale * p * (dPs[i * lds + j] - Di);
+                p = expf(Ps32[i * t.lds + j] * scale - l);
+                ds = scale * p * (dPs[i * t.lds + j] - Di);
             }
-            Ps[i * ldp + j] = __float2bfloat16(p);
-            dSs[i * ldp + j] = __float2bfloat16(ds);
+            Ps[i * t.ldp + j] = __float2bfloat16(p);
+            dSs[i * t.ldp + j] = __float2bfloat16(ds);
         }
     }
     __syncthreads();
     // Output tiles: dV = Pᵀ·dO and dK = dSᵀ·Q (rows are keys), dQ = dS·K
     // (rows are queries); 3 * nt * 4 tiles round the warps.
-    for (int tile = warp; tile < 3 * nt * 4; tile += nw) {
-        int which = tile / (nt * 4), rest = tile - which * nt * 4;
+    for (int tile = t.warp; tile < 3 * t.nt * 4; tile += t.nw) {
+        int which = tile / (t.nt * 4), rest = tile - which * t.nt * 4;
         int tr = rest >> 2, tc = rest & 3;
         float* dst = which == 0 ? dv : (which == 1 ? dk : dq);
         if (!dst) continue;
@@ -892,18 +908,18 @@ __global__ void attn64_tc_bwd(float* dq, float* dk, float* dv, const float* dout
         if (which < 2) {
             // Σ_i X[i][key] Y[i][c] over query tiles i (from the key tile on, when causal)
             const __nv_bfloat16* X = which == 0 ? Ps : dSs;
-            const __nv_bfloat16* Y = which == 0 ? dOs : Qs;
-            for (int ki = causal ? tr : 0; ki < nt; ki++) {
+            const __nv_bfloat16* Y = which == 0 ? dOs : t.Qs;
+            for (int ki = causal ? tr : 0; ki < t.nt; ki++) {
                 tc_a_col a;  // Xᵀ tile: row r is key tr*16+r
                 tc_b_row yb;
-                nvcuda::wmma::load_matrix_sync(a, X + ki * 16 * ldp + tr * 16, ldp);
+                nvcuda::wmma::load_matrix_sync(a, X + ki * 16 * t.ldp + tr * 16, t.ldp);
                 nvcuda::wmma::load_matrix_sync(yb, Y + ki * 16 * TC_LDH + tc * 16, TC_LDH);
                 nvcuda::wmma::mma_sync(accf, a, yb, accf);
             }
         } else {
-            tc_row_product(accf, dSs, ldp, Ks, tr, tc, causal ? tr + 1 : nt);
+            tc_row_product(accf, dSs, t.ldp, t.Ks, tr, tc, causal ? tr + 1 : t.nt);
         }
-        tc_write(dst + base, stage, accf, tr * 16, tc * 16, T, C, acc);
+        tc_write(dst + t.base, stage, accf, tr * 16, tc * 16, T, C, acc);
     }
 }
 
