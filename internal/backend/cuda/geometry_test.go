@@ -144,3 +144,62 @@ func TestVectorizedOnlyWhenAligned(t *testing.T) {
 		t.Errorf("misaligned view vectorized: %+v", l)
 	}
 }
+
+// The tensor-core attention's shared memory follows the kernels' layout
+// (bf16 [Tp][72] head tiles, fp32 [Tp][Tp+4] and bf16 [Tp][Tp+8] score
+// tiles, a 1 KiB staging tile per warp, Tp = T rounded up to 16), every
+// region starts 32-byte aligned as WMMA requires, and CLIP's text and
+// ViT-B/32 sequences fit an H100 (227 KiB) and an A100 (163 KiB) while
+// ViT-B/16's do not.
+func TestAttentionTCPlan(t *testing.T) {
+	for _, c := range []struct {
+		T, smem int
+		ok      bool
+	}{{77, 227 << 10, true}, {50, 227 << 10, true}, {77, 163 << 10, true}, {1, 48 << 10, true},
+		{80, 227 << 10, true}, {197, 227 << 10, false}, {0, 227 << 10, false}} {
+		fwd, bwd, ok := attentionTC(128, c.T, 12, c.smem)
+		Tp := (c.T + 15) / 16 * 16
+		regions := []int{Tp * 144, Tp * 144, Tp * 144, Tp * (Tp + 4) * 4, Tp * (Tp + 8) * 2}
+		sum := func(rs []int) int {
+			s := 0
+			for _, r := range rs {
+				if s%32 != 0 {
+					t.Errorf("T=%d: a region starts at byte %d, not 32-byte aligned", c.T, s)
+				}
+				s += r
+			}
+			return s + attnTCWarps*1024
+		}
+		wantFwd := sum(regions)
+		wantBwd := sum([]int{Tp * 144, Tp * 144, Tp * 144, Tp * 144, Tp * (Tp + 4) * 4, Tp * (Tp + 4) * 4,
+			Tp * (Tp + 8) * 2, Tp * (Tp + 8) * 2})
+		if ok != c.ok || fwd.Smem != wantFwd || bwd.Smem != wantBwd || fwd.Grid.X != 128*12 || fwd.Block.X != attnTCWarps*32 {
+			t.Errorf("T=%d smem %d: fwd %+v bwd %+v ok=%v (want fwd %d, bwd %d, ok %v)", c.T, c.smem, fwd, bwd, ok, wantFwd, wantBwd, c.ok)
+		}
+	}
+}
+
+// manyElementwise and reduceMany give one row of blocks per buffer and
+// refuse more rows than a grid may have.
+func TestManyBufferGeometry(t *testing.T) {
+	l := manyElementwise(70001, 5)
+	if l.Grid.Y != 5 || l.Grid.X*l.Block.X < 70001 || l.Block.X != blockThreads {
+		t.Errorf("manyElementwise(70001, 5) = %+v", l)
+	}
+	if l := manyElementwise(0, 1); l.empty() {
+		t.Errorf("manyElementwise of empty buffers launches nothing: %+v", l)
+	}
+	if l := reduceMany(12, 192); l.Grid.X != 12 || l.Grid.Y != 192 {
+		t.Errorf("reduceMany(12, 192) = %+v", l)
+	}
+	for _, f := range []func(){func() { manyElementwise(1, maxGridY+1) }, func() { reduceMany(1, maxGridY+1) }} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("a launch over more than maxGridY buffers did not panic")
+				}
+			}()
+			f()
+		}()
+	}
+}
