@@ -494,19 +494,22 @@ func (t *Trainer) microBatch(pairs []int32, gscale float32, seed uint64) (float6
 func (t *Trainer) forward(d *Data, pairs []int32, seed uint64, img, txt []float32) error {
 	n := len(pairs)
 	per := 3 * t.side * t.side
-	for i, p := range pairs {
-		copy(t.pix[i*per:(i+1)*per], d.Image(int(d.PairImage[p])))
-		copy(t.ids[i*t.ctx:(i+1)*t.ctx], d.PairTokens(int(p)))
-	}
 	t.vp.SetDropout(true, mix(seed, 1))
 	t.tp.SetDropout(true, mix(seed, 2))
-	ie, err := t.m.VisionForwardImages(t.vp, t.pix[:n*per], &t.norm, n)
+	// The text tower is queued first, so that on a GPU the host copies the
+	// images (the larger input) while the device runs it; both towers are
+	// queued before the first download waits.
+	for i, p := range pairs {
+		copy(t.ids[i*t.ctx:(i+1)*t.ctx], d.PairTokens(int(p)))
+	}
+	te, err := t.m.TextForward(t.tp, t.ids[:n*t.ctx], n)
 	if err != nil {
 		return err
 	}
-	// Both towers are queued before the first download waits, so the host
-	// queues the text tower while the device runs the vision tower.
-	te, err := t.m.TextForward(t.tp, t.ids[:n*t.ctx], n)
+	for i, p := range pairs {
+		copy(t.pix[i*per:(i+1)*per], d.Image(int(d.PairImage[p])))
+	}
+	ie, err := t.m.VisionForwardImages(t.vp, t.pix[:n*per], &t.norm, n)
 	if err != nil {
 		return err
 	}
