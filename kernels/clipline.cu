@@ -122,11 +122,20 @@ __device__ __forceinline__ void store4(float* out, unsigned short* out16, unsign
     }
 }
 
-__global__ void quick_gelu_fwd(float* out, const float* in, int n, int vec, unsigned short* out16) {
+// in16 (may be null): the input rounded to bf16, kept for a backward that
+// reads it instead of the fp32 input (QuickGELUPacked).
+__global__ void quick_gelu_fwd(float* out, const float* in, int n, int vec, unsigned short* out16,
+                               unsigned short* in16) {
     if (vec) {
         GRID_LOOP(i, n / 4) {
             float4 x = ((const float4*)in)[i];
             store4(out, out16, i, make_float4(qgelu(x.x), qgelu(x.y), qgelu(x.z), qgelu(x.w)));
+            if (in16) {
+                in16[4 * i] = to_bf16(x.x);
+                in16[4 * i + 1] = to_bf16(x.y);
+                in16[4 * i + 2] = to_bf16(x.z);
+                in16[4 * i + 3] = to_bf16(x.w);
+            }
         }
         return;
     }
@@ -134,14 +143,24 @@ __global__ void quick_gelu_fwd(float* out, const float* in, int n, int vec, unsi
         float y = qgelu(in[i]);
         out[i] = y;
         if (out16) out16[i] = to_bf16(y);
+        if (in16) in16[i] = to_bf16(in[i]);
     }
 }
 
 // dIn += dOut * (s + 1.702 x s (1 - s)), s = sigmoid(1.702 x); with acc == 0
 // dIn = ... (backward kernels take acc: 1 accumulates into their input
 // gradients, 0 overwrites them, never reading what was there).
+// in16 (may be null): the packed bf16 inputs to read instead of in.
 __global__ void quick_gelu_bwd(float* dIn, const float* dOut, const float* in, int n, int vec, int acc,
-                               unsigned short* out16) {
+                               unsigned short* out16, const unsigned short* in16) {
+    if (in16) {
+        GRID_LOOP(i, n) {
+            float y = (acc ? dIn[i] : 0.0f) + dOut[i] * qgelu_grad(__uint_as_float((unsigned)in16[i] << 16));
+            dIn[i] = y;
+            if (out16) out16[i] = to_bf16(y);
+        }
+        return;
+    }
     if (vec) {
         GRID_LOOP(i, n / 4) {
             float4 x = ((const float4*)in)[i], g = ((const float4*)dOut)[i];

@@ -109,6 +109,13 @@ type Backend interface {
 	// QuickGELUBackward accumulates dIn += dOut * d/dx quick_gelu(in) (or
 	// sets it, with SetGrad).
 	QuickGELUBackward(dIn, dOut, in Buf, n int, mode GradWrite)
+	// QuickGELUPacked is QuickGELU that also keeps its input rounded to bf16
+	// (nearest even) in packed: n 16-bit values in the first ceil(n/2)
+	// float32 slots, value i in bytes 2i..2i+1 (little endian). A backward
+	// from it holds half the memory of the fp32 input.
+	QuickGELUPacked(out, in, packed Buf, n int)
+	// QuickGELUBackwardPacked is QuickGELUBackward at the packed inputs.
+	QuickGELUBackwardPacked(dIn, dOut, packed Buf, n int, mode GradWrite)
 
 	// Add: out = a + b over n values (out may alias a or b).
 	Add(out, a, b Buf, n int)
@@ -208,3 +215,13 @@ func FreeHostBytes(be Backend, b []byte) {
 		h.FreeHostBytes(b)
 	}
 }
+
+// BF16Activations is an optional capability: a backend that computes in
+// bf16 says so, and the model then keeps some saved activations as packed
+// bf16 values (QuickGELUPacked), as its products round them anyway.
+type BF16Activations interface {
+	BF16Activations() bool
+}
+
+// PackedLen is the number of float32 slots holding n packed bf16 values.
+func PackedLen(n int) int { return (n + 1) / 2 }

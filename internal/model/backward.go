@@ -95,21 +95,28 @@ func (p *plan) backBlocks(needBelow bool) {
 	for li := tw.L - 1; li >= 0; li-- {
 		b, a := tw.blocks[li], &p.acts[li]
 		xin := p.xs[li]
-		// Inputs of the linears are recomputed when their backward reads them.
+		// Inputs of the linears are recomputed when their backward reads
+		// them; fc1's output too when it was not kept, or kept packed while
+		// fc2's input (from the fp32 values) is needed.
 		var ln2 backend.Buf
-		h1 := p.hidden(a, M)
-		if a.h1 == nil {
+		h1 := a.h1
+		if h1 == nil && (a.h1p == nil || needsInput(b.fc2)) {
 			ln2 = p.layerNorm2(b, a, M)
+			h1 = p.hidden(a, M)
 			p.lin(b.fc1, h1, ln2, M, a.hs[b.fc1]) // the same dropout mask, the same values
 		}
 		var in backend.Buf
 		if needsInput(b.fc2) {
-			in = p.gelu(h1, M)
+			in = p.gelu(h1, nil, M)
 		}
 		dg := p.w(wDG, M*I)
 		p.linBack(b.fc2, dg, dres, in, M, a.hs[b.fc2], backend.SetGrad)
 		dh1 := p.w(wDH1, M*I)
-		be.QuickGELUBackward(dh1, dg, h1, M*I, backend.SetGrad)
+		if h1 != nil {
+			be.QuickGELUBackward(dh1, dg, h1, M*I, backend.SetGrad)
+		} else {
+			be.QuickGELUBackwardPacked(dh1, dg, a.h1p, M*I, backend.SetGrad)
+		}
 		if ln2 == nil && needsInput(b.fc1) {
 			ln2 = p.layerNorm2(b, a, M)
 		}

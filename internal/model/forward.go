@@ -62,15 +62,20 @@ func (p *plan) layerNorm2(b *block, a *layerActs, M int) backend.Buf {
 	return ln
 }
 
-// gelu writes QuickGELU of h1 into the workspace.
-func (p *plan) gelu(h1 backend.Buf, M int) backend.Buf {
-	g := p.w(wGELU, M*p.tw.I)
-	p.m.be.QuickGELU(g, h1, M*p.tw.I)
+// gelu writes QuickGELU of h1 into the workspace, keeping h1 as packed
+// bf16 in packed when that is not nil.
+func (p *plan) gelu(h1, packed backend.Buf, M int) backend.Buf {
+	g, n := p.w(wGELU, M*p.tw.I), M*p.tw.I
+	if packed != nil {
+		p.m.be.QuickGELUPacked(g, h1, packed, n)
+	} else {
+		p.m.be.QuickGELU(g, h1, n)
+	}
 	return g
 }
 
 // hidden is layer a's MLP hidden activation buffer: kept in the plan, or
-// the workspace's when the backward recomputes it.
+// the workspace's when the backward recomputes it or keeps it packed.
 func (p *plan) hidden(a *layerActs, M int) backend.Buf {
 	if a.h1 == nil {
 		return p.w(wH1, M*p.tw.I)
@@ -101,7 +106,7 @@ func (p *plan) runBlocks(n, t int) backend.Buf {
 		ln = p.layerNorm2(b, a, M)
 		h1 := p.hidden(a, M)
 		p.lin(b.fc1, h1, ln, M, a.hs[b.fc1])
-		p.lin(b.fc2, branch, p.gelu(h1, M), M, a.hs[b.fc2])
+		p.lin(b.fc2, branch, p.gelu(h1, a.h1p, M), M, a.hs[b.fc2])
 		be.Add(xout, a.x2, branch, M*C)
 	}
 	return p.xs[len(p.xs)-1]

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"github.com/clipline/clipline/internal/backend"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -18,12 +19,17 @@ var allTargets = []string{"q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"
 // drawn at random (PEFT's zero B would make A's gradient vanish).
 func loraModel(t *testing.T, dropout float32) *Model {
 	t.Helper()
-	be := cpu.New()
+	return loraModelOn(t, cpu.New(), dropout, allTargets)
+}
+
+// loraModelOn is loraModel on backend be with adapters on targets.
+func loraModelOn(t *testing.T, be backend.Backend, dropout float32, targets []string) *Model {
+	t.Helper()
 	m, err := New(microConfig(), be, 21)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.ApplyLoRA(LoRAConfig{R: 2, Alpha: 3, Dropout: dropout, Targets: allTargets, Seed: 4}); err != nil {
+	if err := m.ApplyLoRA(LoRAConfig{R: 2, Alpha: 3, Dropout: dropout, Targets: targets, Seed: 4}); err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(8, 8))
@@ -262,6 +268,71 @@ func TestRecomputeMLP(t *testing.T) {
 			cfg.Text.MaxPositionEmbeddings*cfg.Text.IntermediateSize*cfg.Text.NumHiddenLayers)
 		if keptLen-reLen != saved {
 			t.Errorf("full %v: recomputing saves %d values, want %d", full, keptLen-reLen, saved)
+		}
+	}
+}
+
+// bf16CPU is the CPU backend announcing bf16 compute, so that plans keep
+// the MLP's hidden activations packed.
+type bf16CPU struct{ *cpu.Backend }
+
+func (bf16CPU) BF16Activations() bool { return true }
+
+// TestPackedMLP: on a backend that computes in bf16, training plans keep
+// fc1's outputs as packed bf16 (half the memory). With frozen MLPs the
+// gradients then differ from fp32's by the rounding of QuickGELU's
+// derivative inputs only; with adapters on fc2 (whose gradient needs the
+// fp32 values) the backward recomputes them and matches exactly.
+func TestPackedMLP(t *testing.T) {
+	for _, c := range []struct {
+		targets []string
+		exact   bool
+	}{{DefaultLoRATargets, false}, {allTargets, true}} {
+		n := 3
+		grads := func(be backend.Backend) (map[string][]float32, int) {
+			m := loraModelOn(t, be, 0.3, c.targets)
+			ids, pixels := randomBatch(m.Config(), n, 12)
+			vp, tp := m.NewVisionPlan(n, true), m.NewTextPlan(n, true)
+			vp.SetDropout(true, 5)
+			tp.SetDropout(true, 6)
+			m.ZeroGrads()
+			step(t, m, vp, tp, ids, pixels, n, loss.Options{})
+			g := map[string][]float32{}
+			for _, p := range m.Params() {
+				if p.Trainable {
+					g[p.Name] = download(m.Backend(), p.G)
+				}
+			}
+			held := 0
+			for _, b := range append(vp.bufs, tp.bufs...) {
+				held += b.Len()
+			}
+			return g, held
+		}
+		want, fullLen := grads(cpu.New())
+		got, packedLen := grads(bf16CPU{cpu.New()})
+		var num, den float64
+		differ := false
+		for name, w := range want {
+			for i := range w {
+				d := float64(got[name][i]) - float64(w[i])
+				num, den = num+d*d, den+float64(w[i])*float64(w[i])
+				differ = differ || d != 0
+			}
+		}
+		rel := math.Sqrt(num / den)
+		t.Logf("targets %v: packed vs fp32 gradients, normwise relative difference %.2e", c.targets, rel)
+		if c.exact && differ {
+			t.Errorf("targets %v: gradients differ (%.2e) though the backward recomputes fc1's output", c.targets, rel)
+		}
+		if !c.exact && (!differ || rel > 1e-2) {
+			t.Errorf("targets %v: packed gradients differ by %.2e (want bf16 rounding: nonzero, at most 1e-2)", c.targets, rel)
+		}
+		cfg := microConfig()
+		hidden := n * (cfg.Vision.SeqLen()*cfg.Vision.IntermediateSize*cfg.Vision.NumHiddenLayers +
+			cfg.Text.MaxPositionEmbeddings*cfg.Text.IntermediateSize*cfg.Text.NumHiddenLayers)
+		if saved := fullLen - packedLen; saved < hidden/2 {
+			t.Errorf("targets %v: packing saves %d values, want at least %d", c.targets, saved, hidden/2)
 		}
 	}
 }

@@ -16,7 +16,8 @@ type layerActs struct {
 	q, k, v, att, scr backend.Buf
 	x2                backend.Buf // residual after attention (training only; aliases x in inference)
 	mean2, rstd2      backend.Buf
-	h1                backend.Buf             // fc1's output, QuickGELU's input
+	h1                backend.Buf             // fc1's output, QuickGELU's input (nil: recomputed or packed)
+	h1p               backend.Buf             // h1 as packed bf16 (bf16 backends), or nil
 	hs                map[*linear]backend.Buf // LoRA hidden (scaled) per adapted linear
 }
 
@@ -28,10 +29,12 @@ type plan struct {
 	training bool
 	causal   bool
 	// recomputeMLP: the backward recomputes fc1's output (Model.RecomputeMLP).
-	recomputeMLP bool
-	gen          int
-	bufs         []backend.Buf
-	ibufs        []backend.IntBuf
+	// packMLP: it keeps that output as packed bf16, on a backend that
+	// computes in bf16 (backend.BF16Activations) and rounds it anyway.
+	recomputeMLP, packMLP bool
+	gen                   int
+	bufs                  []backend.Buf
+	ibufs                 []backend.IntBuf
 
 	xs   []backend.Buf // residual stream: L+1 buffers (training) or 1 (inference)
 	acts []layerActs   // L (training) or 1 shared (inference)
@@ -62,6 +65,7 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 	}
 	*p = plan{m: m, tw: tw, B: B, T: T, training: training, causal: causal, gen: m.gen,
 		recomputeMLP: training && m.recomputeMLP}
+	p.packMLP = training && !p.recomputeMLP && bf16Activations(m.be)
 	be := m.be
 	M, C, I := B*T, tw.C, tw.I
 	nl := 1
@@ -96,7 +100,11 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 			a.x2 = p.alloc(M * C)
 		}
 		a.mean2, a.rstd2 = p.alloc(M), p.alloc(M)
-		if !p.recomputeMLP {
+		switch {
+		case p.recomputeMLP:
+		case p.packMLP:
+			a.h1p = p.alloc(backend.PackedLen(M * I))
+		default:
 			a.h1 = p.alloc(M * I)
 		}
 		a.hs = map[*linear]backend.Buf{}
@@ -131,7 +139,7 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 		m.reserve(id, M*C)
 	}
 	m.reserve(wGELU, M*I)
-	if p.recomputeMLP {
+	if p.recomputeMLP || p.packMLP {
 		m.reserve(wH1, M*I)
 	}
 	if training {
@@ -254,3 +262,9 @@ func (m *Model) NewTextPlan(B int, training bool) *TextPlan {
 // EOT returns the end-of-text positions (argmax of each row's ids) of the
 // last forward's rows.
 func (p *TextPlan) EOT() []int { return p.eot[:p.n] }
+
+// bf16Activations reports a backend that computes in bf16.
+func bf16Activations(be backend.Backend) bool {
+	b, ok := be.(backend.BF16Activations)
+	return ok && b.BF16Activations()
+}

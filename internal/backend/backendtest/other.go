@@ -209,6 +209,44 @@ func testDropout(t *testing.T, be backend.Backend, tol Tolerances) {
 	h.checkGuards()
 }
 
+// testQuickGELUPacked: the packed forward equals QuickGELU, and the
+// backward from the packed inputs equals the reference derivative at the
+// inputs rounded to bf16 (nearest even), added or set.
+func testQuickGELUPacked(t *testing.T, be backend.Backend, tol Tolerances) {
+	rng := caseRNG("QuickGELUPacked")
+	for _, n := range []int{1, 1001, 70001} {
+		h := newHarness(t, be)
+		x := randVals(rng, n, -6, 6)
+		xb := h.put64("in", x)
+		want, got := h.nan("out", n), h.nan("out", n)
+		packed := h.nan("packed", backend.PackedLen(n))
+		be.QuickGELU(want, xb, n)
+		be.QuickGELUPacked(got, xb, packed, n)
+		compare(t, describe("QuickGELUPacked n=%d", n), h.get(got), h.get64(want), tol)
+		rounded := make([]float64, n)
+		for i, v := range x {
+			rounded[i] = float64(refBF16(float32(v)))
+		}
+		dOut := randVals(rng, n, -1, 1)
+		ref := refQuickGELUBackward(dOut, rounded)
+		acc := randVals(rng, n, -1, 1)
+		dIn := h.put64("dIn", acc)
+		be.QuickGELUBackwardPacked(dIn, h.put64("dOut", dOut), packed, n, backend.AddGrad)
+		compare(t, describe("QuickGELUBackwardPacked n=%d", n), h.get(dIn), add64(acc, ref), tol)
+		dSet := h.nan("dIn", n)
+		be.QuickGELUBackwardPacked(dSet, h.put64("dOut", dOut), packed, n, backend.SetGrad)
+		compare(t, describe("QuickGELUBackwardPacked SetGrad n=%d", n), h.get(dSet), ref, tol)
+		h.checkGuards()
+	}
+}
+
+// refBF16 rounds to bf16, nearest even (finite values).
+func refBF16(f float32) float32 {
+	u := math.Float32bits(f)
+	u += 0x7fff + (u>>16)&1
+	return math.Float32frombits(u &^ 0xffff)
+}
+
 // testLinearAdd checks out += in·wᵀ, at LoRA's skinny shapes among others.
 func testLinearAdd(t *testing.T, be backend.Backend, tol Tolerances) {
 	rng := caseRNG("LinearAdd")

@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/clipline/clipline/internal/backend"
 )
@@ -259,6 +260,76 @@ func (be *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int, mode back
 		}
 	})
 }
+
+// QuickGELUPacked computes QuickGELU and keeps its input as packed bf16.
+func (be *Backend) QuickGELUPacked(out, in, packed backend.Buf, n int) {
+	be.QuickGELU(out, in, n)
+	x := need("QuickGELUPacked", "in", in, n)
+	p16 := packed16("QuickGELUPacked", packed, n)
+	be.parallelFor(n, grainElems, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p16[i] = ToBF16(x[i])
+		}
+	})
+}
+
+// unpackChunk is how many packed inputs QuickGELUBackwardPacked unpacks at
+// a time (on the worker's stack).
+const unpackChunk = 1024
+
+// QuickGELUBackwardPacked is QuickGELUBackward at packed bf16 inputs,
+// unpacked a chunk at a time into the vectorised kernel's input.
+func (be *Backend) QuickGELUBackwardPacked(dIn, dOut, packed backend.Buf, n int, mode backend.GradWrite) {
+	dI := opt("QuickGELUBackwardPacked", "dIn", dIn, n)
+	if dI == nil {
+		return
+	}
+	dO := need("QuickGELUBackwardPacked", "dOut", dOut, n)
+	p16 := packed16("QuickGELUBackwardPacked", packed, n)
+	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
+		var xs [unpackChunk]float32
+		for c := lo; c < hi; c += unpackChunk {
+			x := xs[:min(unpackChunk, hi-c)]
+			for i := range x {
+				x[i] = FromBF16(p16[c+i])
+			}
+			dI, dO := dI[c:c+len(x)], dO[c:c+len(x)]
+			if mode == backend.SetGrad {
+				clear(dI)
+			}
+			done := quickGELUBackwardVec(dI, dO, x)
+			for i := done; i < len(x); i++ {
+				v := x[i]
+				s := sigmoid(1.702 * v)
+				dI[i] += dO[i] * (s + 1.702*v*s*(1-s))
+			}
+		}
+	})
+}
+
+// packed16 returns the n 16-bit values packed in the first
+// backend.PackedLen(n) float32s of b.
+func packed16(op string, b backend.Buf, n int) []uint16 {
+	d := need(op, "packed", b, backend.PackedLen(n))
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint16)(unsafe.Pointer(&d[0])), n)
+}
+
+// ToBF16 rounds f to bf16 (nearest even; NaN stays a quiet NaN) and
+// returns its bits, as the CUDA backend's conversions do.
+func ToBF16(f float32) uint16 {
+	u := math.Float32bits(f)
+	if u&0x7fffffff > 0x7f800000 {
+		return uint16(u>>16) | 0x40
+	}
+	u += 0x7fff + (u>>16)&1
+	return uint16(u >> 16)
+}
+
+// FromBF16 is the float32 value of bf16 bits h.
+func FromBF16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
 
 func sigmoid(x float32) float32 {
 	return 1 / (1 + expf(-x))

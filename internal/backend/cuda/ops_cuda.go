@@ -376,34 +376,67 @@ func (b *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out back
 // ---- elementwise --------------------------------------------------------
 
 // QuickGELU computes out = x·sigmoid(1.702x).
-func (b *Backend) QuickGELU(out, in backend.Buf, n int) {
+func (b *Backend) QuickGELU(out, in backend.Buf, n int) { b.quickGELU("QuickGELU", out, in, nil, n) }
+
+// QuickGELUPacked computes QuickGELU and keeps its input as packed bf16.
+func (b *Backend) QuickGELUPacked(out, in, packed backend.Buf, n int) {
+	pk := asBuf(packed)
+	need("QuickGELUPacked packed", pk, backend.PackedLen(n))
+	b.quickGELU("QuickGELUPacked", out, in, pk, n)
+}
+
+func (b *Backend) quickGELU(op string, out, in backend.Buf, packed *devBuf, n int) {
 	o, x := asBuf(out), asBuf(in)
-	need("QuickGELU out", o, n)
-	need("QuickGELU in", x, n)
-	b.enterOp("QuickGELU")
+	need(op+" out", o, n)
+	need(op+" in", x, n)
+	b.enterOp(op)
 	defer b.leaveOp()
-	op, xp := wr(o), rd(x)
-	l, vec := vectorized(n, op, xp)
-	b.a().p(op).p(xp).i(n).i(flag(vec)).p(b.bf16Companion(o, n))
+	op32, xp := wr(o), rd(x)
+	o16 := b.bf16Companion(o, n) // after the write is recorded, as its copy is of the new values
+	l, vec := vectorized(n, op32, xp)
+	b.a().p(op32).p(xp).i(n).i(flag(vec)).p(o16).p(wr(packed))
 	b.run(b.k.qgeluF, l)
 }
 
 // QuickGELUBackward accumulates (or with SetGrad sets) dIn = dOut·quick_gelu'(in).
 func (b *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int, mode backend.GradWrite) {
-	di, g, x := asBuf(dIn), asBuf(dOut), asBuf(in)
+	x := asBuf(in)
+	if dIn != nil {
+		need("QuickGELUBackward in", x, n)
+	}
+	b.quickGELUBackward("QuickGELUBackward", dIn, dOut, x, nil, n, mode)
+}
+
+// QuickGELUBackwardPacked is QuickGELUBackward at packed bf16 inputs.
+func (b *Backend) QuickGELUBackwardPacked(dIn, dOut, packed backend.Buf, n int, mode backend.GradWrite) {
+	pk := asBuf(packed)
+	if dIn != nil {
+		need("QuickGELUBackwardPacked packed", pk, backend.PackedLen(n))
+	}
+	b.quickGELUBackward("QuickGELUBackwardPacked", dIn, dOut, nil, pk, n, mode)
+}
+
+func (b *Backend) quickGELUBackward(op string, dIn, dOut backend.Buf, x, packed *devBuf, n int, mode backend.GradWrite) {
+	di, g := asBuf(dIn), asBuf(dOut)
 	if di == nil {
 		return
 	}
-	need("QuickGELUBackward dIn", di, n)
-	need("QuickGELUBackward dOut", g, n)
-	need("QuickGELUBackward in", x, n)
-	b.enterOp("QuickGELUBackward")
+	need(op+" dIn", di, n)
+	need(op+" dOut", g, n)
+	b.enterOp(op)
 	defer b.leaveOp()
 	dp, gp, xp := wr(di), rd(g), rd(x)
 	l, vec := vectorized(n, dp, gp, xp)
-	b.a().p(dp).p(gp).p(xp).i(n).i(flag(vec)).i(flag(mode == backend.AddGrad)).p(b.bf16Companion(di, n))
+	if packed != nil {
+		l, vec = elementwise1D(n), false
+	}
+	b.a().p(dp).p(gp).p(xp).i(n).i(flag(vec)).i(flag(mode == backend.AddGrad)).p(b.bf16Companion(di, n)).p(rd(packed))
 	b.run(b.k.qgeluB, l)
 }
+
+// BF16Activations reports a bf16 mode (backend.BF16Activations): the model
+// then keeps its MLP's saved inputs as packed bf16.
+func (b *Backend) BF16Activations() bool { return b.opts.BF16 || b.opts.BF16Auto }
 
 // Add computes out = a + b.
 func (b *Backend) Add(out, x, y backend.Buf, n int) {

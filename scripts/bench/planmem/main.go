@@ -25,7 +25,11 @@ import (
 type counting struct {
 	*cpu.Backend
 	bytes int64
+	bf16  bool
 }
+
+// BF16Activations lets --bf16 plan as for a bf16 GPU backend.
+func (c *counting) BF16Activations() bool { return c.bf16 }
 
 func (c *counting) Alloc(n int) backend.Buf {
 	c.bytes += 4 * int64(n)
@@ -51,6 +55,7 @@ func main() {
 	batch := flag.Int("batch", 128, "pairs per step")
 	r := flag.Int("lora-r", 16, "LoRA rank (0: full fine-tuning)")
 	recompute := flag.Bool("recompute-mlp", false, "recompute MLP activations in the backward")
+	bf16 := flag.Bool("bf16", false, "as on a backend computing in bf16 (MLP activations kept packed)")
 	flag.Parse()
 	configs := map[string]func() model.Config{
 		"vit-b-32": model.ViTB32Config, "vit-b-16": model.ViTB16Config,
@@ -61,7 +66,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "planmem: unknown --config %q\n", *name)
 		os.Exit(2)
 	}
-	be := &counting{Backend: cpu.New()}
+	be := &counting{Backend: cpu.New(), bf16: *bf16}
 	m, err := model.New(cfgOf(), be, 1)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "planmem:", err)
@@ -91,7 +96,7 @@ func main() {
 	gradMiB := grads()
 	_, trainable := m.NumParams()
 	moments := float64(8*trainable) / (1 << 20)
-	fmt.Printf("config %s, batch %d, LoRA r=%d, recompute_mlp %v\n", *name, *batch, *r, *recompute)
+	fmt.Printf("config %s, batch %d, LoRA r=%d, recompute_mlp %v, bf16 %v\n", *name, *batch, *r, *recompute, *bf16)
 	fmt.Printf("  weights           %9.1f MiB\n", weights)
 	fmt.Printf("  adapters          %9.1f MiB\n", adapters)
 	fmt.Printf("  plans + workspace %9.1f MiB\n", planMiB)
