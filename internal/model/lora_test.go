@@ -223,6 +223,32 @@ func TestDropoutReplay(t *testing.T) {
 	}
 }
 
+// trainingGrads runs one training step of m on n random pairs with dropout
+// and returns the trainable parameters' gradients and the number of values
+// the two training plans held.
+func trainingGrads(t *testing.T, m *Model, n int) (map[string][]float32, int) {
+	t.Helper()
+	ids, pixels := randomBatch(m.Config(), n, 12)
+	vp, tp := m.NewVisionPlan(n, true), m.NewTextPlan(n, true)
+	defer vp.Free()
+	defer tp.Free()
+	vp.SetDropout(true, 5)
+	tp.SetDropout(true, 6)
+	m.ZeroGrads()
+	step(t, m, vp, tp, ids, pixels, n, loss.Options{})
+	g := map[string][]float32{}
+	for _, p := range m.Params() {
+		if p.Trainable {
+			g[p.Name] = download(m.Backend(), p.G)
+		}
+	}
+	held := 0
+	for _, b := range append(vp.bufs, tp.bufs...) {
+		held += b.Len()
+	}
+	return g, held
+}
+
 // TestRecomputeMLP: plans that recompute the MLP's hidden activations in
 // the backward give exactly the gradients of plans that keep them, with
 // adapters (and dropout) on fc1 and fc2 and with full fine-tuning, and hold
@@ -234,27 +260,9 @@ func TestRecomputeMLP(t *testing.T) {
 			m.SetTrainable(true, func(string) bool { return true })
 		}
 		n := 3
-		ids, pixels := randomBatch(m.Config(), n, 12)
 		grads := func(recompute bool) (map[string][]float32, int) {
 			m.RecomputeMLP(recompute)
-			vp, tp := m.NewVisionPlan(n, true), m.NewTextPlan(n, true)
-			defer vp.Free()
-			defer tp.Free()
-			vp.SetDropout(true, 5)
-			tp.SetDropout(true, 6)
-			m.ZeroGrads()
-			step(t, m, vp, tp, ids, pixels, n, loss.Options{})
-			g := map[string][]float32{}
-			for _, p := range m.Params() {
-				if p.Trainable {
-					g[p.Name] = download(m.Backend(), p.G)
-				}
-			}
-			held := 0
-			for _, b := range append(vp.bufs, tp.bufs...) {
-				held += b.Len()
-			}
-			return g, held
+			return trainingGrads(t, m, n)
 		}
 		keep, keptLen := grads(false)
 		re, reLen := grads(true)
@@ -290,24 +298,7 @@ func TestPackedMLP(t *testing.T) {
 	}{{DefaultLoRATargets, false}, {allTargets, true}} {
 		n := 3
 		grads := func(be backend.Backend) (map[string][]float32, int) {
-			m := loraModelOn(t, be, 0.3, c.targets)
-			ids, pixels := randomBatch(m.Config(), n, 12)
-			vp, tp := m.NewVisionPlan(n, true), m.NewTextPlan(n, true)
-			vp.SetDropout(true, 5)
-			tp.SetDropout(true, 6)
-			m.ZeroGrads()
-			step(t, m, vp, tp, ids, pixels, n, loss.Options{})
-			g := map[string][]float32{}
-			for _, p := range m.Params() {
-				if p.Trainable {
-					g[p.Name] = download(m.Backend(), p.G)
-				}
-			}
-			held := 0
-			for _, b := range append(vp.bufs, tp.bufs...) {
-				held += b.Len()
-			}
-			return g, held
+			return trainingGrads(t, loraModelOn(t, be, 0.3, c.targets), n)
 		}
 		want, fullLen := grads(cpu.New())
 		got, packedLen := grads(bf16CPU{cpu.New()})
