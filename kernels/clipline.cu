@@ -786,9 +786,10 @@ __device__ __forceinline__ void tc_row_product(tc_acc& acc, const __nv_bfloat16*
 
 // tc_write writes a warp's 16x16 fp32 tile, through its staging tile
 // (stage, row stride 16), to rows r0.. (< T) and columns c0.. of the head
-// slice at dst (row stride C), adding to what is there when acc != 0.
-__device__ __forceinline__ void tc_write(float* dst, float* stage, const tc_acc& tile, int r0, int c0, int T, int C,
-                                         int acc) {
+// slice at dst (row stride C), adding to what is there when acc != 0, and
+// its bf16 copy at the same place of dst16 when that is not null.
+__device__ __forceinline__ void tc_write(float* dst, unsigned short* dst16, float* stage, const tc_acc& tile, int r0,
+                                         int c0, int T, int C, int acc) {
     nvcuda::wmma::store_matrix_sync(stage, tile, 16, nvcuda::wmma::mem_row_major);
     __syncwarp();  // each lane reads elements other lanes stored
     int lane = threadIdx.x & 31;
@@ -796,7 +797,9 @@ __device__ __forceinline__ void tc_write(float* dst, float* stage, const tc_acc&
         int r = r0 + (e >> 4), c = c0 + (e & 15);
         if (r < T) {
             float* d = dst + (long long)r * C + c;
-            *d = (acc ? *d : 0.0f) + stage[e];
+            float y = (acc ? *d : 0.0f) + stage[e];
+            *d = y;
+            if (dst16) dst16[(long long)r * C + c] = to_bf16(y);
         }
     }
     __syncwarp();  // before the next store into stage
@@ -842,7 +845,7 @@ __device__ tc_head tc_begin(unsigned char* smem, const float* q, const float* k,
 //   Ps          bf16 [Tp][Tp+8]   Tp*(Tp+8)*2
 //   stage       fp32 [warps][256]
 __global__ void attn64_tc_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
-                              int B, int T, int C, int NH, int causal, float scale) {
+                              int B, int T, int C, int NH, int causal, float scale, unsigned short* out16) {
     DYNAMIC_SMEM(unsigned char, tc_smem);
     tc_head t = tc_begin(tc_smem, q, k, v, T, C, NH);
     float* Ss = (float*)t.more;
@@ -873,7 +876,7 @@ __global__ void attn64_tc_fwd(float* out, float* lse, const float* q, const floa
         tc_acc acc;
         nvcuda::wmma::fill_fragment(acc, 0.0f);
         tc_row_product(acc, Ps, t.ldp, t.Vs, ti, tc, causal ? ti + 1 : t.nt);
-        tc_write(out + t.base, stage, acc, ti * 16, tc * 16, T, C, 0);
+        tc_write(out + t.base, out16 ? out16 + t.base : nullptr, stage, acc, ti * 16, tc * 16, T, C, 0);
     }
 }
 
@@ -938,7 +941,7 @@ __global__ void attn64_tc_bwd(float* dq, float* dk, float* dv, const float* dout
         } else {
             tc_row_product(accf, dSs, t.ldp, t.Ks, tr, tc, causal ? tr + 1 : t.nt);
         }
-        tc_write(dst + t.base, stage, accf, tr * 16, tc * 16, T, C, acc);
+        tc_write(dst + t.base, nullptr, stage, accf, tr * 16, tc * 16, T, C, acc);
     }
 }
 

@@ -270,7 +270,9 @@ func (b *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int, 
 	b.enterOp("Attention")
 	defer b.leaveOp()
 	if fwd, _, ok := b.attnTC(B, T, C, NH, qb, kb, vb); ok {
-		b.a().p(wr(o)).p(wr(s)).p(rd(qb)).p(rd(kb)).p(rd(vb)).i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale)
+		op := wr(o)
+		b.a().p(op).p(wr(s)).p(rd(qb)).p(rd(kb)).p(rd(vb)).i(B).i(T).i(C).i(NH).i(flag(causal)).f(scale).
+			p(b.bf16Companion(o, n)) // for out_proj's product
 		b.run(b.k.attnTCF, fwd)
 		return
 	}

@@ -101,19 +101,7 @@ func TestBF16ActivationReuse(t *testing.T) {
 	be.Upload(x, in)
 	be.Upload(wb, w)
 	be.ResetProfile()
-	converts := func() int {
-		t.Helper()
-		prof, err := be.Profile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range prof {
-			if e.Op == "(bf16 convert)" {
-				return e.Calls
-			}
-		}
-		return 0
-	}
+	converts := func() int { return conversions(t, be) }
 	want := func(in []float32) []float32 { return naiveLinear(in, w, M, K, N) }
 	check := func(what string, o backend.Buf, in []float32) {
 		t.Helper()
@@ -243,4 +231,55 @@ func TestHostBytes(t *testing.T) {
 	if err := be.Sync(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The tensor-core attention (bf16 mode, head size 64) writes the bf16 copy
+// of its output that out_proj's product reads: no conversion, and the
+// product of a converted copy is the same.
+func TestAttentionOutputBF16Copy(t *testing.T) {
+	t.Setenv("CLIPLINE_CUDA_PROFILE", "1")
+	be := gpu(t, cuda.Options{BF16: true})
+	const B, T, NH, C, N = 2, 17, 1, 64, 48
+	rng := rand.New(rand.NewPCG(5, 6))
+	up := func(n int, scale float64) backend.Buf {
+		b := be.Alloc(n)
+		be.Upload(b, randSlice(rng, n, scale))
+		return b
+	}
+	q, k, v, w := up(B*T*C, 1), up(B*T*C, 1), up(B*T*C, 1), up(N*C, 0.5)
+	out, out2 := be.Alloc(B*T*C), be.Alloc(B*T*C)
+	scr := be.Alloc(be.AttentionScratchLen(B, T, NH))
+	o1, o2 := be.Alloc(B*T*N), be.Alloc(B*T*N)
+	be.Linear(o2, out2, w, nil, B*T, C, N) // makes w's bf16 copy
+	be.Attention(out, scr, q, k, v, B, T, C, NH, false)
+	be.ResetProfile()
+	be.Linear(o1, out, w, nil, B*T, C, N)
+	converts := func() int { return conversions(t, be) }
+	if c := converts(); c != 0 {
+		t.Errorf("%d conversions for a product of attention's output, want 0", c)
+	}
+	be.Copy(out2, out)
+	be.Linear(o2, out2, w, nil, B*T, C, N)
+	if c := converts(); c != 1 {
+		t.Errorf("%d conversions for a product of a copy, want 1", c)
+	}
+	if a, b := down(be, o1), down(be, o2); !slices.Equal(a, b) {
+		t.Errorf("a product of attention's bf16 copy differs from one of a converted copy: %v vs %v", a[:4], b[:4])
+	}
+}
+
+// conversions is the number of bf16 conversion passes profiled since the
+// last ResetProfile.
+func conversions(t *testing.T, be *cuda.Backend) int {
+	t.Helper()
+	prof, err := be.Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range prof {
+		if e.Op == "(bf16 convert)" {
+			return e.Calls
+		}
+	}
+	return 0
 }
