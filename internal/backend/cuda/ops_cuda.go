@@ -441,17 +441,20 @@ func (b *Backend) quickGELUBackward(op string, dIn, dOut backend.Buf, x, packed 
 func (b *Backend) BF16Activations() bool { return b.opts.BF16 || b.opts.BF16Auto }
 
 // Add computes out = a + b.
-func (b *Backend) Add(out, x, y backend.Buf, n int) {
+func (b *Backend) Add(out, x, y backend.Buf, n int) { b.binary("Add", b.k.add, out, x, y, n) }
+
+// binary queues kernel f computing out = x ∘ y over n values.
+func (b *Backend) binary(op string, f kfn, out, x, y backend.Buf, n int) {
 	o, xb, yb := asBuf(out), asBuf(x), asBuf(y)
-	need("Add out", o, n)
-	need("Add a", xb, n)
-	need("Add b", yb, n)
-	b.enterOp("Add")
+	need(op+" out", o, n)
+	need(op+" a", xb, n)
+	need(op+" b", yb, n)
+	b.enterOp(op)
 	defer b.leaveOp()
-	op, xp, yp := wr(o), rd(xb), rd(yb)
-	l, vec := vectorized(n, op, xp, yp)
-	b.a().p(op).p(xp).p(yp).i(n).i(flag(vec))
-	b.run(b.k.add, l)
+	op32, xp, yp := wr(o), rd(xb), rd(yb)
+	l, vec := vectorized(n, op32, xp, yp)
+	b.a().p(op32).p(xp).p(yp).i(n).i(flag(vec))
+	b.run(f, l)
 }
 
 // AddScaled computes y += alpha·x.
@@ -480,18 +483,7 @@ func (b *Backend) Scale(x backend.Buf, alpha float32, n int) {
 }
 
 // Mul computes out = a·b elementwise.
-func (b *Backend) Mul(out, x, y backend.Buf, n int) {
-	o, xb, yb := asBuf(out), asBuf(x), asBuf(y)
-	need("Mul out", o, n)
-	need("Mul a", xb, n)
-	need("Mul b", yb, n)
-	b.enterOp("Mul")
-	defer b.leaveOp()
-	op, xp, yp := wr(o), rd(xb), rd(yb)
-	l, vec := vectorized(n, op, xp, yp)
-	b.a().p(op).p(xp).p(yp).i(n).i(flag(vec))
-	b.run(b.k.mul, l)
-}
+func (b *Backend) Mul(out, x, y backend.Buf, n int) { b.binary("Mul", b.k.mul, out, x, y, n) }
 
 // dropout queues out = in⊙mask (or += with acc), the mask drawn in the
 // kernel with the CPU backend's generator (cpu.DropoutUniform), so both
