@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/clipline/clipline/internal/parallel"
 )
 
 // Relevance lists, for each query, the gallery items relevant to it
@@ -131,7 +133,7 @@ func Rank(in Input, opt Options) (Result, error) {
 	// Images packed once into panels of nr; a caption block is packed by
 	// the worker that takes it.
 	imgPanels := make([]float32, roundUp(n, nr)*d)
-	parallelRange(workers, (n+nr-1)/nr, func(p int) {
+	parallel.Tasks(workers, (n+nr-1)/nr, func(p, _ int) {
 		hi := min((p+1)*nr, n)
 		packPanels(imgPanels[p*nr*d:(p+1)*nr*d], in.Images[p*nr*d:hi*d], hi-p*nr, d, nr)
 	})
@@ -144,11 +146,11 @@ func Rank(in Input, opt Options) (Result, error) {
 	// Pass 1: each query's relevant items, scored and sorted.
 	t2i := newDirState(in.T2I)
 	i2t := newDirState(in.I2T)
-	parallelRange(workers, m, func(c int) {
+	parallel.Tasks(workers, m, func(c, _ int) {
 		var buf [nr]float32
 		t2i.prepare(c, func(g int32) float32 { return score(c, int(g), &buf) })
 	})
-	parallelRange(workers, n, func(g int) {
+	parallel.Tasks(workers, n, func(g, _ int) {
 		var buf [nr]float32
 		i2t.prepare(g, func(c int32) float32 { return score(int(c), g, &buf) })
 	})
@@ -279,26 +281,6 @@ func checkFinite(x []float32, d int, what string) error {
 		}
 	}
 	return nil
-}
-
-// parallelRange calls fn(i) for i in [0, n) on w goroutines.
-func parallelRange(w, n int, fn func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(w, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // transpose writes the rows×cols block src (stride ls) into dst (stride ld)

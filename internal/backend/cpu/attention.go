@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/parallel"
 )
 
 // AttentionScratchLen is B·NH·T·T: the CPU backend saves the softmax
@@ -24,7 +25,7 @@ func (be *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int,
 	hs := C / NH
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	one := be.single()
-	be.parallelTasks(B*NH, func(task, _ int) {
+	parallel.Tasks(be.workers, B*NH, func(task, _ int) {
 		b, h := task/NH, task%NH
 		base := b*T*C + h*hs
 		P := att[task*T*T : (task+1)*T*T]
@@ -84,7 +85,7 @@ func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out bac
 	acc := mode == backend.AddGrad
 	one := be.single()
 	dSs := make([][]float32, be.workers)
-	be.parallelTasks(B*NH, func(task, w int) {
+	parallel.Tasks(be.workers, B*NH, func(task, w int) {
 		b, h := task/NH, task%NH
 		base := b*T*C + h*hs
 		P := att[task*T*T : (task+1)*T*T]

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/clipline/clipline/internal/parallel"
 )
 
 // The SGEMM follows the BLIS/GotoBLAS structure: C is cut into tasks of
@@ -156,7 +158,7 @@ func (be *Backend) gemm(m, n, k int, a, b matrix, c []float32, ldc int, accumula
 		be = &be1
 	}
 
-	be.parallelTasks(tasks, func(task, _ int) {
+	parallel.Tasks(be.workers, tasks, func(task, _ int) {
 		jb, ig := task%nBlocks, task/nBlocks
 		j0, i0 := jb*nc, ig*mg
 		ncb, mgb := min(nc, n-j0), min(mg, m-i0)

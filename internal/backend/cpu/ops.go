@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/parallel"
 )
 
 // Work sizes below which an operation stays on one goroutine: a goroutine
@@ -48,7 +49,7 @@ func (be *Backend) LinearBackward(dIn, dW, dBias, dOut, in, w backend.Buf, M, K,
 		be.gemm(N, K, M, matrix{dO, 1, N}, matrix{x, K, 1}, dWd, K, true, nil)
 	}
 	if db := opt("LinearBackward", "dBias", dBias, N); db != nil {
-		be.parallelFor(N, max(grainCols, grainElems/max(M, 1)), func(_, lo, hi int) {
+		parallel.For(be.workers, N, max(grainCols, grainElems/max(M, 1)), func(_, lo, hi int) {
 			acc := db[lo:hi]
 			for r := range M {
 				row := dO[r*N+lo : r*N+hi]
@@ -72,7 +73,7 @@ func (be *Backend) LayerNorm(out, mean, rstd, in, w, b backend.Buf, rows, C int,
 	md := opt("LayerNorm", "mean", mean, rows)
 	rd := opt("LayerNorm", "rstd", rstd, rows)
 	vec := lnVec(C)
-	be.parallelFor(rows, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
+	parallel.For(be.workers, rows, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr := x[r*C : r*C+C]
 			if vec {
@@ -140,7 +141,7 @@ func (be *Backend) LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd backen
 		partB = make([][]float32, max(chunks, 1))
 	}
 	vec := lnVec(C)
-	be.parallelFor(rows, grain, func(wk, lo, hi int) {
+	parallel.For(be.workers, rows, grain, func(wk, lo, hi int) {
 		var pw, pb []float32
 		if partW != nil {
 			pw = make([]float32, C)
@@ -226,7 +227,7 @@ func (be *Backend) LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd backen
 func (be *Backend) QuickGELU(out, in backend.Buf, n int) {
 	o := need("QuickGELU", "out", out, n)
 	x := need("QuickGELU", "in", in, n)
-	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
+	parallel.For(be.workers, n, grainElems/4, func(_, lo, hi int) {
 		o, x := o[lo:hi], x[lo:hi]
 		done := quickGELUVec(o, x)
 		o, x = o[done:], x[done:]
@@ -245,7 +246,7 @@ func (be *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int, mode back
 	}
 	dO := need("QuickGELUBackward", "dOut", dOut, n)
 	x := need("QuickGELUBackward", "in", in, n)
-	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
+	parallel.For(be.workers, n, grainElems/4, func(_, lo, hi int) {
 		dI, dO, x := dI[lo:hi], dO[lo:hi], x[lo:hi]
 		if mode == backend.SetGrad {
 			clear(dI) // the chunk is about to be read and written: in cache
@@ -266,7 +267,7 @@ func (be *Backend) QuickGELUPacked(out, in, packed backend.Buf, n int) {
 	be.QuickGELU(out, in, n)
 	x := need("QuickGELUPacked", "in", in, n)
 	p16 := packed16("QuickGELUPacked", packed, n)
-	be.parallelFor(n, grainElems, func(_, lo, hi int) {
+	parallel.For(be.workers, n, grainElems, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			p16[i] = ToBF16(x[i])
 		}
@@ -286,7 +287,7 @@ func (be *Backend) QuickGELUBackwardPacked(dIn, dOut, packed backend.Buf, n int,
 	}
 	dO := need("QuickGELUBackwardPacked", "dOut", dOut, n)
 	p16 := packed16("QuickGELUBackwardPacked", packed, n)
-	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
+	parallel.For(be.workers, n, grainElems/4, func(_, lo, hi int) {
 		var xs [unpackChunk]float32
 		for c := lo; c < hi; c += unpackChunk {
 			x := xs[:min(unpackChunk, hi-c)]
@@ -340,7 +341,7 @@ func (be *Backend) Add(out, a, b backend.Buf, n int) {
 	o := need("Add", "out", out, n)
 	ad := need("Add", "a", a, n)
 	bd := need("Add", "b", b, n)
-	be.parallelFor(n, grainElems, func(_, lo, hi int) {
+	parallel.For(be.workers, n, grainElems, func(_, lo, hi int) {
 		o, ad, bd := o[lo:hi], ad[lo:hi], bd[lo:hi]
 		ad, bd = ad[:len(o)], bd[:len(o)]
 		for i := range o {
@@ -353,7 +354,7 @@ func (be *Backend) Add(out, a, b backend.Buf, n int) {
 func (be *Backend) AddScaled(y, x backend.Buf, alpha float32, n int) {
 	yd := need("AddScaled", "y", y, n)
 	xd := need("AddScaled", "x", x, n)
-	be.parallelFor(n, grainElems, func(_, lo, hi int) {
+	parallel.For(be.workers, n, grainElems, func(_, lo, hi int) {
 		yd, xd := yd[lo:hi], xd[lo:hi]
 		xd = xd[:len(yd)]
 		for i := range yd {
@@ -365,7 +366,7 @@ func (be *Backend) AddScaled(y, x backend.Buf, alpha float32, n int) {
 // Scale computes x *= alpha.
 func (be *Backend) Scale(x backend.Buf, alpha float32, n int) {
 	xd := need("Scale", "x", x, n)
-	be.parallelFor(n, grainElems, func(_, lo, hi int) {
+	parallel.For(be.workers, n, grainElems, func(_, lo, hi int) {
 		xd := xd[lo:hi]
 		for i := range xd {
 			xd[i] *= alpha
@@ -378,7 +379,7 @@ func (be *Backend) Mul(out, a, b backend.Buf, n int) {
 	o := need("Mul", "out", out, n)
 	ad := need("Mul", "a", a, n)
 	bd := need("Mul", "b", b, n)
-	be.parallelFor(n, grainElems, func(_, lo, hi int) {
+	parallel.For(be.workers, n, grainElems, func(_, lo, hi int) {
 		o, ad, bd := o[lo:hi], ad[lo:hi], bd[lo:hi]
 		ad, bd = ad[:len(o)], bd[:len(o)]
 		for i := range o {
@@ -402,7 +403,7 @@ func (be *Backend) dropout(op string, out, in backend.Buf, p float32, seed uint6
 	if p < 1 {
 		keep = 1 / (1 - p)
 	}
-	be.parallelFor(n, grainElems/4, func(_, lo, hi int) {
+	parallel.For(be.workers, n, grainElems/4, func(_, lo, hi int) {
 		var mask [dropoutChunk]float32
 		for c := lo; c < hi; c += dropoutChunk {
 			m := mask[:min(dropoutChunk, hi-c)]
@@ -455,7 +456,7 @@ func (be *Backend) EmbedTokens(out backend.Buf, ids backend.IntBuf, tok, pos bac
 	vocab := len(tk) / max(C, 1)
 	pd := need("EmbedTokens", "pos", pos, T*C)
 	checkIDs("EmbedTokens", id, vocab)
-	be.parallelFor(B*T, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
+	parallel.For(be.workers, B*T, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			t := r % T
 			e := tk[int(id[r])*C : int(id[r])*C+C]
@@ -483,7 +484,7 @@ func (be *Backend) EmbedTokensBackward(dTok, dPos, dOut backend.Buf, ids backend
 	if dT != nil {
 		checkIDs("EmbedTokensBackward", id, len(dT)/max(C, 1))
 	}
-	be.parallelFor(C, max(grainCols, grainElems/max(B*T, 1)), func(_, lo, hi int) {
+	parallel.For(be.workers, C, max(grainCols, grainElems/max(B*T, 1)), func(_, lo, hi int) {
 		for r := range B * T {
 			src := dO[r*C+lo : r*C+hi]
 			if dT != nil {
@@ -522,7 +523,7 @@ func (be *Backend) PatchifyImages(cols backend.Buf, images backend.ByteBuf, lut 
 	if len(img) < B*S*S*3 {
 		panic(fmt.Sprintf("cpu: PatchifyImages: images has %d bytes, need %d", len(img), B*S*S*3))
 	}
-	be.parallelFor(B*NP, max(1, grainElems/max(K, 1)), func(_, lo, hi int) {
+	parallel.For(be.workers, B*NP, max(1, grainElems/max(K, 1)), func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			b, p := r/NP, r%NP
 			py, pxi := p/g, p%g
@@ -547,7 +548,7 @@ func (be *Backend) Patchify(cols, pixels backend.Buf, B, S, P int) {
 	K := 3 * P * P
 	cd := need("Patchify", "cols", cols, B*NP*K)
 	px := need("Patchify", "pixels", pixels, B*3*S*S)
-	be.parallelFor(B*NP, max(1, grainElems/max(K, 1)), func(_, lo, hi int) {
+	parallel.For(be.workers, B*NP, max(1, grainElems/max(K, 1)), func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			b, p := r/NP, r%NP
 			py, pxi := p/g, p%g
@@ -570,7 +571,7 @@ func (be *Backend) AssembleVision(out, patch, cls, pos backend.Buf, B, NP, C int
 	pt := need("AssembleVision", "patch", patch, B*NP*C)
 	cl := need("AssembleVision", "cls", cls, C)
 	pd := need("AssembleVision", "pos", pos, T*C)
-	be.parallelFor(B*T, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
+	parallel.For(be.workers, B*T, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			b, t := r/T, r%T
 			src := cl
@@ -598,7 +599,7 @@ func (be *Backend) AssembleVisionBackward(dPatch, dCls, dPos, dOut backend.Buf, 
 		return
 	}
 	// Column split: dCls and dPos sum over the batch without races.
-	be.parallelFor(C, max(grainCols, grainElems/max(B*T, 1)), func(_, lo, hi int) {
+	parallel.For(be.workers, C, max(grainCols, grainElems/max(B*T, 1)), func(_, lo, hi int) {
 		for r := range B * T {
 			b, t := r/T, r%T
 			src := dO[r*C+lo : r*C+hi]
@@ -629,7 +630,7 @@ func (be *Backend) GatherRows(out, in backend.Buf, idx backend.IntBuf, n, C int)
 	x := Data(in)
 	id := needInts("GatherRows", "idx", idx, n)
 	checkIDs("GatherRows", id, len(x)/max(C, 1))
-	be.parallelFor(n, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
+	parallel.For(be.workers, n, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			copy(o[i*C:i*C+C], x[int(id[i])*C:int(id[i])*C+C])
 		}
@@ -646,7 +647,7 @@ func (be *Backend) GatherRowsBackward(dIn, dOut backend.Buf, idx backend.IntBuf,
 	dO := need("GatherRowsBackward", "dOut", dOut, n*C)
 	id := needInts("GatherRowsBackward", "idx", idx, n)
 	checkIDs("GatherRowsBackward", id, len(dI)/max(C, 1))
-	be.parallelFor(C, max(grainCols, grainElems/max(n, 1)), func(_, lo, hi int) {
+	parallel.For(be.workers, C, max(grainCols, grainElems/max(n, 1)), func(_, lo, hi int) {
 		for i := range n {
 			addTo(dI[int(id[i])*C+lo:int(id[i])*C+hi], dO[i*C+lo:i*C+hi])
 		}
@@ -659,7 +660,7 @@ func (be *Backend) SumSquares(x backend.Buf, n int) float64 {
 	xd := need("SumSquares", "x", x, n)
 	grain := grainElems
 	parts := make([]float64, max(1, min(be.workers, (n+grain-1)/grain)))
-	be.parallelFor(n, grain, func(w, lo, hi int) {
+	parallel.For(be.workers, n, grain, func(w, lo, hi int) {
 		var s0, s1, s2, s3 float64
 		xd := xd[lo:hi]
 		i := 0
@@ -697,7 +698,7 @@ func (be *Backend) AdamW(param, grad, m, v backend.Buf, n int, lr, beta1, beta2,
 	bc2Sqrt := float32(math.Sqrt(bc2))
 	decay := 1 - lr*weightDecay
 	b1c, b2c := 1-beta1, 1-beta2
-	be.parallelFor(n, grainElems/2, func(_, lo, hi int) {
+	parallel.For(be.workers, n, grainElems/2, func(_, lo, hi int) {
 		p, g, md, vd := p[lo:hi], g[lo:hi], md[lo:hi], vd[lo:hi]
 		g, md, vd = g[:len(p)], md[:len(p)], vd[:len(p)]
 		for i := range p {
