@@ -20,8 +20,8 @@ const (
 	wDAtt // the gradient of attention's output [M, C]
 	wDH1  // the gradients of the MLP's hidden layer [M, I]
 	wDG
-	wDPost   // the head's gradients [B, C]
-	wDPooled //
+	wDPost   // the gradient of the head's layer-norm output [B, C]
+	wDPooled // the gradient of the pooled rows, the head's input [B, C]
 	wH1      // fc1's output, recomputed in the backward (Model.RecomputeMLP) [M, I]
 	nWork
 )

@@ -12,9 +12,9 @@
 // bf16 mode (Options.BF16) the inputs of matrix products are rounded to bf16
 // and accumulated in fp32; everything else (layer norm and softmax
 // statistics, optimizer, master weights) stays fp32. The weight operand of
-// Linear/LinearBackward is converted once and kept as a bf16 shadow copy until
-// that weight is written again (see shadow.go), so frozen base weights are
-// converted once per run and trainable ones once per optimizer step.
+// Linear/LinearBackward is converted once and kept as a bf16 shadow copy
+// (buffers.go) until that weight is written again, so frozen base weights
+// are converted once per run and trainable ones once per optimizer step.
 // Products with an inner or output width of at most 32 (LoRA's rank-r
 // products) skip the conversion and run on TF32 tensor cores from the fp32
 // buffers: they are memory-bound, and the conversion pass costs more than it
@@ -31,10 +31,11 @@
 // pool and a later Alloc of the same size class reuses it without
 // cuMemAlloc/cuMemFree, which synchronise the device.
 //
-// Files without the cuda build tag (this one, geometry.go, pool.go,
-// options.go, shadow.go and their tests) hold the pure-Go logic so that
-// `go test ./internal/backend/cuda/` checks it on machines without a GPU or
-// CUDA headers. Importing the tagged part runs cuInit at start-up (in
-// gorgonia.org/cu); cuinit.c wraps cuInit so a machine without a usable GPU
-// gets an error from New instead of a process exit.
+// Files without the cuda build tag (this one, blasconst.go, buffers.go,
+// geometry.go, options.go, pool.go, profile_report.go and their tests) hold
+// the pure-Go logic so that `go test ./internal/backend/cuda/` checks it on
+// machines without a GPU or CUDA headers. Importing the tagged part runs
+// cuInit at start-up (in gorgonia.org/cu); cuinit.c wraps cuInit so a
+// machine without a usable GPU gets an error from New instead of a process
+// exit.
 package cuda
