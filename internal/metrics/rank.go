@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/clipline/clipline/internal/parallel"
+	"github.com/clipline/clipline/internal/simd"
 )
 
 // Relevance lists, for each query, the gallery items relevant to it
@@ -126,20 +127,20 @@ func Rank(in Input, opt Options) (Result, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	bc := roundUp(cmp.Or(opt.CaptionBlock, 240), mr)
-	bg := roundUp(cmp.Or(opt.ImageBlock, 256), nr)
-	kind := kernelKind()
+	bc := simd.RoundUp(cmp.Or(opt.CaptionBlock, 240), blockRows)
+	bg := simd.RoundUp(cmp.Or(opt.ImageBlock, 256), blockCols)
+	kern := simd.KernelFor(scoreLevel)
+	mr, nr := kern.MR, kern.NR
 
 	// Images packed once into panels of nr; a caption block is packed by
 	// the worker that takes it.
-	imgPanels := make([]float32, roundUp(n, nr)*d)
+	imgPanels := make([]float32, simd.RoundUp(n, nr)*d)
 	parallel.Tasks(workers, (n+nr-1)/nr, func(p, _ int) {
-		hi := min((p+1)*nr, n)
-		packPanels(imgPanels[p*nr*d:(p+1)*nr*d], in.Images[p*nr*d:hi*d], hi-p*nr, d, nr)
+		simd.PackPanels(imgPanels[p*nr*d:(p+1)*nr*d], in.Images, d, 1, p*nr, min(nr, n-p*nr), 0, d, nr)
 	})
-	score := func(c, g int, buf *[nr]float32) float32 {
+	score := func(c, g int, buf *[blockCols]float32) float32 {
 		p := g / nr
-		rowScores(kind, in.Captions[c*d:(c+1)*d], imgPanels[p*nr*d:(p+1)*nr*d], d, buf)
+		kern.Row(d, in.Captions[c*d:(c+1)*d], imgPanels[p*nr*d:(p+1)*nr*d], buf[:nr])
 		return buf[g%nr]
 	}
 
@@ -147,11 +148,11 @@ func Rank(in Input, opt Options) (Result, error) {
 	t2i := newDirState(in.T2I)
 	i2t := newDirState(in.I2T)
 	parallel.Tasks(workers, m, func(c, _ int) {
-		var buf [nr]float32
+		var buf [blockCols]float32
 		t2i.prepare(c, func(g int32) float32 { return score(c, int(g), &buf) })
 	})
 	parallel.Tasks(workers, n, func(g, _ int) {
-		var buf [nr]float32
+		var buf [blockCols]float32
 		i2t.prepare(g, func(c int32) float32 { return score(int(c), g, &buf) })
 	})
 
@@ -196,7 +197,7 @@ func Rank(in Input, opt Options) (Result, error) {
 				c1 := min(c0+bc, m)
 				rows := c1 - c0
 				apn := (rows + mr - 1) / mr
-				packPanels(ap[:apn*mr*d], in.Captions[c0*d:c1*d], rows, d, mr)
+				simd.PackPanels(ap, in.Captions, d, 1, c0, rows, 0, d, mr)
 				for g0 := 0; g0 < n; g0 += bg {
 					// Yield about once a millisecond: a goroutine that runs
 					// on for 10ms gets preemption signals, which keep
@@ -209,7 +210,7 @@ func Rank(in Input, opt Options) (Result, error) {
 						a := ap[ip*mr*d : (ip+1)*mr*d]
 						for jp := range bpn {
 							p := g0/nr + jp
-							tile(kind, a, imgPanels[p*nr*d:(p+1)*nr*d], d, s[ip*mr*bg+jp*nr:], bg)
+							kern.Tile(d, a, imgPanels[p*nr*d:(p+1)*nr*d], s[ip*mr*bg+jp*nr:], bg, false)
 						}
 					}
 					for c := c0; c < c1; c++ {
@@ -239,7 +240,7 @@ func Rank(in Input, opt Options) (Result, error) {
 			i2tCnt[i] += c
 		}
 	}
-	res := Result{Kernel: kind, T2I: t2i.metrics(t2iCnt), I2T: i2t.metrics(i2tCnt)}
+	res := Result{Kernel: scoreLevel.String(), T2I: t2i.metrics(t2iCnt), I2T: i2t.metrics(i2tCnt)}
 	if k > 0 {
 		res.T2I.Top = t2iTop.sorted()
 		all := ws[0].top
@@ -250,8 +251,6 @@ func Rank(in Input, opt Options) (Result, error) {
 	}
 	return res, nil
 }
-
-func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
 func checkRelevance(r Relevance, galleryLen int, what string) error {
 	if len(r.Offsets) == 0 || r.Offsets[0] != 0 || int(r.Offsets[len(r.Offsets)-1]) != len(r.Items) {

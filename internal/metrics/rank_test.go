@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/clipline/clipline/internal/simd"
 )
 
 func approx(t *testing.T, name string, got, want float64) {
@@ -272,18 +274,10 @@ func randomInput(rng *rand.Rand, n, d, maxCaps int, vocab int) Input {
 
 func TestAgainstBruteForce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	kernels := map[string][2]bool{"go": {false, false}}
-	if hasAVX2 {
-		kernels["avx2"] = [2]bool{true, false}
-	}
-	if hasAVX512 {
-		kernels["avx512"] = [2]bool{true, true}
-	}
-	save2, save512 := hasAVX2, hasAVX512
-	defer func() { hasAVX2, hasAVX512 = save2, save512 }()
-	for name, k := range kernels {
-		hasAVX2, hasAVX512 = k[0], k[1]
-		t.Run(name, func(t *testing.T) {
+	defer func(l simd.Level) { scoreLevel = l }(scoreLevel)
+	for _, l := range simd.Available() {
+		scoreLevel = l
+		t.Run(l.String(), func(t *testing.T) {
 			for _, c := range []struct {
 				n, d, maxCaps, vocab int
 				opt                  Options

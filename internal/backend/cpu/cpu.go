@@ -22,6 +22,7 @@ import (
 	"runtime"
 
 	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/simd"
 )
 
 // Buf is a host float32 buffer. Slice views share the underlying array.
@@ -109,7 +110,7 @@ func WrapInts(d []int32) backend.IntBuf { return &IntBuf{d} }
 // goroutines may call them at once; each call fans out to the worker count.
 type Backend struct {
 	workers int
-	kern    *microKernel // nil: defaultKernel
+	kern    *simd.Kernel // GEMM micro-kernel
 }
 
 // New returns a CPU backend using runtime.GOMAXPROCS(0) workers.
@@ -121,7 +122,7 @@ func NewWorkers(n int) *Backend {
 	if n < 1 {
 		n = 1
 	}
-	return &Backend{workers: n}
+	return &Backend{workers: n, kern: simd.KernelFor(simd.Selected())}
 }
 
 var _ backend.Backend = (*Backend)(nil)

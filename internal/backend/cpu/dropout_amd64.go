@@ -1,11 +1,11 @@
 package cpu
 
-import xcpu "golang.org/x/sys/cpu"
+import "github.com/clipline/clipline/internal/simd"
 
 //go:noescape
 func dropoutAVX512(mask *float32, n int, seed, start uint64, p, keep float32)
 
-var hasAVX512DQ = xcpu.X86.HasAVX512F && xcpu.X86.HasAVX512DQ
+var hasAVX512DQ = simd.Selected() >= simd.AVX512
 
 // dropoutVec fills the longest multiple-of-8 prefix of mask (element i
 // drawing DropoutUniform(seed, start+i)) and returns its length.

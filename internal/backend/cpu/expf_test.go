@@ -85,39 +85,6 @@ func TestVec(t *testing.T) {
 	}
 }
 
-func TestPackTransVec(t *testing.T) {
-	for _, w := range []int{4, 8, 12, 16, 32, 6} {
-		for _, kc := range []int{0, 7, 8, 9, 64, 77} {
-			ls := kc + 5
-			d := make([]float32, 3+w*ls)
-			for i := range d {
-				d[i] = float32(i)
-			}
-			panel := make([]float32, w*kc+1)
-			panel[w*kc] = -1
-			done := packTransVec(panel, d, 3, ls, w, kc)
-			if hasAVX2FMA && w%4 == 0 && done != kc&^7 {
-				t.Fatalf("w=%d kc=%d: did %d", w, kc, done)
-			}
-			for p := range done {
-				for j := range w {
-					if got, want := panel[p*w+j], d[3+j*ls+p]; got != want {
-						t.Fatalf("w=%d kc=%d: panel[%d*w+%d] = %g, want %g", w, kc, p, j, got, want)
-					}
-				}
-			}
-			for i := done * w; i < w*kc; i++ {
-				if panel[i] != 0 {
-					t.Fatalf("w=%d kc=%d: wrote panel[%d] past p=%d", w, kc, i, done)
-				}
-			}
-			if panel[w*kc] != -1 {
-				t.Fatalf("w=%d kc=%d: wrote past the panel", w, kc)
-			}
-		}
-	}
-}
-
 func TestDropoutVec(t *testing.T) {
 	for _, c := range []struct {
 		n           int

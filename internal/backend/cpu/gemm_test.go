@@ -5,11 +5,17 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/clipline/clipline/internal/simd"
 )
 
 // kernels lists every micro-kernel this machine can run.
-func kernels() []*microKernel {
-	return availableKernels()
+func kernels() []*simd.Kernel {
+	var ks []*simd.Kernel
+	for _, l := range simd.Available() {
+		ks = append(ks, simd.KernelFor(l))
+	}
+	return ks
 }
 
 func naiveGemm(m, n, k int, a, b matrix) []float64 {
@@ -70,7 +76,7 @@ func TestGemmKernels(t *testing.T) {
 						bias = rv(s.n)
 					}
 					be.gemm(s.m, s.n, s.k, a, b, c, ldc, accumulate, bias)
-					name := fmt.Sprintf("%s w%d %s m%d n%d k%d", kern.name, workers, lay, s.m, s.n, s.k)
+					name := fmt.Sprintf("%s w%d %s m%d n%d k%d", kern.Name, workers, lay, s.m, s.n, s.k)
 					for i := range s.m {
 						for j := range ldc {
 							got := c[i*ldc+j]
@@ -106,11 +112,11 @@ func TestGemmKernels(t *testing.T) {
 // (kc = 256), single-threaded: the ceiling for the blocked GEMM.
 func BenchmarkKernel(b *testing.B) {
 	for _, kern := range kernels() {
-		b.Run(kern.name, func(b *testing.B) {
+		b.Run(kern.Name, func(b *testing.B) {
 			kc := kcBlock
-			a := make([]float32, kern.mr*kc)
-			bb := make([]float32, kern.nr*kc)
-			c := make([]float32, kern.mr*kern.nr)
+			a := make([]float32, kern.MR*kc)
+			bb := make([]float32, kern.NR*kc)
+			c := make([]float32, kern.MR*kern.NR)
 			for i := range a {
 				a[i] = 1e-3
 			}
@@ -118,9 +124,9 @@ func BenchmarkKernel(b *testing.B) {
 				bb[i] = 1e-3
 			}
 			for b.Loop() {
-				kern.fn(kc, a, bb, c, kern.nr)
+				kern.Tile(kc, a, bb, c, kern.NR, true)
 			}
-			b.ReportMetric(2*float64(kern.mr*kern.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(2*float64(kern.MR*kern.NR*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
 }

@@ -1,6 +1,6 @@
 package cpu
 
-import xcpu "golang.org/x/sys/cpu"
+import "github.com/clipline/clipline/internal/simd"
 
 // Assembly in vec_amd64.s; n must be a multiple of 8.
 //
@@ -13,9 +13,7 @@ func quickGELUAVX2(out, in *float32, n int)
 //go:noescape
 func quickGELUBackwardAVX2(dIn, dOut, in *float32, n int)
 
-var hasAVX2FMA = xcpu.X86.HasAVX2 && xcpu.X86.HasFMA
-
-func disableAsm() { hasAVX2FMA, hasAVX512DQ = false, false }
+var hasAVX2FMA = simd.Selected() >= simd.AVX2
 
 // The *Vec functions process the longest multiple-of-8 prefix with AVX2
 // and return its length; the caller finishes the tail in Go. Slices must
@@ -49,21 +47,4 @@ func quickGELUBackwardVec(dIn, dOut, in []float32) int {
 	_, _ = dOut[n-1], in[n-1]
 	quickGELUBackwardAVX2(&dIn[0], &dOut[0], &in[0], n)
 	return n
-}
-
-//go:noescape
-func packTransAVX2(dst, src *float32, lds, w, kc8 int)
-
-// packTransVec sets panel[p*w+j] = d[off+j*ls+p] for j < w and p below kc
-// rounded down to a multiple of 8, and returns that bound (0 when w is not
-// a multiple of 4 or AVX2 is missing: the caller does the rest).
-func packTransVec(panel, d []float32, off, ls, w, kc int) int {
-	kc8 := kc &^ 7
-	if !hasAVX2FMA || w%4 != 0 || kc8 == 0 {
-		return 0
-	}
-	_ = d[off+(w-1)*ls+kc8-1]
-	_ = panel[kc8*w-1]
-	packTransAVX2(&panel[0], &d[off], ls, w, kc8)
-	return kc8
 }

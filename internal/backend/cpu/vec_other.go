@@ -9,12 +9,8 @@ const (
 	hasAVX512DQ = false
 )
 
-func disableAsm() {}
-
 func expVec(dst, src []float32) int                    { return 0 }
 func quickGELUVec(out, in []float32) int               { return 0 }
 func quickGELUBackwardVec(dIn, dOut, in []float32) int { return 0 }
-
-func packTransVec(panel, d []float32, off, ls, w, kc int) int { return 0 }
 
 func dropoutVec(mask []float32, p, keep float32, seed, start uint64) int { return 0 }
