@@ -150,25 +150,25 @@ func TestMatchesEmbedStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := embedtest.MaxAbsDiff(t, flat(txt), stage.Caps.Values); d > 1e-6 {
+	if d := embedtest.MaxAbsDiff(t, flat(txt), stage.Caps.Values); !(d <= 1e-6) {
 		t.Errorf("EncodeText differs from the embed stage by %g", d)
 	}
 	files, err := m.EncodeImageFiles(paths)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := embedtest.MaxAbsDiff(t, flat(files), stage.Images.Values); d > 1e-6 {
+	if d := embedtest.MaxAbsDiff(t, flat(files), stage.Images.Values); !(d <= 1e-6) {
 		t.Errorf("EncodeImageFiles differs from the embed stage by %g", d)
 	}
 	ims, err := m.EncodeImage(imgs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := embedtest.MaxAbsDiff(t, flat(ims), stage.Images.Values); d > 1e-6 {
+	if d := embedtest.MaxAbsDiff(t, flat(ims), stage.Images.Values); !(d <= 1e-6) {
 		t.Errorf("EncodeImage differs from the embed stage by %g", d)
 	}
 	for _, v := range append(txt, ims...) {
-		if n := clip.Dot(v, v); math.Abs(float64(n)-1) > 1e-5 {
+		if n := clip.Dot(v, v); !(math.Abs(float64(n)-1) <= 1e-5) {
 			t.Errorf("norm² %g", n)
 		}
 	}
@@ -184,7 +184,7 @@ func TestMatchesEmbedStage(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := append(append([]float32(nil), txt[0]...), txt[1]...)
-	if d := embedtest.MaxAbsDiff(t, flat(t8), embedtest.Normalized(raw, 32, 8)); d > 1e-5 || m8.Dim() != 8 {
+	if d := embedtest.MaxAbsDiff(t, flat(t8), embedtest.Normalized(raw, 32, 8)); !(d <= 1e-5) || m8.Dim() != 8 {
 		t.Errorf("WithDim(8): dim %d, differs by %g", m8.Dim(), d)
 	}
 }
@@ -224,7 +224,7 @@ func TestGoldenImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := embedtest.MaxAbsDiff(t, flat(got), embedtest.Normalized(ref.ImageEmbeds, ref.Dim, 0)); d > 1e-4 {
+	if d := embedtest.MaxAbsDiff(t, flat(got), embedtest.Normalized(ref.ImageEmbeds, ref.Dim, 0)); !(d <= 1e-4) {
 		t.Errorf("image embeddings differ from PyTorch's by %g", d)
 	}
 	if _, err := m.EncodeText([]string{"x"}); err == nil || !strings.Contains(err.Error(), "vocab.json") {

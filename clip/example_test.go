@@ -95,13 +95,13 @@ func TestExampleSearch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := clip.Dot(q[0], v[0]) - h.score; d > 1e-5 || d < -1e-5 {
+		if d := clip.Dot(q[0], v[0]) - h.score; !(d <= 1e-5 && d >= -1e-5) {
 			t.Errorf("%s: score %g, recomputed %g", h.path, h.score, h.score+d)
 		}
-		if i > 0 && h.score > hits[i-1].score {
+		if i > 0 && !(h.score <= hits[i-1].score) {
 			t.Errorf("hits not sorted: %v", hits)
 		}
-		if h.score < -1.0001 || h.score > 1.0001 {
+		if !(h.score >= -1.0001 && h.score <= 1.0001) {
 			t.Errorf("cosine %g outside [-1, 1]", h.score)
 		}
 	}

@@ -38,10 +38,10 @@ func TestCLI(t *testing.T) {
 		t.Errorf("stderr %q", stderr.String())
 	}
 	o := embedtest.Read(t, out)
-	if d := embedtest.MaxAbsDiff(t, o.Images.Values, embedtest.Normalized(ref.ImageEmbeds, ref.Dim, 16)); d > 1e-4 {
+	if d := embedtest.MaxAbsDiff(t, o.Images.Values, embedtest.Normalized(ref.ImageEmbeds, ref.Dim, 16)); !(d <= 1e-4) {
 		t.Errorf("--dim 16 image embeddings off by %g", d)
 	}
-	if d := embedtest.MaxAbsDiff(t, o.Caps.Values, embedtest.Normalized(ref.TextEmbeds, ref.Dim, 16)); d > 1e-4 {
+	if d := embedtest.MaxAbsDiff(t, o.Caps.Values, embedtest.Normalized(ref.TextEmbeds, ref.Dim, 16)); !(d <= 1e-4) {
 		t.Errorf("--dim 16 caption embeddings off by %g", d)
 	}
 	prov, _ := stream.Provenance(o.Schema)
@@ -52,7 +52,7 @@ func TestCLI(t *testing.T) {
 	if err := run([]string{"--model", model, "--in", in, "--out", out, "--no-normalize"}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if d := embedtest.MaxAbsDiff(t, embedtest.Read(t, out).Images.Values, ref.ImageEmbeds); d > 1e-4 {
+	if d := embedtest.MaxAbsDiff(t, embedtest.Read(t, out).Images.Values, ref.ImageEmbeds); !(d <= 1e-4) {
 		t.Errorf("--no-normalize image embeddings off by %g", d)
 	}
 
@@ -189,7 +189,7 @@ func TestPipeline(t *testing.T) {
 	for dirName, m := range map[string]map[string]float64{"t2i": res.T2I, "i2t": res.I2T} {
 		for _, k := range []string{"r1", "r5", "r10", "mrr", "ndcg10"} {
 			v, ok := m[k]
-			if !ok || v < 0 || v > 1 {
+			if !ok || !(v >= 0 && v <= 1) {
 				t.Errorf("%s.%s = %v (present %v), want in [0, 1]", dirName, k, v, ok)
 			}
 			if k[0] == 'r' && k != "rsum" {
@@ -200,7 +200,7 @@ func TestPipeline(t *testing.T) {
 			t.Errorf("%s recalls not increasing: %v", dirName, m)
 		}
 	}
-	if d := sum - res.RSum; d > 1e-9 || d < -1e-9 {
+	if d := sum - res.RSum; !(d <= 1e-9 && d >= -1e-9) {
 		t.Errorf("rsum %g, recalls sum to %g", res.RSum, sum)
 	}
 	t.Logf("random tiny model on 30 synthetic images: %s", strings.TrimSpace(stdout))

@@ -87,7 +87,7 @@ func runRank(t *testing.T, args ...string) (Output, string, error) {
 
 func near(t *testing.T, name string, got, want float64) {
 	t.Helper()
-	if math.Abs(got-want) > 1e-6 {
+	if !(math.Abs(got-want) <= 1e-6) {
 		t.Errorf("%s = %.6f, want %.6f", name, got, want)
 	}
 }

@@ -121,16 +121,16 @@ func TestGoldenStream(t *testing.T) {
 				t.Errorf("stats %+v, want 5 rows, 5 images, 4 captions", st)
 			}
 			o := embedtest.Read(t, out)
-			if d := embedtest.MaxAbsDiff(t, o.Images.Values, wantImg(ref.ImageEmbeds)); d > 1e-4 {
+			if d := embedtest.MaxAbsDiff(t, o.Images.Values, wantImg(ref.ImageEmbeds)); !(d <= 1e-4) {
 				t.Errorf("image embeddings differ from PyTorch's by %g", d)
 			}
-			if d := embedtest.MaxAbsDiff(t, o.Images.Values, wantImg(ownImg)); d > 1e-5 {
+			if d := embedtest.MaxAbsDiff(t, o.Images.Values, wantImg(ownImg)); !(d <= 1e-5) {
 				t.Errorf("image embeddings differ from the model's forward by %g", d)
 			}
-			if d := embedtest.MaxAbsDiff(t, o.Caps.Values, embedtest.Normalized(ref.TextEmbeds, ref.Dim, 0)); d > 1e-4 {
+			if d := embedtest.MaxAbsDiff(t, o.Caps.Values, embedtest.Normalized(ref.TextEmbeds, ref.Dim, 0)); !(d <= 1e-4) {
 				t.Errorf("caption embeddings differ from PyTorch's by %g", d)
 			}
-			if d := embedtest.MaxAbsDiff(t, o.Caps.Values, embedtest.Normalized(ownTxt, ref.Dim, 0)); d > 1e-5 {
+			if d := embedtest.MaxAbsDiff(t, o.Caps.Values, embedtest.Normalized(ownTxt, ref.Dim, 0)); !(d <= 1e-5) {
 				t.Errorf("caption embeddings differ from the model's forward by %g", d)
 			}
 			if want := []int32{0, 2, 2, 3, 4, 4}; !slices.Equal(o.Caps.Offsets, want) {
@@ -203,10 +203,10 @@ func TestDimAndNoNormalize(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := embedtest.Read(t, out)
-		if d := embedtest.MaxAbsDiff(t, o.Images.Values, c.wantImg); d > 1e-4 {
+		if d := embedtest.MaxAbsDiff(t, o.Images.Values, c.wantImg); !(d <= 1e-4) {
 			t.Errorf("%+v: image embeddings off by %g", c.opts, d)
 		}
-		if d := embedtest.MaxAbsDiff(t, o.Caps.Values, c.wantTxt); d > 1e-4 {
+		if d := embedtest.MaxAbsDiff(t, o.Caps.Values, c.wantTxt); !(d <= 1e-4) {
 			t.Errorf("%+v: caption embeddings off by %g", c.opts, d)
 		}
 		w := e.Dim()
@@ -222,7 +222,7 @@ func TestDimAndNoNormalize(t *testing.T) {
 				for _, x := range o.Images.Values[i : i+w] {
 					ss += float64(x) * float64(x)
 				}
-				if math.Abs(ss-1) > 1e-5 {
+				if !(math.Abs(ss-1) <= 1e-5) {
 					t.Errorf("%+v: norm² %g", c.opts, ss)
 				}
 			}
@@ -301,10 +301,10 @@ func TestBatchingAcrossRows(t *testing.T) {
 		if st.Rows != 23 || len(o.IDs) != 23 {
 			t.Fatalf("batch %d: %d rows (stats %+v)", B, len(o.IDs), st)
 		}
-		if d := embedtest.MaxAbsDiff(t, o.Images.Values, wantImg); d > 1e-5 {
+		if d := embedtest.MaxAbsDiff(t, o.Images.Values, wantImg); !(d <= 1e-5) {
 			t.Errorf("batch %d: image embeddings differ by %g", B, d)
 		}
-		if d := embedtest.MaxAbsDiff(t, o.Caps.Values, wantTxt); d > 1e-5 {
+		if d := embedtest.MaxAbsDiff(t, o.Caps.Values, wantTxt); !(d <= 1e-5) {
 			t.Errorf("batch %d: caption embeddings differ by %g", B, d)
 		}
 		if !slices.Equal(o.Caps.Offsets, offs) {
@@ -371,7 +371,7 @@ func TestOneKind(t *testing.T) {
 	if o.Caps.Width != ref.Dim || stream.HasColumn(o.Schema, stream.ColImageEmbedding) {
 		t.Errorf("tokens only: columns %v", o.Schema)
 	}
-	if d := embedtest.MaxAbsDiff(t, o.Caps.Values, embedtest.Normalized(ref.TextEmbeds, ref.Dim, 0)); d > 1e-4 {
+	if d := embedtest.MaxAbsDiff(t, o.Caps.Values, embedtest.Normalized(ref.TextEmbeds, ref.Dim, 0)); !(d <= 1e-4) {
 		t.Errorf("context %d: caption embeddings differ by %g", C, d)
 	}
 }
@@ -497,10 +497,10 @@ func TestSplit(t *testing.T) {
 	if !slices.Equal(p.IDs, wantIDs) || st.Rows != int64(len(wantIDs)) || st.Dropped != int64(23-len(wantIDs)) {
 		t.Errorf("rows %v, want %v (stats %+v)", p.IDs, wantIDs, st)
 	}
-	if d := embedtest.MaxAbsDiff(t, p.Images.Values, wantImg); d > 1e-5 {
+	if d := embedtest.MaxAbsDiff(t, p.Images.Values, wantImg); !(d <= 1e-5) {
 		t.Errorf("image embeddings differ from the full run's by %g", d)
 	}
-	if d := embedtest.MaxAbsDiff(t, p.Caps.Values, wantCaps); d > 1e-5 {
+	if d := embedtest.MaxAbsDiff(t, p.Caps.Values, wantCaps); !(d <= 1e-5) {
 		t.Errorf("caption embeddings differ from the full run's by %g", d)
 	}
 

@@ -111,7 +111,7 @@ func TestFormats(t *testing.T) {
 			if tc.maxMean == 0 && mx != 0 {
 				t.Fatalf("not exact: max diff %d", mx)
 			}
-			if mean > tc.maxMean {
+			if !(mean <= tc.maxMean) {
 				t.Fatalf("mean abs diff %.3f > %.1f", mean, tc.maxMean)
 			}
 		})
@@ -134,7 +134,7 @@ func TestFormats(t *testing.T) {
 		want := mustDecodeFile(t, "testdata/blue-purple-pink.png")
 		mean, mx := meanAbsDiff(got.HWC(), want.HWC())
 		t.Logf("lossy WebP vs original: mean abs diff %.3f, max %d", mean, mx)
-		if mean > 6 {
+		if !(mean <= 6) {
 			t.Fatalf("mean abs diff %.3f > 6: wrong YUV range or upsampling?", mean)
 		}
 	})
@@ -389,7 +389,7 @@ func TestKernelMatchesPillowFloat(t *testing.T) {
 			for _, c := range k.coeffs[x*k.ksize : x*k.ksize+k.n[x]] {
 				sum += int64(c)
 			}
-			if d := math.Abs(float64(sum) - (1 << precisionBits)); d > float64(k.n[x]) {
+			if d := math.Abs(float64(sum) - (1 << precisionBits)); !(d <= float64(k.n[x])) {
 				t.Fatalf("%v out %d: taps sum to %d", s, x, sum)
 			}
 			if k.start[x] < 0 || k.start[x]+k.n[x] > s[0] {
@@ -459,7 +459,7 @@ func TestNormalizeMatchesReference(t *testing.T) {
 		}
 	}
 	t.Logf("max abs diff vs reference pixel_values: %g", worst)
-	if worst > 1e-6 {
+	if !(worst <= 1e-6) {
 		t.Fatalf("normalised pixels differ by %g", worst)
 	}
 }

@@ -74,7 +74,7 @@ func TestParityWithPillow(t *testing.T) {
 			t.Logf("%s (%s %dx%d -> %dx%d): max abs diff %d, mean abs diff %.4f",
 				tc.File, tc.Mode, img.W, img.H, tc.Resized[0], tc.Resized[1], maxd, mean)
 			if strings.HasSuffix(tc.File, ".jpg") || strings.HasSuffix(tc.File, ".jpeg") {
-				if mean > 2 {
+				if !(mean <= 2) {
 					t.Errorf("JPEG mean abs diff %.4f > 2", mean)
 				}
 			} else if maxd > 1 {

@@ -46,7 +46,7 @@ func checkFD(t *testing.T, img, txt []float32, n, D int, o Options) {
 			fd := (hi - lo) / float64(up-down)
 			d := math.Abs(fd - float64(g[i]))
 			worst = math.Max(worst, d)
-			if d > 1e-5+1e-3*math.Abs(fd) {
+			if !(d <= 1e-5+1e-3*math.Abs(fd)) {
 				t.Errorf("%s[%d]: analytic %.7g, finite difference %.7g", what, i, g[i], fd)
 			}
 		}
@@ -61,7 +61,7 @@ func checkFD(t *testing.T, img, txt []float32, n, D int, o Options) {
 		lo := lossAt()
 		o.LogitScale = ls
 		fd := (hi - lo) / (2 * h)
-		if math.Abs(fd-float64(r.DLogitScale)) > 1e-5+1e-3*math.Abs(fd) {
+		if !(math.Abs(fd-float64(r.DLogitScale)) <= 1e-5+1e-3*math.Abs(fd)) {
 			t.Errorf("dLogitScale: analytic %.7g, finite difference %.7g", r.DLogitScale, fd)
 		}
 	}
@@ -109,7 +109,7 @@ func TestHandCases(t *testing.T) {
 	img := []float32{1, 0, 0, 2}
 	txt := []float32{3, 0, 0, 1}
 	r, _ = InfoNCE(img, txt, 2, 2, Options{Temperature: 0.5})
-	if want := math.Log(1 + math.Exp(-2)); math.Abs(float64(r.Loss)-want) > 1e-6 || r.Scale != 2 {
+	if want := math.Log(1 + math.Exp(-2)); !(math.Abs(float64(r.Loss)-want) <= 1e-6) || r.Scale != 2 {
 		t.Errorf("2x2: loss %v scale %v, want %v and 2", r.Loss, r.Scale, want)
 	}
 	// Clamp: exp(5) > 100, so s = 100 and logit_scale gets no gradient.
@@ -129,7 +129,7 @@ func TestHandCases(t *testing.T) {
 	}
 	r4, _ := InfoNCE(pre(a, 4), pre(b, 4), 3, 4, Options{LogitScale: 1})
 	r8, _ := InfoNCE(a, b, 3, 8, Options{LogitScale: 1})
-	if math.Abs(float64(r.Loss-(r4.Loss+r8.Loss))) > 1e-6 {
+	if !(math.Abs(float64(r.Loss-(r4.Loss+r8.Loss))) <= 1e-6) {
 		t.Errorf("matryoshka: %v != %v + %v", r.Loss, r4.Loss, r8.Loss)
 	}
 }
@@ -174,10 +174,10 @@ func TestGoldenLoss(t *testing.T) {
 	}
 	want := get(ref, "loss")[0]
 	t.Logf("loss %.7f, reference %.7f", r.Loss, want)
-	if math.Abs(float64(r.Loss-want)) > 1e-5 {
+	if !(math.Abs(float64(r.Loss-want)) <= 1e-5) {
 		t.Errorf("loss %v, reference %v", r.Loss, want)
 	}
-	if g := get(ref, "grad.logit_scale")[0]; math.Abs(float64(r.DLogitScale-g)) > 1e-5 {
+	if g := get(ref, "grad.logit_scale")[0]; !(math.Abs(float64(r.DLogitScale-g)) <= 1e-5) {
 		t.Errorf("dLogitScale %v, reference %v", r.DLogitScale, g)
 	}
 }

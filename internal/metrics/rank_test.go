@@ -12,7 +12,7 @@ import (
 
 func approx(t *testing.T, name string, got, want float64) {
 	t.Helper()
-	if math.Abs(got-want) > 1e-4 {
+	if !(math.Abs(got-want) <= 1e-4) {
 		t.Errorf("%s = %.5f, want %.5f", name, got, want)
 	}
 }
@@ -238,7 +238,7 @@ func checkAgainstBrute(t *testing.T, in Input, opt Options) {
 		approx(t, dir.name+" R5", dir.got.R5, r5)
 		approx(t, dir.name+" R10", dir.got.R10, r10)
 		approx(t, dir.name+" MRR", dir.got.MRR, mrr)
-		if math.Abs(dir.got.NDCG10-ndcg) > 1e-9 {
+		if !(math.Abs(dir.got.NDCG10-ndcg) <= 1e-9) {
 			t.Errorf("%s NDCG %.12f, brute force %.12f", dir.name, dir.got.NDCG10, ndcg)
 		}
 		for i, want := range top {

@@ -112,7 +112,7 @@ func TestGoldenParity(t *testing.T) {
 		dTxt := maxAbsDiff(txt, f32(t, ts, "text_embeds"))
 		dLog := maxAbsDiff(logitsPerImage(img, txt, n, D, m.LogitScale()), f32(t, ts, "logits_per_image"))
 		t.Logf("training plan %v: max |diff| image_embeds %.2e, text_embeds %.2e, logits_per_image %.2e", training, dImg, dTxt, dLog)
-		if dImg > 1e-4 || dTxt > 1e-4 || dLog > 1e-4 {
+		if !(dImg <= 1e-4 && dTxt <= 1e-4 && dLog <= 1e-4) {
 			t.Errorf("parity beyond 1e-4: image %.2e text %.2e logits %.2e", dImg, dTxt, dLog)
 		}
 	}
@@ -161,7 +161,7 @@ func TestGoldenGradients(t *testing.T) {
 	l := step(t, m, vp, tp, ids, pixels, n, loss.Options{})
 	want := f32(t, ts, "loss")[0]
 	t.Logf("loss %.7f, reference %.7f", l, want)
-	if math.Abs(l-float64(want)) > 1e-5 {
+	if !(math.Abs(l-float64(want)) <= 1e-5) {
 		t.Errorf("loss %v, reference %v", l, want)
 	}
 	type res struct {
@@ -178,7 +178,7 @@ func TestGoldenGradients(t *testing.T) {
 			// noise (~1e-8), so only their smallness is comparable.
 			ma, mb := maxAbsDiff(g, make([]float32, len(g))), maxAbsDiff(ref, make([]float32, len(ref)))
 			t.Logf("%s (analytically 0): max |ours| %.1e, max |reference| %.1e", p.Name, ma, mb)
-			if ma > 1e-6 || mb > 1e-6 {
+			if !(ma <= 1e-6 && mb <= 1e-6) {
 				t.Errorf("grad.%s should vanish: max |ours| %.2e, max |reference| %.2e", p.Name, ma, mb)
 			}
 			continue
@@ -190,7 +190,7 @@ func TestGoldenGradients(t *testing.T) {
 		t.Logf("worst relative gradient diff: %-60s %.2e", r.name, r.rel)
 	}
 	for _, r := range all {
-		if r.rel > 1e-4 {
+		if !(r.rel <= 1e-4) {
 			t.Errorf("grad.%s: relative diff %.2e > 1e-4", r.name, r.rel)
 		}
 	}

@@ -85,7 +85,7 @@ func TestLoRAApply(t *testing.T) {
 			got++
 			bound := 1 / math.Sqrt(float64(p.Shape[1]))
 			for _, x := range download(be, p.W) {
-				if math.Abs(float64(x)) > bound {
+				if !(math.Abs(float64(x)) <= bound) {
 					t.Fatalf("%s: %v outside ±%v", p.Name, x, bound)
 				}
 			}
@@ -138,7 +138,7 @@ func TestLoRAGradients(t *testing.T) {
 			vp.SetDropout(false, 0)
 			tp.SetDropout(false, 0)
 			without := lossOf(t, m, vp, tp, ids, pixels, n, loss.Options{})
-			if math.Abs(with-without) < 1e-4 {
+			if !(math.Abs(with-without) >= 1e-4) {
 				t.Errorf("dropout on and off give the same loss %v", with)
 			}
 		}
@@ -158,7 +158,7 @@ func TestLoRAMergeAndAdapter(t *testing.T) {
 	img, txt := embed(m)
 	base, _ := New(cfg, be, 21)
 	bImg, _ := embed(base)
-	if maxAbsDiff(img, bImg) < 1e-3 {
+	if !(maxAbsDiff(img, bImg) >= 1e-3) {
 		t.Fatal("adapters with random B barely change the embeddings; the test would prove nothing")
 	}
 	dir := t.TempDir()
@@ -172,7 +172,7 @@ func TestLoRAMergeAndAdapter(t *testing.T) {
 	mImg, mTxt := embed(merged)
 	dI, dT := maxAbsDiff(mImg, img), maxAbsDiff(mTxt, txt)
 	t.Logf("merged vs LoRA model: max |diff| image %.2e, text %.2e", dI, dT)
-	if dI > 1e-5 || dT > 1e-5 {
+	if !(dI <= 1e-5 && dT <= 1e-5) {
 		t.Errorf("merged model differs from the LoRA model: image %.2e text %.2e", dI, dT)
 	}
 	if err := m.SaveAdapter(filepath.Join(dir, "adapter"), "base"); err != nil {
@@ -215,10 +215,10 @@ func TestDropoutReplay(t *testing.T) {
 		return append(download(be, ib), download(be, tb)...)
 	}
 	a, b, c := run(false, 5), run(true, 5), run(true, 6)
-	if d := maxAbsDiff(a, b); d > 1e-6 {
+	if d := maxAbsDiff(a, b); !(d <= 1e-6) {
 		t.Errorf("same seed, inference vs training plan differ by %g", d)
 	}
-	if maxAbsDiff(b, c) < 1e-4 {
+	if !(maxAbsDiff(b, c) >= 1e-4) {
 		t.Error("different seeds give the same dropout")
 	}
 }
@@ -316,7 +316,7 @@ func TestPackedMLP(t *testing.T) {
 		if c.exact && differ {
 			t.Errorf("targets %v: gradients differ (%.2e) though the backward recomputes fc1's output", c.targets, rel)
 		}
-		if !c.exact && (!differ || rel > 1e-2) {
+		if !c.exact && (!differ || !(rel <= 1e-2)) {
 			t.Errorf("targets %v: packed gradients differ by %.2e (want bf16 rounding: nonzero, at most 1e-2)", c.targets, rel)
 		}
 		cfg := microConfig()

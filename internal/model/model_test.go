@@ -204,7 +204,7 @@ func TestNewIsSeeded(t *testing.T) {
 		ss += float64(x) * float64(x)
 	}
 	std, want := math.Sqrt(ss/float64(len(w))), math.Pow(16, -0.5)*math.Pow(4, -0.5)
-	if math.Abs(std-want) > 0.2*want {
+	if !(math.Abs(std-want) <= 0.2*want) {
 		t.Errorf("q_proj std %.4f, want about %.4f", std, want)
 	}
 }
@@ -235,15 +235,15 @@ func TestRowIndependence(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(download(be, one), all[b*D:(b+1)*D]); d > 1e-6 {
+		if d := maxAbsDiff(download(be, one), all[b*D:(b+1)*D]); !(d <= 1e-6) {
 			t.Errorf("text row %d alone differs by %g", b, d)
 		}
 		short, _ := m.TextForward(tp, row[:eot+1], 1)
-		if d := maxAbsDiff(download(be, short), all[b*D:(b+1)*D]); d > 1e-6 {
+		if d := maxAbsDiff(download(be, short), all[b*D:(b+1)*D]); !(d <= 1e-6) {
 			t.Errorf("text row %d cut after its end token differs by %g", b, d)
 		}
 		img, _ := m.VisionForward(vp, pixels[b*3*S*S:(b+1)*3*S*S], 1)
-		if d := maxAbsDiff(download(be, img), allImg[b*D:(b+1)*D]); d > 1e-6 {
+		if d := maxAbsDiff(download(be, img), allImg[b*D:(b+1)*D]); !(d <= 1e-6) {
 			t.Errorf("image %d alone differs by %g", b, d)
 		}
 	}
@@ -328,7 +328,7 @@ func fdCheck(t *testing.T, m *Model, params []*Param, lossFn func() float64, per
 			d := math.Abs(fd - float64(g[i]))
 			worst = math.Max(worst, d/math.Max(math.Abs(fd), 1e-2))
 			checked++
-			if d > 5e-4+2e-2*math.Abs(fd) {
+			if !(d <= 5e-4+2e-2*math.Abs(fd)) {
 				t.Errorf("%s[%d]: analytic %.6g, finite difference %.6g", p.Name, i, g[i], fd)
 			}
 		}
@@ -371,7 +371,7 @@ func TestGradAccumulatesAndFreeze(t *testing.T) {
 	for _, p := range m.Params() {
 		g := download(be, p.G)
 		for i := range g {
-			if math.Abs(float64(g[i]-2*once[p.Name][i])) > 1e-6+1e-5*math.Abs(float64(g[i])) {
+			if !(math.Abs(float64(g[i]-2*once[p.Name][i])) <= 1e-6+1e-5*math.Abs(float64(g[i]))) {
 				t.Fatalf("%s[%d]: %v after two passes, %v after one", p.Name, i, g[i], once[p.Name][i])
 			}
 		}
@@ -386,7 +386,7 @@ func TestGradAccumulatesAndFreeze(t *testing.T) {
 		if frozen != (p.G == nil) {
 			t.Errorf("%s: frozen %v but G nil = %v", p.Name, frozen, p.G == nil)
 		}
-		if !frozen && maxAbsDiff(download(be, p.G), once[p.Name]) > 1e-6 {
+		if !frozen && !(maxAbsDiff(download(be, p.G), once[p.Name]) <= 1e-6) {
 			t.Errorf("%s: gradient changed by freezing the other tower", p.Name)
 		}
 	}
@@ -397,7 +397,7 @@ func TestGradAccumulatesAndFreeze(t *testing.T) {
 	m.ZeroGrads()
 	step(t, m, vp, tp, ids, pixels, n, loss.Options{})
 	for _, p := range m.Params() {
-		if p.G != nil && maxAbsDiff(download(be, p.G), once[p.Name]) > 1e-6 {
+		if p.G != nil && !(maxAbsDiff(download(be, p.G), once[p.Name]) <= 1e-6) {
 			t.Errorf("%s: gradient changed by freezing the embeddings", p.Name)
 		}
 	}

@@ -24,10 +24,10 @@ func TestScheduleMatchesHuggingFace(t *testing.T) {
 			t.Fatal(err)
 		}
 		for step, f := range fs {
-			if got := s.Factor(step); math.Abs(got-f) > 1e-12 {
+			if got := s.Factor(step); !(math.Abs(got-f) <= 1e-12) {
 				t.Errorf("%s step %d: factor %v, want %v", kind, step, got, f)
 			}
-			if got := s.LR(step); math.Abs(got-2e-5*f) > 1e-18 {
+			if got := s.LR(step); !(math.Abs(got-2e-5*f) <= 1e-18) {
 				t.Errorf("%s step %d: lr %v, want %v", kind, step, got, 2e-5*f)
 			}
 		}
@@ -41,7 +41,7 @@ func TestScheduleMatchesHuggingFace(t *testing.T) {
 	}
 	// No warmup: the first step runs at the full rate.
 	s, _ := NewSchedule("cosine", 1, 0, 4)
-	if s.Factor(0) != 1 || math.Abs(s.Factor(2)-0.5) > 1e-15 {
+	if s.Factor(0) != 1 || !(math.Abs(s.Factor(2)-0.5) <= 1e-15) {
 		t.Errorf("cosine without warmup: %v %v", s.Factor(0), s.Factor(2))
 	}
 	// total == warmup: the denominators are max(1, ...), never 0.
@@ -124,7 +124,7 @@ func TestAdamWDecayOnlyWhereFlagged(t *testing.T) {
 	for i := range p {
 		got := cpu.Data(p[i].W)
 		for j := range got {
-			if d := math.Abs(float64(got[j]) - ref[i][j]); d > 1e-6*math.Max(1, math.Abs(ref[i][j])) {
+			if d := math.Abs(float64(got[j]) - ref[i][j]); !(d <= 1e-6*math.Max(1, math.Abs(ref[i][j]))) {
 				t.Errorf("%s[%d] = %v, want %v", p[i].Name, j, got[j], ref[i][j])
 			}
 		}
@@ -188,18 +188,18 @@ func TestClipGradNorm(t *testing.T) {
 		}
 	}
 	p := mk()
-	if n := ClipGradNorm(be, p, 1); math.Abs(n-13) > 1e-12 {
+	if n := ClipGradNorm(be, p, 1); !(math.Abs(n-13) <= 1e-12) {
 		t.Errorf("norm %v, want 13", n)
 	}
 	coef := 1 / (13 + 1e-6)
 	want := []float64{3 * coef, 4 * coef, 12 * coef}
 	got := append(append([]float32(nil), cpu.Data(p[0].G)...), cpu.Data(p[1].G)...)
 	for i := range want {
-		if math.Abs(float64(got[i])-want[i]) > 1e-7 {
+		if !(math.Abs(float64(got[i])-want[i]) <= 1e-7) {
 			t.Errorf("clipped[%d] = %v, want %v", i, got[i], want[i])
 		}
 	}
-	if n := GradNorm(be, p); math.Abs(n-1) > 1e-6 {
+	if n := GradNorm(be, p); !(math.Abs(n-1) <= 1e-6) {
 		t.Errorf("norm after clipping %v", n)
 	}
 	// Under the limit, and disabled: untouched.

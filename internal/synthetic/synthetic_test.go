@@ -345,11 +345,11 @@ func TestShapesDistinctAndBounded(t *testing.T) {
 			}
 		}
 		frac := float64(area) / (math.Pi / 4 * n * n)
-		if frac < 0.25 || frac > 0.9 {
+		if !(frac >= 0.25 && frac <= 0.9) {
 			t.Errorf("%s covers %.2f of the unit disc", sh.names[0].one, frac)
 		}
 		for a := 0.0; a < 2*math.Pi; a += 0.05 {
-			if d := sh.sdf(1.02*math.Cos(a), 1.02*math.Sin(a)); d <= 0 {
+			if d := sh.sdf(1.02*math.Cos(a), 1.02*math.Sin(a)); !(d > 0) {
 				t.Fatalf("%s reaches outside the unit disc at angle %.2f", sh.names[0].one, a)
 			}
 		}
@@ -366,7 +366,7 @@ func TestShapesDistinctAndBounded(t *testing.T) {
 					union++
 				}
 			}
-			if iou := float64(inter) / float64(union); iou > 0.8 {
+			if iou := float64(inter) / float64(union); !(iou <= 0.8) {
 				t.Errorf("%s and %s overlap too much (IoU %.2f)", shapes[i].names[0].one, shapes[j].names[0].one, iou)
 			}
 		}

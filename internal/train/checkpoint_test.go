@@ -204,7 +204,7 @@ func TestCheckpointLayout(t *testing.T) {
 		for i := range pr[0] {
 			worst = math.Max(worst, math.Abs(float64(pr[0][i]-pr[1][i])))
 		}
-		if worst > 1e-5 {
+		if !(worst <= 1e-5) {
 			t.Errorf("merged model's embeddings differ by %.3g", worst)
 		}
 	}
@@ -215,7 +215,7 @@ func TestCheckpointLayout(t *testing.T) {
 	for i := range oi {
 		moved = math.Max(moved, math.Abs(float64(oi[i]-wi[i])))
 	}
-	if moved < 1e-3 {
+	if !(moved >= 1e-3) {
 		t.Errorf("training barely moved the embeddings (%.3g)", moved)
 	}
 	// The adapter applied to the base model gives the same embeddings too.
@@ -225,7 +225,7 @@ func TestCheckpointLayout(t *testing.T) {
 	}
 	ai, _, _ := Embed(withAdapter, &tr.norm, data, 5)
 	for i := range ai {
-		if math.Abs(float64(ai[i]-wi[i])) > 1e-5 {
+		if !(math.Abs(float64(ai[i]-wi[i])) <= 1e-5) {
 			t.Fatalf("base + adapter embedding %d: %v, trained %v", i, ai[i], wi[i])
 		}
 	}

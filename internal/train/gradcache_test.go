@@ -53,7 +53,7 @@ func TestGradCacheEqualsPlainBatch(t *testing.T) {
 				grads[chunk] = hostGrads(tr)
 			}
 			for _, chunk := range []int{4, 1} {
-				if math.Abs(losses[chunk]-losses[0]) > 1e-5*math.Abs(losses[0]) {
+				if !(math.Abs(losses[chunk]-losses[0]) <= 1e-5*math.Abs(losses[0])) {
 					t.Errorf("chunk %d: loss %v, plain %v", chunk, losses[chunk], losses[0])
 				}
 				compareGrads(t, grads[0], grads[chunk], 1e-4)
@@ -104,7 +104,7 @@ func compareGrads(t *testing.T, want, got map[string][]float32, rel float64) {
 		if scale > 0 {
 			nonzero++
 		}
-		if worst > rel*math.Max(scale, 1e-3*global) {
+		if !(worst <= rel*math.Max(scale, 1e-3*global)) {
 			t.Errorf("%s: max difference %.3g, scale %.3g", name, worst, scale)
 		}
 	}
@@ -153,11 +153,11 @@ func TestMatryoshkaLoss(t *testing.T) {
 				dImg[i] += w * float64(r.DImg[i])
 			}
 		}
-		if math.Abs(float64(got.Loss)-want) > 1e-5*want {
+		if !(math.Abs(float64(got.Loss)-want) <= 1e-5*want) {
 			t.Errorf("weights %v: loss %v, want Σ prefixes %v", weights, got.Loss, want)
 		}
 		for i := range dImg {
-			if math.Abs(float64(got.DImg[i])-dImg[i]) > 1e-6 {
+			if !(math.Abs(float64(got.DImg[i])-dImg[i]) <= 1e-6) {
 				t.Fatalf("weights %v: dImg[%d] %v, want %v", weights, i, got.DImg[i], dImg[i])
 			}
 		}

@@ -417,7 +417,7 @@ func refFD(t *testing.T, c gradCase, x [][]float64, rng *rand.Rand) {
 			lm := loss()
 			x[i][j] = orig
 			num := (lp - lm) / (2 * h)
-			if math.Abs(num-g[i][j]) > 1e-6*(1+math.Abs(num)) {
+			if !(math.Abs(num-g[i][j]) <= 1e-6*(1+math.Abs(num))) {
 				t.Errorf("reference gradient d%s[%d] = %g, finite difference %g", in.name, j, g[i][j], num)
 			}
 		}

@@ -189,7 +189,7 @@ func testDropout(t *testing.T, be backend.Backend, tol Tolerances) {
 		// 4.5 standard deviations of the binomial count.
 		frac := float64(dropped) / float64(n)
 		sd := math.Sqrt(float64(c.p) * (1 - float64(c.p)) / float64(n))
-		if math.Abs(frac-float64(c.p)) > 4.5*sd+1e-12 {
+		if !(math.Abs(frac-float64(c.p)) <= 4.5*sd+1e-12) {
 			t.Errorf("p=%g: dropped fraction %g", c.p, frac)
 		}
 		h.checkGuards()
@@ -310,7 +310,7 @@ func testSumSquares(t *testing.T, be backend.Backend, tol Tolerances) {
 		}
 		// Only the first n values count.
 		got := be.SumSquares(h.put64("x", x), n)
-		if math.Abs(got-want) > tol.Abs+tol.Rel*math.Abs(want) {
+		if !(math.Abs(got-want) <= tol.Abs+tol.Rel*math.Abs(want)) {
 			t.Errorf("SumSquares n=%d: %g, want %g", n, got, want)
 		}
 	}

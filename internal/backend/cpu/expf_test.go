@@ -12,12 +12,12 @@ func TestExpf(t *testing.T) {
 		got := float64(expf(x))
 		want := math.Exp(float64(x))
 		if want < math.SmallestNonzeroFloat32*(1<<23) { // below float32 normals
-			if got > 2*want {
+			if !(got <= 2*want) {
 				t.Fatalf("expf(%g) = %g, want ~%g", x, got, want)
 			}
 			return
 		}
-		if rel := math.Abs(got-want) / want; rel > 2.5e-7 {
+		if rel := math.Abs(got-want) / want; !(rel <= 2.5e-7) {
 			t.Fatalf("expf(%g) = %g, want %g (relative error %.3g)", x, got, want, rel)
 		}
 	}
@@ -55,7 +55,8 @@ func TestVec(t *testing.T) {
 		done := expVec(e, x)
 		for i := range x[:done] {
 			want := expf(min(max(x[i], -87.33654), 88.72283))
-			if d := math.Abs(float64(e[i] - want)); d > 2.5e-7*float64(want) {
+			// Equal passes (exp(88.72283) is +Inf on both sides); NaN fails.
+			if d := math.Abs(float64(e[i] - want)); e[i] != want && !(d <= 2.5e-7*float64(want)) {
 				t.Fatalf("expVec n=%d [%d] exp(%g) = %g, scalar %g", n, i, x[i], e[i], want)
 			}
 		}
@@ -63,7 +64,7 @@ func TestVec(t *testing.T) {
 		done = quickGELUVec(g, x)
 		for i := range x[:done] {
 			want := x[i] * sigmoid(1.702*x[i])
-			if d := math.Abs(float64(g[i] - want)); d > 1e-6*(1+math.Abs(float64(want))) {
+			if d := math.Abs(float64(g[i] - want)); !(d <= 1e-6*(1+math.Abs(float64(want)))) {
 				t.Fatalf("quickGELUVec n=%d [%d] f(%g) = %g, scalar %g", n, i, x[i], g[i], want)
 			}
 		}
@@ -75,7 +76,7 @@ func TestVec(t *testing.T) {
 		for i := range x[:done] {
 			s := sigmoid(1.702 * x[i])
 			want := 0.25 + dOut[i]*(s+1.702*x[i]*s*(1-s))
-			if d := math.Abs(float64(dIn[i] - want)); d > 1e-6*(1+math.Abs(float64(want))) {
+			if d := math.Abs(float64(dIn[i] - want)); !(d <= 1e-6*(1+math.Abs(float64(want)))) {
 				t.Fatalf("quickGELUBackwardVec n=%d [%d] at %g: %g, scalar %g", n, i, x[i], dIn[i], want)
 			}
 		}

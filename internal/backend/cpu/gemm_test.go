@@ -92,7 +92,7 @@ func TestGemmKernels(t *testing.T) {
 							} else if bias != nil {
 								w += float64(bias[j])
 							}
-							if math.Abs(float64(got)-w) > 1e-5*(1+math.Sqrt(float64(s.k))) {
+							if !(math.Abs(float64(got)-w) <= 1e-5*(1+math.Sqrt(float64(s.k)))) {
 								t.Fatalf("%s: C[%d,%d] = %g, want %g", name, i, j, got, w)
 							}
 						}

@@ -194,7 +194,7 @@ func compareGrads(t *testing.T, what string, got, want map[string][]float32, tol
 				q := want[strings.TrimSuffix(name, "k_proj.bias")+"q_proj.bias"]
 				limit += tol * maxAbs(q, make([]float32, len(q)))
 			}
-			if m := maxAbs(gv, make([]float32, len(gv))); m > limit {
+			if m := maxAbs(gv, make([]float32, len(gv))); !(m <= limit) {
 				t.Errorf("%s: %s should vanish, max |g| %.2e > %.2e", what, name, m, limit)
 			}
 			continue
@@ -253,10 +253,10 @@ func TestModelGoldenParity(t *testing.T) {
 				dImg, dTxt = relL2(r.img, wantImg), relL2(r.txt, wantTxt)
 			}
 			t.Logf("embeddings vs PyTorch: image %.2e, text %.2e (relative); loss %.7f vs %.7f", dImg, dTxt, r.loss, wantLoss)
-			if dImg > c.tol || dTxt > c.tol {
+			if !(dImg <= c.tol && dTxt <= c.tol) {
 				t.Errorf("embeddings vs PyTorch: image %.2e text %.2e > %g", dImg, dTxt, c.tol)
 			}
-			if math.Abs(r.loss-wantLoss) > c.tol*math.Max(1, math.Abs(wantLoss)) {
+			if !(math.Abs(r.loss-wantLoss) <= c.tol*math.Max(1, math.Abs(wantLoss))) {
 				t.Errorf("loss %v, PyTorch %v", r.loss, wantLoss)
 			}
 			compareGrads(t, "vs PyTorch", r.grads, refGrads, c.tol, reduced(c.opts))
@@ -281,10 +281,10 @@ func TestModelLoRAParity(t *testing.T) {
 			if reduced(c.opts) {
 				rel = relL2
 			}
-			if e := rel(r.img, cpuRes.img); e > c.tol {
+			if e := rel(r.img, cpuRes.img); !(e <= c.tol) {
 				t.Errorf("image embeddings vs CPU: %.2e", e)
 			}
-			if e := rel(r.txt, cpuRes.txt); e > c.tol {
+			if e := rel(r.txt, cpuRes.txt); !(e <= c.tol) {
 				t.Errorf("text embeddings vs CPU: %.2e", e)
 			}
 			if len(r.grads) == 0 || len(r.grads) != len(cpuRes.grads) {
