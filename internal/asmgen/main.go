@@ -27,6 +27,9 @@ type target struct {
 
 var targets = []target{
 	{"simd", "internal/simd/kernel_amd64.s", genSIMD},
+	{"vec", "internal/backend/cpu/vec_amd64.s", genVec},
+	{"ln", "internal/backend/cpu/ln_amd64.s", genLN},
+	{"dropout", "internal/backend/cpu/dropout_amd64.s", genDropout},
 }
 
 // generate returns a target's file text, header included.
@@ -116,6 +119,17 @@ func (f *file) text(name string, argSize int, doc ...string) {
 	f.line("")
 	f.comment(doc...)
 	f.line("TEXT ·%s(SB), NOSPLIT, $0-%d", name, argSize)
+}
+
+// define writes a multi-line assembler macro.
+func (f *file) define(name string, body ...string) {
+	f.line("#define %s \\", name)
+	for i, l := range body {
+		if i < len(body)-1 {
+			l += " \\"
+		}
+		f.ins("%s", l)
+	}
 }
 
 // comment writes comment lines (before a function, say).

@@ -30,7 +30,7 @@ func (be *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int,
 		base := b*T*C + h*hs
 		P := att[task*T*T : (task+1)*T*T]
 		one.gemm(T, T, hs, matrix{qd[base:], C, 1}, matrix{kd[base:], 1, C}, P, T, false, nil)
-		softmaxRows(P, T, scale, causal)
+		be.ops.softmaxRows(P, T, scale, causal)
 		one.gemm(T, hs, T, matrix{P, T, 1}, matrix{vd[base:], C, 1}, o[base:], C, false, nil)
 	})
 }
@@ -38,27 +38,24 @@ func (be *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int,
 // softmaxRows replaces each row t of the T×T block P with
 // softmax(scale·P[t, :tmax]) (tmax = t+1 when causal, else T) and zeros
 // past tmax. The exponentials run over the whole block in one vector call.
-func softmaxRows(P []float32, T int, scale float32, causal bool) {
+func (v *vecOps) softmaxRows(P []float32, T int, scale float32, causal bool) {
 	for t := range T {
 		row := P[t*T : t*T+T]
 		tmax := T
 		if causal {
 			tmax = t + 1
 		}
-		rowShiftScale(row[:tmax], rowMax(row[:tmax]), scale)
+		v.shiftScale(row[:tmax], v.max(row[:tmax]), scale)
 		clear(row[tmax:])
 	}
-	done := expVec(P, P)
-	for i, v := range P[done:] {
-		P[done+i] = expf(v)
-	}
+	v.exp(P, P)
 	for t := range T {
 		row := P[t*T : t*T+T]
 		tmax := T
 		if causal {
 			tmax = t + 1
 		}
-		rowScale(row[:tmax], 1/rowSum(row[:tmax]))
+		v.scale(row[:tmax], 1/v.sum(row[:tmax]))
 		clear(row[tmax:]) // exp(0) = 1 there
 	}
 }
@@ -107,7 +104,7 @@ func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out bac
 			if causal {
 				tmax = t + 1
 			}
-			rowSoftmaxBack(d[:tmax], p, rowDot(p[:tmax], d[:tmax]), scale)
+			be.ops.softmaxBack(d[:tmax], p, be.ops.dot(p[:tmax], d[:tmax]), scale)
 			clear(d[tmax:])
 		}
 		if dQd != nil {
@@ -122,7 +119,7 @@ func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out bac
 // single returns a one-worker view of the backend for work nested inside
 // a parallel loop.
 func (be *Backend) single() *Backend {
-	return &Backend{workers: 1, kern: be.kern}
+	return &Backend{workers: 1, kern: be.kern, ops: be.ops}
 }
 
 // dot returns Σ a[i]·b[i] with four partial sums (breaks the add chain).

@@ -11,7 +11,8 @@ import (
 )
 
 // Run with: go test -bench . -run '^$' ./internal/backend/cpu/
-// (CLIPLINE_CPU_KERNEL=go|avx2|avx512 picks the GEMM micro-kernel.)
+// (CLIPLINE_CPU_KERNEL=go|avx2|avx512 picks the simd level: the GEMM
+// micro-kernel and the vector loops.)
 
 func randBuf(be backend.Backend, n int, rng *rand.Rand) backend.Buf {
 	b := be.Alloc(n)

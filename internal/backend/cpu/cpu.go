@@ -8,14 +8,17 @@
 //
 // Linear and LinearBackward use a cache-blocked SGEMM (BLIS structure:
 // packed panels, a register-tiled micro-kernel) for all three products
-// in·Wᵀ, dOut·W and dOutᵀ·in. On amd64 the micro-kernel is AVX-512 (12×32)
-// or AVX2+FMA (6×16) assembly, chosen from the CPU's features, and exp,
-// quick_gelu, layer norm, softmax rows, panel transposes and dropout masks
-// have AVX2/AVX-512 loops; elsewhere (or with CLIPLINE_CPU_KERNEL=go)
-// everything runs in portable Go, which the tests check the assembly
-// against. Attention runs per (batch, head) pair as small GEMMs and saves
-// the softmax probabilities for its backward pass.
+// in·Wᵀ, dOut·W and dOutᵀ·in. On amd64 the micro-kernel (internal/simd) is
+// AVX-512 (12×32) or AVX2+FMA (6×16) assembly, and exp, quick_gelu, layer
+// norm, softmax rows and dropout masks have AVX2/AVX-512 loops, one table
+// of them per simd level; both are chosen once, from the CPU's features
+// (simd.Selected). Elsewhere, with the purego tag or with
+// CLIPLINE_CPU_KERNEL=go, everything runs in portable Go, which the tests
+// check the assembly against. Attention runs per (batch, head) pair as
+// small GEMMs and saves the softmax probabilities for its backward pass.
 package cpu
+
+//go:generate go run ../../asmgen vec ln dropout
 
 import (
 	"fmt"
@@ -111,6 +114,7 @@ func WrapInts(d []int32) backend.IntBuf { return &IntBuf{d} }
 type Backend struct {
 	workers int
 	kern    *simd.Kernel // GEMM micro-kernel
+	ops     *vecOps      // row and element loops of the same level
 }
 
 // New returns a CPU backend using runtime.GOMAXPROCS(0) workers.
@@ -118,11 +122,12 @@ func New() *Backend { return NewWorkers(runtime.GOMAXPROCS(0)) }
 
 // NewWorkers returns a CPU backend that uses at most n goroutines per
 // operation (n < 1 means 1).
-func NewWorkers(n int) *Backend {
-	if n < 1 {
-		n = 1
-	}
-	return &Backend{workers: n, kern: simd.KernelFor(simd.Selected())}
+func NewWorkers(n int) *Backend { return NewLevel(n, simd.Selected()) }
+
+// NewLevel is NewWorkers with the kernels and vector loops of simd level l
+// (one of simd.Available()), for tests and benchmarks that compare levels.
+func NewLevel(n int, l simd.Level) *Backend {
+	return &Backend{workers: max(n, 1), kern: simd.KernelFor(l), ops: opsFor(l)}
 }
 
 var _ backend.Backend = (*Backend)(nil)

@@ -1,16 +1,24 @@
 package cpu_test
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 
 	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/backend/backendtest"
 	"github.com/clipline/clipline/internal/backend/cpu"
+	"github.com/clipline/clipline/internal/simd"
 )
 
+// TestConformance runs the suite at every simd level (the default one is
+// simd.Selected()).
 func TestConformance(t *testing.T) {
-	backendtest.Run(t, cpu.New(), backendtest.DefaultTolerances())
+	for _, l := range simd.Available() {
+		t.Run(l.String(), func(t *testing.T) {
+			backendtest.Run(t, cpu.NewLevel(runtime.GOMAXPROCS(0), l), backendtest.DefaultTolerances())
+		})
+	}
 }
 
 // One worker takes the serial paths (no task splitting, no per-worker

@@ -50,7 +50,7 @@ func TestGemmKernels(t *testing.T) {
 	}
 	for _, kern := range kernels() {
 		for _, workers := range []int{1, 2, 5} {
-			be := &Backend{workers: workers, kern: kern}
+			be := NewLevel(workers, kern.Level)
 			for _, s := range shapes {
 				for li, lay := range []string{"NT", "NN", "TN", "general"} {
 					ad, bd := rv(s.m*s.k+3), rv(s.k*s.n+3)

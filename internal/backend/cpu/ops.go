@@ -72,41 +72,9 @@ func (be *Backend) LayerNorm(out, mean, rstd, in, w, b backend.Buf, rows, C int,
 	bd := need("LayerNorm", "b", b, C)
 	md := opt("LayerNorm", "mean", mean, rows)
 	rd := opt("LayerNorm", "rstd", rstd, rows)
-	vec := lnVec(C)
 	parallel.For(be.workers, rows, max(1, grainElems/max(C, 1)), func(_, lo, hi int) {
 		for r := lo; r < hi; r++ {
-			xr := x[r*C : r*C+C]
-			if vec {
-				// Float32 lanes, two passes (mean, then squared deviations).
-				mf := lnRowSum(xr) / float32(C)
-				v := float64(lnRowSumSqDev(xr, mf)) / float64(C)
-				rf := float32(1 / math.Sqrt(v+float64(eps)))
-				lnRowNorm(o[r*C:r*C+C], xr, wd, bd, mf, rf)
-				if md != nil {
-					md[r] = mf
-				}
-				if rd != nil {
-					rd[r] = rf
-				}
-				continue
-			}
-			var s float64
-			for _, v := range xr {
-				s += float64(v)
-			}
-			m := s / float64(C)
-			var ss float64
-			for _, v := range xr {
-				d := float64(v) - m
-				ss += d * d
-			}
-			rs := 1 / math.Sqrt(ss/float64(C)+float64(eps))
-			mf, rf := float32(m), float32(rs)
-			or := o[r*C : r*C+C]
-			wd, bd := wd[:len(xr)], bd[:len(xr)]
-			for i, v := range xr {
-				or[i] = (v-mf)*rf*wd[i] + bd[i]
-			}
+			mf, rf := be.ops.layerNorm(o[r*C:r*C+C], x[r*C:r*C+C], wd, bd, eps)
 			if md != nil {
 				md[r] = mf
 			}
@@ -140,7 +108,6 @@ func (be *Backend) LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd backen
 	if dBd != nil {
 		partB = make([][]float32, max(chunks, 1))
 	}
-	vec := lnVec(C)
 	parallel.For(be.workers, rows, grain, func(wk, lo, hi int) {
 		var pw, pb []float32
 		if partW != nil {
@@ -151,64 +118,12 @@ func (be *Backend) LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd backen
 			pb = make([]float32, C)
 			partB[wk] = pb
 		}
-		inv := 1 / float32(C)
-		if vec {
-			// The assembly always writes all three; nil ones get scratch.
-			var junk []float32
-			if pw == nil || pb == nil || dI == nil {
-				junk = make([]float32, C)
-			}
-			qw, qb := pw, pb
-			if qw == nil {
-				qw = junk
-			}
-			if qb == nil {
-				qb = junk
-			}
-			for r := lo; r < hi; r++ {
-				xr, dr := x[r*C:r*C+C], dO[r*C:r*C+C]
-				sumD, sumDN := lnRowBackDots(xr, dr, wd, md[r], rd[r])
-				di := junk
-				if dI != nil {
-					di = dI[r*C : r*C+C]
-				}
-				lnRowBackApply(di, qw, qb, xr, dr, wd, md[r], rd[r], sumD*inv, sumDN*inv)
-			}
-			return
-		}
 		for r := lo; r < hi; r++ {
-			xr := x[r*C : r*C+C]
-			dr := dO[r*C : r*C+C]
-			wd := wd[:len(xr)]
-			mf, rf := md[r], rd[r]
-			var sumD, sumDN float32
-			for i, v := range xr {
-				n := (v - mf) * rf
-				dn := wd[i] * dr[i]
-				sumD += dn
-				sumDN += dn * n
-			}
-			sumD *= inv
-			sumDN *= inv
-			if pb != nil {
-				pb := pb[:len(dr)]
-				for i, g := range dr {
-					pb[i] += g
-				}
-			}
-			if pw != nil {
-				pw := pw[:len(xr)]
-				for i, v := range xr {
-					pw[i] += (v - mf) * rf * dr[i]
-				}
-			}
+			var di []float32
 			if dI != nil {
-				di := dI[r*C : r*C+C]
-				for i, v := range xr {
-					n := (v - mf) * rf
-					di[i] += (wd[i]*dr[i] - sumD - n*sumDN) * rf
-				}
+				di = dI[r*C : r*C+C]
 			}
+			be.ops.layerNormBackward(di, pw, pb, x[r*C:r*C+C], dO[r*C:r*C+C], wd, md[r], rd[r])
 		}
 	})
 	for _, p := range partW {
@@ -228,12 +143,7 @@ func (be *Backend) QuickGELU(out, in backend.Buf, n int) {
 	o := need("QuickGELU", "out", out, n)
 	x := need("QuickGELU", "in", in, n)
 	parallel.For(be.workers, n, grainElems/4, func(_, lo, hi int) {
-		o, x := o[lo:hi], x[lo:hi]
-		done := quickGELUVec(o, x)
-		o, x = o[done:], x[done:]
-		for i, v := range x {
-			o[i] = v * sigmoid(1.702*v)
-		}
+		be.ops.quickGELU(o[lo:hi], x[lo:hi])
 	})
 }
 
@@ -251,14 +161,7 @@ func (be *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int, mode back
 		if mode == backend.SetGrad {
 			clear(dI) // the chunk is about to be read and written: in cache
 		}
-		done := quickGELUBackwardVec(dI, dO, x)
-		dI, dO, x = dI[done:], dO[done:], x[done:]
-		dO = dO[:len(dI)]
-		x = x[:len(dI)]
-		for i, v := range x {
-			s := sigmoid(1.702 * v)
-			dI[i] += dO[i] * (s + 1.702*v*s*(1-s))
-		}
+		be.ops.quickGELUBackward(dI, dO, x)
 	})
 }
 
@@ -298,12 +201,7 @@ func (be *Backend) QuickGELUBackwardPacked(dIn, dOut, packed backend.Buf, n int,
 			if mode == backend.SetGrad {
 				clear(dI)
 			}
-			done := quickGELUBackwardVec(dI, dO, x)
-			for i := done; i < len(x); i++ {
-				v := x[i]
-				s := sigmoid(1.702 * v)
-				dI[i] += dO[i] * (s + 1.702*v*s*(1-s))
-			}
+			be.ops.quickGELUBackward(dI, dO, x)
 		}
 	})
 }
@@ -407,12 +305,7 @@ func (be *Backend) dropout(op string, out, in backend.Buf, p float32, seed uint6
 		var mask [dropoutChunk]float32
 		for c := lo; c < hi; c += dropoutChunk {
 			m := mask[:min(dropoutChunk, hi-c)]
-			for i := c + dropoutVec(m, p, keep, seed, uint64(c)); i < c+len(m); i++ {
-				m[i-c] = keep
-				if DropoutUniform(seed, uint64(i)) < p {
-					m[i-c] = 0
-				}
-			}
+			be.ops.dropoutMask(m, p, keep, seed, uint64(c))
 			o, x := o[c:c+len(m)], x[c:c+len(m)]
 			if accumulate {
 				for i := range m {
