@@ -18,7 +18,8 @@
 // items.
 //
 // Computation (Rank): embeddings are packed into panels and scored block by
-// block with AVX-512 or AVX2+FMA kernels (a portable Go kernel elsewhere),
-// each block of scores serving both directions; per query, only counts of
-// items beating its relevant items and an optional top-k heap are kept.
+// block with internal/simd's GEMM micro-kernels (AVX-512, AVX2+FMA or
+// portable Go, as the CPU backend picks), each block of scores serving both
+// directions; per query, only counts of items beating its relevant items and
+// an optional top-k heap are kept.
 package metrics
