@@ -98,7 +98,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer in.Close()
-	queries, err := metrics.ReadRows(in, metrics.Read{Captions: true, Images: c.Gallery == "", Split: c.Split})
+	queries, err := stream.ReadEmbedded(in, stream.Gather{Captions: true, Images: c.Gallery == "", Split: c.Split})
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		defer g.Close()
 		// The gallery's captions, when it has them, also decide relevance.
 		withCaps := stream.HasColumn(g.Schema(), stream.ColCaptions)
-		gallery, err = metrics.ReadRows(g, metrics.Read{Images: true, CaptionTexts: withCaps, Split: c.GallerySplit})
+		gallery, err = stream.ReadEmbedded(g, stream.Gather{Images: true, CaptionTexts: withCaps, Split: c.GallerySplit})
 		if err != nil {
 			return err
 		}
@@ -180,7 +180,7 @@ func printTable(w io.Writer, o Output, res metrics.Result, dim int, split string
 }
 
 // writeResults writes one row per query with its top K, best first.
-func writeResults(path, compress string, inSchema *arrow.Schema, args []string, q, g *metrics.Rows, t2i, i2t metrics.Relevance, res metrics.Result) error {
+func writeResults(path, compress string, inSchema *arrow.Schema, args []string, q, g *stream.Embedded, t2i, i2t metrics.Relevance, res metrics.Result) error {
 	fields := []arrow.Field{
 		{Name: "direction", Type: arrow.BinaryTypes.String},
 		{Name: "query_id", Type: arrow.BinaryTypes.String},

@@ -35,6 +35,8 @@
 // slices); NewStrings, NewStringLists, NewCaptionTokens, NewPixels,
 // NewImageEmbeddings and NewCaptionEmbeddings build them. SetColumns
 // replaces or appends columns and passes every other column through.
+// ReadEmbedded gathers a whole stream's embeddings, ids and captions (what
+// rank ranks), optionally of one split.
 //
 // Transform wires a row-preserving or row-filtering stage: it reads each
 // batch, calls the stage's function for new columns (and an optional keep

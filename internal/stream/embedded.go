@@ -1,15 +1,14 @@
-package metrics
+package stream
 
 import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/clipline/clipline/internal/stream"
 )
 
-// Rows are the embedded rows of a stream, gathered for ranking.
-type Rows struct {
+// Embedded are the embedded rows of a stream (embed's output), gathered
+// whole: what rank and a search index need in memory.
+type Embedded struct {
 	Dim      int
 	IDs      []string   // image_id per row ("row N" when the stream has none)
 	Captions [][]string // captions per row (nil when not read)
@@ -19,8 +18,8 @@ type Rows struct {
 	ImageEmb   []float32
 }
 
-// Read selects what ReadRows gathers.
-type Read struct {
+// Gather selects what ReadEmbedded reads.
+type Gather struct {
 	Images   bool // image_embedding
 	Captions bool // captions and caption_embeddings
 	// CaptionTexts reads the captions column without embeddings (e.g. a
@@ -29,30 +28,30 @@ type Read struct {
 	Split        string // keep only rows whose split is this ("" keeps all)
 }
 
-// ReadRows gathers the rows of r. Errors name the input and the row.
-func ReadRows(r *stream.Reader, want Read) (*Rows, error) {
+// ReadEmbedded gathers the rows of r. Errors name the input and the row.
+func ReadEmbedded(r *Reader, want Gather) (*Embedded, error) {
 	var cols []string
 	if want.Images {
-		cols = append(cols, stream.ColImageEmbedding)
+		cols = append(cols, ColImageEmbedding)
 	}
 	if want.Captions {
-		cols = append(cols, stream.ColCaptions, stream.ColCaptionEmbeddings)
+		cols = append(cols, ColCaptions, ColCaptionEmbeddings)
 	} else if want.CaptionTexts {
-		cols = append(cols, stream.ColCaptions)
+		cols = append(cols, ColCaptions)
 	}
 	if want.Split != "" {
-		cols = append(cols, stream.ColSplit)
+		cols = append(cols, ColSplit)
 	}
 	if err := r.Require(cols...); err != nil {
 		return nil, err
 	}
-	hasIDs := stream.HasColumn(r.Schema(), stream.ColImageID)
+	hasIDs := HasColumn(r.Schema(), ColImageID)
 	if hasIDs {
-		if err := r.Require(stream.ColImageID); err != nil {
+		if err := r.Require(ColImageID); err != nil {
 			return nil, err
 		}
 	}
-	out := &Rows{}
+	out := &Embedded{}
 	splits := map[string]int{}
 	setDim := func(d int, what string) error {
 		if out.Dim == 0 {
@@ -70,7 +69,7 @@ func ReadRows(r *stream.Reader, want Read) (*Rows, error) {
 			keep[i] = true
 		}
 		if want.Split != "" {
-			sp, err := stream.Strings(rec, stream.ColSplit)
+			sp, err := Strings(rec, ColSplit)
 			if err != nil {
 				return nil, r.Errorf("%w", err)
 			}
@@ -82,34 +81,34 @@ func ReadRows(r *stream.Reader, want Read) (*Rows, error) {
 		var ids []string
 		if hasIDs {
 			var err error
-			if ids, err = stream.Strings(rec, stream.ColImageID); err != nil {
+			if ids, err = Strings(rec, ColImageID); err != nil {
 				return nil, r.Errorf("%w", err)
 			}
 		}
-		var img stream.Vectors
+		var img Vectors
 		if want.Images {
 			var err error
-			if img, err = stream.ImageEmbeddings(rec); err != nil {
+			if img, err = ImageEmbeddings(rec); err != nil {
 				return nil, r.Errorf("%w", err)
 			}
-			if err := setDim(img.Width, stream.ColImageEmbedding); err != nil {
+			if err := setDim(img.Width, ColImageEmbedding); err != nil {
 				return nil, err
 			}
 		}
 		var caps [][]string
-		var cemb stream.VectorLists
+		var cemb VectorLists
 		if want.Captions || want.CaptionTexts {
 			var err error
-			if caps, err = stream.StringLists(rec, stream.ColCaptions); err != nil {
+			if caps, err = StringLists(rec, ColCaptions); err != nil {
 				return nil, r.Errorf("%w", err)
 			}
 		}
 		if want.Captions {
 			var err error
-			if cemb, err = stream.CaptionEmbeddings(rec); err != nil {
+			if cemb, err = CaptionEmbeddings(rec); err != nil {
 				return nil, r.Errorf("%w", err)
 			}
-			if err := setDim(cemb.Width, stream.ColCaptionEmbeddings); err != nil {
+			if err := setDim(cemb.Width, ColCaptionEmbeddings); err != nil {
 				return nil, err
 			}
 		}
@@ -155,7 +154,7 @@ func ReadRows(r *stream.Reader, want Read) (*Rows, error) {
 }
 
 // NumCaptions counts the captions gathered.
-func (r *Rows) NumCaptions() int {
+func (r *Embedded) NumCaptions() int {
 	n := 0
 	for _, c := range r.Captions {
 		n += len(c)
