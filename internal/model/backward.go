@@ -9,7 +9,7 @@ import (
 // zero returns the first n values of workspace buffer id, zeroed
 // (backward operations accumulate).
 func (p *plan) zero(id workID, n int) backend.Buf {
-	s := p.w(id, n)
+	s := p.work(id, n)
 	p.m.be.Zero(s)
 	return s
 }
@@ -41,7 +41,7 @@ func (p *plan) linBack(l *linear, dIn, dOut, in backend.Buf, M int, hs backend.B
 		return
 	}
 	// out += B·hs with hs = s·A·x: dB += dOutᵀ·hs, dhs = dOut·B, dh = s·dhs.
-	dh := p.w(wLoraDh, M*ad.r)
+	dh := p.work(wLoraDh, M*ad.r)
 	be.LinearBackward(dh, gB, nil, dOut, hs, ad.b.W, M, ad.r, l.out, backend.SetGrad)
 	be.Scale(dh, ad.scale, M*ad.r)
 	if gA == nil && dIn == nil {
@@ -55,14 +55,14 @@ func (p *plan) linBack(l *linear, dIn, dOut, in backend.Buf, M int, hs backend.B
 	var xd backend.Buf
 	if gA != nil {
 		// Replay the forward's mask (same seed, same rows) instead of storing it.
-		xd = p.w(wLoraX, n)
+		xd = p.work(wLoraX, n)
 		be.Dropout(xd, in, ad.dropout, p.maskSeed(l), n)
 	}
 	if dIn == nil {
 		be.LinearBackward(nil, gA, nil, dh, xd, ad.a.W, M, l.in, ad.r, backend.AddGrad)
 		return
 	}
-	dxd := p.w(wLoraDX, n)
+	dxd := p.work(wLoraDX, n)
 	be.LinearBackward(dxd, gA, nil, dh, xd, ad.a.W, M, l.in, ad.r, backend.SetGrad)
 	be.DropoutBackward(dIn, dxd, ad.dropout, p.maskSeed(l), n)
 }
@@ -75,7 +75,7 @@ func (m *Model) lnGrads(w, b *Param) (backend.Buf, backend.Buf) { return m.grad(
 func (p *plan) backHead(dEmb backend.Buf) {
 	m, be, tw := p.m, p.m.be, p.tw
 	n, C := p.n, tw.C
-	dPost := p.w(wDPost, n*C)
+	dPost := p.work(wDPost, n*C)
 	p.linBack(tw.proj, dPost, dEmb, p.post, n, p.projHs, backend.SetGrad)
 	dPooled := p.zero(wDPooled, n*C)
 	gw, gb := m.lnGrads(tw.lnW, tw.lnB)
@@ -91,7 +91,7 @@ func (p *plan) backBlocks(needBelow bool) {
 	m, be, tw := p.m, p.m.be, p.tw
 	n, t := p.n, p.t
 	M, C, I := n*t, tw.C, tw.I
-	dres := p.w(wDRes, M*C)
+	dres := p.work(wDRes, M*C)
 	for li := tw.L - 1; li >= 0; li-- {
 		b, a := tw.blocks[li], &p.acts[li]
 		xin := p.xs[li]
@@ -109,9 +109,9 @@ func (p *plan) backBlocks(needBelow bool) {
 		if needsInput(b.fc2) {
 			in = p.gelu(h1, nil, M)
 		}
-		dg := p.w(wDG, M*I)
+		dg := p.work(wDG, M*I)
 		p.linBack(b.fc2, dg, dres, in, M, a.hs[b.fc2], backend.SetGrad)
-		dh1 := p.w(wDH1, M*I)
+		dh1 := p.work(wDH1, M*I)
 		if h1 != nil {
 			be.QuickGELUBackward(dh1, dg, h1, M*I, backend.SetGrad)
 		} else {
@@ -120,14 +120,14 @@ func (p *plan) backBlocks(needBelow bool) {
 		if ln2 == nil && needsInput(b.fc1) {
 			ln2 = p.layerNorm2(b, a, M)
 		}
-		dln := p.w(wDLN, M*C)
+		dln := p.work(wDLN, M*C)
 		p.linBack(b.fc1, dln, dh1, ln2, M, a.hs[b.fc1], backend.SetGrad)
 		gw, gb := m.lnGrads(b.ln2w, b.ln2b)
 		be.LayerNormBackward(dres, gw, gb, dln, a.x2, b.ln2w.W, a.mean2, a.rstd2, M, C)
 
-		datt := p.w(wDAtt, M*C)
+		datt := p.work(wDAtt, M*C)
 		p.linBack(b.o, datt, dres, a.att, M, a.hs[b.o], backend.SetGrad)
-		dq, dk, dv := p.w(wDQ, M*C), p.w(wDK, M*C), p.w(wDV, M*C)
+		dq, dk, dv := p.work(wDQ, M*C), p.work(wDK, M*C), p.work(wDV, M*C)
 		be.AttentionBackward(dq, dk, dv, datt, a.scr, a.q, a.k, a.v, a.att, n, t, C, tw.NH, p.causal, backend.SetGrad)
 		in = nil
 		if needsInput(b.q) || needsInput(b.k) || needsInput(b.v) {
@@ -140,7 +140,7 @@ func (p *plan) backBlocks(needBelow bool) {
 			p.linBack(b.v, nil, dv, in, M, a.hs[b.v], backend.AddGrad)
 			continue
 		}
-		dln = p.w(wDLN, M*C)
+		dln = p.work(wDLN, M*C)
 		p.linBack(b.q, dln, dq, in, M, a.hs[b.q], backend.SetGrad)
 		p.linBack(b.k, dln, dk, in, M, a.hs[b.k], backend.AddGrad)
 		p.linBack(b.v, dln, dv, in, M, a.hs[b.v], backend.AddGrad)
@@ -187,7 +187,7 @@ func (m *Model) VisionBackward(p *VisionPlan, dEmb backend.Buf) error {
 	vc, be := m.cfg.Vision, m.be
 	n, T, C, NP, P := p.n, p.t, vc.HiddenSize, vc.NumPatches(), vc.PatchSize
 	dEmb0 := p.zero(wDLN, n*T*C)
-	be.LayerNormBackward(dEmb0, gw, gb, p.w(wDRes, n*T*C), p.emb, m.preLNW.W, p.preMean, p.preRstd, n*T, C)
+	be.LayerNormBackward(dEmb0, gw, gb, p.work(wDRes, n*T*C), p.emb, m.preLNW.W, p.preMean, p.preRstd, n*T, C)
 	if gCls == nil && gPos == nil && gPatch == nil {
 		return nil
 	}
@@ -212,7 +212,7 @@ func (m *Model) TextBackward(p *TextPlan, dEmb backend.Buf) error {
 	p.backHead(dEmb)
 	p.backBlocks(gTok != nil || gPos != nil)
 	if gTok != nil || gPos != nil {
-		m.be.EmbedTokensBackward(gTok, gPos, p.w(wDRes, p.n*p.t*m.cfg.Text.HiddenSize), p.ids, p.n, p.t, m.cfg.Text.HiddenSize)
+		m.be.EmbedTokensBackward(gTok, gPos, p.work(wDRes, p.n*p.t*m.cfg.Text.HiddenSize), p.ids, p.n, p.t, m.cfg.Text.HiddenSize)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func (p *plan) lin(l *linear, out, in backend.Buf, M int, hs backend.Buf) {
 	x := in
 	if p.dropoutOn(l) {
 		n := M * l.in
-		x = p.w(wLoraX, n)
+		x = p.work(wLoraX, n)
 		be.Dropout(x, in, ad.dropout, p.maskSeed(l), n)
 	}
 	be.Linear(hs, x, ad.a.W, nil, M, l.in, ad.r)
@@ -51,13 +51,13 @@ func (p *plan) lin(l *linear, out, in backend.Buf, M int, hs backend.Buf) {
 // layerNorm1 writes block li's first layer norm of xin into the workspace
 // (saving its statistics in a); layerNorm2 the second, of a.x2.
 func (p *plan) layerNorm1(b *block, a *layerActs, xin backend.Buf, M int) backend.Buf {
-	ln := p.w(wLN, M*p.tw.C)
+	ln := p.work(wLN, M*p.tw.C)
 	p.m.be.LayerNorm(ln, a.mean1, a.rstd1, xin, b.ln1w.W, b.ln1b.W, M, p.tw.C, p.tw.eps)
 	return ln
 }
 
 func (p *plan) layerNorm2(b *block, a *layerActs, M int) backend.Buf {
-	ln := p.w(wLN, M*p.tw.C)
+	ln := p.work(wLN, M*p.tw.C)
 	p.m.be.LayerNorm(ln, a.mean2, a.rstd2, a.x2, b.ln2w.W, b.ln2b.W, M, p.tw.C, p.tw.eps)
 	return ln
 }
@@ -65,7 +65,7 @@ func (p *plan) layerNorm2(b *block, a *layerActs, M int) backend.Buf {
 // gelu writes QuickGELU of h1 into the workspace, keeping h1 as packed
 // bf16 in packed when that is not nil.
 func (p *plan) gelu(h1, packed backend.Buf, M int) backend.Buf {
-	g, n := p.w(wGELU, M*p.tw.I), M*p.tw.I
+	g, n := p.work(wGELU, M*p.tw.I), M*p.tw.I
 	if packed != nil {
 		p.m.be.QuickGELUPacked(g, h1, packed, n)
 	} else {
@@ -78,7 +78,7 @@ func (p *plan) gelu(h1, packed backend.Buf, M int) backend.Buf {
 // the workspace's when the backward recomputes it or keeps it packed.
 func (p *plan) hidden(a *layerActs, M int) backend.Buf {
 	if a.h1 == nil {
-		return p.w(wH1, M*p.tw.I)
+		return p.work(wH1, M*p.tw.I)
 	}
 	return a.h1
 }
@@ -88,7 +88,7 @@ func (p *plan) hidden(a *layerActs, M int) backend.Buf {
 func (p *plan) runBlocks(n, t int) backend.Buf {
 	be, tw := p.m.be, p.tw
 	M, C := n*t, tw.C
-	branch := p.w(wBranch, M*C)
+	branch := p.work(wBranch, M*C)
 	for li, b := range tw.blocks {
 		a := &p.acts[0]
 		xin, xout := p.xs[0], p.xs[0]
@@ -182,7 +182,7 @@ func (m *Model) VisionForwardImages(p *VisionPlan, hwc []uint8, norm *[3][256]fl
 func (p *VisionPlan) patchify(n int) backend.Buf {
 	vc := p.m.cfg.Vision
 	S, P := vc.ImageSize, vc.PatchSize
-	cols := p.w(wCols, n*3*S*S)
+	cols := p.work(wCols, n*3*S*S)
 	if p.fromImages {
 		p.m.be.PatchifyImages(cols, p.img, p.lut, n, S, P)
 	} else {
@@ -196,8 +196,8 @@ func (p *VisionPlan) patchify(n int) backend.Buf {
 func (m *Model) visionFromPatches(p *VisionPlan, n int) backend.Buf {
 	vc, be := m.cfg.Vision, m.be
 	P, NP, C, T := vc.PatchSize, vc.NumPatches(), vc.HiddenSize, vc.SeqLen()
-	patch := p.w(wPatch, n*NP*C)
-	be.Linear(patch, p.w(wCols, n*NP*3*P*P), m.patch.W, nil, n*NP, 3*P*P, C)
+	patch := p.work(wPatch, n*NP*C)
+	be.Linear(patch, p.work(wCols, n*NP*3*P*P), m.patch.W, nil, n*NP, 3*P*P, C)
 	be.AssembleVision(p.emb, patch, m.cls.W, m.visPos.W, n, NP, C)
 	be.LayerNorm(p.xs[0], p.preMean, p.preRstd, p.emb, m.preLNW.W, m.preLNB.W, n*T, C, m.vision.eps)
 	x := p.runBlocks(n, T)

@@ -62,6 +62,9 @@ type block struct {
 	q, k, v, o, fc1, fc2   *linear
 }
 
+// linears are the block's linear layers, attention's then the MLP's.
+func (b *block) linears() [6]*linear { return [6]*linear{b.q, b.k, b.v, b.o, b.fc1, b.fc2} }
+
 type tower struct {
 	C, I, NH, L int
 	eps         float32

@@ -56,8 +56,8 @@ func (p *plan) alloc(n int) backend.Buf {
 	return b
 }
 
-// w returns the first n values of the model's workspace buffer id.
-func (p *plan) w(id workID, n int) backend.Buf { return p.m.workBuf(id, n) }
+// work returns the first n values of the model's workspace buffer id.
+func (p *plan) work(id workID, n int) backend.Buf { return p.m.workBuf(id, n) }
 
 func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 	if B <= 0 {
@@ -80,7 +80,7 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 		}
 	}
 	for _, b := range tw.blocks {
-		for _, l := range []*linear{b.q, b.k, b.v, b.o, b.fc1, b.fc2} {
+		for _, l := range b.linears() {
 			if l.lora != nil {
 				p.loraMaxIn, p.loraR = max(p.loraMaxIn, l.in), l.lora.r
 			}
@@ -113,7 +113,7 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 			if training && li != i {
 				continue
 			}
-			for _, l := range []*linear{b.q, b.k, b.v, b.o, b.fc1, b.fc2} {
+			for _, l := range b.linears() {
 				if l.lora == nil {
 					continue
 				}
