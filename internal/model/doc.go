@@ -36,13 +36,16 @@
 // # Training
 //
 //	vp := m.NewVisionPlan(B, true); tp := m.NewTextPlan(B, true)
+//	ts, _ := m.NewTrainStep(vp, tp)
 //	m.ZeroGrads()                               // allocates gradients on first use
-//	vp.SetDropout(true, stepSeed)               // LoRA dropout for this step (off by default)
-//	img, _ := m.VisionForward(vp, pixels, n); txt, _ := m.TextForward(tp, ids, n)
-//	... download, loss (internal/loss), upload dImg, dTxt into [n,D] buffers ...
-//	m.VisionBackward(vp, dImg); m.TextBackward(tp, dTxt) // ACCUMULATE into Param.G
-//	m.AddLogitScaleGrad(dLogitScale)
+//	res, err := ts.Run(&model.Batch{N: n, Tokens: ..., Images: ..., Loss: ...})
 //	for _, p := range m.Params() { if p.Trainable { be.AdamW(p.W, p.G, ...) } }
+//
+// TrainStep.Run is one micro-batch: both towers forward (LoRA dropout from
+// the Batch's seeds), the loss on the host (internal/loss) of the
+// downloaded embeddings, their gradients uploaded, VisionBackward and
+// TextBackward (which ACCUMULATE into Param.G) and AddLogitScaleGrad; a
+// batch larger than the plans runs as GradCache chunks.
 //
 // A training plan keeps, per layer, what the backward cannot cheaply
 // recompute; layer-norm and QuickGELU outputs are recomputed there, and with

@@ -127,29 +127,39 @@ func relDiff(a, b []float32) float64 {
 	return maxAbsDiff(a, b) / math.Max(mb, 1e-6)
 }
 
-// step runs forward, loss and backward on both towers and returns the loss.
+// step runs one training step (forward, loss, backward) of n rows on
+// training plans and returns the loss.
 func step(t testing.TB, m *Model, vp *VisionPlan, tp *TextPlan, ids []int32, pixels []float32, n int, o loss.Options) float64 {
 	t.Helper()
-	be, D := m.Backend(), m.Config().ProjectionDim
-	img, txt := forward(t, m, vp, tp, ids, pixels, n)
-	o.LogitScale = m.LogitScale()
-	r, err := loss.InfoNCE(img, txt, n, D, o)
+	s, err := m.NewTrainStep(vp, tp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vp.Training() {
-		di, dt := be.Alloc(n*D), be.Alloc(n*D)
-		be.Upload(di, r.DImg)
-		be.Upload(dt, r.DTxt)
-		if err := m.VisionBackward(vp, di); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.TextBackward(tp, dt); err != nil {
-			t.Fatal(err)
-		}
-		m.AddLogitScaleGrad(r.DLogitScale)
+	defer s.Free()
+	r, err := s.Run(hostBatch(m, ids, pixels, n, o))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return float64(r.Loss)
+}
+
+// hostBatch is a training batch of n rows from host slices, with InfoNCE
+// at the model's logit_scale (o's other options kept).
+func hostBatch(m *Model, ids []int32, pixels []float32, n int, o loss.Options) *Batch {
+	L, per := len(ids)/n, len(pixels)/n
+	return &Batch{N: n,
+		Tokens: func(lo, hi int) []int32 { return ids[lo*L : hi*L] },
+		Pixels: func(lo, hi int) []float32 { return pixels[lo*per : hi*per] },
+		Loss:   infoNCE(m, o),
+	}
+}
+
+// infoNCE is the loss of o at the model's current logit_scale.
+func infoNCE(m *Model, o loss.Options) func(img, txt []float32, n int) (loss.Result, error) {
+	return func(img, txt []float32, n int) (loss.Result, error) {
+		o.LogitScale = m.LogitScale()
+		return loss.InfoNCE(img, txt, n, m.Config().ProjectionDim, o)
+	}
 }
 
 func TestGoldenGradients(t *testing.T) {

@@ -280,8 +280,7 @@ func forward(t testing.TB, m *Model, vp *VisionPlan, tp *TextPlan, ids []int32, 
 func lossOf(t testing.TB, m *Model, vp *VisionPlan, tp *TextPlan, ids []int32, pixels []float32, n int, o loss.Options) float64 {
 	t.Helper()
 	img, txt := forward(t, m, vp, tp, ids, pixels, n)
-	o.LogitScale = m.LogitScale()
-	r, err := loss.InfoNCE(img, txt, n, m.Config().ProjectionDim, o)
+	r, err := infoNCE(m, o)(img, txt, n)
 	if err != nil {
 		t.Fatal(err)
 	}

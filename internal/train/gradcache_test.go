@@ -123,8 +123,8 @@ func TestMatryoshkaLoss(t *testing.T) {
 	tr := newTrainer(t, c, base, data, nil, "", nil)
 	batch := []int32{0, 1, 2, 3, 4, 5, 6, 7}
 	n, D := len(batch), tr.D
-	img, txt := make([]float32, n*D), make([]float32, n*D)
-	if err := tr.forward(data, batch, 1, img, txt); err != nil {
+	img, txt, err := tr.ts.Forward(tr.batch(data, batch, 1))
+	if err != nil {
 		t.Fatal(err)
 	}
 	ids := make([]int64, n)

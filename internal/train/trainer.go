@@ -7,17 +7,17 @@
 // One optimizer step:
 //
 //	zero grads
-//	for each micro-batch of the accumulation group:
+//	for each micro-batch of the accumulation group (model.TrainStep):
 //	    forward both towers → download embeddings → loss on the host
 //	    (internal/loss) → upload dLoss/dEmbedding / group size → backward
 //	clip the global gradient norm → AdamW at the scheduled rate
 //	clamp logit_scale to [0, ln 100] when it is trained (as CLIP does)
 //
-// With GradCache (use_gradient_cache) a micro-batch is embedded chunk by
-// chunk first, keeping no activations beyond one chunk's; the loss and its
-// embedding gradients are computed over the whole batch; then each chunk is
-// forwarded again (same dropout masks) and backpropagated with its slice of
-// the embedding gradient. The gradients equal the plain batch's, so a batch
+// With GradCache (use_gradient_cache; model.TrainStep runs the chunks) a
+// micro-batch is embedded chunk by chunk first, keeping no activations
+// beyond one chunk's; the loss and its embedding gradients are computed
+// over the whole batch; then each chunk is forwarded again (same dropout
+// masks) and backpropagated with its slice of the embedding gradient. The gradients equal the plain batch's, so a batch
 // larger than memory allows still sees every in-batch negative.
 //
 // An epoch visits every (caption, image) pair once in an order fixed by
@@ -115,6 +115,7 @@ type Trainer struct {
 	planB        int // rows per forward: batch_size, or the GradCache chunk
 	vp           *model.VisionPlan
 	tp           *model.TextPlan
+	ts           *model.TrainStep // forward, loss and backward on vp and tp
 
 	opt       *optim.AdamW
 	params    []optim.Param
@@ -127,12 +128,9 @@ type Trainer struct {
 	lastSaved int
 
 	// Host scratch.
-	pix      []uint8 // [planB, S, S, 3] decoded images, normalised on the device
-	norm     [3][256]float32
-	ids      []int32   // [planB, ctx]
-	img, txt []float32 // [batch, D] embeddings of the current micro-batch
-	dImgBuf  backend.Buf
-	dTxtBuf  backend.Buf
+	pix  []uint8 // [planB, S, S, 3] decoded images, normalised on the device
+	norm [3][256]float32
+	ids  []int32 // [planB, ctx]
 
 	// Logging window and history.
 	win        window
@@ -262,13 +260,12 @@ func New(o Options) (*Trainer, error) {
 	m.RecomputeMLP(cfg.RecomputeMLP)
 	t.vp = m.NewVisionPlan(t.planB, true)
 	t.tp = m.NewTextPlan(t.planB, true)
+	if t.ts, err = m.NewTrainStep(t.vp, t.tp); err != nil {
+		return nil, err
+	}
 	t.pix = backend.HostBytes(t.be, t.planB*t.side*t.side*3) // page-locked on a GPU: uploads are DMAs
 	t.norm = t.pre.LUT()
 	t.ids = make([]int32, t.planB*t.ctx)
-	t.img = make([]float32, cfg.BatchSize*t.D)
-	t.txt = make([]float32, cfg.BatchSize*t.D)
-	t.dImgBuf = t.be.Alloc(t.planB * t.D)
-	t.dTxtBuf = t.be.Alloc(t.planB * t.D)
 
 	total, trainable := m.NumParams()
 	fmt.Fprintf(t.log, "train: %d pairs (%d images), batch %d, %d steps per epoch, %d epochs, %d steps (warmup %d); %s parameters, %s trainable%s\n",
@@ -317,9 +314,10 @@ func (t *Trainer) Close() {
 		t.pix = nil
 	}
 	if t.vp != nil {
+		t.ts.Free()
 		t.vp.Free()
 		t.tp.Free()
-		t.vp, t.tp = nil, nil
+		t.vp, t.tp, t.ts = nil, nil, nil
 	}
 	if t.metricsOut != nil {
 		t.metricsOut.Close()
@@ -438,84 +436,48 @@ func (t *Trainer) clampLogitScale() {
 // microBatch computes one batch's loss and accumulates its gradients scaled
 // by gscale (1/micro-batches per step). It returns the (unscaled) loss.
 func (t *Trainer) microBatch(pairs []int32, gscale float32, seed uint64) (float64, error) {
-	n := len(pairs)
-	imgs := make([]int64, n)
+	b := t.batch(t.o.Train, pairs, seed)
+	imgs := make([]int64, len(pairs))
 	for i, p := range pairs {
 		imgs[i] = int64(t.o.Train.PairImage[p])
 	}
-	chunk := n
-	if t.cfg.UseGradientCache {
-		chunk = t.planB
-	}
-	// Pass 1: embeddings of the whole batch. Without GradCache this is the
-	// one forward whose activations the backward uses.
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(n, lo+chunk)
-		if err := t.forward(t.o.Train, pairs[lo:hi], mix(seed, uint64(lo)), t.img[lo*t.D:hi*t.D], t.txt[lo*t.D:hi*t.D]); err != nil {
-			return 0, err
+	b.Loss = func(img, txt []float32, n int) (loss.Result, error) {
+		res, err := t.loss(img, txt, n, imgs)
+		if l := float64(res.Loss); err == nil && (math.IsNaN(l) || math.IsInf(l, 0)) {
+			err = fmt.Errorf("loss is %v; stopping (nothing saved for this step)", l)
 		}
+		return res, err
 	}
-	res, err := t.loss(t.img[:n*t.D], t.txt[:n*t.D], n, imgs)
-	if err != nil {
-		return 0, err
-	}
-	if l := float64(res.Loss); math.IsNaN(l) || math.IsInf(l, 0) {
-		return 0, fmt.Errorf("loss is %v; stopping (nothing saved for this step)", l)
-	}
-	for i := range res.DImg {
-		res.DImg[i] *= gscale
-		res.DTxt[i] *= gscale
-	}
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(n, lo+chunk)
-		if chunk < n {
-			// GradCache: recompute this chunk with the same dropout masks.
-			if err := t.forward(t.o.Train, pairs[lo:hi], mix(seed, uint64(lo)), t.img[lo*t.D:hi*t.D], t.txt[lo*t.D:hi*t.D]); err != nil {
-				return 0, err
-			}
-		}
-		m := (hi - lo) * t.D
-		t.be.Upload(t.dImgBuf, res.DImg[lo*t.D:hi*t.D])
-		t.be.Upload(t.dTxtBuf, res.DTxt[lo*t.D:hi*t.D])
-		if err := t.m.VisionBackward(t.vp, t.dImgBuf.Slice(0, m)); err != nil {
-			return 0, err
-		}
-		if err := t.m.TextBackward(t.tp, t.dTxtBuf.Slice(0, m)); err != nil {
-			return 0, err
-		}
-	}
-	if t.learn {
-		t.m.AddLogitScaleGrad(res.DLogitScale * gscale)
-	}
-	return float64(res.Loss), nil
+	b.GradScale = gscale
+	res, err := t.ts.Run(b)
+	return float64(res.Loss), err
 }
 
-// forward embeds pairs (≤ planB) with both towers into img and txt.
-func (t *Trainer) forward(d *Data, pairs []int32, seed uint64, img, txt []float32) error {
-	n := len(pairs)
+// batch hands d's pairs to the training step: token rows and decoded
+// images copied into the host buffers chunk by chunk, and dropout seeds
+// that depend on the seed and the chunk only, so that GradCache's second
+// pass replays the first one's masks.
+func (t *Trainer) batch(d *Data, pairs []int32, seed uint64) *model.Batch {
 	per := 3 * t.side * t.side
-	t.vp.SetDropout(true, mix(seed, 1))
-	t.tp.SetDropout(true, mix(seed, 2))
-	// The text tower is queued first, so that on a GPU the host copies the
-	// images (the larger input) while the device runs it; both towers are
-	// queued before the first download waits.
-	for i, p := range pairs {
-		copy(t.ids[i*t.ctx:(i+1)*t.ctx], d.PairTokens(int(p)))
+	return &model.Batch{N: len(pairs),
+		Tokens: func(lo, hi int) []int32 {
+			for i, p := range pairs[lo:hi] {
+				copy(t.ids[i*t.ctx:(i+1)*t.ctx], d.PairTokens(int(p)))
+			}
+			return t.ids[:(hi-lo)*t.ctx]
+		},
+		Images: func(lo, hi int) []uint8 {
+			for i, p := range pairs[lo:hi] {
+				copy(t.pix[i*per:(i+1)*per], d.Image(int(d.PairImage[p])))
+			}
+			return t.pix[:(hi-lo)*per]
+		},
+		Norm: &t.norm,
+		Dropout: func(lo int) (uint64, uint64) {
+			s := mix(seed, uint64(lo))
+			return mix(s, 1), mix(s, 2)
+		},
 	}
-	te, err := t.m.TextForward(t.tp, t.ids[:n*t.ctx], n)
-	if err != nil {
-		return err
-	}
-	for i, p := range pairs {
-		copy(t.pix[i*per:(i+1)*per], d.Image(int(d.PairImage[p])))
-	}
-	ie, err := t.m.VisionForwardImages(t.vp, t.pix[:n*per], &t.norm, n)
-	if err != nil {
-		return err
-	}
-	t.be.Download(img, ie)
-	t.be.Download(txt, te)
-	return t.be.Sync()
 }
 
 // loss is InfoNCE with the configured multiplier, mask and prefixes;

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -72,8 +73,8 @@ type result struct {
 }
 
 // runStep loads the model on be, optionally with LoRA (random B so that
-// every adapter gradient is non-zero, dropout on), and runs forward, the
-// loss and backward once.
+// every adapter gradient is non-zero, dropout on), and runs one training
+// step (forward, loss, backward).
 func runStep(t *testing.T, be backend.Backend, g golden, lora bool) result {
 	t.Helper()
 	m, err := model.Load(g.dir, be)
@@ -95,38 +96,30 @@ func runStep(t *testing.T, be backend.Backend, g golden, lora bool) result {
 	vp, tp := m.NewVisionPlan(g.n, true), m.NewTextPlan(g.n, true)
 	defer vp.Free()
 	defer tp.Free()
+	ts, err := m.NewTrainStep(vp, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Free()
+	var r result
+	L, per := len(g.ids)/g.n, len(g.pixels)/g.n
+	b := &model.Batch{N: g.n,
+		Tokens: func(lo, hi int) []int32 { return g.ids[lo*L : hi*L] },
+		Pixels: func(lo, hi int) []float32 { return g.pixels[lo*per : hi*per] },
+		Loss: func(img, txt []float32, n int) (loss.Result, error) {
+			r.img, r.txt = slices.Clone(img), slices.Clone(txt)
+			return loss.InfoNCE(img, txt, n, m.Config().ProjectionDim, loss.Options{LogitScale: m.LogitScale()})
+		},
+	}
 	if lora {
-		vp.SetDropout(true, 11)
-		tp.SetDropout(true, 12)
+		b.Dropout = func(int) (uint64, uint64) { return 11, 12 }
 	}
 	m.ZeroGrads()
-	D := m.Config().ProjectionDim
-	ib, err := m.VisionForward(vp, g.pixels, g.n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r result
-	r.img = down(be, ib)[:g.n*D]
-	tb, err := m.TextForward(tp, g.ids, g.n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.txt = down(be, tb)[:g.n*D]
-	l, err := loss.InfoNCE(r.img, r.txt, g.n, D, loss.Options{LogitScale: m.LogitScale()})
+	l, err := ts.Run(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.loss = float64(l.Loss)
-	di, dt := be.Alloc(g.n*D), be.Alloc(g.n*D)
-	be.Upload(di, l.DImg)
-	be.Upload(dt, l.DTxt)
-	if err := m.VisionBackward(vp, di); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.TextBackward(tp, dt); err != nil {
-		t.Fatal(err)
-	}
-	m.AddLogitScaleGrad(l.DLogitScale)
 	r.grads = map[string][]float32{}
 	for _, p := range m.Params() {
 		if p.G != nil {

@@ -205,8 +205,10 @@ func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, chunk
 	if err != nil {
 		return err
 	}
-	dImg, dTxt := be.Alloc(chunk*D), be.Alloc(chunk*D)
-	img, txt := make([]float32, B*D), make([]float32, B*D)
+	ts, err := m.NewTrainStep(vp, tp)
+	if err != nil {
+		return err
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	// A few distinct batches, cycled, so input generation stays off the clock.
 	const nIn = 4
@@ -220,59 +222,21 @@ func benchTrain(be backend.Backend, m *model.Model, res map[string]any, B, chunk
 	var losses []float32
 	S, T := cfg.Vision.ImageSize, cfg.Text.MaxPositionEmbeddings
 	norm := imageproc.DefaultConfig(S).LUT()
-	// forward embeds rows [lo, lo+n) of batch s into img/txt with dropout
-	// seeds that depend on the step and the chunk only, so GradCache's
-	// second pass sees the same masks.
-	forward := func(s, lo, n int) error {
-		vp.SetDropout(true, uint64(4*s+1)<<20|uint64(lo))
-		tp.SetDropout(true, uint64(4*s+2)<<20|uint64(lo))
-		ib, err := m.VisionForwardImages(vp, pixs[s%nIn][lo*3*S*S:(lo+n)*3*S*S], &norm, n)
-		if err != nil {
-			return err
-		}
-		tb, err := m.TextForward(tp, idss[s%nIn][lo*T:(lo+n)*T], n)
-		if err != nil {
-			return err
-		}
-		be.Download(img[lo*D:(lo+n)*D], ib)
-		be.Download(txt[lo*D:(lo+n)*D], tb)
-		return nil
-	}
-	backward := func(l loss.Result, lo, n int) error {
-		be.Upload(dImg, l.DImg[lo*D:(lo+n)*D])
-		be.Upload(dTxt, l.DTxt[lo*D:(lo+n)*D])
-		if err := m.VisionBackward(vp, dImg.Slice(0, n*D)); err != nil {
-			return err
-		}
-		return m.TextBackward(tp, dTxt.Slice(0, n*D))
-	}
 	step := func(s int) error {
 		m.ZeroGrads()
-		if chunk < B {
-			// GradCache: the whole batch's embeddings first, chunk by chunk.
-			for lo := 0; lo < B; lo += chunk {
-				if err := forward(s, lo, min(chunk, B-lo)); err != nil {
-					return err
-				}
-			}
-		}
-		var l loss.Result
-		for lo := 0; lo < B; lo += chunk {
-			n := min(chunk, B-lo)
-			// The chunk's activations: the only forward of a plain batch,
-			// the recomputation (same dropout masks) with GradCache.
-			if err := forward(s, lo, n); err != nil {
-				return err
-			}
-			if lo == 0 { // img and txt hold the whole batch by now
-				var err error
-				if l, err = loss.InfoNCE(img, txt, B, D, loss.Options{Temperature: 0.05}); err != nil {
-					return err
-				}
-			}
-			if err := backward(l, lo, n); err != nil {
-				return err
-			}
+		l, err := ts.Run(&model.Batch{N: B,
+			Tokens: func(lo, hi int) []int32 { return idss[s%nIn][lo*T : hi*T] },
+			Images: func(lo, hi int) []uint8 { return pixs[s%nIn][lo*3*S*S : hi*3*S*S] },
+			Norm:   &norm,
+			// Seeds that depend on the step and the chunk only, so
+			// GradCache's second pass sees the same masks.
+			Dropout: func(lo int) (uint64, uint64) { return uint64(4*s+1)<<20 | uint64(lo), uint64(4*s+2)<<20 | uint64(lo) },
+			Loss: func(img, txt []float32, n int) (loss.Result, error) {
+				return loss.InfoNCE(img, txt, n, D, loss.Options{Temperature: 0.05})
+			},
+		})
+		if err != nil {
+			return err
 		}
 		optim.ClipGradNorm(be, params, 1.0)
 		opt.Step(1e-4)
