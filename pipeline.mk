@@ -122,11 +122,14 @@ endif
 
 # ---- tests ---------------------------------------------------------------------
 # cudaemu runs the CUDA backend and the real kernels on a CPU emulation of
-# the device (C++20), so they are tested where no GPU is.
+# the device (C++20), so they are tested where no GPU is; without g++ they
+# skip, unless CLIPLINE_REQUIRE_CUDAEMU=1 (CI sets it).
 test:
 	$(GO) vet ./...
 	$(GO) test ./...
 	@if command -v g++ >/dev/null; then $(GO) test -short -tags cudaemu ./internal/backend/cuda/; \
+	elif [ "$$CLIPLINE_REQUIRE_CUDAEMU" = 1 ]; then \
+		echo "test: CUDA emulator tests need g++ (CLIPLINE_REQUIRE_CUDAEMU=1)" >&2; exit 1; \
 	else echo "test: CUDA emulator tests skipped (no g++)"; fi
 	@$(MAKE) -f pipeline.mk --no-print-directory vet-cuda
 	@$(MAKE) -f pipeline.mk --no-print-directory smoke

@@ -31,6 +31,8 @@ static cb_set_math_mode_t cb_set_math_mode_p;
 static cb_get_version_t cb_get_version_p;
 static cb_gemm_ex_t cb_gemm_ex_p;
 static char cb_err[512];
+static int cb_loaded; // the last cb_open's dlopen succeeded
+static int cb_was_loaded(void) { return cb_loaded; }
 
 static void cb_close(void) {
     if (cb_lib) dlclose(cb_lib);
@@ -43,6 +45,7 @@ static void cb_close(void) {
 static const char* cb_open(const char* path) {
     cb_close();
     cb_lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    cb_loaded = cb_lib != NULL;
     if (!cb_lib) {
         const char* e = dlerror();
         snprintf(cb_err, sizeof cb_err, "%s", e ? e : "dlopen failed");
@@ -92,6 +95,7 @@ static int cb_gemm(uintptr_t h, int ta, int tb, int m, int n, int k, float alpha
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -240,22 +244,23 @@ func (h *cublasHandle) gemm(ta, tb int, m, n, k int, alpha float32, A uintptr, l
 
 // probeCublas loads the first cuBLAS candidate whose functions all resolve,
 // without creating a handle (which needs a GPU), and returns its path.
-func probeCublas() (string, error) {
+func probeCublas() (string, error) { return probeCublasIn(cublasCandidates()) }
+
+// probeCublasIn is probeCublas over the given candidates.
+func probeCublasIn(candidates []string) (string, error) {
 	cublasMu.Lock()
 	defer cublasMu.Unlock()
 	if cublasPath != "" {
 		return cublasPath, nil
 	}
-	var tried []string
-	for _, p := range cublasCandidates() {
+	return firstComplete("cuBLAS", candidates, func(p string) libTry {
 		cp := C.CString(p)
+		defer C.free(unsafe.Pointer(cp))
 		msg := C.cb_open(cp)
-		C.free(unsafe.Pointer(cp))
 		if msg == nil {
 			C.cb_close()
-			return p, nil
+			return libTry{loaded: true}
 		}
-		tried = append(tried, C.GoString(msg))
-	}
-	return "", fmt.Errorf("no cuBLAS found; tried:\n  %s", strings.Join(tried, "\n  "))
+		return libTry{loaded: C.cb_was_loaded() != 0, err: errors.New(C.GoString(msg))}
+	})
 }

@@ -15,13 +15,15 @@ import (
 )
 
 // gpu opens GPU 0, skipping the test with the reason when no GPU is usable;
-// with CLIPLINE_REQUIRE_GPU=1 (the GPU machine's script sets it) the test
-// fails instead, so a broken driver setup can never pass as a skip.
+// with CLIPLINE_REQUIRE_GPU=1 (the GPU machine's script sets it) or
+// CLIPLINE_REQUIRE_CUDAEMU=1 (CI, which runs these tests on the emulator)
+// the test fails instead, so a broken driver setup or emulator can never
+// pass as a skip.
 func gpu(t testing.TB, opts cuda.Options) *cuda.Backend {
 	t.Helper()
 	be, err := cuda.New(0, opts)
 	if err != nil {
-		if os.Getenv("CLIPLINE_REQUIRE_GPU") == "1" {
+		if os.Getenv("CLIPLINE_REQUIRE_GPU") == "1" || os.Getenv("CLIPLINE_REQUIRE_CUDAEMU") == "1" {
 			t.Fatalf("CUDA backend unavailable: %v", err)
 		}
 		t.Skipf("no usable GPU, skipping: %v", err)
