@@ -62,24 +62,6 @@ func main() {
 	})
 }
 
-// Output is the JSON written to stdout.
-type Output struct {
-	T2I     Scores  `json:"t2i"`
-	I2T     Scores  `json:"i2t"`
-	RSum    float64 `json:"rsum"`
-	Images  int     `json:"images"`
-	Queries int     `json:"queries"`
-}
-
-// Scores are one direction's metrics.
-type Scores struct {
-	R1     float64 `json:"r1"`
-	R5     float64 `json:"r5"`
-	R10    float64 `json:"r10"`
-	MRR    float64 `json:"mrr"`
-	NDCG10 float64 `json:"ndcg10"`
-}
-
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var c command
 	if ctx, err := cli.Parse("rank", description, &c, args, stdout, stderr); ctx == nil {
@@ -135,16 +117,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 
-	out := Output{
-		T2I: scores(res.T2I), I2T: scores(res.I2T), RSum: res.RSum(),
-		Images: len(gallery.IDs), Queries: queries.NumCaptions(),
+	sum := res.Summary(len(gallery.IDs), queries.NumCaptions())
+	where := ""
+	if c.Split != "" {
+		where = fmt.Sprintf(" (split %s)", c.Split)
 	}
-	printTable(stderr, out, res, queries.Dim, c.Split, time.Since(start))
-	js, err := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintf(stderr, "rank: %d images, %d captions%s, dim %d, %s kernel, %.1fs\n", sum.Images, sum.Queries, where, queries.Dim, res.Kernel, time.Since(start).Seconds())
+	sum.Table(stderr)
+	js, err := sum.JSON()
 	if err != nil {
 		return err
 	}
-	_, err = stdout.Write(append(js, '\n'))
+	_, err = stdout.Write(js)
 	return err
 }
 
@@ -153,30 +137,6 @@ func open(path string, stdin io.Reader) (*stream.Reader, error) {
 		return stream.NewReader(stdin, "stdin")
 	}
 	return stream.Open(path)
-}
-
-func scores(d metrics.Direction) Scores {
-	return Scores{R1: d.R1, R5: d.R5, R10: d.R10, MRR: d.MRR, NDCG10: d.NDCG10}
-}
-
-func printTable(w io.Writer, o Output, res metrics.Result, dim int, split string, took time.Duration) {
-	where := ""
-	if split != "" {
-		where = fmt.Sprintf(" (split %s)", split)
-	}
-	fmt.Fprintf(w, "rank: %d images, %d captions%s, dim %d, %s kernel, %.1fs\n", o.Images, o.Queries, where, dim, res.Kernel, took.Seconds())
-	fmt.Fprintf(w, "%-12s %7s %7s %7s %7s %8s %9s\n", "", "R@1", "R@5", "R@10", "MRR", "NDCG@10", "queries")
-	for _, r := range []struct {
-		name string
-		s    Scores
-		d    metrics.Direction
-	}{{"text→image", o.T2I, res.T2I}, {"image→text", o.I2T, res.I2T}} {
-		fmt.Fprintf(w, "%-12s %7.2f %7.2f %7.2f %7.4f %8.4f %9d\n", r.name, 100*r.s.R1, 100*r.s.R5, 100*r.s.R10, r.s.MRR, r.s.NDCG10, r.d.Queries)
-		if r.d.NoRelevant > 0 {
-			fmt.Fprintf(w, "  (%d %s queries have no relevant item and are left out)\n", r.d.NoRelevant, r.name)
-		}
-	}
-	fmt.Fprintf(w, "rsum %.2f (recalls in %%; JSON has fractions)\n", 100*o.RSum)
 }
 
 // writeResults writes one row per query with its top K, best first.

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/clipline/clipline/internal/metrics"
 	"github.com/clipline/clipline/internal/stream"
 	"github.com/clipline/clipline/internal/stream/streamtest"
 )
@@ -72,11 +73,11 @@ func handRows() []row {
 	}
 }
 
-func runRank(t *testing.T, args ...string) (Output, string, error) {
+func runRank(t *testing.T, args ...string) (metrics.Summary, string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	err := run(args, strings.NewReader(""), &stdout, &stderr)
-	var out Output
+	var out metrics.Summary
 	if err == nil {
 		if jerr := json.Unmarshal(stdout.Bytes(), &out); jerr != nil {
 			t.Fatalf("stdout is not JSON: %v\n%s", jerr, stdout.String())
@@ -252,7 +253,7 @@ func TestRankBinary(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("rank: %v\n%s", err, stderr.String())
 	}
-	var out Output
+	var out metrics.Summary
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || out.Images != 3 {
 		t.Errorf("stdout %s (%v)", stdout.String(), err)
 	}

@@ -132,6 +132,17 @@ func (e *Embedder) Preprocess() imageproc.Config { return e.pre }
 
 // Close releases the plans and the model's buffers.
 func (e *Embedder) Close() {
+	e.FreePlans()
+	if e.m != nil {
+		e.m.Free()
+		e.m = nil
+	}
+}
+
+// FreePlans releases the inference plans but not the model, for a caller
+// that goes on using it (training's validation); the next batch allocates
+// them again.
+func (e *Embedder) FreePlans() {
 	if e.vp != nil {
 		e.vp.Free()
 		e.vp = nil
@@ -139,10 +150,6 @@ func (e *Embedder) Close() {
 	if e.tp != nil {
 		e.tp.Free()
 		e.tp = nil
-	}
-	if e.m != nil {
-		e.m.Free()
-		e.m = nil
 	}
 }
 

@@ -22,4 +22,7 @@
 // portable Go, as the CPU backend picks), each block of scores serving both
 // directions; per query, only counts of items beating its relevant items and
 // an optional top-k heap are kept.
+//
+// Summary is a Result as rank's JSON (and train's metrics.jsonl, and
+// report's input) holds it, with its table for people.
 package metrics

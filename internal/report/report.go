@@ -8,25 +8,9 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/clipline/clipline/internal/metrics"
 )
-
-// Direction holds one direction's metrics as rank writes them.
-type Direction struct {
-	R1     float64 `json:"r1"`
-	R5     float64 `json:"r5"`
-	R10    float64 `json:"r10"`
-	MRR    float64 `json:"mrr"`
-	NDCG10 float64 `json:"ndcg10"`
-}
-
-// Metrics is rank's JSON output.
-type Metrics struct {
-	T2I     Direction `json:"t2i"`
-	I2T     Direction `json:"i2t"`
-	RSum    float64   `json:"rsum"`
-	Images  int       `json:"images"`
-	Queries int       `json:"queries"`
-}
 
 // Report is out/default/report.json: both evaluations and the wall time.
 type Report struct {
@@ -37,23 +21,20 @@ type Report struct {
 
 // LoadMetrics reads one rank JSON file, keeping its raw bytes so the report
 // carries every field rank wrote, not only those this package knows.
-func LoadMetrics(path string) (Metrics, json.RawMessage, error) {
+func LoadMetrics(path string) (metrics.Summary, json.RawMessage, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return Metrics{}, nil, fmt.Errorf("report: %w", err)
+		return metrics.Summary{}, nil, fmt.Errorf("report: %w", err)
 	}
-	var m Metrics
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return Metrics{}, nil, fmt.Errorf("report: %s: %w", path, err)
-	}
-	if m.Queries == 0 || m.Images == 0 {
-		return Metrics{}, nil, fmt.Errorf("report: %s: no images or queries were ranked", path)
+	m, err := metrics.ParseSummary(raw)
+	if err != nil {
+		return metrics.Summary{}, nil, fmt.Errorf("report: %s: %w", path, err)
 	}
 	return m, json.RawMessage(strings.TrimSpace(string(raw))), nil
 }
 
 // Table writes the before/after comparison in percentage points.
-func Table(w io.Writer, before, after Metrics) {
+func Table(w io.Writer, before, after metrics.Summary) {
 	type row struct {
 		name string
 		b, a float64

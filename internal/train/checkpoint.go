@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/clipline/clipline/internal/config"
+	"github.com/clipline/clipline/internal/metrics"
 	"github.com/clipline/clipline/internal/optim"
 	"github.com/clipline/clipline/internal/safetensors"
 )
@@ -285,10 +286,10 @@ func copyIfExists(src, dst string) error {
 }
 
 // saveBest writes output_dir/best with the current model and the metric.
-func (t *Trainer) saveBest(metrics *EvalMetrics) error {
+func (t *Trainer) saveBest(eval *metrics.Summary) error {
 	dir := filepath.Join(t.cfg.OutputDir, "best")
 	raw, _ := json.MarshalIndent(map[string]any{"step": t.step, "epoch": t.epochFloat(), "metric": "eval_t2i_r1",
-		"value": *t.best, "eval": metrics}, "", "  ")
+		"value": *t.best, "eval": eval}, "", "  ")
 	if err := t.saveModelDir(dir, false, map[string][]byte{bestInfoFile: append(raw, '\n')}); err != nil {
 		return err
 	}

@@ -191,11 +191,11 @@ func TestCheckpointLayout(t *testing.T) {
 	if merged.LoRA() != nil {
 		t.Error("merged checkpoint carries LoRA")
 	}
-	wi, wt, err := Embed(tr.Model(), &tr.norm, data, 5)
+	wi, wt, err := Embed(tr.Model(), tr.pre, data, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gi, gt, err := Embed(merged, &tr.norm, data, 5)
+	gi, gt, err := Embed(merged, tr.pre, data, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestCheckpointLayout(t *testing.T) {
 	}
 	// And the LoRA actually changed the model (otherwise the check is empty).
 	orig, _ := model.Load(base, testBackend())
-	oi, _, _ := Embed(orig, &tr.norm, data, 5)
+	oi, _, _ := Embed(orig, tr.pre, data, 5)
 	var moved float64
 	for i := range oi {
 		moved = math.Max(moved, math.Abs(float64(oi[i]-wi[i])))
@@ -223,7 +223,7 @@ func TestCheckpointLayout(t *testing.T) {
 	if err := withAdapter.LoadAdapter(filepath.Join(ck, AdapterDir)); err != nil {
 		t.Fatal(err)
 	}
-	ai, _, _ := Embed(withAdapter, &tr.norm, data, 5)
+	ai, _, _ := Embed(withAdapter, tr.pre, data, 5)
 	for i := range ai {
 		if !(math.Abs(float64(ai[i]-wi[i])) <= 1e-5) {
 			t.Fatalf("base + adapter embedding %d: %v, trained %v", i, ai[i], wi[i])

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/clipline/clipline/internal/imageproc"
+	"github.com/clipline/clipline/internal/metrics"
 	"github.com/clipline/clipline/internal/stream"
 	"github.com/clipline/clipline/internal/stream/streamtest"
 )
@@ -227,18 +228,18 @@ func TestRetrievalMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	// t2i ranks: 0, 2, 1, 0
-	want := Directional{R1: 0.5, R5: 1, R10: 1, MRR: (1 + 1.0/3 + 0.5 + 1) / 4}
+	want := metrics.Scores{R1: 0.5, R5: 1, R10: 1, MRR: (1 + 1.0/3 + 0.5 + 1) / 4}
 	if !(math.Abs(em.T2I.R1-want.R1) <= 1e-12) || em.T2I.R5 != 1 || !(math.Abs(em.T2I.MRR-want.MRR) <= 1e-12) {
 		t.Errorf("t2i %+v, want %+v", em.T2I, want)
 	}
 	// i2t: i0 scores captions 0.6, 1, 0, 0.6 -> own caption 0 beaten by caption 1 -> rank 1
 	//      i1 scores 0.8, 0, 1, 0.8 -> own caption 1 last -> rank 3
 	//      i2 scores 1, .6, .8, 1 -> own captions 2, 3: caption 3 (score 1) beaten only by caption 0 (tie, earlier) -> rank 1
-	wantI := Directional{R1: 0, R5: 1, R10: 1, MRR: (0.5 + 0.25 + 0.5) / 3}
+	wantI := metrics.Scores{R1: 0, R5: 1, R10: 1, MRR: (0.5 + 0.25 + 0.5) / 3}
 	if em.I2T.R1 != 0 || em.I2T.R5 != 1 || !(math.Abs(em.I2T.MRR-wantI.MRR) <= 1e-12) {
 		t.Errorf("i2t %+v, want %+v", em.I2T, wantI)
 	}
-	if em.Images != 3 || em.Queries != 4 || !(math.Abs(em.RSum-100*(0.5+1+1+0+1+1)) <= 1e-9) {
+	if em.Images != 3 || em.Queries != 4 || !(math.Abs(em.RSum-(0.5+1+1+0+1+1)) <= 1e-9) {
 		t.Errorf("%+v", em)
 	}
 }

@@ -7,20 +7,22 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/clipline/clipline/internal/metrics"
 )
 
 // Record is one line of output_dir/metrics.jsonl: a logging step (loss,
 // learning rate, ...) or a validation (Eval).
 type Record struct {
-	Step        int          `json:"step"`
-	Epoch       float64      `json:"epoch"`
-	Loss        *float64     `json:"loss,omitempty"`
-	LR          *float64     `json:"learning_rate,omitempty"`
-	GradNorm    *float64     `json:"grad_norm,omitempty"`
-	LogitScale  *float64     `json:"logit_scale,omitempty"`
-	PairsPerSec *float64     `json:"pairs_per_s,omitempty"`
-	Eval        *EvalMetrics `json:"eval,omitempty"`
-	ElapsedSec  float64      `json:"elapsed_s"`
+	Step        int              `json:"step"`
+	Epoch       float64          `json:"epoch"`
+	Loss        *float64         `json:"loss,omitempty"`
+	LR          *float64         `json:"learning_rate,omitempty"`
+	GradNorm    *float64         `json:"grad_norm,omitempty"`
+	LogitScale  *float64         `json:"logit_scale,omitempty"`
+	PairsPerSec *float64         `json:"pairs_per_s,omitempty"`
+	Eval        *metrics.Summary `json:"eval,omitempty"`
+	ElapsedSec  float64          `json:"elapsed_s"`
 }
 
 // window accumulates the steps since the last log line.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clipline/clipline/internal/metrics"
 	"github.com/clipline/clipline/internal/model"
 )
 
@@ -49,7 +50,7 @@ func TestLossGoesDown(t *testing.T) {
 	}
 	recs := readMetrics(t, out)
 	var losses []float64
-	var evals []*EvalMetrics
+	var evals []*metrics.Summary
 	for _, r := range recs {
 		if r.Loss != nil {
 			losses = append(losses, *r.Loss)
