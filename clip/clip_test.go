@@ -85,7 +85,7 @@ func TestMatchesEmbedStage(t *testing.T) {
 	paths, imgs := testImages(t)
 
 	// The stage's input, prepared as decode and tokenize prepare it.
-	pre, err := embed.Preprocessor(dir, 32)
+	pre, err := imageproc.ForModel(dir, 32)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,6 @@ package embed
 import (
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/imageproc"
@@ -58,7 +56,7 @@ func Load(dir string, be backend.Backend, opts Options) (*Embedder, error) {
 	if err != nil {
 		return nil, err
 	}
-	pre, err := Preprocessor(dir, m.Config().Vision.ImageSize)
+	pre, err := imageproc.ForModel(dir, m.Config().Vision.ImageSize)
 	if err != nil {
 		m.Free()
 		return nil, err
@@ -69,23 +67,6 @@ func Load(dir string, be backend.Backend, opts Options) (*Embedder, error) {
 		return nil, err
 	}
 	return e, nil
-}
-
-// Preprocessor is dir's preprocessor_config.json, or CLIP's defaults at side
-// when dir has none (as decode does). Its crop must be the model's image size,
-// since that is what the pixels column holds.
-func Preprocessor(dir string, side int) (imageproc.Config, error) {
-	pre := imageproc.DefaultConfig(side)
-	path := filepath.Join(dir, imageproc.ConfigFile)
-	if _, err := os.Stat(path); err == nil {
-		if pre, err = imageproc.LoadConfig(path); err != nil {
-			return pre, err
-		}
-	}
-	if pre.CropW != side || pre.CropH != side {
-		return pre, fmt.Errorf("%s: crop %dx%d does not match the model's image_size %d", path, pre.CropW, pre.CropH, side)
-	}
-	return pre, nil
 }
 
 // New wraps a model; pre supplies the mean and std applied to pixels.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/embed/embedtest"
+	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/model"
 	"github.com/clipline/clipline/internal/stream"
 )
@@ -75,7 +76,7 @@ func TestGoldenStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pre, err := Preprocessor(embedtest.GoldenModel(t), ref.Side)
+	pre, err := imageproc.ForModel(embedtest.GoldenModel(t), ref.Side)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,30 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
+// ForModel is the preprocessing of the model directory dir with CLIP's
+// defaults: its preprocessor_config.json, or DefaultConfig(side) when it has
+// none. side is the model's vision_config.image_size, and the crop must be
+// side x side since that is what the model takes. side 0 stands for a
+// directory without config.json (the size unknown): the preprocessor file is
+// then required and its crop taken as it is.
+func ForModel(dir string, side int) (Config, error) {
+	path := filepath.Join(dir, ConfigFile)
+	if _, err := os.Stat(path); err != nil {
+		if side == 0 {
+			return Config{}, fmt.Errorf("%s: neither %s nor config.json found", dir, ConfigFile)
+		}
+		return DefaultConfig(side), nil
+	}
+	c, err := LoadConfig(path)
+	if err != nil {
+		return c, err
+	}
+	if side != 0 && (c.CropW != side || c.CropH != side) {
+		return c, fmt.Errorf("%s: crop %dx%d does not match the model's image_size %d", path, c.CropW, c.CropH, side)
+	}
+	return c, nil
+}
+
 // ParseConfig parses the contents of a preprocessor_config.json.
 func ParseConfig(raw []byte) (Config, error) {
 	var f struct {

@@ -424,6 +424,31 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+// TestForModel: a model directory's preprocessor file when it has one,
+// CLIP's defaults at the model's size otherwise, and a crop that must be
+// the model's size.
+func TestForModel(t *testing.T) {
+	none, with := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(with, ConfigFile), []byte(`{"size": 48, "crop_size": 40, "image_mean": [0.5, 0.5, 0.5]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := ForModel(none, 64); err != nil || c != DefaultConfig(64) {
+		t.Fatalf("no file: %+v, %v", c, err)
+	}
+	for _, side := range []int{40, 0} {
+		c, err := ForModel(with, side)
+		if err != nil || c.Shortest != 48 || c.CropW != 40 || c.Mean != [3]float32{0.5, 0.5, 0.5} || c.Std != CLIPStd {
+			t.Fatalf("side %d: %+v, %v", side, c, err)
+		}
+	}
+	if _, err := ForModel(with, 32); err == nil || !strings.Contains(err.Error(), "crop 40x40 does not match the model's image_size 32") {
+		t.Fatalf("crop mismatch: %v", err)
+	}
+	if _, err := ForModel(none, 0); err == nil || !strings.Contains(err.Error(), "neither "+ConfigFile+" nor config.json") {
+		t.Fatalf("nothing to go by: %v", err)
+	}
+}
+
 // TestNormalizeMatchesReference: the tiny CLIP reference holds uint8
 // images and the pixel_values PyTorch fed the model; LoadConfig + Normalize
 // must reproduce them.

@@ -3,7 +3,6 @@ package train
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -262,25 +261,10 @@ func ModelReadOptions(dir string) (ReadOptions, error) {
 	if err != nil {
 		return ReadOptions{}, err
 	}
-	pre, err := preprocessor(dir, mc.Vision.ImageSize)
+	pre, err := imageproc.ForModel(dir, mc.Vision.ImageSize)
 	if err != nil {
 		return ReadOptions{}, err
 	}
 	return ReadOptions{Side: mc.Vision.ImageSize, MaxContext: mc.Text.MaxPositionEmbeddings,
 		VocabSize: mc.Text.VocabSize, Geometry: pre.Geometry}, nil
-}
-
-// preprocessor is dir's preprocessor_config.json, or CLIP's defaults at
-// side; its crop must match the model's image size.
-func preprocessor(dir string, side int) (imageproc.Config, error) {
-	pre := imageproc.DefaultConfig(side)
-	if _, err := os.Stat(filepath.Join(dir, imageproc.ConfigFile)); err == nil {
-		if pre, err = imageproc.LoadConfig(dir); err != nil {
-			return pre, err
-		}
-	}
-	if pre.CropW != side || pre.CropH != side {
-		return pre, fmt.Errorf("%s: crop %dx%d does not match the model's image_size %d", filepath.Join(dir, imageproc.ConfigFile), pre.CropW, pre.CropH, side)
-	}
-	return pre, nil
 }

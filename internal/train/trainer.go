@@ -219,7 +219,7 @@ func New(o Options) (*Trainer, error) {
 		}
 	}
 	t.ctx = o.Train.Context
-	if t.pre, err = preprocessor(o.ModelDir, t.side); err != nil {
+	if t.pre, err = imageproc.ForModel(o.ModelDir, t.side); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 
