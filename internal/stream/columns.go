@@ -160,34 +160,54 @@ func Strings(rec arrow.RecordBatch, name string) ([]string, error) {
 
 // StringLists returns a list<utf8> column (copied), one []string per row.
 func StringLists(rec arrow.RecordBatch, name string) ([][]string, error) {
-	col, err := Column(rec, name)
+	vals, offsets, err := FlatStringLists(rec, name)
 	if err != nil {
 		return nil, err
 	}
-	l, ok := col.(listArray)
-	if !ok {
-		return nil, fmt.Errorf("column %s has type %s, want list<utf8>", name, col.DataType())
-	}
-	if err := noNulls(name, l); err != nil {
-		return nil, err
-	}
-	vals, ok := l.ListValues().(stringArray)
-	if !ok {
-		return nil, fmt.Errorf("column %s has type %s, want list<utf8>", name, col.DataType())
-	}
-	out := make([][]string, l.Len())
+	out := make([][]string, len(offsets)-1)
 	for i := range out {
-		s, e := l.ValueOffsets(i)
-		row := make([]string, 0, e-s)
-		for j := s; j < e; j++ {
-			if vals.IsNull(int(j)) {
-				return nil, fmt.Errorf("column %s: row %d: caption %d is null", name, i, j-s)
-			}
-			row = append(row, strings.Clone(vals.Value(int(j))))
+		row := vals[offsets[i]:offsets[i+1]]
+		out[i] = make([]string, len(row))
+		for j, v := range row {
+			out[i][j] = strings.Clone(v)
 		}
-		out[i] = row
 	}
 	return out, nil
+}
+
+// FlatStringLists returns a list<utf8> column in flat form: every row's
+// strings in one slice, row i's being vals[offsets[i]:offsets[i+1]]
+// (offsets has rows+1 entries and starts at 0). The strings alias the
+// batch's memory, for callers that use them before releasing it (tokenize
+// reads captions without copying them).
+func FlatStringLists(rec arrow.RecordBatch, name string) (vals []string, offsets []int32, err error) {
+	col, err := Column(rec, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, ok := col.(listArray)
+	if !ok {
+		return nil, nil, fmt.Errorf("column %s has type %s, want list<utf8>", name, col.DataType())
+	}
+	if err := noNulls(name, l); err != nil {
+		return nil, nil, err
+	}
+	items, ok := l.ListValues().(stringArray)
+	if !ok {
+		return nil, nil, fmt.Errorf("column %s has type %s, want list<utf8>", name, col.DataType())
+	}
+	offsets = make([]int32, l.Len()+1)
+	for i := range l.Len() {
+		s, e := l.ValueOffsets(i)
+		for j := s; j < e; j++ {
+			if items.IsNull(int(j)) {
+				return nil, nil, fmt.Errorf("column %s: row %d: caption %d is null", name, i, j-s)
+			}
+			vals = append(vals, items.Value(int(j)))
+		}
+		offsets[i+1] = int32(len(vals))
+	}
+	return vals, offsets, nil
 }
 
 // Lists is a list<fixed_size_list<T>[Width]> column in flat form: row i holds

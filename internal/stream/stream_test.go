@@ -562,3 +562,42 @@ func TestReadsLargeAndViewTypes(t *testing.T) {
 		t.Errorf("tokens %+v %v", tok, err)
 	}
 }
+
+// TestFlatStringLists: a sliced batch's captions in flat form, offsets from
+// 0, and nulls refused with the row named.
+func TestFlatStringLists(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{CaptionsField()}, nil)
+	caps := NewStringLists([][]string{{"a"}, {"b", "c"}, {}, {"d"}})
+	rec := array.NewRecordBatch(schema, []arrow.Array{caps}, 4)
+	caps.Release()
+	part := rec.NewSlice(1, 4)
+	rec.Release()
+	vals, offs, err := FlatStringLists(part, ColCaptions)
+	part.Release()
+	if err != nil || !slices.Equal(vals, []string{"b", "c", "d"}) || !slices.Equal(offs, []int32{0, 2, 2, 3}) {
+		t.Fatalf("flat %q %v %v", vals, offs, err)
+	}
+
+	b := array.NewListBuilder(memory.DefaultAllocator, arrow.BinaryTypes.String)
+	vb := b.ValueBuilder().(*array.StringBuilder)
+	b.Append(true)
+	vb.Append("x")
+	b.Append(true)
+	vb.AppendNull()
+	b.AppendNull()
+	nulls := b.NewArray()
+	b.Release()
+	for _, c := range []struct {
+		rows int64
+		want string
+	}{{2, "column captions: row 1: caption 0 is null"}, {3, "column captions: row 2 is null"}} {
+		col := array.NewSlice(nulls, 0, c.rows)
+		rec := array.NewRecordBatch(schema, []arrow.Array{col}, c.rows)
+		if _, _, err := FlatStringLists(rec, ColCaptions); err == nil || err.Error() != c.want {
+			t.Errorf("%d rows: %v, want %s", c.rows, err, c.want)
+		}
+		rec.Release()
+		col.Release()
+	}
+	nulls.Release()
+}

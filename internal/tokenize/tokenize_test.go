@@ -1,0 +1,59 @@
+package tokenize
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/clipline/clipline/internal/bpe"
+)
+
+// TestContext: the context length from the flag or the model's config.json,
+// bounded by its positions, and a vocabulary the model can embed.
+func TestContext(t *testing.T) {
+	v, err := bpe.Learn([]string{"a red circle", "a blue square"}, 530)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := v.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := bpe.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(n, want int, wantErr string) {
+		t.Helper()
+		got, err := Context(dir, tok, n)
+		if wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), wantErr) {
+				t.Errorf("Context(%d): %d, %v; want an error with %q", n, got, err, wantErr)
+			}
+			return
+		}
+		if err != nil || got != want {
+			t.Errorf("Context(%d) = %d, %v; want %d", n, got, err, want)
+		}
+	}
+	// Without config.json: 77 by default, any length from 2 up.
+	check(0, bpe.DefaultContextLength, "")
+	check(100, 100, "")
+	check(1, 0, "--context 1: need at least 2")
+
+	config := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"text_config": {`+text+`}}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	config(`"max_position_embeddings": 20`)
+	check(0, 20, "")
+	check(8, 8, "")
+	check(21, 0, "exceeds the model's text_config.max_position_embeddings 20")
+	config(`"vocab_size": 100`)
+	check(0, 0, "text_config.vocab_size is 100 but vocab.json has")
+	config(`"hidden_act": "gelu"`)
+	check(0, 0, "hidden_act")
+}
