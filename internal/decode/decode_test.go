@@ -1,0 +1,51 @@
+package decode
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGeometry: --size, or a model directory's preprocessing at its
+// config.json's image size, the crop square and the model's size.
+func TestGeometry(t *testing.T) {
+	write := func(dir, name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgOnly, preOnly, both, nonSquare := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	write(cfgOnly, "config.json", `{"vision_config": {"image_size": 64}}`)
+	write(preOnly, "preprocessor_config.json", `{"size": 12, "crop_size": 12}`)
+	write(both, "config.json", `{"vision_config": {"image_size": 64}}`)
+	write(both, "preprocessor_config.json", `{"size": 48, "crop_size": 48}`)
+	write(nonSquare, "preprocessor_config.json", `{"size": 20, "crop_size": {"height": 16, "width": 20}}`)
+	for _, c := range []struct {
+		dir  string
+		size int
+		want int    // crop side
+		err  string // or an error
+	}{
+		{"", 8, 8, ""},
+		{"", -1, 0, "--size -1 must be positive"},
+		{"", 0, 0, "give --model DIR or --size N"},
+		{cfgOnly, 0, 64, ""},
+		{preOnly, 0, 12, ""},
+		{t.TempDir(), 0, 0, "neither preprocessor_config.json nor config.json"},
+		{both, 0, 0, "crop 48x48 does not match the model's image_size 64"},
+		{nonSquare, 0, 0, "crop 20x16 is not square"},
+	} {
+		g, err := Geometry(c.dir, c.size)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("Geometry(%q, %d): %+v, %v; want an error with %q", c.dir, c.size, g, err, c.err)
+			}
+			continue
+		}
+		if err != nil || g.CropW != c.want || g.CropH != c.want {
+			t.Errorf("Geometry(%q, %d) = %+v, %v; want crop %d", c.dir, c.size, g, err, c.want)
+		}
+	}
+}
