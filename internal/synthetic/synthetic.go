@@ -21,12 +21,14 @@ import (
 	"fmt"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/clipline/clipline/internal/atomicfile"
 	"github.com/clipline/clipline/internal/dataset"
@@ -112,6 +114,16 @@ type Stats struct {
 	// DupCaptions counts captions that appear verbatim under another image
 	// of the same split.
 	DupCaptions int
+}
+
+// Report writes prepare's summary of a dataset generated with c in elapsed
+// to w, warning when descriptions repeat within a split.
+func (s Stats) Report(w io.Writer, c Config, elapsed time.Duration) {
+	if s.DupKeysSplit > 0 {
+		fmt.Fprintf(w, "prepare: warning: %d images repeat the description of another image in their split (the %s attribute space is nearly exhausted); retrieval of those is ambiguous\n", s.DupKeysSplit, c.Domain)
+	}
+	fmt.Fprintf(w, "prepare: rendered %d %s images (%d JPEG) into %s in %.1fs\n",
+		s.Images, c.Domain, s.JPEG, c.ImageDir, elapsed.Seconds())
 }
 
 // Streams of the per-image random generators: independent of each other and

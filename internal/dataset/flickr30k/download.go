@@ -3,6 +3,7 @@ package flickr30k
 import (
 	"archive/zip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +29,20 @@ type DownloadOptions struct {
 	Fetch fetch.Options
 	// Log receives extraction progress (nil: none).
 	Log io.Writer
+}
+
+// Source is the local copy to convert: dir, or with download the mirror
+// fetched into the cache (see Download). Exactly one must be asked for.
+func Source(ctx context.Context, dir string, download bool, opts DownloadOptions) (string, error) {
+	switch {
+	case download && dir != "":
+		return "", errors.New("give either --dir DIR (a local copy) or --download, not both")
+	case download:
+		return Download(ctx, opts)
+	case dir == "":
+		return "", errors.New("flickr30k needs --dir DIR (a local copy) or --download")
+	}
+	return dir, nil
 }
 
 // DefaultCacheDir is where Download puts the mirror unless told otherwise.

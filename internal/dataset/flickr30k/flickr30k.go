@@ -56,9 +56,21 @@ type Options struct {
 
 // Stats summarises a conversion.
 type Stats struct {
-	Annotations string // file read
-	ImageDir    string // where images were found
-	Missing     int    // images skipped with SkipMissing
+	Annotations string         // file read
+	ImageDir    string         // where images were found
+	Missing     int            // images skipped with SkipMissing
+	Splits      map[string]int // images per split
+}
+
+// Report writes prepare's summary to w: images skipped, and splits that
+// are not Karpathy's.
+func (s Stats) Report(w io.Writer) {
+	if s.Missing > 0 {
+		fmt.Fprintf(w, "prepare: skipped %d annotated images without a file in %s\n", s.Missing, s.ImageDir)
+	}
+	if !IsKarpathy(s.Splits) {
+		fmt.Fprintf(w, "prepare: note: splits %s differ from Karpathy's 29000/1014/1000 (a subset?)\n", dataset.FormatCounts(s.Splits))
+	}
 }
 
 // Convert reads the annotations under dir and returns one row per image,
@@ -123,6 +135,7 @@ func Convert(dir string, opts Options) ([]dataset.Row, Stats, error) {
 	if len(rows) == 0 {
 		return nil, st, fmt.Errorf("flickr30k: no images of %s found in %s", ann, imgDir)
 	}
+	st.Splits = dataset.SplitCounts(rows)
 	return rows, st, nil
 }
 

@@ -54,6 +54,19 @@ type Stats struct {
 	MissingPairs int // pairs lost with them
 }
 
+// Report writes prepare's summary of what was skipped or merged to w.
+func (s Stats) Report(w io.Writer) {
+	if s.BadLines > 0 {
+		fmt.Fprintf(w, "prepare: skipped %d malformed lines of %d\n", s.BadLines, s.Lines)
+	}
+	if s.MissingFiles > 0 {
+		fmt.Fprintf(w, "prepare: skipped %d missing images (%d pairs)\n", s.MissingFiles, s.MissingPairs)
+	}
+	if s.Repeats > 0 {
+		fmt.Fprintf(w, "prepare: %d repeated (query, image) pairs counted once\n", s.Repeats)
+	}
+}
+
 // line is one JSONL object. Positive and Image are decoded as any: a string
 // or a list of strings.
 type line struct {

@@ -1,0 +1,43 @@
+package main
+
+// description is prepare's --help text: the stream it writes and the
+// sources it reads (kept apart from main.go, which is flags and wiring).
+const description = `Write a dataset as a clipline stream: one row per image.
+
+  prepare synthetic --image-dir DIR [--domain general|scenes] [--seed N] [--images N]
+  prepare jsonl FILE [--image-root DIR] [--skip-bad] [--skip-missing]
+  prepare flickr30k --dir DIR | --download [--cache-dir DIR]
+
+Writes an Arrow IPC stream (stdout by default, or --out FILE, which appears
+only once complete) with the columns
+
+  image_id    utf8        stable id of the image (independent of where files live)
+  split       utf8        train, val, test (or a name the source gives)
+  image_path  utf8        ABSOLUTE path of the image file; decode reads it as-is
+  captions    list<utf8>  every caption of the image
+
+and a provenance entry (stage and arguments) in the schema metadata. Rows are
+grouped by image: a caption listed under several images appears in each of
+their rows (multi-positive). Nothing is written when the source is empty or
+has an error; the message names the file and line or entry.
+
+Sources:
+
+  synthetic  the embedded default, no network: shapes rendered into
+             --image-dir (160-320 px, PNG and JPEG), five captions each,
+             deterministic from --seed. --domain general: one object (shape,
+             colour, size, position, background), for pretraining. --domain
+             scenes: two or three objects with spatial relations, counts and
+             textures, the fine-tuning target. Objects stay in the central
+             square that decode's center crop keeps.
+  jsonl      one JSON object a line: {"query": TEXT, "positive": PATH or
+             [PATH, ...]} ("caption"/"image" also accepted; optional "split",
+             default train). Relative paths resolve against --image-root
+             (default: the JSONL file's directory).
+  flickr30k  a local copy (--dir: images plus dataset_flickr30k.json, or the
+             Hugging Face mirror's flickr_annotations_30k.csv), or --download
+             the mirror nlphuji/flickr30k (4.4 GB zip + CSV) into a cache with
+             resume and progress, then convert. Karpathy splits: 29,000 train,
+             1,014 val, 1,000 test images.
+
+Downloads are cached under $CLIPLINE_CACHE (default ~/.cache/clipline).`
