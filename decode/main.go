@@ -56,10 +56,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if ctx, err := cli.Parse("decode", description, &c, args, stdout, stderr); ctx == nil {
 		return err
 	}
-	return c.run(args, stderr)
+	return c.run(args, stdout, stderr)
 }
 
-func (c *command) run(args []string, stderr io.Writer) error {
+func (c *command) run(args []string, stdout, stderr io.Writer) error {
 	g, err := decode.Geometry(c.Model, c.Size)
 	if err != nil {
 		return err
@@ -70,5 +70,5 @@ func (c *command) run(args []string, stderr io.Writer) error {
 	}
 	defer in.Close()
 	return decode.Run(in, decode.Options{Geometry: g, Model: c.Model, ImageRoot: c.ImageRoot,
-		SkipBad: c.SkipBad, Workers: c.Workers, Args: args, Out: c.Out, Compress: c.Compress, Log: stderr})
+		SkipBad: c.SkipBad, Workers: c.Workers, Args: args, Out: c.Out, Stdout: stdout, Compress: c.Compress, Log: stderr})
 }

@@ -170,6 +170,29 @@ func TestDecodeAllFormats(t *testing.T) {
 	}
 }
 
+// Without --out the stream goes to the stdout run was given.
+func TestDecodeToStdout(t *testing.T) {
+	dir := t.TempDir()
+	paths := fixture(t, dir)[:2]
+	in := filepath.Join(dir, "in.arrows")
+	writeStream(t, in, []string{"a", "b"}, paths)
+	var stdout bytes.Buffer
+	if err := run([]string{"--size", "8", "--in", in}, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	r, err := stream.NewReader(&stdout, "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for r.Next() {
+		rows += int(r.Batch().NumRows())
+	}
+	if r.Err() != nil || rows != 2 {
+		t.Fatalf("%d rows on stdout, %v", rows, r.Err())
+	}
+}
+
 func TestDecodeCorrupt(t *testing.T) {
 	dir := t.TempDir()
 	paths := fixture(t, dir)[:3]

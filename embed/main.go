@@ -68,10 +68,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		kong.Vars{"device_syntax": device.Syntax}); ctx == nil {
 		return err
 	}
-	return c.run(args, stderr)
+	return c.run(args, stdout, stderr)
 }
 
-func (c *command) run(args []string, stderr io.Writer) error {
+func (c *command) run(args []string, stdout, stderr io.Writer) error {
 	if c.BatchSize < 1 {
 		return fmt.Errorf("--batch-size %d must be positive", c.BatchSize)
 	}
@@ -99,7 +99,7 @@ func (c *command) run(args []string, stderr io.Writer) error {
 	}
 	defer e.Close()
 	st, err := e.Run(in, embed.RunOptions{
-		Out: c.Out, Args: args, Model: c.Model, Compress: c.Compress, Split: c.Split, Progress: stderr,
+		Out: c.Out, Stdout: stdout, Args: args, Model: c.Model, Compress: c.Compress, Split: c.Split, Progress: stderr,
 	})
 	if err != nil {
 		return err

@@ -76,7 +76,7 @@ func handRows() []row {
 func runRank(t *testing.T, args ...string) (metrics.Summary, string, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(args, strings.NewReader(""), &stdout, &stderr)
+	err := run(args, &stdout, &stderr)
 	var out metrics.Summary
 	if err == nil {
 		if jerr := json.Unmarshal(stdout.Bytes(), &out); jerr != nil {

@@ -64,12 +64,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if ctx == nil {
 		return err
 	}
-	return ctx.Run(&env{args: args, stderr: stderr})
+	return ctx.Run(&env{args: args, stdout: stdout, stderr: stderr})
 }
 
 // env is what commands need from the process.
 type env struct {
 	args   []string
+	stdout io.Writer
 	stderr io.Writer
 }
 
@@ -88,7 +89,7 @@ func (r *runCmd) Run(e *env) error {
 	}
 	defer in.Close()
 	return tokenize.Run(in, tok, tokenize.Options{Context: n, Workers: r.Workers, Model: r.Model,
-		Args: e.args, Out: r.Out, Compress: r.Compress, Log: e.stderr})
+		Args: e.args, Out: r.Out, Stdout: e.stdout, Compress: r.Compress, Log: e.stderr})
 }
 
 func (l *learnCmd) Run(e *env) error {

@@ -13,8 +13,11 @@ import (
 	"github.com/alecthomas/kong"
 )
 
-// Main runs a stage on the process's arguments, stdout and stderr. An error
-// is printed as "name: error" and the process exits with status 1.
+// Main runs a stage on the process's arguments, stdout and stderr. This is
+// the one place a stage's stdout is chosen: run passes it on to cli.Parse
+// (help) and to stream.Options.Stdout (the "-" output), so a test calling
+// run with a buffer gets everything. An error is printed as "name: error"
+// and the process exits with status 1.
 func Main(name string, run func(args []string, stdout, stderr io.Writer) error) {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, Message(name, err))

@@ -9,7 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/clipline/clipline/internal/fetch"
+	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -43,16 +43,10 @@ func Write(rows []Row, o WriteOptions) (err error) {
 		return err
 	}
 	schema := stream.WithProvenance(Schema(), "prepare", o.Args)
-	opts := stream.Options{Compress: o.Compress}
-	var w *stream.Writer
-	if o.Out == "-" || o.Out == "" {
-		if fetch.IsTerminal(o.Stdout) {
-			return errors.New("refusing to write a binary Arrow stream to a terminal; use --out FILE or a pipe")
-		}
-		w, err = stream.NewWriter(o.Stdout, "stdout", schema, opts)
-	} else {
-		w, err = stream.Create(o.Out, schema, opts)
+	if (o.Out == "-" || o.Out == "") && cli.IsTerminal(o.Stdout) {
+		return errors.New("refusing to write a binary Arrow stream to a terminal; use --out FILE or a pipe")
 	}
+	w, err := stream.Create(o.Out, schema, stream.Options{Compress: o.Compress, Stdout: o.Stdout})
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,8 @@ type Options struct {
 	SkipBad   bool               // drop rows whose image fails (counted) instead of failing
 	Workers   int                // goroutines decoding (0: all cores)
 	Args      []string           // recorded in provenance
-	Out       string             // output path; "" or "-" is stdout
+	Out       string             // output path; "" or "-" is Stdout
+	Stdout    io.Writer          // the stage's stdout
 	Compress  string             // "", "none", "zstd" or "lz4"
 	Log       io.Writer          // progress, skipped images and the summary line; nil for silence
 }
@@ -92,7 +93,7 @@ func Run(in *stream.Reader, o Options) error {
 		Stage:   "decode",
 		Args:    o.Args,
 		Out:     o.Out,
-		Options: stream.Options{Compress: o.Compress},
+		Options: stream.Options{Compress: o.Compress, Stdout: o.Stdout},
 		Fields:  []arrow.Field{stream.PixelsField(g.CropW)},
 		Meta:    meta,
 		Fn: func(rec arrow.RecordBatch, firstRow int64) ([]arrow.Array, []bool, error) {

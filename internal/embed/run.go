@@ -18,10 +18,11 @@ import (
 
 // RunOptions configure Run.
 type RunOptions struct {
-	Out      string   // output path; "" or "-" is stdout
-	Args     []string // recorded in provenance
-	Model    string   // recorded as clipline.model (the --model argument)
-	Compress string   // "", "none", "zstd" or "lz4"
+	Out      string    // output path; "" or "-" is Stdout
+	Stdout   io.Writer // the stage's stdout
+	Args     []string  // recorded in provenance
+	Model    string    // recorded as clipline.model (the --model argument)
+	Compress string    // "", "none", "zstd" or "lz4"
 	// Split, when set, keeps only the rows whose split column is Split;
 	// the others are dropped (counted in Stats.Dropped).
 	Split string
@@ -138,7 +139,7 @@ func (e *Embedder) Run(in *stream.Reader, o RunOptions) (Stats, error) {
 	if ins.Tokens {
 		spec.Fields = append(spec.Fields, stream.CaptionEmbeddingsField(e.dim))
 	}
-	w, err := stream.Create(o.Out, spec.OutputSchema(in.Schema()), stream.Options{Compress: o.Compress})
+	w, err := stream.Create(o.Out, spec.OutputSchema(in.Schema()), stream.Options{Compress: o.Compress, Stdout: o.Stdout})
 	if err != nil {
 		return Stats{}, err
 	}

@@ -3,9 +3,10 @@ package fetch
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/clipline/clipline/internal/cli"
 )
 
 // bar is a throttled progress line: bytes, percent, rate and ETA. On a
@@ -28,7 +29,7 @@ func newBar(w io.Writer, label string, have, total int64) *bar {
 	if w == nil {
 		return b
 	}
-	b.tty = IsTerminal(w)
+	b.tty = cli.IsTerminal(w)
 	b.every = 5 * time.Second
 	if b.tty {
 		b.every = 200 * time.Millisecond
@@ -36,17 +37,6 @@ func newBar(w io.Writer, label string, have, total int64) *bar {
 	b.start = b.now()
 	b.last = b.start
 	return b
-}
-
-// IsTerminal reports whether w is a terminal (a character device): progress
-// redraws in place there, and a stage refuses to write binary streams to it.
-func IsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // Write counts bytes passing through (the bar sits in an io.TeeReader).

@@ -21,12 +21,13 @@
 // input, a non-Arrow input and a stream that ends without its end-of-stream
 // marker (ErrTruncated) are errors naming the input and the batch.
 //
-// Writing: Create ("" or "-" is stdout) returns a Writer that re-batches rows
-// to Options.BatchRows (bounded by Options.BatchBytes) and optionally
-// compresses. Files appear atomically on Close; Abort discards. On stdout a
-// failed stage simply never writes the end-of-stream marker, which readers
-// report as truncation: so a failing stage calls Abort (defer w.Abort() is
-// safe after Close) and exits non-zero.
+// Writing: Create ("" or "-" is Options.Stdout, the stdout cli.Main handed
+// the stage) returns a Writer that re-batches rows to Options.BatchRows
+// (bounded by Options.BatchBytes) and optionally compresses. Files appear
+// atomically on Close; Abort discards. On stdout a failed stage simply never
+// writes the end-of-stream marker, which readers report as truncation: so a
+// failing stage calls Abort (defer w.Abort() is safe after Close) and exits
+// non-zero.
 //
 // Columns: RequireColumns / Reader.Require check presence and type with
 // errors such as "column caption_tokens missing; run tokenize first".

@@ -230,13 +230,19 @@ func encode(t *testing.T, rec arrow.RecordBatch, opts Options) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeAll(t, w, rec)
+	return buf.Bytes()
+}
+
+// writeAll writes rec to w and closes it.
+func writeAll(t *testing.T, w *Writer, rec arrow.RecordBatch) {
+	t.Helper()
 	if err := w.Write(rec); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
 }
 
 func readErr(data []byte) error {
@@ -329,6 +335,25 @@ func TestAtomicFileWrite(t *testing.T) {
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o644 {
 		t.Errorf("mode %v", fi.Mode())
+	}
+}
+
+// "-" writes to Options.Stdout, the stage's stdout, and never to the
+// process's own behind the stage's back.
+func TestCreateStdout(t *testing.T) {
+	rec := makeSample(3).record(t)
+	defer rec.Release()
+	if _, err := Create("-", rec.Schema(), Options{}); err == nil {
+		t.Error(`Create("-") without Options.Stdout succeeded`)
+	}
+	var out bytes.Buffer
+	w, err := Create("-", rec.Schema(), Options{Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, w, rec)
+	if !bytes.Equal(out.Bytes(), encode(t, rec, Options{})) {
+		t.Errorf("stdout holds %d bytes, not the stream", out.Len())
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 type TransformSpec struct {
 	Stage   string   // recorded in provenance
 	Args    []string // recorded in provenance (usually os.Args[1:])
-	Out     string   // output path; "" or "-" is stdout
+	Out     string   // output path; "" or "-" is Options.Stdout
 	Options Options
 
 	// Fields are the columns Fn returns, in order: each replaces the

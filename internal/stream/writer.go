@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,6 +32,10 @@ type Options struct {
 	// make smaller batches (default DefaultBatchBytes). A single row that is
 	// larger still makes a batch of one row.
 	BatchBytes int64
+	// Stdout is where the path "" or "-" writes: the stdout a stage's run
+	// was handed by cli.Main, or a test's buffer. Create refuses "-"
+	// without it, so no stream bypasses the stage's stdout.
+	Stdout io.Writer
 }
 
 // CompressionNames lists the accepted Options.Compress values.
@@ -71,10 +76,14 @@ type Writer struct {
 	done        bool
 }
 
-// Create starts a stream with the given schema at path; "" or "-" is stdout.
+// Create starts a stream with the given schema at path; "" or "-" is
+// opts.Stdout.
 func Create(path string, schema *arrow.Schema, opts Options) (*Writer, error) {
 	if path == "" || path == "-" {
-		return NewWriter(os.Stdout, "stdout", schema, opts)
+		if opts.Stdout == nil {
+			return nil, errors.New("stdout: no writer given (stream.Options.Stdout)")
+		}
+		return NewWriter(opts.Stdout, "stdout", schema, opts)
 	}
 	dir, base := filepath.Split(path)
 	if dir == "" {

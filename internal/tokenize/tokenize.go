@@ -60,7 +60,8 @@ type Options struct {
 	Workers  int       // goroutines tokenizing (0: all cores)
 	Model    string    // recorded as clipline.model (the --model argument)
 	Args     []string  // recorded in provenance
-	Out      string    // output path; "" or "-" is stdout
+	Out      string    // output path; "" or "-" is Stdout
+	Stdout   io.Writer // the stage's stdout
 	Compress string    // "", "none", "zstd" or "lz4"
 	Log      io.Writer // receives the summary line; nil for silence
 }
@@ -77,7 +78,7 @@ func Run(in *stream.Reader, tok *bpe.Tokenizer, o Options) error {
 		Stage:   "tokenize",
 		Args:    o.Args,
 		Out:     o.Out,
-		Options: stream.Options{Compress: o.Compress},
+		Options: stream.Options{Compress: o.Compress, Stdout: o.Stdout},
 		Fields:  []arrow.Field{stream.CaptionTokensField(o.Context)},
 		Meta: map[string]string{
 			stream.MetaContextLength: strconv.Itoa(o.Context),
