@@ -3,15 +3,14 @@ package cli
 import (
 	"io"
 	"os"
+
+	"golang.org/x/term"
 )
 
-// IsTerminal reports whether w is a terminal (a character device): progress
-// redraws in place there, and a stage refuses to write binary streams to it.
+// IsTerminal reports whether w is a terminal: progress redraws in place
+// there, and stream.Create refuses to write binary streams to it. A
+// character device that is not a terminal (/dev/null) is not one.
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -24,7 +22,7 @@ func Schema() *arrow.Schema {
 // WriteOptions configure Write.
 type WriteOptions struct {
 	Out      string    // output path; "" or "-" is Stdout
-	Stdout   io.Writer // where "-" goes (refused when it is a terminal)
+	Stdout   io.Writer // where "-" goes (stream.Create refuses a terminal)
 	Compress string    // "", "none", "zstd" or "lz4"
 	Args     []string  // prepare's arguments, recorded in provenance
 	Log      io.Writer // receives the summary line; nil for silence
@@ -43,9 +41,6 @@ func Write(rows []Row, o WriteOptions) (err error) {
 		return err
 	}
 	schema := stream.WithProvenance(Schema(), "prepare", o.Args)
-	if (o.Out == "-" || o.Out == "") && cli.IsTerminal(o.Stdout) {
-		return errors.New("refusing to write a binary Arrow stream to a terminal; use --out FILE or a pipe")
-	}
 	w, err := stream.Create(o.Out, schema, stream.Options{Compress: o.Compress, Stdout: o.Stdout})
 	if err != nil {
 		return err

@@ -355,6 +355,23 @@ func TestCreateStdout(t *testing.T) {
 	if !bytes.Equal(out.Bytes(), encode(t, rec, Options{})) {
 		t.Errorf("stdout holds %d bytes, not the stream", out.Len())
 	}
+	// A terminal is refused, whichever stage writes; /dev/null is not one.
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	w, err = Create("-", rec.Schema(), Options{Stdout: devNull})
+	if err != nil {
+		t.Fatalf("stdout /dev/null: %v", err)
+	}
+	writeAll(t, w, rec)
+	if pty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0); err == nil {
+		defer pty.Close()
+		if _, err := Create("-", rec.Schema(), Options{Stdout: pty}); err == nil || !strings.Contains(err.Error(), "terminal") {
+			t.Errorf("stdout a terminal: %v, want a refusal", err)
+		}
+	}
 }
 
 func TestZeroRowStream(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/clipline/clipline/internal/cli"
 )
 
 // Defaults for Options.
@@ -77,11 +79,14 @@ type Writer struct {
 }
 
 // Create starts a stream with the given schema at path; "" or "-" is
-// opts.Stdout.
+// opts.Stdout, which must not be a terminal (binary there helps nobody).
 func Create(path string, schema *arrow.Schema, opts Options) (*Writer, error) {
 	if path == "" || path == "-" {
 		if opts.Stdout == nil {
 			return nil, errors.New("stdout: no writer given (stream.Options.Stdout)")
+		}
+		if cli.IsTerminal(opts.Stdout) {
+			return nil, errors.New("refusing to write a binary Arrow stream to a terminal; use --out FILE or a pipe")
 		}
 		return NewWriter(opts.Stdout, "stdout", schema, opts)
 	}
