@@ -65,16 +65,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return c.run(stdout, stderr)
 }
 
-// flags maps the flags the user gave to configuration keys.
-func (c *command) flags() map[string]string {
-	m := map[string]string{}
-	for k, v := range map[string]string{"model_name_or_path": c.Model, "output_dir": c.Out,
-		"train_split": c.TrainSplit, "val_split": c.ValSplit, "device": c.Device} {
-		if v != "" {
-			m[k] = v
-		}
-	}
-	return m
+// flags are the flags that set configuration keys (empty: not given).
+func (c *command) flags() []config.Flag {
+	return []config.Flag{{Key: "model_name_or_path", Name: "--model", Value: c.Model}, {Key: "output_dir", Name: "--out", Value: c.Out},
+		{Key: "train_split", Name: "--train-split", Value: c.TrainSplit}, {Key: "val_split", Name: "--val-split", Value: c.ValSplit},
+		{Key: "device", Name: "--device", Value: c.Device}}
 }
 
 func (c *command) run(stdout, stderr io.Writer) error {
@@ -89,7 +84,7 @@ func (c *command) run(stdout, stderr io.Writer) error {
 	}
 	be, err := device.Open(cfg.Device)
 	if err != nil {
-		return fmt.Errorf("--device %s: %w", cfg.Device, err)
+		return fmt.Errorf("device %s (%s): %w", cfg.Device, l.Where("device"), err)
 	}
 	defer device.Close(be)
 	dir, err := hub.Resolve(cfg.ModelNameOrPath, hub.Options{Fetch: fetch.Options{Progress: stderr}})
@@ -132,7 +127,7 @@ func (c *command) run(stdout, stderr io.Writer) error {
 	t, err := train.New(train.Options{Config: cfg, ModelDir: dir, Backend: be, Train: trainData, Val: valData,
 		Resume: c.Resume, FromScratch: c.FromScratch, Log: stderr})
 	if err != nil {
-		return err
+		return l.Locate(err)
 	}
 	defer t.Close()
 	_, err = t.Run()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -19,9 +20,12 @@ import (
 
 // writeInput writes a stream of n images (train and val rows) with pixels
 // and tokens for the tiny model.
-func writeInput(t *testing.T, path string, n int) {
+func writeInput(t *testing.T, path string, n int) { writeInputSide(t, path, n, 32) }
+
+// writeInputSide is writeInput with side x side pixels.
+func writeInputSide(t *testing.T, path string, n, side int) {
 	t.Helper()
-	const side, ctx = 32, 8
+	const ctx = 8
 	r := rand.New(rand.NewPCG(1, 2))
 	var ids, splits []string
 	var caps [][]string
@@ -107,12 +111,40 @@ func TestTrainCLI(t *testing.T) {
 		want string
 	}{
 		{[]string{"--model", base, "--in", in, "--set", "batch_size=x"}, `bad value "x" for batch_size`},
-		{[]string{"--model", base, "--in", in, "--device", "tpu"}, `--device tpu`},
+		{[]string{"--model", base, "--in", in, "--device", "tpu"}, `config: flag --device: bad value "tpu" for device: unknown device "tpu"`},
 		{[]string{"--model", base, "--in", in, "--train-split", "nope", "--out", out}, `no (caption, image) pairs in split "nope"`},
 	} {
 		err := run(tc.args, &so, &se)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: want %q, got %v", tc.args, tc.want, err)
 		}
+	}
+}
+
+// TestMRLDimsNameTheFile: the shipped example's mrl_dims cannot work with
+// the bundled base model; the error names the file and line of the value
+// and the model's projection dim.
+func TestMRLDimsNameTheFile(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.arrow")
+	writeInputSide(t, in, 8, 64) // testdata/base-model's image size
+	example := filepath.Join("..", "examples", "clip_text_to_image.yaml")
+	raw, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := 0
+	for i, l := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(l, "mrl_dims:") {
+			line = i + 1
+		}
+	}
+	var so, se bytes.Buffer
+	err = run([]string{"--model", filepath.Join("..", "testdata", "base-model"), "--config", example, "--set", "use_mrl=true",
+		"--out", filepath.Join(dir, "out"), "--in", in}, &so, &se)
+	abs, _ := filepath.Abs(example) // kong's existingfile makes the path absolute
+	want := fmt.Sprintf(`config: %s:%d: bad value "[512, 256, 128]" for mrl_dims: dimension 512 exceeds the model's projection_dim 128`, abs, line)
+	if err == nil || err.Error() != want {
+		t.Errorf("got  %v\nwant %s\n%s", err, want, se.String())
 	}
 }

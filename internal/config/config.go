@@ -8,9 +8,11 @@
 //
 // An unknown key is never dropped silently: it produces a warning naming it
 // (with a suggestion when it looks like a typo). Keys that vembed-factory
-// knows but clipline has no use for (data_path, image_root, fp16, ...) get a
+// knows but clipline has no use for (encoder_mode, report_to, ...) get a
 // warning saying why they are ignored. A value of the wrong type or out of
-// range is an error naming the key, the value and where it came from.
+// range is an error naming the key, the value and where it came from: the
+// file and line, the --set argument, the flag, or the default (Loaded.Where).
+// bf16 and fp16 ask for the device's reduced-precision mode (precision.go).
 package config
 
 import (
@@ -163,11 +165,19 @@ type Options struct {
 	// accept comma-separated values ("q_proj,v_proj").
 	Sets []string
 	// Flags are values given by dedicated command-line flags (--model,
-	// --out, --device, ...), keyed by config key. Only flags the user
-	// actually gave belong here, so a flag's default never hides the file.
-	Flags map[string]string
+	// --out, --device, ...), applied in order. Only flags the user actually
+	// gave count, so a flag's default never hides the file: a Flag with an
+	// empty Value is skipped.
+	Flags []Flag
 	// Warn receives warnings, one line each (nil: os.Stderr).
 	Warn io.Writer
+}
+
+// Flag is one command-line flag that sets a config key.
+type Flag struct {
+	Key   string // config key, e.g. "model_name_or_path"
+	Name  string // the flag as the user types it, e.g. "--model"
+	Value string // "" when the flag was not given
 }
 
 // Loaded is the result of Load: the configuration, where each key came
@@ -176,8 +186,47 @@ type Loaded struct {
 	Config   Config
 	Sources  map[string]Source
 	Warnings []string
-	where    map[string]string // key -> file:line or --set argument
+	where    map[string]string // key -> file:line, "--set k=v" or "flag --x"
+	text     map[string]string // key -> the value as written there
+	prec     precision         // bf16 / fp16 requests, applied after merging
 }
+
+// Where says where key's value came from: "FILE:LINE", "--set key=value",
+// "flag --name", or "default".
+func (l *Loaded) Where(key string) string {
+	if w := l.where[key]; w != "" {
+		return w
+	}
+	return "default"
+}
+
+// Locate fills in where the key of a *ValueError in err came from, for
+// checks made after Load (e.g. against the model), and returns the error
+// with that message (wrapping text around it is kept).
+func (l *Loaded) Locate(err error) error {
+	var ve *ValueError
+	if !errors.As(err, &ve) || ve.Where != "" || l.where[ve.Key] == "" {
+		return err
+	}
+	loc := *ve
+	loc.Source, loc.Where = l.Sources[ve.Key], l.where[ve.Key]
+	if t, ok := l.text[ve.Key]; ok {
+		loc.Value = t
+	}
+	if err == error(ve) {
+		return &loc
+	}
+	// Wrapping errors fixed their text when made: rewrite it.
+	return &locatedError{msg: strings.Replace(err.Error(), ve.Error(), loc.Error(), 1), ve: &loc}
+}
+
+type locatedError struct {
+	msg string
+	ve  *ValueError
+}
+
+func (e *locatedError) Error() string { return e.msg }
+func (e *locatedError) Unwrap() error { return e.ve }
 
 // field describes one key of Config.
 type field struct {
@@ -227,9 +276,7 @@ var ignored = map[string]string{
 	"report_to":                "metrics go to output_dir/metrics.jsonl",
 	"torch_distributed_debug":  "clipline trains on one device",
 	"overwrite_output_dir":     "checkpoints are written to new directories, never over old ones",
-	"fp16":                     "clipline computes in float32",
-	"bf16":                     "clipline computes in float32",
-	"torch_dtype":              "clipline computes in float32",
+	"torch_dtype":              "weights are kept in float32; reduced precision is the device's (bf16: true, --device cuda,bf16)",
 	"attn_implementation":      "the backend chooses its attention kernel",
 	"max_seq_length":           "the context length is the model's (tokenize sets it)",
 	"max_image_size":           "the image size is the model's (decode sets it)",
@@ -251,7 +298,7 @@ func Load(o Options) (*Loaded, error) {
 	if warn == nil {
 		warn = os.Stderr
 	}
-	l := &Loaded{Config: Default(), Sources: map[string]Source{}, where: map[string]string{}}
+	l := &Loaded{Config: Default(), Sources: map[string]Source{}, where: map[string]string{}, text: map[string]string{}}
 	for _, f := range fields {
 		l.Sources[f.key] = FromDefault
 	}
@@ -280,25 +327,20 @@ func Load(o Options) (*Loaded, error) {
 			return nil, err
 		}
 	}
-	// Flags in a fixed order so errors are deterministic.
-	fk := make([]string, 0, len(o.Flags))
-	for k := range o.Flags {
-		fk = append(fk, k)
-	}
-	sort.Strings(fk)
-	for _, k := range fk {
-		if err := l.applyString(k, o.Flags[k], FromFlag, "flag for "+k, warnf); err != nil {
+	for _, f := range o.Flags {
+		if f.Value == "" {
+			continue
+		}
+		if err := l.applyString(f.Key, f.Value, FromFlag, "flag "+f.Name, warnf); err != nil {
 			return nil, err
 		}
 	}
 	if err := l.Config.Validate(); err != nil {
-		var ve *ValueError
-		if errors.As(err, &ve) {
-			ve.Source = l.Sources[ve.Key]
-			ve.Where = l.where[ve.Key]
-		}
-		return nil, err
+		return nil, l.Locate(err)
 	}
+	l.applyPrecision(func(format string, args ...any) {
+		fmt.Fprintf(warn, "config: "+format+"\n", args...)
+	})
 	return l, nil
 }
 
@@ -343,7 +385,7 @@ func (l *Loaded) applyString(key, val string, src Source, where string, warnf fu
 	if !ok {
 		return nil
 	}
-	f := fieldByKey[key]
+	f, isField := fieldByKey[key]
 	var n yaml.Node
 	if strings.TrimSpace(val) == "" {
 		n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ""}
@@ -354,7 +396,7 @@ func (l *Loaded) applyString(key, val string, src Source, where string, warnf fu
 		n = *n.Content[0]
 	}
 	// List keys accept "a,b,c" as well as "[a, b, c]".
-	if f.typ.Kind() == reflect.Slice && n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+	if isField && f.typ.Kind() == reflect.Slice && n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
 		seq := yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 		for _, part := range strings.Split(val, ",") {
 			part = strings.TrimSpace(part)
@@ -383,6 +425,9 @@ func (l *Loaded) resolveKey(k, where string, warnf func(string, ...any)) (string
 	if a, ok := aliases[k]; ok {
 		return a, true
 	}
+	if _, ok := precisionKeys[k]; ok {
+		return k, true
+	}
 	if why, ok := ignored[k]; ok {
 		warnf("%s: key %q ignored: %s", where, k, why)
 		return "", false
@@ -397,6 +442,9 @@ func (l *Loaded) resolveKey(k, where string, warnf func(string, ...any)) (string
 
 // setNode decodes n into key's field; null restores the default.
 func (l *Loaded) setNode(key string, n *yaml.Node, src Source, where string) error {
+	if _, ok := precisionKeys[key]; ok {
+		return l.prec.set(key, n, src, where)
+	}
 	f := fieldByKey[key]
 	dst := reflect.ValueOf(&l.Config).Elem().Field(f.index)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
@@ -404,6 +452,7 @@ func (l *Loaded) setNode(key string, n *yaml.Node, src Source, where string) err
 		dst.Set(reflect.ValueOf(def).Field(f.index))
 		l.Sources[key] = src
 		l.where[key] = where
+		delete(l.text, key)
 		return nil
 	}
 	v := reflect.New(f.typ)
@@ -413,6 +462,7 @@ func (l *Loaded) setNode(key string, n *yaml.Node, src Source, where string) err
 	dst.Set(v.Elem())
 	l.Sources[key] = src
 	l.where[key] = where
+	l.text[key] = nodeText(n)
 	return nil
 }
 
@@ -508,7 +558,7 @@ func nodeText(n *yaml.Node) string {
 	if n.Kind == yaml.ScalarNode {
 		return n.Value
 	}
-	c := *n
+	c := uncommented(n)
 	c.Style = yaml.FlowStyle
 	var b bytes.Buffer
 	e := yaml.NewEncoder(&b)
@@ -518,27 +568,41 @@ func nodeText(n *yaml.Node) string {
 	return strings.TrimSpace(b.String())
 }
 
+// uncommented is a copy of n without comments (which Encode would print).
+func uncommented(n *yaml.Node) yaml.Node {
+	c := *n
+	c.HeadComment, c.LineComment, c.FootComment = "", "", ""
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, k := range n.Content {
+		u := uncommented(k)
+		c.Content[i] = &u
+	}
+	return c
+}
+
 // ValueError is a bad value for a key.
 type ValueError struct {
 	Key    string
 	Value  string
 	Source Source
-	Where  string // file:line, "--set ...", or "" after merging
+	Where  string // file:line, "--set k=v", "flag --x"; "" for the default
 	Reason string
 }
 
 func (e *ValueError) Error() string {
-	w := e.Where
-	if w == "" {
-		w = e.Source.String()
+	if e.Where == "" {
+		return fmt.Sprintf("config: bad value %q for %s (its default): %s", e.Value, e.Key, e.Reason)
 	}
-	return fmt.Sprintf("config: %s: bad value %q for %s: %s", w, e.Value, e.Key, e.Reason)
+	return fmt.Sprintf("config: %s: bad value %q for %s: %s", e.Where, e.Value, e.Key, e.Reason)
 }
 
 // suggest returns the known key closest to k when it is plausibly a typo.
 func suggest(k string) string {
 	best, bestD := "", 1<<30
 	cands := Keys()
+	for k := range precisionKeys {
+		cands = append(cands, k)
+	}
 	for a := range aliases {
 		cands = append(cands, a)
 	}

@@ -32,7 +32,7 @@ func load(t *testing.T, o Options) (*Loaded, string) {
 }
 
 func TestDefaultsNeedOnlyAModel(t *testing.T) {
-	l, warn := load(t, Options{Flags: map[string]string{"model_name_or_path": "m"}})
+	l, warn := load(t, Options{Flags: []Flag{{Key: "model_name_or_path", Name: "--model", Value: "m"}}})
 	if warn != "" {
 		t.Errorf("unexpected warnings: %s", warn)
 	}
@@ -65,7 +65,7 @@ learning_rate: 2.0e-5
 	l, _ := load(t, Options{
 		File:  f,
 		Sets:  []string{"batch_size=64", "output_dir=from-set", "weight_decay=0.1"},
-		Flags: map[string]string{"output_dir": "from-flag"},
+		Flags: []Flag{{Key: "output_dir", Name: "--out", Value: "from-flag"}, {Key: "device", Name: "--device"}},
 	})
 	c := l.Config
 	if c.OutputDir != "from-flag" || l.Sources["output_dir"] != FromFlag {

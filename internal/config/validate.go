@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/clipline/clipline/internal/device"
 )
 
 // Schedulers are the accepted scheduler_type values.
@@ -132,7 +134,10 @@ func (c *Config) Validate() error {
 		return bad("train_split", c.TrainSplit, "empty")
 	}
 	if strings.TrimSpace(c.Device) == "" {
-		return bad("device", c.Device, "empty")
+		return bad("device", c.Device, "empty (want %s)", device.Syntax)
+	}
+	if _, err := device.Parse(c.Device); err != nil {
+		return bad("device", c.Device, "%v", err)
 	}
 	return nil
 }
