@@ -20,6 +20,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	tmp := f.Name()
+	defer Track(tmp)()
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chmod(perm)

@@ -48,3 +48,23 @@ func TestWriteFileFails(t *testing.T) {
 		t.Errorf("directory holds %v, want only d/", ents)
 	}
 }
+
+// RemoveTemps removes tracked temporaries, files and directories, and
+// forgets untracked ones.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	file, sub, kept := filepath.Join(dir, ".f.tmp1"), filepath.Join(dir, ".d.tmp2"), filepath.Join(dir, "kept")
+	os.WriteFile(file, nil, 0o644)
+	os.MkdirAll(filepath.Join(sub, "x"), 0o755)
+	os.WriteFile(kept, nil, 0o644)
+	Track(file)
+	Track(sub)
+	Track(kept)() // renamed into place: no longer a temporary
+	RemoveTemps()
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != "kept" {
+		t.Errorf("directory holds %v, want only kept", ents)
+	}
+	if len(temps.paths) != 0 {
+		t.Errorf("registry still holds %v", temps.paths)
+	}
+}

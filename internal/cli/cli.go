@@ -1,6 +1,7 @@
 // Package cli is what every stage binary's main does the same way: kong
 // parsing that returns instead of exiting the process (so tests can call a
-// stage's run), and a failure printed as one line on stderr with exit status 1.
+// stage's run), a failure printed as one line on stderr with exit status 1
+// (or the error's own, ExitCoder), and SIGINT/SIGTERM handling.
 package cli
 
 import (
@@ -17,11 +18,15 @@ import (
 // the one place a stage's stdout is chosen: run passes it on to cli.Parse
 // (help) and to stream.Options.Stdout (the "-" output), so a test calling
 // run with a buffer gets everything. An error is printed as "name: error"
-// and the process exits with status 1.
+// and the process exits with status 1, or the one the error carries
+// (ExitCoder). SIGINT and SIGTERM end the process with status 130 and 143
+// after removing unfinished outputs' temporaries, unless the stage catches
+// them (CatchInterrupt).
 func Main(name string, run func(args []string, stdout, stderr io.Writer) error) {
+	handleSignals(name)
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, Message(name, err))
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 

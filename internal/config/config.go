@@ -44,6 +44,9 @@ type Config struct {
 
 	// Output.
 	OutputDir string `yaml:"output_dir"`
+	// OverwriteOutputDir lets a run start in a non-empty output_dir,
+	// removing the files an earlier clipline run wrote there (--overwrite).
+	OverwriteOutputDir bool `yaml:"overwrite_output_dir"`
 
 	// Optimisation.
 	Epochs                    int     `yaml:"epochs"`
@@ -53,6 +56,9 @@ type Config struct {
 	MaxGradNorm               float64 `yaml:"max_grad_norm"`
 	GradientAccumulationSteps int     `yaml:"gradient_accumulation_steps"`
 	Seed                      int64   `yaml:"seed"`
+	// MaxSteps > 0 ends the run after that many optimizer steps, overriding
+	// epochs; the learning-rate schedule spans it (Hugging Face's max_steps).
+	MaxSteps int `yaml:"max_steps"`
 
 	// Learning-rate schedule (Hugging Face get_scheduler semantics).
 	SchedulerType string  `yaml:"scheduler_type"`
@@ -82,6 +88,12 @@ type Config struct {
 	SaveStrategy string `yaml:"save_strategy"`
 	EvalStrategy string `yaml:"eval_strategy"`
 	EvalSteps    int    `yaml:"eval_steps"`
+	// SaveTotalLimit > 0 keeps only the newest checkpoint-STEP directories
+	// (best/ and final/ are always kept).
+	SaveTotalLimit int `yaml:"save_total_limit"`
+	// SaveOnlyModel writes checkpoints without optimizer state: smaller,
+	// but they cannot be resumed.
+	SaveOnlyModel bool `yaml:"save_only_model"`
 
 	// clipline's own keys.
 	TrainSplit string `yaml:"train_split"`
@@ -275,7 +287,6 @@ var ignored = map[string]string{
 	"encoder_mode":             "clipline trains CLIP dual encoders only",
 	"report_to":                "metrics go to output_dir/metrics.jsonl",
 	"torch_distributed_debug":  "clipline trains on one device",
-	"overwrite_output_dir":     "checkpoints are written to new directories, never over old ones",
 	"torch_dtype":              "weights are kept in float32; reduced precision is the device's (bf16: true, --device cuda,bf16)",
 	"attn_implementation":      "the backend chooses its attention kernel",
 	"max_seq_length":           "the context length is the model's (tokenize sets it)",

@@ -102,7 +102,9 @@ lora_alpha: 16
 lora_dropout: 0.1
 lora_target_modules: [q_proj, v_proj]
 output_dir: out
+overwrite_output_dir: true
 epochs: 2
+max_steps: 9
 batch_size: 16
 learning_rate: 1e-4
 weight_decay: 0
@@ -124,6 +126,8 @@ mrl_weights: [1, 0.5]
 logging_steps: 5
 save_steps: 50
 save_strategy: steps
+save_total_limit: 2
+save_only_model: true
 eval_strategy: steps
 eval_steps: 25
 train_split: tr
@@ -136,12 +140,12 @@ device: cuda:0
 	}
 	want := Config{
 		ModelNameOrPath: "m", UseLoRA: false, LoRAR: 8, LoRAAlpha: 16, LoRADropout: 0.1,
-		LoRATargetModules: []string{"q_proj", "v_proj"}, OutputDir: "out", Epochs: 2, BatchSize: 16,
+		LoRATargetModules: []string{"q_proj", "v_proj"}, OutputDir: "out", OverwriteOutputDir: true, Epochs: 2, MaxSteps: 9, BatchSize: 16,
 		LearningRate: 1e-4, WeightDecay: 0, MaxGradNorm: 0, GradientAccumulationSteps: 4, Seed: 7,
 		SchedulerType: "linear", WarmupRatio: 0.2, WarmupSteps: 3, LossType: "infonce", Temperature: 0.07,
 		LearnTemperature: true, UseGradientCache: true, GradientCacheChunkSize: 4, RecomputeMLP: true, UseMRL: true,
 		MRLDims: []int{32, 16}, MRLWeights: []float64{1, 0.5}, LoggingSteps: 5, SaveSteps: 50,
-		SaveStrategy: "steps", EvalStrategy: "steps", EvalSteps: 25, TrainSplit: "tr", ValSplit: "va",
+		SaveStrategy: "steps", SaveTotalLimit: 2, SaveOnlyModel: true, EvalStrategy: "steps", EvalSteps: 25, TrainSplit: "tr", ValSplit: "va",
 		Device: "cuda:0",
 	}
 	if !reflect.DeepEqual(l.Config, want) {
@@ -311,6 +315,11 @@ func TestBadValues(t *testing.T) {
 		{"max_grad_norm=-0.5", "max_grad_norm", "-0.5", ">= 0"},
 		{"gradient_accumulation_steps=0", "gradient_accumulation_steps", "0", "at least 1"},
 		{"logging_steps=0", "logging_steps", "0", "at least 1"},
+		{"max_steps=-2", "max_steps", "-2", ">= 0"},
+		{"max_steps=ten", "max_steps", "ten", "an integer"},
+		{"save_total_limit=-1", "save_total_limit", "-1", ">= 0"},
+		{"save_only_model=yes please", "save_only_model", "yes please", "true or false"},
+		{"overwrite_output_dir=2", "overwrite_output_dir", "2", "true or false"},
 	}
 	for _, tc := range cases {
 		_, err := Load(Options{Sets: []string{"model_name_or_path=m", tc.set}, Warn: &bytes.Buffer{}})
@@ -349,6 +358,14 @@ func TestBadValues(t *testing.T) {
 	f = writeFile(t, "- a\n- b\n")
 	if _, err := Load(Options{File: f, Warn: &bytes.Buffer{}}); err == nil || !strings.Contains(err.Error(), "mapping") {
 		t.Errorf("list document: %v", err)
+	}
+}
+
+// max_steps -1 is Hugging Face's default and means unset, as 0 does.
+func TestMaxStepsUnset(t *testing.T) {
+	l, _ := load(t, Options{Sets: []string{"model_name_or_path=m", "max_steps=-1"}})
+	if l.Config.MaxSteps != 0 {
+		t.Errorf("max_steps -1 became %d, want 0", l.Config.MaxSteps)
 	}
 }
 

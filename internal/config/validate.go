@@ -56,6 +56,12 @@ func (c *Config) Validate() error {
 	if c.Epochs < 1 {
 		return bad("epochs", c.Epochs, "want at least 1")
 	}
+	if c.MaxSteps == -1 {
+		c.MaxSteps = 0 // Hugging Face's "unset"
+	}
+	if c.MaxSteps < 0 {
+		return bad("max_steps", c.MaxSteps, "want a number >= 0 (0 or -1: epochs decide)")
+	}
 	if c.BatchSize < 2 {
 		return bad("batch_size", c.BatchSize, "want at least 2 (in-batch negatives need two pairs)")
 	}
@@ -123,6 +129,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SaveStrategy == "steps" && c.SaveSteps == 0 {
 		return bad("save_steps", c.SaveSteps, "save_strategy steps needs save_steps > 0")
+	}
+	if c.SaveTotalLimit < 0 {
+		return bad("save_total_limit", c.SaveTotalLimit, "want a number >= 0 (0 keeps every checkpoint)")
 	}
 	if !oneOf(c.EvalStrategy, Strategies) {
 		return bad("eval_strategy", c.EvalStrategy, "want one of %s", strings.Join(Strategies, ", "))

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/clipline/clipline/internal/atomicfile"
 	"github.com/clipline/clipline/internal/cli"
 )
 
@@ -70,6 +71,9 @@ type Writer struct {
 	f      *os.File // temporary file; nil on stdout
 	tmp    string
 	final  string
+	// untrack ends the temporary's registration for removal on a signal
+	// (atomicfile.Track).
+	untrack func()
 
 	pending     []arrow.RecordBatch
 	pendingRows int64
@@ -105,6 +109,7 @@ func Create(path string, schema *arrow.Schema, opts Options) (*Writer, error) {
 		return nil, err
 	}
 	w.f, w.tmp, w.final = f, f.Name(), path
+	w.untrack = atomicfile.Track(w.tmp)
 	return w, nil
 }
 
@@ -258,6 +263,8 @@ func (w *Writer) Close() error {
 		w.removeTemp()
 		return fmt.Errorf("%s: %w", w.name, err)
 	}
+	w.tmp = ""
+	w.untrack()
 	return nil
 }
 
@@ -284,6 +291,7 @@ func (w *Writer) removeTemp() {
 	if w.tmp != "" {
 		os.Remove(w.tmp)
 		w.tmp = ""
+		w.untrack()
 	}
 }
 

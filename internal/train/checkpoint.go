@@ -1,14 +1,14 @@
 package train
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/clipline/clipline/internal/config"
+	"github.com/clipline/clipline/internal/atomicfile"
 	"github.com/clipline/clipline/internal/metrics"
 	"github.com/clipline/clipline/internal/optim"
 	"github.com/clipline/clipline/internal/safetensors"
@@ -55,6 +55,9 @@ type State struct {
 	// is (GlobalStep / StepsPerEpoch, GlobalStep % StepsPerEpoch), so no
 	// generator state needs saving; dropout masks are keyed by the step.
 	RNG string `json:"rng"`
+	// ModelOnly: saved with save_only_model, without the optimizer state
+	// (and LoRA's trainable.safetensors), so it cannot be resumed.
+	ModelOnly bool `json:"save_only_model,omitempty"`
 }
 
 func readState(dir string) (*State, error) {
@@ -66,6 +69,12 @@ func readState(dir string) (*State, error) {
 	var st State
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return nil, fmt.Errorf("train: resume: %s: %w", p, err)
+	}
+	if st.ModelOnly {
+		return nil, fmt.Errorf("train: resume: %s was saved with save_only_model: it has no optimizer state and cannot be resumed; start a new run from its weights with --model %s", dir, dir)
+	}
+	if !resumable(dir) {
+		return nil, fmt.Errorf("train: resume: %s lacks %s and cannot be resumed; start a new run from its weights with --model %s", dir, OptimizerFile, dir)
 	}
 	return &st, nil
 }
@@ -123,19 +132,13 @@ func (t *Trainer) restore(st *State) error {
 // and would make the resumed run differ from an uninterrupted one.
 func (t *Trainer) warnConfigDrift(dir string) {
 	p := filepath.Join(dir, ConfigFile)
-	l, err := config.Load(config.Options{File: p, Warn: io.Discard})
+	diff, err := configDiff(p, t.cfg)
 	if err != nil {
-		fmt.Fprintf(t.log, "warning: resume: cannot read %s: %v\n", p, err)
+		fmt.Fprintf(t.log, "warning: resume: cannot compare the configurations: %v\n", err)
 		return
 	}
-	old, cur := l.Config, t.cfg
-	ignore := map[string]bool{"output_dir": true, "logging_steps": true, "save_steps": true, "save_strategy": true,
-		"eval_strategy": true, "eval_steps": true, "val_split": true, "device": true, "model_name_or_path": true}
-	oy, cy := yamlMap(old.YAML()), yamlMap(cur.YAML())
-	for _, k := range config.Keys() {
-		if !ignore[k] && oy[k] != cy[k] {
-			fmt.Fprintf(t.log, "warning: resume: %s is %s here but %s in %s; the run will not match an uninterrupted one\n", k, cy[k], oy[k], p)
-		}
+	for _, d := range diff {
+		fmt.Fprintf(t.log, "warning: resume: %s is %s here but %s in %s; the run will not match an uninterrupted one\n", d.key, d.cur, d.saved, p)
 	}
 }
 
@@ -156,24 +159,38 @@ func yamlMap(s string) map[string]string {
 }
 
 // saveCheckpoint writes output_dir/checkpoint-STEP with the model, adapter
-// and trainer state.
-func (t *Trainer) saveCheckpoint() error {
-	if t.lastSaved == t.step {
+// and trainer state, with the optimizer state when full (resumable), and
+// prunes the checkpoints beyond save_total_limit.
+func (t *Trainer) saveCheckpoint(full bool) error {
+	if t.lastSaved == t.step && (t.savedFull || !full) {
 		return nil
 	}
-	dir := filepath.Join(t.cfg.OutputDir, fmt.Sprintf(checkpointFmt, t.step))
-	if err := t.saveModelDir(dir, true, nil); err != nil {
+	dir := t.checkpointDir()
+	if err := t.saveModelDir(dir, true, full, nil); err != nil {
 		return err
 	}
-	t.lastSaved = t.step
+	t.lastSaved, t.savedFull = t.step, full
 	fmt.Fprintf(t.log, "train: saved %s\n", dir)
-	return nil
+	return t.pruneCheckpoints()
+}
+
+func (t *Trainer) checkpointDir() string {
+	return filepath.Join(t.cfg.OutputDir, fmt.Sprintf(checkpointFmt, t.step))
+}
+
+// interrupt saves a resumable checkpoint of the last step (even with
+// save_only_model: it exists to be resumed) for Options.Stop.
+func (t *Trainer) interrupt() error {
+	if err := t.saveCheckpoint(true); err != nil {
+		return err
+	}
+	return &Interrupted{Step: t.step, Total: t.total, Checkpoint: t.checkpointDir(), Cause: context.Cause(t.o.Stop)}
 }
 
 // saveModelDir writes a complete directory atomically: everything goes into
 // a temporary sibling that is renamed into place (replacing an older one).
 // extra files (name -> contents) are added to it.
-func (t *Trainer) saveModelDir(dir string, withState bool, extra map[string][]byte) (err error) {
+func (t *Trainer) saveModelDir(dir string, withState, withOptimizer bool, extra map[string][]byte) (err error) {
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("train: save: %w", err)
@@ -182,6 +199,7 @@ func (t *Trainer) saveModelDir(dir string, withState bool, extra map[string][]by
 	if err != nil {
 		return fmt.Errorf("train: save: %w", err)
 	}
+	defer atomicfile.Track(tmp)() // removed if a second signal ends the process
 	defer func() {
 		if err != nil {
 			os.RemoveAll(tmp)
@@ -208,7 +226,7 @@ func (t *Trainer) saveModelDir(dir string, withState bool, extra map[string][]by
 		return err
 	}
 	if withState {
-		if err := t.writeState(tmp); err != nil {
+		if err := t.writeState(tmp, withOptimizer); err != nil {
 			return err
 		}
 	}
@@ -220,13 +238,13 @@ func (t *Trainer) saveModelDir(dir string, withState bool, extra map[string][]by
 	return replaceDir(tmp, dir)
 }
 
-func (t *Trainer) writeState(dir string) error {
+func (t *Trainer) writeState(dir string, withOptimizer bool) error {
 	st := State{
 		GlobalStep: t.step, Epoch: t.epochFloat(), MaxSteps: t.total, StepsPerEpoch: t.spe,
-		NumTrainEpochs: t.cfg.Epochs, TrainBatchSize: t.cfg.BatchSize, TrainPairs: t.o.Train.Pairs(),
+		NumTrainEpochs: t.epochs, TrainBatchSize: t.cfg.BatchSize, TrainPairs: t.o.Train.Pairs(),
 		Seed: t.cfg.Seed, Schedule: t.sched, BestMetric: t.best, BestMetricName: "eval_t2i_r1",
 		BestStep: t.bestStep, BestModelCheckpoint: t.bestCkpt, BaseModel: t.cfg.ModelNameOrPath,
-		UseLoRA: t.cfg.UseLoRA, LogHistory: t.history,
+		UseLoRA: t.cfg.UseLoRA, LogHistory: t.history, ModelOnly: !withOptimizer,
 		RNG: "stateless: epoch order from (seed, epoch), dropout from (seed, step)",
 	}
 	if st.LogHistory == nil {
@@ -238,6 +256,9 @@ func (t *Trainer) writeState(dir string) error {
 	}
 	if err := os.WriteFile(filepath.Join(dir, StateFile), append(raw, '\n'), 0o644); err != nil {
 		return err
+	}
+	if !withOptimizer {
+		return nil
 	}
 	if err := safetensors.Save(filepath.Join(dir, OptimizerFile), t.opt.State(), map[string]string{
 		"step": fmt.Sprint(t.opt.Steps())}); err != nil {
@@ -290,7 +311,7 @@ func (t *Trainer) saveBest(eval *metrics.Summary) error {
 	dir := filepath.Join(t.cfg.OutputDir, "best")
 	raw, _ := json.MarshalIndent(map[string]any{"step": t.step, "epoch": t.epochFloat(), "metric": "eval_t2i_r1",
 		"value": *t.best, "eval": eval}, "", "  ")
-	if err := t.saveModelDir(dir, false, map[string][]byte{bestInfoFile: append(raw, '\n')}); err != nil {
+	if err := t.saveModelDir(dir, false, false, map[string][]byte{bestInfoFile: append(raw, '\n')}); err != nil {
 		return err
 	}
 	t.bestDir = dir

@@ -264,6 +264,7 @@ func TestLogitScaleClamp(t *testing.T) {
 	}
 	// Fixed temperature: logit_scale is frozen and unchanged.
 	c.LearnTemperature = false
+	c.OutputDir = t.TempDir()
 	tr = newTrainer(t, c, base, synthData(1, 4, 2), nil, "", nil)
 	before := tr.Model().LogitScale()
 	if tr.Model().Param("logit_scale").Trainable {

@@ -72,7 +72,7 @@ func (t *Trainer) logTrain() {
 	// ETA from this process's average step time.
 	eta := time.Duration(float64(now.Sub(t.started)) / float64(max(1, t.stepsRun)) * float64(t.total-t.step))
 	fmt.Fprintf(t.log, "train: step %d/%d epoch %.2f/%d loss %.4f lr %.3g grad_norm %.3g%s pairs/s %.1f ETA %s\n",
-		t.step, t.total, t.epochFloat(), t.cfg.Epochs, mean, lr, norm, extra, pps, fmtDur(eta))
+		t.step, t.total, t.epochFloat(), t.epochs, mean, lr, norm, extra, pps, fmtDur(eta))
 	t.record(r)
 	w.reset(now)
 }

@@ -50,6 +50,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -89,7 +90,26 @@ type Options struct {
 	FromScratch bool
 	// Log receives progress lines and validation tables (nil: discarded).
 	Log io.Writer
+	// Stop, when cancelled, ends the run after the current optimizer step
+	// (and its logging, validation and checkpoint): Run saves a resumable
+	// checkpoint of that step and returns an *Interrupted. nil: never.
+	Stop context.Context
 }
+
+// Interrupted is Run's error when Options.Stop ended the run early.
+type Interrupted struct {
+	Step, Total int
+	Checkpoint  string // the resumable checkpoint of Step
+	Cause       error  // context.Cause(Stop): a cli.Signal for a signal
+}
+
+func (e *Interrupted) Error() string {
+	return fmt.Sprintf("train: %v after step %d/%d; checkpoint in %s; to resume, run the same command with --resume %s",
+		e.Cause, e.Step, e.Total, e.Checkpoint, e.Checkpoint)
+}
+
+// Unwrap is the cause, so that the signal's exit status reaches cli.Main.
+func (e *Interrupted) Unwrap() error { return e.Cause }
 
 // Result summarises a finished run.
 type Result struct {
@@ -123,9 +143,11 @@ type Trainer struct {
 	groups    []int // micro-batches per optimizer step within an epoch
 	spe       int   // optimizer steps per epoch
 	total     int   // optimizer steps in the run
+	epochs    int   // epochs the run touches (ceil(total / spe))
 	numBatch  int   // micro-batches per epoch
 	step      int   // optimizer steps done
 	lastSaved int
+	savedFull bool // the checkpoint at lastSaved has optimizer state
 
 	// Host scratch.
 	pix  []uint8 // [planB, S, S, 3] decoded images, normalised on the device
@@ -157,6 +179,9 @@ func New(o Options) (*Trainer, error) {
 	t := &Trainer{cfg: cfg, o: o, be: o.Backend, log: o.Log, learn: cfg.LearnTemperature}
 	if t.log == nil {
 		t.log = io.Discard
+	}
+	if err := CheckOutputDir(cfg, o.Resume, t.log); err != nil {
+		return nil, err
 	}
 	var st *State
 	if o.Resume != "" {
@@ -228,6 +253,10 @@ func New(o Options) (*Trainer, error) {
 	t.groups = optim.Groups(t.numBatch, cfg.GradientAccumulationSteps)
 	t.spe = len(t.groups)
 	t.total = t.spe * cfg.Epochs
+	if cfg.MaxSteps > 0 {
+		t.total = cfg.MaxSteps // overrides epochs, and the schedule spans it
+	}
+	t.epochs = (t.total + t.spe - 1) / t.spe
 	warm := optim.WarmupSteps(t.total, cfg.WarmupRatio, cfg.WarmupSteps)
 	if t.sched, err = optim.NewSchedule(cfg.SchedulerType, cfg.LearningRate, warm, t.total); err != nil {
 		return nil, err
@@ -268,9 +297,16 @@ func New(o Options) (*Trainer, error) {
 	t.ids = make([]int32, t.planB*t.ctx)
 
 	total, trainable := m.NumParams()
-	fmt.Fprintf(t.log, "train: %d pairs (%d images), batch %d, %d steps per epoch, %d epochs, %d steps (warmup %d); %s parameters, %s trainable%s\n",
-		o.Train.Pairs(), o.Train.Images(), cfg.BatchSize, t.spe, cfg.Epochs, t.total, warm, human(total), human(trainable), t.modeNote())
+	fmt.Fprintf(t.log, "train: %d pairs (%d images), batch %d, %d steps per epoch, %d epochs, %d steps%s (warmup %d); %s parameters, %s trainable%s\n",
+		o.Train.Pairs(), o.Train.Images(), cfg.BatchSize, t.spe, t.epochs, t.total, t.maxStepsNote(), warm, human(total), human(trainable), t.modeNote())
 	return t, nil
+}
+
+func (t *Trainer) maxStepsNote() string {
+	if t.cfg.MaxSteps > 0 {
+		return " (max_steps)"
+	}
+	return ""
 }
 
 func (t *Trainer) modeNote() string {
@@ -347,7 +383,7 @@ func (t *Trainer) Run() (*Result, error) {
 		for _, n := range t.groups[:g0] {
 			b += n
 		}
-		for g := g0; g < t.spe; g++ {
+		for g := g0; g < t.spe && t.step < t.total; g++ {
 			var batches [][]int32
 			for k := 0; k < t.groups[g]; k++ {
 				batches = append(batches, order[cuts[b+k]:cuts[b+k+1]])
@@ -357,7 +393,7 @@ func (t *Trainer) Run() (*Result, error) {
 				return nil, err
 			}
 			t.stepsRun++
-			epochEnd := g == t.spe-1
+			epochEnd := g == t.spe-1 || t.step == t.total // max_steps may end mid-epoch
 			if t.step%cfg.LoggingSteps == 0 || t.step == t.total {
 				t.logTrain()
 			}
@@ -370,14 +406,17 @@ func (t *Trainer) Run() (*Result, error) {
 			}
 			every := cfg.SaveEvery()
 			if (every > 0 && t.step%every == 0) || (every == 0 && epochEnd) {
-				if err := t.saveCheckpoint(); err != nil {
+				if err := t.saveCheckpoint(!cfg.SaveOnlyModel); err != nil {
 					return nil, err
 				}
+			}
+			if t.o.Stop != nil && t.o.Stop.Err() != nil && t.step < t.total {
+				return nil, t.interrupt()
 			}
 		}
 	}
 	final := filepath.Join(cfg.OutputDir, "final")
-	if err := t.saveModelDir(final, false, nil); err != nil {
+	if err := t.saveModelDir(final, false, false, nil); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(t.log, "train: done, %d steps in %s; final model in %s", t.step, time.Since(t.started).Round(time.Second), final)
