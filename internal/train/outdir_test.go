@@ -77,7 +77,7 @@ func TestOutputDirRefusal(t *testing.T) {
 	wantErr(t, mk(Options{Config: c}), "unfinished run of this configuration", "--resume "+filepath.Join(out, "checkpoint-2"), "--overwrite")
 	// Keys that do not change the weights are the same run.
 	c3 := c
-	c3.LoggingSteps, c3.Device = 5, "cpu,fp32"
+	c3.LoggingSteps, c3.SaveTotalLimit = 5, 3
 	wantErr(t, mk(Options{Config: c3}), "unfinished run of this configuration")
 	// --resume from inside output_dir is allowed.
 	if err := mk(Options{Config: c, Resume: filepath.Join(out, "checkpoint-2")}); err != nil {
