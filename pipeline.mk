@@ -44,7 +44,7 @@ build: $(BINS)
 $(DATA)/scenes.prep.arrow: $(BIN)/prepare
 	@mkdir -p $(DATA)
 	$(BIN)/prepare synthetic --domain scenes --seed $(SEED) --images $(IMAGES) \
-		--image-dir $(DATA)/scenes-images --out $@
+		--render-dir $(DATA)/scenes-images --out $@
 
 $(DATA)/scenes.pix.arrow: $(DATA)/scenes.prep.arrow $(BIN)/tokenize $(BIN)/decode $(MODEL)/model.safetensors
 	$(BIN)/tokenize --model $(MODEL) --in $< | $(BIN)/decode --model $(MODEL) --out $@
@@ -54,14 +54,14 @@ data: $(DATA)/scenes.pix.arrow
 # Retrieval on the test split before and after the LoRA fine-tune.
 $(OUT)/zero_shot.json: $(DATA)/scenes.pix.arrow $(BIN)/embed $(BIN)/rank
 	@mkdir -p $(OUT)
-	$(BIN)/embed --model $(MODEL) --device $(DEVICE) --split test --in $< | $(BIN)/rank > $@.tmp && mv $@.tmp $@
+	$(BIN)/embed --model $(MODEL) --device $(DEVICE) --split test --in $< | $(BIN)/rank --out $@
 
 $(OUT)/run/final/model.safetensors: $(DATA)/scenes.pix.arrow $(BIN)/train examples/default-finetune.yaml
 	rm -rf $(OUT)/run
 	$(BIN)/train --model $(MODEL) --device $(DEVICE) --config examples/default-finetune.yaml --in $< --out $(OUT)/run
 
 $(OUT)/fine_tuned.json: $(OUT)/run/final/model.safetensors $(BIN)/embed $(BIN)/rank
-	$(BIN)/embed --model $(OUT)/run/final --device $(DEVICE) --split test --in $(DATA)/scenes.pix.arrow | $(BIN)/rank > $@.tmp && mv $@.tmp $@
+	$(BIN)/embed --model $(OUT)/run/final --device $(DEVICE) --split test --in $(DATA)/scenes.pix.arrow | $(BIN)/rank --out $@
 
 # The report times the run that made it: `default` stamps the start, then makes
 # it (an up-to-date report keeps the time of the run that made it).
@@ -82,7 +82,7 @@ BASE_WORK := out/base-work
 $(DATA)/general.prep.arrow: $(BIN)/prepare
 	@mkdir -p $(DATA)
 	$(BIN)/prepare synthetic --domain general --seed 11 --images 3000 \
-		--image-dir $(DATA)/general-images --out $@
+		--render-dir $(DATA)/general-images --out $@
 
 base-model: $(DATA)/general.prep.arrow $(DATA)/scenes.prep.arrow $(BIN)/tokenize $(BIN)/decode $(BIN)/train
 	rm -rf $(BASE_WORK) && mkdir -p $(BASE_WORK)
@@ -138,11 +138,11 @@ test:
 SMOKE := out/smoke
 smoke: $(BINS)
 	rm -rf $(SMOKE) && mkdir -p $(SMOKE)
-	$(BIN)/prepare synthetic --domain scenes --seed 3 --images 40 --image-dir $(SMOKE)/images \
+	$(BIN)/prepare synthetic --domain scenes --seed 3 --images 40 --render-dir $(SMOKE)/images \
 		| $(BIN)/tokenize --model $(MODEL) | $(BIN)/decode --model $(MODEL) --compress zstd > $(SMOKE)/pix.arrow
 	$(BIN)/train --model $(MODEL) --config examples/default-finetune.yaml --set epochs=1 \
 		--set batch_size=16 --in $(SMOKE)/pix.arrow --out $(SMOKE)/run
-	$(BIN)/embed --model $(SMOKE)/run/final --in $(SMOKE)/pix.arrow | $(BIN)/rank > $(SMOKE)/metrics.json
+	$(BIN)/embed --model $(SMOKE)/run/final --in $(SMOKE)/pix.arrow | $(BIN)/rank --out $(SMOKE)/metrics.json
 	@grep -q '"t2i"' $(SMOKE)/metrics.json && echo "smoke: all stages ran ($(SMOKE)/metrics.json)"
 
 clean:

@@ -49,14 +49,14 @@ rows). Throughput goes to stderr.`
 
 type command struct {
 	Model       string `required:"" placeholder:"DIR|ID" help:"Checkpoint directory or Hugging Face model id."`
-	In          string `default:"-" placeholder:"FILE" help:"Input stream (- is stdin)."`
+	In          string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with pixels and/or caption_tokens; pass --in FILE or pipe one: tokenize ... | decode ... | embed --model DIR" help:"Input stream (- is stdin)."`
 	Out         string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
 	BatchSize   int    `default:"64" placeholder:"N" help:"Images or captions per forward pass."`
 	NoNormalize bool   `help:"Write raw projections instead of L2-normalised embeddings."`
-	Dim         int    `default:"0" placeholder:"N" help:"Keep the first N dimensions, renormalised (0: all)."`
+	Dim         int    `default:"0" placeholder:"N" help:"Keep the first N dimensions, renormalised; 0 keeps all."`
 	Split       string `placeholder:"NAME" help:"Embed and write only the rows of this split (e.g. test); other rows are dropped."`
-	Device      string `default:"cpu" placeholder:"DEV" help:"Compute device: ${device_syntax}."`
-	Compress    string `default:"none" enum:"none,zstd,lz4" help:"Compress the output buffers (none, zstd, lz4); readers detect it."`
+	Device      string `default:"cpu" placeholder:"NAME" help:"Compute device: ${device_syntax}."`
+	Compress    string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
 }
 
 func main() { cli.Main("embed", run) }

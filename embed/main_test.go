@@ -155,7 +155,7 @@ func TestPipeline(t *testing.T) {
 	prep := filepath.Join(dir, "prep.arrow")
 	model := filepath.Join(dir, "model")
 	if out, err := run("prepare", "synthetic", "--domain", "scenes", "--images", "30", "--seed", "3",
-		"--image-dir", filepath.Join(dir, "images"), "--out", prep).CombinedOutput(); err != nil {
+		"--render-dir", filepath.Join(dir, "images"), "--out", prep).CombinedOutput(); err != nil {
 		t.Fatalf("prepare: %v\n%s", err, out)
 	}
 	if out, err := run("tokenize", "learn", "--captions-from", prep, "--vocab-size", "600", "--out", model).CombinedOutput(); err != nil {

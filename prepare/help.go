@@ -4,7 +4,7 @@ package main
 // sources it reads (kept apart from main.go, which is flags and wiring).
 const description = `Write a dataset as a clipline stream: one row per image.
 
-  prepare synthetic --image-dir DIR [--domain general|scenes] [--seed N] [--images N]
+  prepare synthetic --render-dir DIR [--domain general|scenes] [--seed N] [--images N]
   prepare jsonl FILE [--image-root DIR] [--skip-bad] [--skip-missing]
   prepare flickr30k --dir DIR | --download [--cache-dir DIR]
 
@@ -24,7 +24,7 @@ has an error; the message names the file and line or entry.
 Sources:
 
   synthetic  the embedded default, no network: shapes rendered into
-             --image-dir (160-320 px, PNG and JPEG), five captions each,
+             --render-dir (160-320 px, PNG and JPEG), five captions each,
              deterministic from --seed. --domain general: one object (shape,
              colour, size, position, background), for pretraining. --domain
              scenes: two or three objects with spatial relations, counts and

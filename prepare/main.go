@@ -1,7 +1,7 @@
 // Command prepare turns a dataset into the first clipline stream: one row per
 // image with image_id, split, image_path and captions.
 //
-//	prepare synthetic [--domain general|scenes] [--seed N] [--images N] --image-dir DIR [--out FILE]
+//	prepare synthetic [--domain general|scenes] [--seed N] [--images N] --render-dir DIR [--out FILE]
 //	prepare jsonl FILE [--image-root DIR] [--skip-bad] [--skip-missing] [--out FILE]
 //	prepare flickr30k (--dir DIR | --download [--cache-dir DIR]) [--out FILE]
 package main
@@ -26,7 +26,7 @@ import (
 
 type commands struct {
 	Out      string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
-	Compress string `default:"none" enum:"none,zstd,lz4" help:"Compress the output buffers (none, zstd, lz4); readers detect it."`
+	Compress string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
 
 	Synthetic syntheticCmd `cmd:"" help:"Render the embedded synthetic dataset (no network)."`
 	Jsonl     jsonlCmd     `cmd:"" name:"jsonl" help:"Convert query/positive JSONL pairs."`
@@ -34,22 +34,22 @@ type commands struct {
 }
 
 type syntheticCmd struct {
-	Domain   string  `default:"general" enum:"general,scenes" help:"general: one object per image (pretraining); scenes: 2-3 objects with relations, counts, textures (fine-tuning)."`
-	Seed     uint64  `default:"1" help:"Random seed: same seed and flags, same images and stream, byte for byte."`
-	Images   int     `default:"1000" help:"Number of images."`
-	ImageDir string  `required:"" placeholder:"DIR" help:"Directory to write the image files into (created; existing files of the same names are overwritten)."`
-	ValFrac  float64 `default:"0.1" help:"Fraction of images in the val split."`
-	TestFrac float64 `default:"0.1" help:"Fraction of images in the test split."`
-	MinSize  int     `default:"160" help:"Smallest image side in pixels."`
-	MaxSize  int     `default:"320" help:"Largest image side in pixels."`
-	JPEGFrac float64 `name:"jpeg-frac" default:"0.5" help:"Fraction of images stored as JPEG (the rest PNG)."`
-	Workers  int     `default:"0" help:"Goroutines rendering images (0: all cores)."`
+	Domain    string  `default:"general" enum:"general,scenes" placeholder:"NAME" help:"general: one object per image (pretraining); scenes: 2-3 objects with relations, counts, textures (fine-tuning)."`
+	Seed      uint64  `default:"1" placeholder:"N" help:"Random seed: same seed and flags, same images and stream, byte for byte."`
+	Images    int     `default:"1000" placeholder:"N" help:"Number of images."`
+	RenderDir string  `required:"" aliases:"image-dir" placeholder:"DIR" help:"Directory to render the image files into (created; existing files of the same names are overwritten)."`
+	ValFrac   float64 `default:"0.1" placeholder:"F" help:"Fraction of images in the val split."`
+	TestFrac  float64 `default:"0.1" placeholder:"F" help:"Fraction of images in the test split."`
+	MinSize   int     `default:"160" placeholder:"N" help:"Smallest image side in pixels."`
+	MaxSize   int     `default:"320" placeholder:"N" help:"Largest image side in pixels."`
+	JPEGFrac  float64 `name:"jpeg-frac" default:"0.5" placeholder:"F" help:"Fraction of images stored as JPEG (the rest PNG)."`
+	Workers   int     `default:"0" placeholder:"N" help:"Goroutines rendering images; 0 for all cores."`
 }
 
 type jsonlCmd struct {
-	File        string `arg:"" placeholder:"FILE" help:"JSONL file (- is stdin)."`
+	File        string `arg:"" placeholder:"FILE" stdin:"JSONL lines; pass a FILE instead of - or pipe them: cat pairs.jsonl | prepare jsonl -" help:"JSONL file (- is stdin)."`
 	ImageRoot   string `placeholder:"DIR" help:"Directory relative image paths resolve against (default: the JSONL file's directory; the current directory for stdin)."`
-	Split       string `default:"train" help:"Split of lines without a \"split\" key."`
+	Split       string `default:"train" placeholder:"NAME" help:"Split of lines without a \"split\" key."`
 	SkipBad     bool   `help:"Skip malformed lines (counted on stderr) instead of failing."`
 	SkipMissing bool   `help:"Drop images whose file does not exist (counted on stderr) instead of failing."`
 }
@@ -61,7 +61,7 @@ type flickrCmd struct {
 	CacheDir    string `placeholder:"DIR" help:"Download cache (default $CLIPLINE_CACHE/datasets/flickr30k, i.e. ~/.cache/clipline/datasets/flickr30k)."`
 	KeepZip     bool   `help:"Keep the 4.4 GB zip after unpacking it."`
 	Annotations string `placeholder:"FILE" help:"Annotation file (.json Karpathy or .csv mirror) instead of the one found in the directory."`
-	ImageDir    string `placeholder:"DIR" help:"Image folder instead of the one found in the directory."`
+	ImageRoot   string `placeholder:"DIR" help:"Folder the annotations' image file names are resolved against, instead of the one found in --dir."`
 	SkipMissing bool   `help:"Drop annotated images whose file is missing (counted on stderr) instead of failing."`
 }
 
@@ -93,7 +93,7 @@ func (s *syntheticCmd) Run(e *env) error {
 		return fmt.Errorf("--images %d: need at least one image", s.Images)
 	}
 	cfg := synthetic.Config{
-		Seed: s.Seed, Images: s.Images, Domain: synthetic.Domain(s.Domain), ImageDir: s.ImageDir,
+		Seed: s.Seed, Images: s.Images, Domain: synthetic.Domain(s.Domain), ImageDir: s.RenderDir,
 		ValFrac: s.ValFrac, TestFrac: s.TestFrac, MinSize: s.MinSize, MaxSize: s.MaxSize,
 		JPEGFrac: s.JPEGFrac, Quality: 90, Workers: s.Workers,
 	}
@@ -126,7 +126,7 @@ func (f *flickrCmd) Run(e *env) error {
 	}
 	// No Log: skipped images are counted in the report (31k lines would drown it).
 	rows, st, err := flickr30k.Convert(dir, flickr30k.Options{
-		Annotations: f.Annotations, ImageDir: f.ImageDir, SkipMissing: f.SkipMissing})
+		Annotations: f.Annotations, ImageDir: f.ImageRoot, SkipMissing: f.SkipMissing})
 	if err != nil {
 		return err
 	}

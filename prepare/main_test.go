@@ -72,7 +72,7 @@ func TestSyntheticStream(t *testing.T) {
 	dir := t.TempDir()
 	imgs := filepath.Join(dir, "imgs")
 	out1, out2 := filepath.Join(dir, "a.arrow"), filepath.Join(dir, "b.arrow")
-	args := []string{"synthetic", "--domain", "scenes", "--seed", "3", "--images", "50", "--image-dir", imgs, "--test-frac", "0.2"}
+	args := []string{"synthetic", "--domain", "scenes", "--seed", "3", "--images", "50", "--render-dir", imgs, "--test-frac", "0.2"}
 	log := runOK(t, append(args, "--out", out1)...)
 	if !strings.Contains(log, "50 images (train=35 val=5 test=10), 250 captions") {
 		t.Fatalf("summary: %s", log)
@@ -120,6 +120,7 @@ func TestSyntheticStream(t *testing.T) {
 func TestStdoutStream(t *testing.T) {
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
+	// --image-dir: the hidden alias of --render-dir that older scripts use.
 	if err := run([]string{"synthetic", "--images", "5", "--image-dir", dir}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestEmptyInputsFail(t *testing.T) {
 		{"jsonl", empty, "--out", out},
 		{"flickr30k", "--dir", dir, "--out", out},
 		{"flickr30k", "--out", out},
-		{"synthetic", "--images", "0", "--image-dir", dir, "--out", out},
+		{"synthetic", "--images", "0", "--render-dir", dir, "--out", out},
 	} {
 		if err := run(args, &stdout, &stderr); err == nil {
 			t.Errorf("%v accepted", args)
@@ -263,7 +264,7 @@ func TestHelpExplains(t *testing.T) {
 			t.Errorf("--help lacks %q", want)
 		}
 	}
-	if err := run([]string{"synthetic", "--domain", "faces", "--image-dir", "x"}, &stdout, &stderr); err == nil {
+	if err := run([]string{"synthetic", "--domain", "faces", "--render-dir", "x"}, &stdout, &stderr); err == nil {
 		t.Error("bad domain accepted")
 	}
 }

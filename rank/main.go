@@ -1,6 +1,8 @@
 // Command rank measures text-to-image and image-to-text retrieval on
 // embedded rows: Recall@1/5/10, MRR and NDCG@10 as JSON on stdout, a table
 // on stderr, and optionally each query's top K as an Arrow stream.
+//
+//	rank [--in FILE] [--out FILE] [--split NAME] [--gallery FILE] [--top-k N --results FILE]
 package main
 
 import (
@@ -35,19 +37,20 @@ relevant item is within the top K; MRR averages 1/rank of the first relevant
 item; NDCG@10 uses binary relevance with the ideal DCG over min(#relevant, 10).
 Queries without any relevant item are left out (and counted on stderr).
 
-stdout: {"t2i": {"r1","r5","r10","mrr","ndcg10"}, "i2t": {...}, "rsum",
+stdout (or --out FILE): {"t2i": {"r1","r5","r10","mrr","ndcg10"}, "i2t": {...}, "rsum",
 "images", "queries"}: recalls as fractions in [0,1], rsum the sum of the six
 recalls, images the gallery images, queries the caption queries.`
 
 type command struct {
-	In           string `default:"-" placeholder:"FILE" help:"Embedded rows (- is stdin)."`
+	In           string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of embedded rows; pass --in FILE or pipe one: embed ... | rank" help:"Embedded rows (- is stdin)."`
+	Out          string `default:"-" placeholder:"FILE" help:"Write the metrics JSON here (atomically; - is stdout)."`
 	Split        string `placeholder:"NAME" help:"Keep only the rows of this split (e.g. test)."`
 	Gallery      string `placeholder:"FILE" type:"existingfile" help:"Rank the captions of --in against this stream's images instead of its own."`
 	GallerySplit string `placeholder:"NAME" help:"Keep only the gallery rows of this split."`
-	TopK         int    `name:"top-k" default:"0" placeholder:"K" help:"Keep each query's best K results (needs --results)."`
-	Results      string `placeholder:"FILE" help:"Write each query's top K as an Arrow stream (atomically)."`
-	Compress     string `default:"none" enum:"none,zstd,lz4" help:"Compress the --results stream."`
-	Workers      int    `default:"0" help:"Goroutines (0: all cores)."`
+	TopK         int    `name:"top-k" default:"0" placeholder:"N" help:"Keep each query's best N results (needs --results)."`
+	Results      string `placeholder:"FILE" help:"Write each query's top N as an Arrow stream (atomically)."`
+	Compress     string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the --results stream: none, zstd or lz4."`
+	Workers      int    `default:"0" placeholder:"N" help:"Goroutines ranking; 0 for all cores."`
 }
 
 func main() { cli.Main("rank", run) }
@@ -119,6 +122,5 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = stdout.Write(js)
-	return err
+	return cli.WriteOut(c.Out, stdout, js)
 }

@@ -234,6 +234,26 @@ func TestRankErrors(t *testing.T) {
 	}
 }
 
+// TestRankOut: --out FILE holds exactly the JSON that stdout would, and
+// stdout stays empty.
+func TestRankOut(t *testing.T) {
+	dir := t.TempDir()
+	emb := filepath.Join(dir, "emb.arrow")
+	writeStream(t, emb, handRows(), true)
+	var want, stdout, stderr bytes.Buffer
+	if err := run([]string{"--in", emb}, &want, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "metrics.json")
+	if err := run([]string{"--in", emb, "--out", out}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(got, want.Bytes()) || stdout.Len() != 0 || want.Len() == 0 {
+		t.Errorf("--out: file %q (%v), stdout %q, want the file to hold %q", got, err, stdout.String(), want.String())
+	}
+}
+
 // TestRankBinary runs the built command on stdin: success, and a truncated
 // stream failing with one line and a non-zero exit.
 func TestRankBinary(t *testing.T) {

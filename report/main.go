@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clipline/clipline/internal/atomicfile"
 	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/report"
 )
@@ -19,10 +18,10 @@ import (
 const description = "Compare retrieval before and after fine-tuning: a table on stderr, {\"zero_shot\",\"fine_tuned\",\"seconds\"} as JSON."
 
 type command struct {
-	ZeroShot  string `name:"zero-shot" required:"" type:"existingfile" help:"rank's JSON for the base model."`
-	FineTuned string `name:"fine-tuned" required:"" type:"existingfile" help:"rank's JSON for the fine-tuned model."`
-	Started   string `name:"started" help:"File holding the Unix time the run started; its age becomes \"seconds\"."`
-	Out       string `name:"out" help:"Write the JSON report here (atomically) instead of stdout."`
+	ZeroShot  string `name:"zero-shot" required:"" type:"existingfile" placeholder:"FILE" help:"rank's JSON for the base model."`
+	FineTuned string `name:"fine-tuned" required:"" type:"existingfile" placeholder:"FILE" help:"rank's JSON for the fine-tuned model."`
+	Started   string `name:"started" type:"existingfile" placeholder:"FILE" help:"File holding the Unix time the run started; its age becomes \"seconds\"."`
+	Out       string `name:"out" default:"-" placeholder:"FILE" help:"Write the JSON report here (atomically; - is stdout)."`
 }
 
 func main() { cli.Main("report", run) }
@@ -57,10 +56,5 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	js = append(js, '\n')
-	if c.Out == "" {
-		_, err = stdout.Write(js)
-		return err
-	}
-	return atomicfile.WriteFile(c.Out, js, 0o644)
+	return cli.WriteOut(c.Out, stdout, append(js, '\n'))
 }

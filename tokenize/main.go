@@ -16,9 +16,6 @@ import (
 
 const description = `Tokenize captions with CLIP's byte-level BPE.
 
-  tokenize --model DIR [--context 77] [--in FILE] [--out FILE] [--compress zstd]
-  tokenize learn --captions-from FILE [--captions-from FILE2] --vocab-size N --out DIR
-
 Reads an Arrow IPC stream (stdin by default) whose rows have a captions column
 (list<utf8>), and writes it (stdout by default) with caption_tokens added:
 list<fixed_size_list<int32>[context]>, one row of ids per caption, in the
@@ -34,23 +31,23 @@ e.g. a CLIP checkpoint directory). "tokenize learn" learns such a vocabulary
 from a stream's captions.`
 
 type commands struct {
-	Run   runCmd   `cmd:"" default:"withargs" help:"Add caption_tokens to a stream (the default command)."`
+	Run   runCmd   `cmd:"" default:"withargs" hidden:"" help:"Add caption_tokens to a stream (the default command)."`
 	Learn learnCmd `cmd:"" help:"Learn a byte-level BPE vocabulary (vocab.json, merges.txt) from a stream's captions."`
 }
 
 type runCmd struct {
 	Model    string `required:"" type:"existingdir" placeholder:"DIR" help:"Model directory with vocab.json and merges.txt."`
-	Context  int    `default:"0" help:"Context length: tokens per caption row, start and end tokens included (default: the model's text_config.max_position_embeddings, else 77)."`
-	In       string `default:"-" placeholder:"FILE" help:"Input stream (- is stdin)."`
+	Context  int    `default:"0" placeholder:"N" help:"Context length: tokens per caption row, start and end tokens included (default: the model's text_config.max_position_embeddings, else 77)."`
+	In       string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with captions; pass --in FILE or pipe one: prepare ... | tokenize --model DIR" help:"Input stream (- is stdin)."`
 	Out      string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
-	Compress string `default:"none" enum:"none,zstd,lz4" help:"Compress the output buffers (none, zstd, lz4); readers detect it."`
-	Workers  int    `default:"0" help:"Goroutines tokenizing captions (0: all cores)."`
+	Compress string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
+	Workers  int    `default:"0" placeholder:"N" help:"Goroutines tokenizing captions; 0 for all cores."`
 }
 
 type learnCmd struct {
-	CaptionsFrom []string `required:"" sep:"none" placeholder:"FILE" help:"Stream whose captions are the corpus (- is stdin); repeat the flag to learn from several."`
+	CaptionsFrom []string `required:"" sep:"none" placeholder:"FILE" stdin:"an Arrow stream of rows with captions; pass --captions-from FILE or pipe one: prepare ... | tokenize learn --captions-from -" help:"Stream whose captions are the corpus (- is stdin); repeat the flag to learn from several."`
 	VocabSize    int      `required:"" placeholder:"N" help:"Vocabulary size to reach: 512 byte symbols + merges + 2 special tokens (at least 514). Learning stops earlier when no pair is frequent enough."`
-	MinFrequency int64    `default:"2" help:"Fewest occurrences a pair needs to become a merge."`
+	MinFrequency int64    `default:"2" placeholder:"N" help:"Fewest occurrences a pair needs to become a merge."`
 	Split        string   `placeholder:"NAME" help:"Learn only from rows whose split column is NAME (e.g. train)."`
 	Out          string   `required:"" placeholder:"DIR" help:"Directory to write vocab.json and merges.txt into (created if needed)."`
 }

@@ -44,8 +44,8 @@ type command struct {
 	Config      string   `type:"existingfile" placeholder:"FILE" help:"YAML configuration (vembed-factory keys)."`
 	Set         []string `placeholder:"KEY=VALUE" sep:"none" help:"Override one configuration key; repeatable (e.g. --set batch_size=64)."`
 	Out         string   `placeholder:"DIR" help:"Output directory (output_dir)."`
-	In          string   `default:"-" placeholder:"FILE" help:"Input stream (- is stdin)."`
-	Val         string   `placeholder:"FILE" help:"Validation stream (its --val-split rows, or all rows if it has no split column) instead of the input's."`
+	In          string   `default:"-" placeholder:"FILE" stdin:"an Arrow stream of tokenized rows with pixels or image_path; pass --in FILE or pipe one: tokenize ... | decode ... | train" help:"Input stream (- is stdin)."`
+	Val         string   `placeholder:"FILE" stdin:"a validation Arrow stream; pass --val FILE" help:"Validation stream (its --val-split rows, or all rows if it has no split column) instead of the input's."`
 	TrainSplit  string   `placeholder:"NAME" help:"Split to train on (train_split; default train)."`
 	ValSplit    string   `placeholder:"NAME" help:"Split to validate on (val_split; default val)."`
 	ImageRoot   string   `placeholder:"DIR" help:"Resolve relative image paths against DIR (when the stream has no pixels)."`

@@ -11,6 +11,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+
+	"github.com/clipline/clipline/internal/cli"
 )
 
 // ErrTruncated reports a stream that ended without the end-of-stream marker:
@@ -42,10 +44,14 @@ func InputName(path string) string {
 	return path
 }
 
-// Open reads the stream at path; "" or "-" is stdin. The schema is read
-// immediately, so empty and non-Arrow inputs fail here.
+// Open reads the stream at path; "" or "-" is stdin, refused when it is a
+// terminal (stages say what they expect there earlier, in cli.Parse). The
+// schema is read immediately, so empty and non-Arrow inputs fail here.
 func Open(path string) (*Reader, error) {
 	if path == "" || path == "-" {
+		if cli.IsTerminal(os.Stdin) {
+			return nil, cli.TerminalStdin("an Arrow stream; pass --in FILE or pipe one")
+		}
 		return NewReader(os.Stdin, "stdin")
 	}
 	f, err := os.Open(path)

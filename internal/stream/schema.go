@@ -3,11 +3,12 @@ package stream
 import (
 	"encoding/json"
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/clipline/clipline/internal/cli"
 )
 
 // Column names of the clipline stream contract.
@@ -30,21 +31,6 @@ const (
 	MetaEmbeddingDim  = "clipline.embedding_dim"  // decimal embedding width
 	MetaModel         = "clipline.model"          // model directory or id used by tokenize/decode/embed
 )
-
-// Version is recorded in provenance. Release builds may set it with
-// -ldflags "-X github.com/clipline/clipline/internal/stream.Version=v1.2.3";
-// otherwise the module version from the build info is used when known.
-var Version = ""
-
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
 
 func utf8Field(name string) arrow.Field {
 	return arrow.Field{Name: name, Type: arrow.BinaryTypes.String}
@@ -175,7 +161,7 @@ func WithMeta(schema *arrow.Schema, key, value string) *arrow.Schema {
 type Step struct {
 	Stage   string   `json:"stage"`
 	Args    []string `json:"args"`
-	Version string   `json:"version,omitempty"`
+	Version string   `json:"version,omitempty"` // cli.Version: what the stage's --version prints
 }
 
 // Provenance returns the stages recorded in the schema metadata, oldest first.
@@ -203,7 +189,7 @@ func WithProvenance(schema *arrow.Schema, stage string, args []string) *arrow.Sc
 	if args == nil {
 		args = []string{}
 	}
-	steps = append(steps, Step{Stage: stage, Args: args, Version: version()})
+	steps = append(steps, Step{Stage: stage, Args: args, Version: cli.Version()})
 	b, _ := json.Marshal(steps) // cannot fail: strings only
 	return WithMeta(schema, MetaProvenance, string(b))
 }

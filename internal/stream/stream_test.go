@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/clipline/clipline/internal/cli"
 )
 
 // sample builds n rows with every contract column plus a user column.
@@ -370,6 +372,33 @@ func TestCreateStdout(t *testing.T) {
 		defer pty.Close()
 		if _, err := Create("-", rec.Schema(), Options{Stdout: pty}); err == nil || !strings.Contains(err.Error(), "terminal") {
 			t.Errorf("stdout a terminal: %v, want a refusal", err)
+		}
+	}
+}
+
+// TestOpenStdin: Open("-") refuses a terminal stdin (the process would wait
+// for a stream nobody types) and reads /dev/null as an empty input.
+func TestOpenStdin(t *testing.T) {
+	old := os.Stdin
+	defer func() { os.Stdin = old }()
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	os.Stdin = devNull
+	if _, err := Open("-"); err == nil || !strings.Contains(err.Error(), "stdin: empty input") {
+		t.Errorf("stdin /dev/null: %v, want an empty input", err)
+	}
+	pty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer pty.Close()
+	os.Stdin = pty
+	for _, path := range []string{"-", ""} {
+		if _, err := Open(path); !errors.Is(err, cli.ErrTerminalStdin) || !strings.Contains(err.Error(), "pass --in FILE or pipe one") {
+			t.Errorf("Open(%q) on a terminal: %v", path, err)
 		}
 	}
 }

@@ -150,7 +150,7 @@ func findImageDir(dir, probe string) (string, error) {
 			return c, nil
 		}
 	}
-	return "", fmt.Errorf("flickr30k: image %s not found in any of %s (pass --image-dir DIR)", probe, strings.Join(cands, ", "))
+	return "", fmt.Errorf("flickr30k: image %s not found in any of %s (pass --image-root DIR)", probe, strings.Join(cands, ", "))
 }
 
 // ReadAnnotations reads a Karpathy JSON (.json) or mirror CSV (.csv).

@@ -170,7 +170,7 @@ func TestMissingImages(t *testing.T) {
 	// No image at all where the first entry should be.
 	empty := t.TempDir()
 	os.WriteFile(filepath.Join(empty, CSVFile), mirrorCSV(t), 0o644)
-	if _, _, err := Convert(empty, Options{}); err == nil || !strings.Contains(err.Error(), "--image-dir") {
+	if _, _, err := Convert(empty, Options{}); err == nil || !strings.Contains(err.Error(), "--image-root") {
 		t.Fatalf("got %v", err)
 	}
 }
