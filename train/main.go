@@ -4,10 +4,11 @@
 //
 //	train --model DIR|HF-id [--config FILE] [--set key=value ...] [--out DIR]
 //	      [--in FILE] [--val FILE] [--train-split train] [--val-split val]
-//	      [--resume DIR] [--device cpu]
+//	      [--resume DIR] [--overwrite] [--device cpu]
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -37,7 +38,15 @@ errors.
 
 Output in --out (output_dir): checkpoint-STEP/ (merged model in Hugging Face
 layout with tokenizer and preprocessor files, PEFT adapter in adapter/, trainer state
-for --resume), best/ (highest validation t2i R@1), final/, metrics.jsonl.`
+for --resume), best/ (highest validation t2i R@1), final/, metrics.jsonl.
+A non-empty --out is refused unless --resume continues the run in it or
+--overwrite starts over (removing only clipline's files). save_total_limit
+keeps the newest checkpoints, max_steps ends the run early, save_only_model
+skips optimizer state (such checkpoints cannot be resumed).
+
+Ctrl-C (SIGINT) or SIGTERM: the current step finishes, a checkpoint is
+saved, the resume command is printed and train exits 130 (143); a second
+signal stops at once.`
 
 type command struct {
 	Model       string   `placeholder:"DIR|ID" help:"Base model: a checkpoint directory or a Hugging Face id (model_name_or_path)."`
@@ -49,7 +58,8 @@ type command struct {
 	TrainSplit  string   `placeholder:"NAME" help:"Split to train on (train_split; default train)."`
 	ValSplit    string   `placeholder:"NAME" help:"Split to validate on (val_split; default val)."`
 	ImageRoot   string   `placeholder:"DIR" help:"Resolve relative image paths against DIR (when the stream has no pixels)."`
-	Resume      string   `type:"existingdir" placeholder:"DIR" help:"Continue from a checkpoint-STEP directory of an earlier run."`
+	Resume      string   `type:"existingdir" placeholder:"DIR" help:"Continue from a checkpoint-STEP directory of an earlier run (an interrupted run prints it)."`
+	Overwrite   bool     `help:"Start over in a non-empty --out, removing the earlier run's clipline files (overwrite_output_dir)."`
 	FromScratch bool     `help:"Initialise weights randomly from --model DIR's config.json (seeded by seed) instead of loading them: pretraining."`
 	Device      string   `placeholder:"NAME" help:"Compute device (device): cpu (default), cuda, cuda:N, optionally with ,bf16 or ,fp32; cuda needs a CUDA build."`
 	PrintConfig bool     `help:"Print the effective configuration as YAML and exit."`
@@ -69,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 func (c *command) flags() []config.Flag {
 	return []config.Flag{{Key: "model_name_or_path", Name: "--model", Value: c.Model}, {Key: "output_dir", Name: "--out", Value: c.Out},
 		{Key: "train_split", Name: "--train-split", Value: c.TrainSplit}, {Key: "val_split", Name: "--val-split", Value: c.ValSplit},
-		{Key: "device", Name: "--device", Value: c.Device}}
+		{Key: "device", Name: "--device", Value: c.Device}, {Key: "overwrite_output_dir", Name: "--overwrite", Value: map[bool]string{true: "true"}[c.Overwrite]}}
 }
 
 func (c *command) run(stdout, stderr io.Writer) error {
@@ -80,6 +90,9 @@ func (c *command) run(stdout, stderr io.Writer) error {
 	cfg := l.Config
 	if c.PrintConfig {
 		_, err := io.WriteString(stdout, cfg.YAML())
+		return err
+	}
+	if err := train.CheckOutputDir(cfg, c.Resume, stderr); err != nil { // before the data is read
 		return err
 	}
 	be, err := device.Open(cfg.Device)
@@ -124,8 +137,10 @@ func (c *command) run(stdout, stderr io.Writer) error {
 		valData = nil
 	}
 
+	stop, done := cli.CatchInterrupt(context.Background(), "finishing the current step to save a checkpoint")
+	defer done()
 	t, err := train.New(train.Options{Config: cfg, ModelDir: dir, Backend: be, Train: trainData, Val: valData,
-		Resume: c.Resume, FromScratch: c.FromScratch, Log: stderr})
+		Resume: c.Resume, FromScratch: c.FromScratch, Log: stderr, Stop: stop})
 	if err != nil {
 		return l.Locate(err)
 	}
