@@ -112,7 +112,7 @@ func TestTrainCLI(t *testing.T) {
 	}{
 		{[]string{"--model", base, "--in", in, "--set", "batch_size=x"}, `bad value "x" for batch_size`},
 		{[]string{"--model", base, "--in", in, "--device", "tpu"}, `config: flag --device: bad value "tpu" for device: unknown device "tpu"`},
-		{[]string{"--model", base, "--in", in, "--train-split", "nope", "--out", out}, `no (caption, image) pairs in split "nope"`},
+		{[]string{"--model", base, "--in", in, "--train-split", "nope", "--out", filepath.Join(dir, "nope")}, `no (caption, image) pairs in split "nope"`},
 	} {
 		err := run(tc.args, &so, &se)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
