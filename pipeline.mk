@@ -1,16 +1,27 @@
 # clipline pipeline: stages wired as file targets, so reruns are incremental.
 #
-#   make -f pipeline.mk            the embedded default: synthetic scenes, zero-shot
-#                                  retrieval of the base model, LoRA fine-tune, retrieval
-#                                  again, a before/after table and out/default/report.json
-#   make -f pipeline.mk test       go vet + go test ./... and a smoke run of the stages
-#   make -f pipeline.mk data       the synthetic streams under data/
-#   make -f pipeline.mk base-model re-pretrain testdata/base-model from random weights
-#   make -f pipeline.mk cuda       stage binaries with the CUDA backend (docs/cuda.md)
-#   make -f pipeline.mk kernels    regenerate the committed PTX from kernels/*.cu
+# Targets (make -f pipeline.mk TARGET):
+#   default     the embedded default: synthetic scenes, zero-shot retrieval of the base
+#               model, LoRA fine-tune, retrieval again, a before/after table and
+#               out/default/report.json
+#   all         the same as default, and what make with no target runs
+#   test        go vet + go test ./... and a smoke run of the stages
+#   smoke       a few dozen rows through every stage (part of test)
+#   data        the synthetic streams under data/
+#   build       the stage binaries in bin/
+#   base-model  re-pretrain testdata/base-model from random weights
+#   cuda        stage binaries with the CUDA backend (docs/cuda.md)
+#   vet-cuda    go vet and build -tags cuda where the CUDA headers are (part of test)
+#   kernels     regenerate the committed PTX from kernels/*.cu
+#   clean       remove bin/, data/ and out/
+#   help        this text
 #
-# Variables: DEVICE=cuda (train and embed on the GPU; needs `make cuda` binaries),
-# IMAGES (size of the synthetic dataset), SEED.
+# Variables (make -f pipeline.mk VAR=value):
+#   DEVICE      cpu (default) or cuda: train and embed on the GPU; needs `make cuda` binaries
+#   IMAGES      size of the synthetic dataset (default 1500)
+#   SEED        seed of the synthetic dataset (default 7)
+#   CUDA_ROOT   folder holding usr/include/cuda.h for cuda and vet-cuda ($CLIPLINE_CUDA_ROOT, else /usr)
+#   GO          the go command (default go)
 
 SHELL       := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -25,11 +36,15 @@ SEED        ?= 7
 IMAGES      ?= 1500
 DEVICE      ?= cpu
 
-.PHONY: all default test smoke data build clean cuda kernels vet-cuda base-model FORCE
+.PHONY: all default test smoke data build clean cuda kernels vet-cuda base-model help FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
 all: default
+
+# help prints the comment block this file starts with.
+help:
+	@sed -n '/^#/!q; s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # go build leaves an up-to-date binary untouched, so targets that depend on a
 # binary rerun only when its code really changed.
