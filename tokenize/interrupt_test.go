@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clipline/clipline/internal/cli"
+)
+
+// TestMain runs the stage itself when the interruption test re-executes
+// this binary with CLIPLINE_TOKENIZE_CHILD set.
+func TestMain(m *testing.M) {
+	if os.Getenv("CLIPLINE_TOKENIZE_CHILD") != "" {
+		cli.Main("tokenize", run)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// A signal while tokenize writes --out FILE leaves neither FILE nor its
+// temporary, and the exit status is 128 + the signal.
+func TestInterruptedOut(t *testing.T) {
+	model := learnedModel(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.arrow")
+	writeStream(t, in, testCaptions)
+	raw, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sig, want := range map[syscall.Signal]int{syscall.SIGINT: 130, syscall.SIGTERM: 143} {
+		outDir := t.TempDir()
+		out := filepath.Join(outDir, "tok.arrow")
+		cmd := exec.Command(os.Args[0], "--model", model, "--out", out)
+		cmd.Env = append(os.Environ(), "CLIPLINE_TOKENIZE_CHILD=1")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+		// The whole stream but its end-of-stream marker: the stage has
+		// started its output and waits for more input.
+		if _, err := stdin.Write(raw[:len(raw)-8]); err != nil {
+			t.Fatal(err)
+		}
+		started := false
+		for deadline := time.Now().Add(20 * time.Second); !started && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			ents, _ := os.ReadDir(outDir)
+			started = len(ents) > 0
+		}
+		if !started {
+			t.Fatalf("%v: tokenize never started its output", sig)
+		}
+		cmd.Process.Signal(sig)
+		err = cmd.Wait()
+		timer.Stop()
+		stdin.Close()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != want {
+			t.Errorf("%v: %v, want exit status %d", sig, err, want)
+		}
+		if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			t.Errorf("%v: left %s", sig, strings.Join(names, ", "))
+		}
+	}
+}
