@@ -44,8 +44,12 @@
 //	final/            the model after the last step
 //	metrics.jsonl     one JSON object per logging step and per validation
 //
-// Every directory is written under a temporary name and renamed when
-// complete. A NaN or infinite loss (or gradient norm) stops the run with an
+// output_dir holds one run (CheckOutputDir: a non-empty one is refused
+// unless resumed from or overwritten). Every directory is written under a
+// temporary name and renamed when complete; save_total_limit prunes the
+// oldest checkpoints, save_only_model leaves out the optimizer state, and a
+// cancelled Options.Stop saves a resumable checkpoint after the current
+// step. A NaN or infinite loss (or gradient norm) stops the run with an
 // error naming the step before anything of that step is saved.
 package train
 
