@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -11,12 +9,13 @@ import (
 	"time"
 
 	"github.com/clipline/clipline/internal/cli"
+	"github.com/clipline/clipline/internal/cli/clitest"
 )
 
 // TestMain runs the stage itself when the interruption test re-executes
-// this binary with CLIPLINE_TOKENIZE_CHILD set.
+// this binary (clitest.Command).
 func TestMain(m *testing.M) {
-	if os.Getenv("CLIPLINE_TOKENIZE_CHILD") != "" {
+	if clitest.Mode() != "" {
 		cli.Main("tokenize", run)
 		os.Exit(0)
 	}
@@ -37,8 +36,7 @@ func TestInterruptedOut(t *testing.T) {
 	for sig, want := range map[syscall.Signal]int{syscall.SIGINT: 130, syscall.SIGTERM: 143} {
 		outDir := t.TempDir()
 		out := filepath.Join(outDir, "tok.arrow")
-		cmd := exec.Command(os.Args[0], "--model", model, "--out", out)
-		cmd.Env = append(os.Environ(), "CLIPLINE_TOKENIZE_CHILD=1")
+		cmd := clitest.Command(t, "tokenize", "--model", model, "--out", out)
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -46,7 +44,6 @@ func TestInterruptedOut(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
 		// The whole stream but its end-of-stream marker: the stage has
 		// started its output and waits for more input.
 		if _, err := stdin.Write(raw[:len(raw)-8]); err != nil {
@@ -61,13 +58,10 @@ func TestInterruptedOut(t *testing.T) {
 			t.Fatalf("%v: tokenize never started its output", sig)
 		}
 		cmd.Process.Signal(sig)
-		err = cmd.Wait()
-		timer.Stop()
-		stdin.Close()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != want {
-			t.Errorf("%v: %v, want exit status %d", sig, err, want)
+		if got := clitest.ExitStatus(t, cmd, cmd.Wait()); got != want {
+			t.Errorf("%v: exit status %d, want %d", sig, got, want)
 		}
+		stdin.Close()
 		if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
 			var names []string
 			for _, e := range ents {

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -17,15 +15,17 @@ import (
 
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/cli"
+	"github.com/clipline/clipline/internal/cli/clitest"
 	"github.com/clipline/clipline/internal/model"
 	"github.com/clipline/clipline/internal/train"
 )
 
 // TestMain runs the stage itself when re-executed by the signal tests
-// (CLIPLINE_TRAIN_CHILD=DURATION), with each step's progress line held for
-// DURATION so that a signal sent on one arrives before the next step ends.
+// (clitest.Command with the mode a duration), with each step's progress
+// line held for that long so that a signal sent on one arrives before the
+// next step ends.
 func TestMain(m *testing.M) {
-	hold, err := time.ParseDuration(os.Getenv("CLIPLINE_TRAIN_CHILD"))
+	hold, err := time.ParseDuration(clitest.Mode())
 	if err != nil {
 		os.Exit(m.Run())
 	}
@@ -74,8 +74,7 @@ func signalFixture(t *testing.T) (dir string, args func(out string, extra ...str
 // status and the stderr lines.
 func startChild(t *testing.T, hold string, args []string, sig syscall.Signal, at ...string) (int, []string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "CLIPLINE_TRAIN_CHILD="+hold)
+	cmd := clitest.Command(t, hold, args...)
 	pr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -83,8 +82,6 @@ func startChild(t *testing.T, hold string, args []string, sig syscall.Signal, at
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	timer := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
-	defer timer.Stop()
 	var lines []string
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
@@ -94,12 +91,7 @@ func startChild(t *testing.T, hold string, args []string, sig syscall.Signal, at
 			at = at[1:]
 		}
 	}
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode(), lines
+	return clitest.ExitStatus(t, cmd, cmd.Wait()), lines
 }
 
 func noTemporaries(t *testing.T, dir string) {

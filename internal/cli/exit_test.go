@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clipline/clipline/internal/atomicfile"
+	"github.com/clipline/clipline/internal/cli/clitest"
 )
 
 func TestExitCode(t *testing.T) {
@@ -43,9 +44,9 @@ func TestExitCode(t *testing.T) {
 }
 
 // TestMain lets the signal tests run Main in a child process (this test
-// binary, re-executed with CLIPLINE_CLI_CHILD set).
+// binary, re-executed by clitest.Command).
 func TestMain(m *testing.M) {
-	switch os.Getenv("CLIPLINE_CLI_CHILD") {
+	switch clitest.Mode() {
 	case "":
 		os.Exit(m.Run())
 	case "plain":
@@ -77,8 +78,7 @@ func TestMain(m *testing.M) {
 // child starts mode in a child process and waits for its "ready" line.
 func child(t *testing.T, mode string, args ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "CLIPLINE_CLI_CHILD="+mode)
+	cmd := clitest.Command(t, mode, args...)
 	pr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,8 +86,6 @@ func child(t *testing.T, mode string, args ...string) (*exec.Cmd, *bufio.Scanner
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
-	t.Cleanup(func() { timer.Stop(); cmd.Process.Kill() })
 	sc := bufio.NewScanner(pr)
 	if !sc.Scan() || sc.Text() != "ready" {
 		t.Fatalf("child: %q", sc.Text())
@@ -97,12 +95,7 @@ func child(t *testing.T, mode string, args ...string) (*exec.Cmd, *bufio.Scanner
 
 func exitStatus(t *testing.T, cmd *exec.Cmd) int {
 	t.Helper()
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode()
+	return clitest.ExitStatus(t, cmd, cmd.Wait())
 }
 
 // A signal ends a stage with 128+n and removes its unfinished outputs.

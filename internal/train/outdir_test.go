@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clipline/clipline/internal/config"
 	"github.com/clipline/clipline/internal/optim"
 )
 
@@ -25,6 +26,15 @@ func entries(t *testing.T, dir string) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// smallRun is the tiny model, 12 pairs and a configuration of 3 steps an
+// epoch (batch 4) into a fresh output_dir.
+func smallRun(t *testing.T) (base string, data *Data, c config.Config) {
+	base = tinyModelDir(t)
+	c = testConfig(base, t.TempDir())
+	c.BatchSize = 4
+	return base, synthData(3, 6, 2), c
 }
 
 func wantErr(t *testing.T, err error, parts ...string) {
@@ -45,13 +55,10 @@ func wantErr(t *testing.T, err error, parts ...string) {
 // A non-empty output_dir is refused unless the run resumes from it or
 // overwrites it; the error names the directory and the ways out.
 func TestOutputDirRefusal(t *testing.T) {
-	base := tinyModelDir(t)
-	data := synthData(3, 6, 2) // 12 pairs, batch 4: 3 steps per epoch
-	out := t.TempDir()
-	c := testConfig(base, out)
-	c.BatchSize, c.Epochs = 4, 2
+	base, data, c := smallRun(t)
+	out := c.OutputDir
 	c.SaveStrategy, c.SaveSteps = "steps", 2
-	c.Epochs = 1 // a first, shorter run: checkpoint-2, final
+	c.Epochs = 1 // checkpoint-2, final
 	if _, err := newTrainer(t, c, base, data, nil, "", nil).Run(); err != nil {
 		t.Fatal(err)
 	}
@@ -118,11 +125,9 @@ func TestOutputDirRefusal(t *testing.T) {
 // --overwrite removes the earlier run's files, so a shorter re-run leaves
 // no stale checkpoint beside its own, and metrics.jsonl is its alone.
 func TestOverwrite(t *testing.T) {
-	base := tinyModelDir(t)
-	data := synthData(3, 6, 2)
-	out := t.TempDir()
-	c := testConfig(base, out)
-	c.BatchSize, c.Epochs = 4, 3 // 9 steps
+	base, data, c := smallRun(t)
+	out := c.OutputDir
+	c.Epochs = 3 // 9 steps
 	c.SaveStrategy, c.SaveSteps = "steps", 4
 	if _, err := newTrainer(t, c, base, data, nil, "", nil).Run(); err != nil {
 		t.Fatal(err)
@@ -147,11 +152,9 @@ func TestOverwrite(t *testing.T) {
 
 // save_total_limit keeps the newest checkpoints; best/ and final/ stay.
 func TestSaveTotalLimit(t *testing.T) {
-	base := tinyModelDir(t)
-	data := synthData(3, 6, 2)
-	out := t.TempDir()
-	c := testConfig(base, out)
-	c.BatchSize, c.Epochs = 4, 2 // 6 steps
+	base, data, c := smallRun(t)
+	out := c.OutputDir
+	c.Epochs = 2 // 6 steps
 	c.SaveStrategy, c.SaveSteps, c.SaveTotalLimit = "steps", 1, 2
 	c.EvalStrategy = "epoch"
 	c.LearningRate = 0 // validation never improves after the first: best/ is step 3's
@@ -170,11 +173,9 @@ func TestSaveTotalLimit(t *testing.T) {
 // max_steps ends the run after N optimizer steps, mid-epoch, and the
 // schedule spans N steps.
 func TestMaxSteps(t *testing.T) {
-	base := tinyModelDir(t)
-	data := synthData(3, 6, 2) // 3 steps per epoch
-	out := t.TempDir()
-	c := testConfig(base, out)
-	c.BatchSize, c.Epochs, c.MaxSteps = 4, 1, 5
+	base, data, c := smallRun(t)
+	out := c.OutputDir
+	c.Epochs, c.MaxSteps = 1, 5
 	c.SchedulerType, c.WarmupSteps = "linear", 1
 	c.SaveStrategy = "epoch"
 	tr := newTrainer(t, c, base, data, nil, "", nil)
@@ -207,11 +208,9 @@ func TestMaxSteps(t *testing.T) {
 // save_only_model checkpoints hold the model but no optimizer state, and
 // --resume from one says why it cannot.
 func TestSaveOnlyModel(t *testing.T) {
-	base := tinyModelDir(t)
-	data := synthData(3, 6, 2)
-	out := t.TempDir()
-	c := testConfig(base, out)
-	c.BatchSize, c.Epochs = 4, 1
+	base, data, c := smallRun(t)
+	out := c.OutputDir
+	c.Epochs = 1
 	c.SaveStrategy, c.SaveOnlyModel = "epoch", true
 	if _, err := newTrainer(t, c, base, data, nil, "", nil).Run(); err != nil {
 		t.Fatal(err)
