@@ -1,0 +1,129 @@
+package stream_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	istream "github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/stream"
+)
+
+// embedded encodes two embedded rows as the stages write them.
+func embedded() []byte {
+	fields := []arrow.Field{istream.ImageIDField(), istream.SplitField(), istream.CaptionsField(),
+		istream.ImageEmbeddingField(2), istream.CaptionEmbeddingsField(2)}
+	cols := []arrow.Array{
+		istream.NewStrings([]string{"a", "b"}),
+		istream.NewStrings([]string{"test", "train"}),
+		istream.NewStringLists([][]string{{"a dog", "a red dog"}, {"a cat"}}),
+		istream.NewImageEmbeddings(istream.Vectors{Width: 2, Values: []float32{1, 0, 0, 1}}),
+		istream.NewCaptionEmbeddings(istream.VectorLists{Width: 2, Values: []float32{1, 0, 0.6, 0.8, 0, 1}, Offsets: []int32{0, 2, 3}}),
+	}
+	schema := istream.WithProvenance(arrow.NewSchema(fields, nil), "embed", []string{"--model", "m"})
+	rec := array.NewRecordBatch(schema, cols, 2)
+	defer rec.Release()
+	var b bytes.Buffer
+	w, err := istream.NewWriter(&b, "test", schema, istream.Options{Compress: "zstd"})
+	if err == nil {
+		err = errors.Join(w.Write(rec), w.Close())
+	}
+	if err != nil {
+		panic(err) // fixed data: cannot fail
+	}
+	return b.Bytes()
+}
+
+func TestRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "emb.arrow")
+	if err := os.WriteFile(path, embedded(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := stream.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if steps, err := r.Provenance(); err != nil || len(steps) != 1 || steps[0].Stage != "embed" || !slices.Equal(steps[0].Args, []string{"--model", "m"}) {
+		t.Errorf("provenance %+v, %v", steps, err)
+	}
+	var ids []string
+	var caps [][]string
+	var img, cap1 []float32
+	for r.Next() {
+		b := r.Batch()
+		id, err1 := stream.Strings(b, stream.ColImageID)
+		c, err2 := stream.StringLists(b, stream.ColCaptions)
+		e, err3 := stream.ImageEmbeddings(b)
+		ce, err4 := stream.CaptionEmbeddings(b)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			t.Fatal(err)
+		}
+		ids, caps = append(ids, id...), append(caps, c...)
+		img = append(img, e.Row(1)...)
+		cap1 = append(cap1, ce.Item(0, 1)...)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, []string{"a", "b"}) || len(caps) != 2 || !slices.Equal(caps[0], []string{"a dog", "a red dog"}) ||
+		!slices.Equal(img, []float32{0, 1}) || !slices.Equal(cap1, []float32{0.6, 0.8}) {
+		t.Errorf("read ids %v, captions %v, image 1 %v, caption (0,1) %v", ids, caps, img, cap1)
+	}
+}
+
+// TestTruncated: a stream cut short is an error, never a normal end.
+func TestTruncated(t *testing.T) {
+	data := embedded()
+	r, err := stream.NewReader(bytes.NewReader(data[:len(data)-8]), "cut")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for r.Next() {
+	}
+	if !errors.Is(r.Err(), stream.ErrTruncated) {
+		t.Errorf("cut stream: %v, want ErrTruncated", r.Err())
+	}
+	if _, err := stream.NewReader(bytes.NewReader([]byte("{}\n")), "json"); err == nil {
+		t.Error("a non-Arrow input was read")
+	}
+}
+
+// Reading the ids and image embeddings of an embedded stream (here from
+// memory; stream.Open reads a file).
+func Example() {
+	data := embedded()
+	r, err := stream.NewReader(bytes.NewReader(data), "emb.arrow")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	for r.Next() {
+		ids, err := stream.Strings(r.Batch(), stream.ColImageID)
+		if err != nil {
+			log.Fatal(err)
+		}
+		emb, err := stream.ImageEmbeddings(r.Batch())
+		if err != nil {
+			log.Fatal(err)
+		}
+		for i, id := range ids {
+			fmt.Println(id, emb.Row(i))
+		}
+	}
+	if err := r.Err(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// a [1 0]
+	// b [0 1]
+}
