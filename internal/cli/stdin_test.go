@@ -72,18 +72,7 @@ func TestTerminalStdin(t *testing.T) {
 			}
 		}
 	})
-	devNull, err := os.Open(os.DevNull)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer devNull.Close()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	for name, f := range map[string]*os.File{"/dev/null": devNull, "a pipe": r} {
+	for name, f := range nonTerminals(t) {
 		withStdin(t, f, func() {
 			if err := parse("-"); err != nil {
 				t.Errorf("stdin %s: %v", name, err)
