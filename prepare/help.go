@@ -5,7 +5,7 @@ package main
 const description = `Write a dataset as a clipline stream: one row per image.
 
   prepare synthetic --render-dir DIR [--domain general|scenes] [--seed N] [--images N]
-  prepare jsonl FILE [--image-root DIR] [--skip-bad] [--skip-missing]
+  prepare jsonl FILE [--image-root DIR] [--val-frac F] [--test-frac F] [--seed N]
   prepare flickr30k --dir DIR | --download [--cache-dir DIR]
 
 Writes an Arrow IPC stream (stdout by default, or --out FILE, which appears
@@ -33,7 +33,10 @@ Sources:
   jsonl      one JSON object a line: {"query": TEXT, "positive": PATH or
              [PATH, ...]} ("caption"/"image" also accepted; optional "split",
              default train). Relative paths resolve against --image-root
-             (default: the JSONL file's directory).
+             (default: the JSONL file's directory). --val-frac and
+             --test-frac split the images without a "split" key by image
+             (all captions of an image in one split), seeded by --seed as
+             synthetic's split; images with a "split" key keep it.
   flickr30k  a local copy (--dir: images plus dataset_flickr30k.json, or the
              Hugging Face mirror's flickr_annotations_30k.csv), or --download
              the mirror nlphuji/flickr30k (4.4 GB zip + CSV) into a cache with

@@ -2,7 +2,7 @@
 // image with image_id, split, image_path and captions.
 //
 //	prepare synthetic [--domain general|scenes] [--seed N] [--images N] --render-dir DIR [--out FILE]
-//	prepare jsonl FILE [--image-root DIR] [--skip-bad] [--skip-missing] [--out FILE]
+//	prepare jsonl FILE [--image-root DIR] [--val-frac F --test-frac F [--seed N]] [--skip-bad] [--skip-missing] [--out FILE]
 //	prepare flickr30k (--dir DIR | --download [--cache-dir DIR]) [--out FILE]
 package main
 
@@ -47,11 +47,14 @@ type syntheticCmd struct {
 }
 
 type jsonlCmd struct {
-	File        string `arg:"" placeholder:"FILE" stdin:"JSONL lines; pass a FILE instead of - or pipe them: cat pairs.jsonl | prepare jsonl -" help:"JSONL file (- is stdin)."`
-	ImageRoot   string `placeholder:"DIR" help:"Directory relative image paths resolve against (default: the JSONL file's directory; the current directory for stdin)."`
-	Split       string `default:"train" placeholder:"NAME" help:"Split of lines without a \"split\" key."`
-	SkipBad     bool   `help:"Skip malformed lines (counted on stderr) instead of failing."`
-	SkipMissing bool   `help:"Drop images whose file does not exist (counted on stderr) instead of failing."`
+	File        string  `arg:"" placeholder:"FILE" stdin:"JSONL lines; pass a FILE instead of - or pipe them: cat pairs.jsonl | prepare jsonl -" help:"JSONL file (- is stdin)."`
+	ImageRoot   string  `placeholder:"DIR" help:"Directory relative image paths resolve against (default: the JSONL file's directory; the current directory for stdin)."`
+	Split       string  `default:"train" placeholder:"NAME" help:"Split of lines without a \"split\" key (the train share with --val-frac/--test-frac)."`
+	ValFrac     float64 `default:"0" placeholder:"F" help:"Fraction of the images without a \"split\" key to put in val (by image, seeded)."`
+	TestFrac    float64 `default:"0" placeholder:"F" help:"Fraction of the images without a \"split\" key to put in test (by image, seeded)."`
+	Seed        uint64  `default:"1" placeholder:"N" help:"Seed of the --val-frac/--test-frac draw."`
+	SkipBad     bool    `help:"Skip malformed lines (counted on stderr) instead of failing."`
+	SkipMissing bool    `help:"Drop images whose file does not exist (counted on stderr) instead of failing."`
 }
 
 type flickrCmd struct {
@@ -110,6 +113,7 @@ func (s *syntheticCmd) Run(e *env) error {
 
 func (j *jsonlCmd) Run(e *env) error {
 	rows, st, err := jsonl.ReadFile(j.File, jsonl.Options{ImageRoot: j.ImageRoot, DefaultSplit: j.Split,
+		Draw:    dataset.Fractions{Val: j.ValFrac, Test: j.TestFrac, Seed: j.Seed},
 		SkipBad: j.SkipBad, SkipMissing: j.SkipMissing, Log: e.stderr})
 	if err != nil {
 		return err

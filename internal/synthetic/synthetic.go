@@ -22,7 +22,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -91,8 +90,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("unknown domain %q (want %q or %q)", c.Domain, General, Scenes)
 	case c.Images < 0:
 		return fmt.Errorf("images must be positive, got %d", c.Images)
-	case c.ValFrac < 0 || c.TestFrac < 0 || c.ValFrac+c.TestFrac >= 1:
-		return fmt.Errorf("val fraction %g and test fraction %g must be >= 0 and leave room for train (sum < 1)", c.ValFrac, c.TestFrac)
+	case c.fractions().Check() != nil:
+		return c.fractions().Check()
 	case c.MinSize < 32 || c.MaxSize < c.MinSize || c.MaxSize > 4096:
 		return fmt.Errorf("image sizes must satisfy 32 <= min (%d) <= max (%d) <= 4096", c.MinSize, c.MaxSize)
 	case c.JPEGFrac > 1:
@@ -126,12 +125,15 @@ func (s Stats) Report(w io.Writer, c Config, elapsed time.Duration) {
 		s.Images, c.Domain, s.JPEG, c.ImageDir, elapsed.Seconds())
 }
 
-// Streams of the per-image random generators: independent of each other and
-// of the split draw, so rendering order or worker count never matters.
-const (
-	streamSplit = 0x5b1d_5eed
-	streamScene = 0x5ce7e
-)
+// streamScene is the stream of the per-image random generators: independent
+// of each other and of the split draw (dataset.Fractions.Draw), so rendering
+// order or worker count never matters.
+const streamScene = 0x5ce7e
+
+// fractions is c's split draw, the one prepare jsonl makes too.
+func (c Config) fractions() dataset.Fractions {
+	return dataset.Fractions{Val: c.ValFrac, Test: c.TestFrac, Seed: c.Seed}
+}
 
 // Plan decides every image (split, content, captions, size, format) without
 // rendering. Deterministic in c.
@@ -141,24 +143,7 @@ func Plan(c Config) ([]Scene, Stats, error) {
 	}
 	c = c.withDefaults()
 	n := c.Images
-	split := make([]string, n)
-	for i := range split {
-		split[i] = dataset.Train
-	}
-	nTest := int(math.Round(float64(n) * c.TestFrac))
-	nVal := int(math.Round(float64(n) * c.ValFrac))
-	if nTest+nVal > n {
-		nVal = n - nTest
-	}
-	perm := rand.New(rand.NewPCG(c.Seed, streamSplit)).Perm(n)
-	for k, i := range perm {
-		switch {
-		case k < nTest:
-			split[i] = dataset.Test
-		case k < nTest+nVal:
-			split[i] = dataset.Val
-		}
-	}
+	split := c.fractions().Draw(n)
 
 	scenes := make([]Scene, n)
 	st := Stats{Images: n, Splits: map[string]int{}, Kinds: map[Kind]int{}}

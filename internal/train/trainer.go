@@ -423,11 +423,13 @@ func (t *Trainer) Run() (*Result, error) {
 	if err := t.saveModelDir(final, false, false, nil); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(t.log, "train: done, %d steps in %s; final model in %s", t.step, time.Since(t.started).Round(time.Second), final)
+	fmt.Fprintf(t.log, "train: done, %d steps in %s; ", t.step, time.Since(t.started).Round(time.Second))
 	if t.bestDir != "" {
-		fmt.Fprintf(t.log, ", best (t2i R@1 %.4f at step %d) in %s", *t.best, t.bestStep, t.bestDir)
+		fmt.Fprintf(t.log, "final model in %s, best (t2i R@1 %.4f at step %d) in %s\n", final, *t.best, t.bestStep, t.bestDir)
+	} else {
+		// Say it, since recipes name best/: a run without validation has none.
+		fmt.Fprintf(t.log, "no validation ran (%s), so there is no best/: the model is final/ (%s)\n", t.noValReason(), final)
 	}
-	fmt.Fprintln(t.log)
 	r := &Result{Steps: t.step, FinalDir: final, BestDir: t.bestDir, BestStep: t.bestStep, LastLoss: t.win.lastMean}
 	if t.best != nil {
 		r.BestMetric = *t.best
@@ -436,6 +438,17 @@ func (t *Trainer) Run() (*Result, error) {
 }
 
 func (t *Trainer) hasVal() bool { return t.o.Val != nil && t.o.Val.Pairs() > 0 }
+
+// noValReason says why a run wrote no best/.
+func (t *Trainer) noValReason() string {
+	switch {
+	case t.cfg.EvalStrategy == "no":
+		return "eval_strategy is no"
+	case !t.hasVal():
+		return "no validation pairs"
+	}
+	return "no evaluation step came" // eval_strategy steps with eval_steps past the end
+}
 
 // optimizerStep runs one accumulation group of micro-batches and updates.
 func (t *Trainer) optimizerStep(batches [][]int32) error {

@@ -10,6 +10,14 @@
 // its captions in first-seen order; a query listed under several images is
 // a caption of each (multi-positive). A repeated (query, image) pair adds
 // nothing. Lines are parsed with sonic.
+//
+// Splits: a line's "split" key puts its images in that split; the images of
+// lines without one go to Options.DefaultSplit, or, when Options.Draw holds
+// out val or test fractions, are split by image with a seeded draw (the one
+// prepare synthetic makes), so all captions of an image stay in one split.
+// Both at once is allowed: images with a "split" key keep it and the
+// fractions are of the other images. An image named with a "split" key on
+// one line and without (or with another) on another is an error.
 package jsonl
 
 import (
@@ -20,6 +28,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -36,6 +46,11 @@ type Options struct {
 	ImageRoot string
 	// DefaultSplit is the split of lines without a "split" key; default "train".
 	DefaultSplit string
+	// Draw, when it holds out val or test images, splits the images of
+	// lines without a "split" key: those fractions of them go to val and
+	// test, the rest to DefaultSplit. The draw is over the images sorted by
+	// id, so line order does not change it.
+	Draw dataset.Fractions
 	// SkipBad skips malformed lines (counted) instead of failing.
 	SkipBad bool
 	// SkipMissing drops images that do not exist (counted) instead of failing.
@@ -52,6 +67,8 @@ type Stats struct {
 	BadLines     int // skipped with SkipBad
 	MissingFiles int // distinct image files skipped with SkipMissing
 	MissingPairs int // pairs lost with them
+	Drawn        int // images split by Options.Draw
+	Keyed        int // images with a "split" key
 }
 
 // Report writes prepare's summary of what was skipped or merged to w.
@@ -64,6 +81,12 @@ func (s Stats) Report(w io.Writer) {
 	}
 	if s.Repeats > 0 {
 		fmt.Fprintf(w, "prepare: %d repeated (query, image) pairs counted once\n", s.Repeats)
+	}
+	switch {
+	case s.Drawn > 0 && s.Keyed > 0:
+		fmt.Fprintf(w, "prepare: %d images kept their \"split\" key; the other %d were split by --val-frac/--test-frac\n", s.Keyed, s.Drawn)
+	case s.Drawn == 0 && s.Keyed == 0:
+		fmt.Fprintln(w, "prepare: no \"split\" keys: every image is in one split; --val-frac and --test-frac hold some out for validation and testing")
 	}
 }
 
@@ -81,6 +104,7 @@ type line struct {
 type image struct {
 	row      dataset.Row
 	line     int             // first line naming it
+	keyed    bool            // its split came from a "split" key
 	captions map[string]bool // for repeat detection
 }
 
@@ -108,6 +132,14 @@ func Read(r io.Reader, name string, opts Options) ([]dataset.Row, Stats, error) 
 	var st Stats
 	if opts.DefaultSplit == "" {
 		opts.DefaultSplit = dataset.Train
+	}
+	if err := opts.Draw.Check(); err != nil {
+		return nil, st, err
+	}
+	// Images of lines without a "split" key get unkeyed until the draw.
+	unkeyed := opts.DefaultSplit
+	if !opts.Draw.Zero() {
+		unkeyed = ""
 	}
 	root := opts.ImageRoot
 	if root == "" {
@@ -141,8 +173,9 @@ func Read(r io.Reader, name string, opts Options) ([]dataset.Row, Stats, error) 
 				st.BadLines++
 				logf(opts.Log, "%s:%d: skipped: %v", name, lineNo, err)
 			} else {
-				if split == "" {
-					split = opts.DefaultSplit
+				keyed := split != ""
+				if !keyed {
+					split = unkeyed
 				}
 				for _, p := range paths {
 					st.Pairs++
@@ -170,13 +203,14 @@ func Read(r io.Reader, name string, opts Options) ([]dataset.Row, Stats, error) 
 						im = &image{
 							row:      dataset.Row{ImageID: filepath.ToSlash(filepath.Clean(p)), Split: split, ImagePath: abs},
 							line:     lineNo,
+							keyed:    keyed,
 							captions: map[string]bool{},
 						}
 						byPath[abs] = im
 						order = append(order, im)
 					} else if im.row.Split != split {
-						return nil, st, fmt.Errorf("%s:%d: image %q is in split %q here but in %q on line %d; an image belongs to one split",
-							name, lineNo, p, split, im.row.Split, im.line)
+						return nil, st, fmt.Errorf("%s:%d: image %q is in split %s here but in %s on line %d; an image belongs to one split",
+							name, lineNo, p, splitName(split), splitName(im.row.Split), im.line)
 					}
 					if im.captions[q] {
 						st.Repeats++
@@ -208,7 +242,41 @@ func Read(r io.Reader, name string, opts Options) ([]dataset.Row, Stats, error) 
 		ids[im.row.ImageID] = i
 		rows[i] = im.row
 	}
+	st.Drawn = draw(rows, opts)
+	for _, im := range order {
+		if im.keyed {
+			st.Keyed++
+		}
+	}
 	return rows, st, nil
+}
+
+// draw splits the rows with no split yet by opts.Draw (over their ids in
+// sorted order), the train share going to opts.DefaultSplit, and returns
+// how many it split.
+func draw(rows []dataset.Row, opts Options) int {
+	var todo []int
+	for i, r := range rows {
+		if r.Split == "" {
+			todo = append(todo, i)
+		}
+	}
+	sort.Slice(todo, func(a, b int) bool { return rows[todo[a]].ImageID < rows[todo[b]].ImageID })
+	for k, s := range opts.Draw.Draw(len(todo)) {
+		if s == dataset.Train {
+			s = opts.DefaultSplit
+		}
+		rows[todo[k]].Split = s
+	}
+	return len(todo)
+}
+
+// splitName quotes a split for messages; "" is a line without a key.
+func splitName(s string) string {
+	if s == "" {
+		return `(none: no "split" key)`
+	}
+	return strconv.Quote(s)
 }
 
 // parseLine extracts the query, the image paths and the split of one line.

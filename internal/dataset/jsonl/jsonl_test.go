@@ -2,9 +2,11 @@ package jsonl
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,5 +176,137 @@ func TestUnicodeAndEscapes(t *testing.T) {
 	}
 	if rows[0].Captions[0] != `café "quoted" 猫` {
 		t.Fatalf("%q", rows[0].Captions[0])
+	}
+}
+
+// drawText names images im00.jpg.. with three caption lines each, the lines
+// of all images interleaved (reversed when rev), and keyed images' lines
+// with their "split".
+func drawText(n int, rev bool, keyed map[int]string) (images []string, text string) {
+	var lines []string
+	for c := 0; c < 3; c++ {
+		for i := 0; i < n; i++ {
+			key := ""
+			if s, ok := keyed[i]; ok {
+				key = fmt.Sprintf(`, "split": %q`, s)
+			}
+			lines = append(lines, fmt.Sprintf(`{"query": "caption %d of %d", "positive": "im%02d.jpg"%s}`, c, i, i, key))
+		}
+	}
+	for i := 0; i < n; i++ {
+		images = append(images, fmt.Sprintf("im%02d.jpg", i))
+	}
+	if rev {
+		slices.Reverse(lines)
+	}
+	return images, strings.Join(lines, "\n") + "\n"
+}
+
+func splitsByID(t *testing.T, rows []dataset.Row) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, r := range rows {
+		if len(r.Captions) != 3 {
+			t.Fatalf("%s has %d captions, want its 3 in one row", r.ImageID, len(r.Captions))
+		}
+		m[r.ImageID] = r.Split
+	}
+	return m
+}
+
+func TestDrawSplitsByImage(t *testing.T) {
+	draw := dataset.Fractions{Val: 0.2, Test: 0.1, Seed: 5}
+	images, text := drawText(20, false, nil)
+	_, file := setup(t, images, text)
+	rows, st, err := ReadFile(file, Options{Draw: draw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := splitsByID(t, rows)
+	if c := dataset.SplitCounts(rows); c["train"] != 14 || c["val"] != 4 || c["test"] != 2 {
+		t.Fatalf("counts %v, want train=14 val=4 test=2", c)
+	}
+	if st.Drawn != 20 || st.Keyed != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The draw is synthetic's, over the ids in sorted order (which these
+	// names already are), whatever the order of the lines.
+	for i, s := range draw.Draw(20) {
+		if id := images[i]; got[id] != s {
+			t.Fatalf("%s in %s, the draw says %s", id, got[id], s)
+		}
+	}
+	images, text = drawText(20, true, nil)
+	_, file = setup(t, images, text)
+	rows, _, err = ReadFile(file, Options{Draw: draw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev := splitsByID(t, rows); !reflect.DeepEqual(rev, got) {
+		t.Fatalf("reversed lines changed the splits:\n%v\n%v", rev, got)
+	}
+	draw.Seed = 6
+	rows, _, err = ReadFile(file, Options{Draw: draw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other := splitsByID(t, rows); reflect.DeepEqual(other, got) {
+		t.Fatal("another seed drew the same splits")
+	}
+	// The train share goes to DefaultSplit.
+	rows, _, err = ReadFile(file, Options{Draw: draw, DefaultSplit: "fit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := dataset.SplitCounts(rows); c["fit"] != 14 || c["train"] != 0 {
+		t.Fatalf("counts %v", c)
+	}
+	if _, _, err := ReadFile(file, Options{Draw: dataset.Fractions{Val: 0.5, Test: 0.5}}); err == nil || !strings.Contains(err.Error(), "leave room for train") {
+		t.Fatalf("fractions summing to 1: %v", err)
+	}
+}
+
+func TestDrawKeepsSplitKeys(t *testing.T) {
+	images, text := drawText(10, false, map[int]string{3: "test", 7: "val"})
+	_, file := setup(t, images, text)
+	rows, st, err := ReadFile(file, Options{Draw: dataset.Fractions{Val: 0.25, Test: 0.25, Seed: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := splitsByID(t, rows)
+	if got["im03.jpg"] != "test" || got["im07.jpg"] != "val" {
+		t.Fatalf("keyed images moved: %v", got)
+	}
+	// 25% of the 8 unkeyed images each, plus the keyed ones.
+	if c := dataset.SplitCounts(rows); c["train"] != 4 || c["val"] != 3 || c["test"] != 3 {
+		t.Fatalf("counts %v", c)
+	}
+	if st.Keyed != 2 || st.Drawn != 8 {
+		t.Fatalf("stats %+v", st)
+	}
+	var log bytes.Buffer
+	st.Report(&log)
+	if !strings.Contains(log.String(), "2 images kept their \"split\" key; the other 8 were split") {
+		t.Fatalf("report %q", log.String())
+	}
+	// An image with a key on one line and none on another has no one split.
+	_, file = setup(t, []string{"a.jpg"}, `{"query":"x","positive":"a.jpg"}`+"\n"+`{"query":"y","positive":"a.jpg","split":"val"}`+"\n")
+	_, _, err = ReadFile(file, Options{Draw: dataset.Fractions{Val: 0.5}})
+	if err == nil || !strings.Contains(err.Error(), ":2:") || !strings.Contains(err.Error(), `(none: no "split" key) on line 1`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestReportSaysWhenNothingIsHeldOut(t *testing.T) {
+	images, text := drawText(4, false, nil)
+	_, file := setup(t, images, text)
+	_, st, err := ReadFile(file, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	st.Report(&log)
+	if !strings.Contains(log.String(), "--val-frac and --test-frac") {
+		t.Fatalf("report %q", log.String())
 	}
 }

@@ -1,0 +1,165 @@
+package recipes
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clipline/clipline/internal/dataset"
+	"github.com/clipline/clipline/internal/synthetic"
+)
+
+// root is the module's root, relative to this package.
+const root = "../.."
+
+// fencedBlock returns the first fenced code block after the heading line
+// in a Markdown file of the module.
+func fencedBlock(t *testing.T, file, heading string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(root, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(raw), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("%s has no %q heading", file, heading)
+	}
+	_, after, ok = strings.Cut(after, "```")
+	if !ok {
+		t.Fatalf("%s: no code block under %q", file, heading)
+	}
+	_, after, _ = strings.Cut(after, "\n") // the fence's language tag
+	block, _, ok := strings.Cut(after, "```")
+	if !ok {
+		t.Fatalf("%s: unterminated code block under %q", file, heading)
+	}
+	return block
+}
+
+// workdir is a temporary directory laid out as a clone for recipes: bin/
+// with the stages built, and examples/ and testdata/ of the module.
+func workdir(t *testing.T, stages ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("recipes run in bash, which is not installed")
+	}
+	dir := t.TempDir()
+	args := []string{"build", "-o", filepath.Join(dir, "bin") + string(filepath.Separator)}
+	for _, s := range stages {
+		args = append(args, "./"+s)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, d := range []string{"examples", "testdata"} {
+		abs, err := filepath.Abs(filepath.Join(root, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, filepath.Join(dir, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// writePairs renders n synthetic scenes into dir/images and writes their
+// captions as query/positive lines (paths relative to images/, no split
+// keys) to dir/name, as a user's own data would be.
+func writePairs(t *testing.T, dir, name string, n int, seed uint64) {
+	t.Helper()
+	images := filepath.Join(dir, "images")
+	rows, _, err := synthetic.Generate(synthetic.Config{Seed: seed, Images: n, Domain: synthetic.Scenes, ImageDir: images})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, r := range rows {
+		rel, err := filepath.Rel(images, r.ImagePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range r.Captions {
+			line, _ := json.Marshal(map[string]string{"query": c, "positive": rel})
+			b.Write(append(line, '\n'))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runScript runs script in dir with bash -e -o pipefail, bounded in time;
+// a failing command is named on stderr.
+func runScript(t *testing.T, dir, script string, limit time.Duration) (stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	prelude := "set -eo pipefail\ntrap 'echo \"recipe: command failed: $BASH_COMMAND\" >&2' ERR\n"
+	cmd := exec.CommandContext(ctx, "bash", "-c", prelude+script)
+	cmd.Dir = dir
+	cmd.Stdin = nil // /dev/null: a stage waiting on stdin fails instead of hanging
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("still running after %s:\n%s\nstderr:\n%s", limit, script, se.String())
+	}
+	if err != nil {
+		t.Fatalf("%v\n%s\nstderr:\n%s", err, script, se.String())
+	}
+	return so.String(), se.String()
+}
+
+// noWarnings fails on stderr lines a user would have to act on.
+func noWarnings(t *testing.T, stderr string) {
+	t.Helper()
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.Contains(strings.ToLower(l), "warning") {
+			t.Errorf("stderr has a warning: %s", l)
+		}
+	}
+}
+
+// TestReadmeOwnData runs README's "Your own data" commands verbatim on a
+// JSONL of 40 synthetic images without split keys: every command must
+// succeed, train must write best/ and rank must measure the test split.
+func TestReadmeOwnData(t *testing.T) {
+	block := fencedBlock(t, "README.md", "## Your own data")
+	dir := workdir(t, "prepare", "tokenize", "decode", "train", "embed", "rank")
+	const images = 40
+	writePairs(t, dir, "pairs.jsonl", images, 3)
+	stdout, stderr := runScript(t, dir, block, 5*time.Minute)
+	noWarnings(t, stderr)
+	if _, err := os.Stat(filepath.Join(dir, "runs", "mine", "best", "model.safetensors")); err != nil {
+		t.Fatalf("train wrote no best/: %v\n%s", err, stderr)
+	}
+	var m struct {
+		Images, Queries int
+		T2I             map[string]float64
+	}
+	if err := json.Unmarshal([]byte(stdout), &m); err != nil {
+		t.Fatalf("rank's output is not its JSON: %v\n%s", err, stdout)
+	}
+	// The recipe's --test-frac 0.1 of 40 images, five captions each.
+	wantTest := 0
+	for _, s := range (dataset.Fractions{Val: 0.1, Test: 0.1}).Draw(images) {
+		if s == dataset.Test {
+			wantTest++
+		}
+	}
+	if wantTest == 0 || m.Images != wantTest || m.Queries != 5*wantTest {
+		t.Fatalf("rank measured %d images and %d queries, want the test split's %d and %d:\n%s", m.Images, m.Queries, wantTest, 5*wantTest, stdout)
+	}
+	if _, ok := m.T2I["r1"]; !ok {
+		t.Fatalf("rank's JSON has no t2i r1:\n%s", stdout)
+	}
+}
