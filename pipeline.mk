@@ -8,6 +8,8 @@
 #   test        go vet + go test ./... and a smoke run of the stages
 #   smoke       a few dozen rows through every stage (part of test)
 #   data        the synthetic streams under data/
+#   tutorial    vembed-factory's tutorial config, unchanged, on the synthetic scenes
+#               written as its JSONL (data/tutorial): train prepares the data itself
 #   build       the stage binaries in bin/
 #   base-model  re-pretrain testdata/base-model from random weights
 #   cuda        stage binaries with the CUDA backend (docs/cuda.md)
@@ -36,7 +38,7 @@ SEED        ?= 7
 IMAGES      ?= 1500
 DEVICE      ?= cpu
 
-.PHONY: all default test smoke data build clean cuda kernels vet-cuda base-model help FORCE
+.PHONY: all default test smoke data build clean cuda kernels vet-cuda base-model tutorial help FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -89,6 +91,27 @@ default:
 	@date +%s.%N > $(OUT)/started
 	@$(MAKE) -f pipeline.mk --no-print-directory $(OUT)/report.json
 	@echo "report: $(OUT)/report.json"
+
+# ---- vembed-factory's tutorial config -------------------------------------------
+# examples/tutorial_clip_text_to_image.yaml as the tutorial has it, run the way
+# vembed-factory runs it (`python run.py FILE`): train reads data_path and
+# val_data_path itself, prepares them for the model and caches the result
+# (~/.cache/clipline/data), so a rerun starts at once. The data is the synthetic
+# scenes in the tutorial's layout (train.jsonl, val.jsonl, images/). Overrides,
+# for a run offline in a minute: --model the bundled base model instead of
+# openai/clip-vit-base-patch32, --out under out/ (--overwrite replaces the last
+# run), and the data keys naming data/tutorial instead of data/flickr30k.
+TUTORIAL := $(DATA)/tutorial
+# Order-only on prepare: a rebuilt binary does not re-render the images (whose
+# new times would miss the cache).
+$(TUTORIAL)/train.jsonl: | $(BIN)/prepare
+	$(BIN)/prepare synthetic --domain scenes --seed $(SEED) --images $(IMAGES) \
+		--render-dir $(TUTORIAL)/images --jsonl $(TUTORIAL)
+
+tutorial: $(TUTORIAL)/train.jsonl $(BIN)/train
+	$(BIN)/train --config examples/tutorial_clip_text_to_image.yaml --model $(MODEL) --device $(DEVICE) \
+		--out out/tutorial --overwrite --set data_path=$(TUTORIAL)/train.jsonl \
+		--set val_data_path=$(TUTORIAL)/val.jsonl --set image_root=$(TUTORIAL)
 
 # ---- the base model: pretrained by clipline itself -----------------------------
 # A small CLIP (testdata/base-model-config) trained from random weights on the

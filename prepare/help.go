@@ -29,7 +29,9 @@ Sources:
              colour, size, position, background), for pretraining. --domain
              scenes: two or three objects with spatial relations, counts and
              textures, the fine-tuning target. Objects stay in the central
-             square that decode's center crop keeps.
+             square that decode's center crop keeps. --jsonl DIR writes it
+             as vembed-factory's JSONL instead (DIR/train.jsonl, val.jsonl,
+             test.jsonl; image_root DIR), for train's data_path.
   jsonl      one JSON object a line: {"query": TEXT, "positive": PATH or
              [PATH, ...]} ("caption"/"image" also accepted; optional "split",
              default train). Relative paths resolve against --image-root

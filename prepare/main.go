@@ -1,7 +1,7 @@
 // Command prepare turns a dataset into the first clipline stream: one row per
 // image with image_id, split, image_path and captions.
 //
-//	prepare synthetic [--domain general|scenes] [--seed N] [--images N] --render-dir DIR [--out FILE]
+//	prepare synthetic [--domain general|scenes] [--seed N] [--images N] --render-dir DIR [--out FILE | --jsonl DIR]
 //	prepare jsonl FILE [--image-root DIR] [--val-frac F --test-frac F [--seed N]] [--skip-bad] [--skip-missing] [--out FILE]
 //	prepare flickr30k (--dir DIR | --download [--cache-dir DIR]) [--out FILE]
 package main
@@ -44,6 +44,7 @@ type syntheticCmd struct {
 	MaxSize   int     `default:"320" placeholder:"N" help:"Largest image side in pixels."`
 	JPEGFrac  float64 `name:"jpeg-frac" default:"0.5" placeholder:"F" help:"Fraction of images stored as JPEG (the rest PNG)."`
 	Workers   int     `default:"0" placeholder:"N" help:"Goroutines rendering images; 0 for all cores."`
+	JSONL     string  `name:"jsonl" placeholder:"DIR" help:"Write vembed-factory JSONL instead of the stream: DIR/train.jsonl, val.jsonl, test.jsonl, {\"query\", \"positive\"} lines with paths relative to DIR."`
 }
 
 type jsonlCmd struct {
@@ -108,7 +109,13 @@ func (s *syntheticCmd) Run(e *env) error {
 		return err
 	}
 	st.Report(e.stderr, cfg, time.Since(e.start))
-	return e.write(rows)
+	if s.JSONL == "" {
+		return e.write(rows)
+	} else if e.cmd.Out != "-" {
+		return fmt.Errorf("--jsonl %s writes JSONL files instead of the stream; drop --out %s", s.JSONL, e.cmd.Out)
+	}
+	_, err = jsonl.WriteSplits(s.JSONL, rows, e.stderr)
+	return err
 }
 
 func (j *jsonlCmd) Run(e *env) error {

@@ -11,14 +11,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/config"
 	"github.com/clipline/clipline/internal/device"
 	"github.com/clipline/clipline/internal/fetch"
 	"github.com/clipline/clipline/internal/hub"
-	"github.com/clipline/clipline/internal/stream"
 	"github.com/clipline/clipline/internal/train"
+	"github.com/clipline/clipline/internal/traindata"
 )
 
 const description = `Fine-tune CLIP for text-to-image retrieval.
@@ -28,6 +29,15 @@ captions and caption_tokens (run tokenize), and pixels (run decode) or
 image_path (decoded here with the model's preprocessor, as decode does).
 Rows of split --train-split train; rows of --val-split validate (or those of
 --val FILE). Every (caption, image) pair is visited once per epoch.
+
+Or, as vembed-factory does, the configuration's data_path (and
+val_data_path) names a JSONL file ({"query": TEXT, "positive": PATH} lines),
+Karpathy's Flickr30k JSON, the Flickr30k CSV or a clipline stream: train
+prepares, tokenizes and decodes it for the model itself (image paths resolved
+against image_root) and caches the result in $CLIPLINE_CACHE/data (default
+~/.cache/clipline/data), keyed by the files' bytes, the images' sizes and
+times and the model's tokenizer and preprocessing, so a rerun starts at once.
+--in and --val take precedence over data_path and val_data_path.
 
 The configuration uses vembed-factory's YAML keys (model_name_or_path,
 use_lora, lora_r, batch_size, learning_rate, scheduler_type, warmup_ratio,
@@ -53,11 +63,11 @@ type command struct {
 	Config      string   `type:"existingfile" placeholder:"FILE" help:"YAML configuration (vembed-factory keys)."`
 	Set         []string `placeholder:"KEY=VALUE" sep:"none" help:"Override one configuration key; repeatable (e.g. --set batch_size=64)."`
 	Out         string   `placeholder:"DIR" help:"Output directory (output_dir)."`
-	In          string   `default:"-" placeholder:"FILE" stdin:"an Arrow stream of tokenized rows with pixels or image_path; pass --in FILE or pipe one: tokenize ... | decode ... | train" help:"Input stream (- is stdin)."`
-	Val         string   `placeholder:"FILE" stdin:"a validation Arrow stream; pass --val FILE" help:"Validation stream (its --val-split rows, or all rows if it has no split column) instead of the input's."`
+	In          string   `placeholder:"FILE" stdin:"an Arrow stream of tokenized rows with pixels or image_path; pass --in FILE or pipe one: tokenize ... | decode ... | train" help:"Input stream (- is stdin; default: data_path of the configuration, else stdin)."`
+	Val         string   `placeholder:"FILE" stdin:"a validation Arrow stream; pass --val FILE" help:"Validation stream (its --val-split rows, or all rows if it has no split column) instead of the input's (or val_data_path)."`
 	TrainSplit  string   `placeholder:"NAME" help:"Split to train on (train_split; default train)."`
 	ValSplit    string   `placeholder:"NAME" help:"Split to validate on (val_split; default val)."`
-	ImageRoot   string   `placeholder:"DIR" help:"Resolve relative image paths against DIR (when the stream has no pixels)."`
+	ImageRoot   string   `placeholder:"DIR" help:"Resolve relative image paths against DIR (image_root; when the stream has no pixels, and for data_path)."`
 	Resume      string   `type:"existingdir" placeholder:"DIR" help:"Continue from a checkpoint-STEP directory of an earlier run (an interrupted run prints it)."`
 	Overwrite   bool     `help:"Start over in a non-empty --out, removing the earlier run's clipline files (overwrite_output_dir)."`
 	FromScratch bool     `help:"Initialise weights randomly from --model DIR's config.json (seeded by seed) instead of loading them: pretraining."`
@@ -79,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 func (c *command) flags() []config.Flag {
 	return []config.Flag{{Key: "model_name_or_path", Name: "--model", Value: c.Model}, {Key: "output_dir", Name: "--out", Value: c.Out},
 		{Key: "train_split", Name: "--train-split", Value: c.TrainSplit}, {Key: "val_split", Name: "--val-split", Value: c.ValSplit},
-		{Key: "device", Name: "--device", Value: c.Device}, {Key: "overwrite_output_dir", Name: "--overwrite", Value: map[bool]string{true: "true"}[c.Overwrite]}}
+		{Key: "device", Name: "--device", Value: c.Device}, {Key: "image_root", Name: "--image-root", Value: c.ImageRoot}, {Key: "overwrite_output_dir", Name: "--overwrite", Value: map[bool]string{true: "true"}[c.Overwrite]}}
 }
 
 func (c *command) run(stdout, stderr io.Writer) error {
@@ -90,6 +100,10 @@ func (c *command) run(stdout, stderr io.Writer) error {
 	cfg := l.Config
 	if c.PrintConfig {
 		_, err := io.WriteString(stdout, cfg.YAML())
+		return err
+	}
+	src, err := traindata.Resolve(c.In, c.Val, cfg, l.Where, os.Stdin, stderr)
+	if err != nil {
 		return err
 	}
 	if err := train.CheckOutputDir(cfg, c.Resume, stderr); err != nil { // before the data is read
@@ -108,33 +122,10 @@ func (c *command) run(stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ro.ImageRoot, ro.Log = c.ImageRoot, stderr
-
-	splits := []string{cfg.TrainSplit}
-	if c.Val == "" && cfg.ValSplit != "" && cfg.ValSplit != cfg.TrainSplit {
-		splits = append(splits, cfg.ValSplit)
-	}
-	data, err := readSplits(c.In, splits, ro)
+	ro.Log = stderr
+	trainData, valData, err := src.Load(dir, ro)
 	if err != nil {
 		return err
-	}
-	trainData, valData := data[cfg.TrainSplit], data[cfg.ValSplit]
-	if trainData.Pairs() == 0 {
-		return fmt.Errorf("%s: no (caption, image) pairs in split %q (--train-split)", stream.InputName(c.In), cfg.TrainSplit)
-	}
-	if c.Val != "" {
-		vd, err := readSplits(c.Val, []string{cfg.ValSplit}, ro)
-		if err != nil {
-			return err
-		}
-		valData = vd[cfg.ValSplit]
-		if valData.Pairs() == 0 {
-			return fmt.Errorf("%s: no (caption, image) pairs in split %q (--val-split)", c.Val, cfg.ValSplit)
-		}
-	}
-	if cfg.EvalStrategy != "no" && (valData == nil || valData.Pairs() == 0) {
-		fmt.Fprintf(stderr, "warning: no validation pairs (split %q of %s); validation is skipped\n", cfg.ValSplit, stream.InputName(c.In))
-		valData = nil
 	}
 
 	stop, done := cli.CatchInterrupt(context.Background(), "finishing the current step to save a checkpoint")
@@ -147,13 +138,4 @@ func (c *command) run(stdout, stderr io.Writer) error {
 	defer t.Close()
 	_, err = t.Run()
 	return err
-}
-
-func readSplits(path string, splits []string, ro train.ReadOptions) (map[string]*train.Data, error) {
-	r, err := stream.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return train.ReadSplits(r, splits, ro)
 }

@@ -9,7 +9,8 @@
 // An unknown key is never dropped silently: it produces a warning naming it
 // (with a suggestion when it looks like a typo). Keys that vembed-factory
 // knows but clipline has no use for (encoder_mode, report_to, ...) get a
-// warning saying why they are ignored. A value of the wrong type or out of
+// warning saying why they are ignored, unless their value asks for nothing
+// clipline lacks (encoder_mode: auto, report_to: none). A value of the wrong type or out of
 // range is an error naming the key, the value and where it came from: the
 // file and line, the --set argument, the flag, or the default (Loaded.Where).
 // bf16 and fp16 ask for the device's reduced-precision mode (precision.go).
@@ -23,6 +24,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,6 +96,14 @@ type Config struct {
 	// SaveOnlyModel writes checkpoints without optimizer state: smaller,
 	// but they cannot be resumed.
 	SaveOnlyModel bool `yaml:"save_only_model"`
+
+	// Data files, vembed-factory's way: train prepares, tokenizes and
+	// decodes them itself (internal/traindata) instead of reading --in.
+	// data_path and val_data_path are JSONL, Karpathy JSON, Flickr30k CSV
+	// or clipline streams; image_root resolves their relative image paths.
+	DataPath    string `yaml:"data_path"`
+	ValDataPath string `yaml:"val_data_path"`
+	ImageRoot   string `yaml:"image_root"`
 
 	// clipline's own keys.
 	TrainSplit string `yaml:"train_split"`
@@ -279,27 +289,31 @@ var aliases = map[string]string{
 	"model_name":                  "model_name_or_path",
 }
 
-// ignored are vembed-factory keys with no meaning in clipline, with why.
-var ignored = map[string]string{
-	"data_path":                "training data comes from the input stream (--in or stdin, split --train-split)",
-	"val_data_path":            "validation data comes from the input stream or --val",
-	"image_root":               "image paths come resolved in the stream (prepare --image-root)",
-	"encoder_mode":             "clipline trains CLIP dual encoders only",
-	"report_to":                "metrics go to output_dir/metrics.jsonl",
-	"torch_distributed_debug":  "clipline trains on one device",
-	"torch_dtype":              "weights are kept in float32; reduced precision is the device's (bf16: true, --device cuda,bf16)",
-	"attn_implementation":      "the backend chooses its attention kernel",
-	"max_seq_length":           "the context length is the model's (tokenize sets it)",
-	"max_image_size":           "the image size is the model's (decode sets it)",
-	"retrieval_mode":           "clipline trains text-to-image retrieval (the loss is symmetric)",
-	"pooling_method":           "CLIP pools at the end-of-text and class tokens",
-	"projection_dim":           "the projection is the model's",
-	"topk_tokens":              "clipline has no late-interaction models",
-	"dataloader_num_workers":   "decoding uses all cores",
-	"teacher_model_name":       "distillation is not implemented",
-	"distillation_alpha":       "distillation is not implemented",
-	"distillation_temperature": "distillation is not implemented",
-	"distillation_loss_type":   "distillation is not implemented",
+// ignored are vembed-factory keys with no meaning in clipline, with why,
+// and the values that ask for nothing clipline lacks (the tutorial's
+// encoder_mode: auto, report_to: none), which pass without a word.
+var ignored = map[string]ignoredKey{
+	"encoder_mode":             {"clipline trains CLIP dual encoders only", []string{"auto", "clip"}},
+	"report_to":                {"metrics go to output_dir/metrics.jsonl", []string{"none", "no", ""}},
+	"torch_distributed_debug":  {"clipline trains on one device", []string{"no", "false", "off", "", "detail_off"}},
+	"torch_dtype":              {"weights are kept in float32; reduced precision is the device's (bf16: true, --device cuda,bf16)", []string{"float32", "fp32", "auto"}},
+	"attn_implementation":      {"the backend chooses its attention kernel", nil},
+	"max_seq_length":           {"the context length is the model's (tokenize sets it)", nil},
+	"max_image_size":           {"the image size is the model's (decode sets it)", nil},
+	"retrieval_mode":           {"clipline trains text-to-image retrieval (the loss is symmetric)", []string{"t2i"}},
+	"pooling_method":           {"CLIP pools at the end-of-text and class tokens", nil},
+	"projection_dim":           {"the projection is the model's", nil},
+	"topk_tokens":              {"clipline has no late-interaction models", nil},
+	"dataloader_num_workers":   {"decoding uses all cores", nil},
+	"teacher_model_name":       {"distillation is not implemented", []string{""}},
+	"distillation_alpha":       {"distillation is not implemented", nil},
+	"distillation_temperature": {"distillation is not implemented", nil},
+	"distillation_loss_type":   {"distillation is not implemented", nil},
+}
+
+type ignoredKey struct {
+	why  string
+	noop []string // lower-case values that need no message
 }
 
 // Load merges defaults, the config file, --set values and flags, validates
@@ -375,7 +389,7 @@ func (l *Loaded) applyYAML(raw []byte, name string, warnf func(string, ...any)) 
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		kn, vn := root.Content[i], root.Content[i+1]
 		where := fmt.Sprintf("%s:%d", name, kn.Line)
-		key, ok := l.resolveKey(kn.Value, where, warnf)
+		key, ok := l.resolveKey(kn.Value, scalarText(vn), where, warnf)
 		if !ok {
 			continue
 		}
@@ -392,7 +406,7 @@ func (l *Loaded) applyYAML(raw []byte, name string, warnf func(string, ...any)) 
 
 // applyString applies one key=value from --set or a flag.
 func (l *Loaded) applyString(key, val string, src Source, where string, warnf func(string, ...any)) error {
-	key, ok := l.resolveKey(key, where, warnf)
+	key, ok := l.resolveKey(key, val, where, warnf)
 	if !ok {
 		return nil
 	}
@@ -427,9 +441,10 @@ func (l *Loaded) applyString(key, val string, src Source, where string, warnf fu
 	return l.setNode(key, &n, src, where)
 }
 
-// resolveKey maps aliases to keys and warns about unknown or ignored keys;
-// ok is false when the key is to be skipped.
-func (l *Loaded) resolveKey(k, where string, warnf func(string, ...any)) (string, bool) {
+// resolveKey maps aliases to keys and warns about unknown or ignored keys
+// (an ignored key with a no-op value, val, passes silently); ok is false
+// when the key is to be skipped.
+func (l *Loaded) resolveKey(k, val, where string, warnf func(string, ...any)) (string, bool) {
 	if _, ok := fieldByKey[k]; ok {
 		return k, true
 	}
@@ -439,8 +454,10 @@ func (l *Loaded) resolveKey(k, where string, warnf func(string, ...any)) (string
 	if _, ok := precisionKeys[k]; ok {
 		return k, true
 	}
-	if why, ok := ignored[k]; ok {
-		warnf("%s: key %q ignored: %s", where, k, why)
+	if ig, ok := ignored[k]; ok {
+		if !slices.Contains(ig.noop, strings.ToLower(strings.TrimSpace(val))) {
+			warnf("%s: key %q ignored: %s", where, k, ig.why)
+		}
 		return "", false
 	}
 	if s := suggest(k); s != "" {
@@ -562,6 +579,15 @@ func kindName(n *yaml.Node) string {
 		return "scalar"
 	}
 	return "document"
+}
+
+// scalarText is a scalar node's text; other nodes have none ("\x00", which
+// no no-op list holds).
+func scalarText(n *yaml.Node) string {
+	if n.Kind != yaml.ScalarNode {
+		return "\x00"
+	}
+	return n.Value
 }
 
 // nodeText renders a node back to one line of YAML for error messages.

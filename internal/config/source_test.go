@@ -93,7 +93,7 @@ func TestLocate(t *testing.T) {
 // TestUnknownKeysNameTheLine: warnings about unknown and ignored keys name
 // the file and line.
 func TestUnknownKeysNameTheLine(t *testing.T) {
-	f := writeFile(t, "model_name_or_path: m\nreport_to: none\n\nbatch_sise: 8\n")
+	f := writeFile(t, "model_name_or_path: m\nreport_to: wandb\n\nbatch_sise: 8\n")
 	_, warn := load(t, Options{File: f})
 	want := "warning: " + f + `:2: key "report_to" ignored: metrics go to output_dir/metrics.jsonl` + "\n" +
 		"warning: " + f + `:4: unknown key "batch_sise" ignored (did you mean "batch_size"?)` + "\n"

@@ -108,7 +108,7 @@ func Run(in *stream.Reader, o Options) error {
 				}
 			}
 			for i, p := range paths {
-				paths[i] = resolve(o.ImageRoot, p)
+				paths[i] = Resolve(o.ImageRoot, p)
 			}
 			// A fresh buffer per batch: the column wraps it without copying
 			// and the writer may hold it after this batch.
@@ -154,8 +154,9 @@ func Run(in *stream.Reader, o Options) error {
 	return nil
 }
 
-// resolve applies the image root to a relative path.
-func resolve(root, p string) string {
+// Resolve is the path decode reads for image_path p under --image-root
+// root: p itself when absolute (or root is empty), else root/p.
+func Resolve(root, p string) string {
 	if root == "" || p == "" || filepath.IsAbs(p) {
 		return p
 	}

@@ -98,15 +98,22 @@ func writePairs(t *testing.T, dir, name string, n int, seed uint64) {
 }
 
 // runScript runs script in dir with bash -e -o pipefail, bounded in time;
-// a failing command is named on stderr.
+// a failing command is named on stderr. Stdin is empty.
 func runScript(t *testing.T, dir, script string, limit time.Duration) (stdout, stderr string) {
+	return runScriptIn(t, dir, script, limit, nil)
+}
+
+// runScriptIn is runScript with stdin (nil: /dev/null).
+func runScriptIn(t *testing.T, dir, script string, limit time.Duration, stdin *os.File) (stdout, stderr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	prelude := "set -eo pipefail\ntrap 'echo \"recipe: command failed: $BASH_COMMAND\" >&2' ERR\n"
 	cmd := exec.CommandContext(ctx, "bash", "-c", prelude+script)
 	cmd.Dir = dir
-	cmd.Stdin = nil // /dev/null: a stage waiting on stdin fails instead of hanging
+	if stdin != nil { // else /dev/null: a stage waiting on stdin fails instead of hanging
+		cmd.Stdin = stdin
+	}
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()
@@ -161,5 +168,56 @@ func TestReadmeOwnData(t *testing.T) {
 	}
 	if _, ok := m.T2I["r1"]; !ok {
 		t.Fatalf("rank's JSON has no t2i r1:\n%s", stdout)
+	}
+}
+
+// TestTutorialConfig runs vembed-factory's tutorial config as the make
+// target does (pipeline.mk's tutorial: the data keys and the model
+// overridden, 30 images, one epoch): train prepares data_path and
+// val_data_path itself, validates, and a second run reads the prepared
+// data from the cache. Stdin is a pipe nobody writes or closes: train
+// must not read it.
+func TestTutorialConfig(t *testing.T) {
+	dir := workdir(t, "prepare", "train")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	t.Setenv("CLIPLINE_CACHE", filepath.Join(dir, "cache"))
+	const train = "bin/train --config examples/tutorial_clip_text_to_image.yaml --model testdata/base-model --set epochs=1 " +
+		"--set data_path=data/tutorial/train.jsonl --set val_data_path=data/tutorial/val.jsonl --set image_root=data/tutorial"
+	_, stderr := runScriptIn(t, dir, "bin/prepare synthetic --domain scenes --seed 5 --images 30 --render-dir data/tutorial/images --jsonl data/tutorial\n"+
+		train+" --out runs/one", 3*time.Minute, r)
+	noWarnings(t, stderr)
+	for _, want := range []string{"train: preparing data_path data/tutorial/train.jsonl: 24 images (train=24), 120 captions",
+		"train: preparing val_data_path data/tutorial/val.jsonl: 3 images (val=3), 15 captions", "validation at step 1", "best (t2i R@1"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "runs", "one", "best", "model.safetensors")); err != nil {
+		t.Fatalf("no best/: %v", err)
+	}
+	cache := filepath.Join(dir, "cache", "data")
+	before, err := os.ReadDir(cache)
+	if err != nil || len(before) != 2 {
+		t.Fatalf("cache %s: %v %v", cache, before, err)
+	}
+	_, stderr = runScriptIn(t, dir, train+" --out runs/two", 3*time.Minute, r)
+	if strings.Contains(stderr, "preparing") || strings.Count(stderr, ": prepared data cached at "+cache) != 2 {
+		t.Errorf("second run did not read the cache:\n%s", stderr)
+	}
+	after, _ := os.ReadDir(cache)
+	if len(after) != 2 {
+		t.Errorf("cache entries %d after the second run, want the 2 of the first", len(after))
+	}
+	for i := range min(len(before), len(after)) {
+		b, _ := before[i].Info()
+		a, _ := after[i].Info()
+		if a.Name() != b.Name() || !a.ModTime().Equal(b.ModTime()) || a.Size() != b.Size() {
+			t.Errorf("cache entry %s changed on a hit", b.Name())
+		}
 	}
 }

@@ -310,3 +310,40 @@ func TestReportSaysWhenNothingIsHeldOut(t *testing.T) {
 		t.Fatalf("report %q", log.String())
 	}
 }
+
+// TestWriteSplitsReadsBack: vembed-factory's layout, one file per split
+// with paths relative to the folder, reads back as the rows it came from.
+func TestWriteSplitsReadsBack(t *testing.T) {
+	dir, _ := setup(t, []string{"images/a.jpg", "images/b.png", "c.jpg"}, "")
+	abs := func(p string) string { return filepath.Join(dir, p) }
+	rows := []dataset.Row{
+		{ImageID: "images/a.jpg", Split: "train", ImagePath: abs("images/a.jpg"), Captions: []string{"a red \"square\"", "ünïcode"}},
+		{ImageID: "images/b.png", Split: "val", ImagePath: abs("images/b.png"), Captions: []string{"b"}},
+		{ImageID: "c.jpg", Split: "train", ImagePath: abs("c.jpg"), Captions: []string{"c"}},
+	}
+	var log bytes.Buffer
+	paths, err := WriteSplits(dir, rows, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{abs("train.jsonl"), abs("val.jsonl")}; !reflect.DeepEqual(paths, want) {
+		t.Fatalf("paths %v, want %v", paths, want)
+	}
+	if want := "prepare: 3 images (train=2 val=1), 4 captions -> " + paths[0] + " " + paths[1] + "\n"; log.String() != want {
+		t.Fatalf("log %q, want %q", log.String(), want)
+	}
+	raw, _ := os.ReadFile(abs("val.jsonl"))
+	if string(raw) != `{"query":"b","positive":"images/b.png"}`+"\n" {
+		t.Fatalf("val.jsonl %q", raw)
+	}
+	for _, tc := range []struct {
+		file string
+		want []dataset.Row
+	}{{"train.jsonl", []dataset.Row{rows[0], rows[2]}}, {"val.jsonl", rows[1:2]}} {
+		split := strings.TrimSuffix(tc.file, ".jsonl")
+		got, _, err := ReadFile(abs(tc.file), Options{DefaultSplit: split})
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Fatalf("%s read back %+v (%v), want %+v", tc.file, got, err, tc.want)
+		}
+	}
+}
