@@ -3,7 +3,8 @@
 // there with an HTTP Range request, the size is checked against the server's
 // Content-Length (and an expected size when the caller knows one), transient
 // failures are retried, and only a complete file is renamed to DEST. A file
-// at DEST is therefore always whole.
+// at DEST is therefore always whole, and a failure leaves no directory that
+// File created unless it holds the DEST.part to resume from.
 package fetch
 
 import (
@@ -67,6 +68,15 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("GET %s: %s", e.URL, e.Status)
 }
 
+// Error is a failed download: which URL, to which file, and why.
+type Error struct {
+	URL, Dest string
+	Err       error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("download %s to %s: %v", e.URL, e.Dest, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
 // IsStatus reports whether err is (or wraps) an HTTPError with that status code.
 func IsStatus(err error, code int) bool {
 	var he *HTTPError
@@ -90,7 +100,42 @@ var DefaultClient = &http.Client{
 // File downloads url to dest. If dest already exists it is taken as complete
 // (it only ever appears by rename of a finished download) unless
 // ExpectedSize is set and differs, in which case it is fetched again.
+// Errors are *Error.
 func File(ctx context.Context, url, dest string, opts Options) error {
+	created, err := MkdirAll(filepath.Dir(dest))
+	if err != nil {
+		return &Error{url, dest, err}
+	}
+	if err := file(ctx, url, dest, opts); err != nil {
+		RemoveEmpty(created) // unless a .part is kept to resume from
+		return &Error{url, dest, err}
+	}
+	return nil
+}
+
+// MkdirAll is os.MkdirAll that returns the directories it created, deepest
+// first, for RemoveEmpty.
+func MkdirAll(dir string) ([]string, error) {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		missing = append(missing, d)
+	}
+	return missing, os.MkdirAll(dir, 0o755)
+}
+
+// RemoveEmpty removes dirs (deepest first) while they are empty (or gone).
+func RemoveEmpty(dirs []string) {
+	for _, d := range dirs {
+		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+			return
+		}
+	}
+}
+
+func file(ctx context.Context, url, dest string, opts Options) error {
 	if opts.Client == nil {
 		opts.Client = DefaultClient
 	}
@@ -107,18 +152,15 @@ func File(ctx context.Context, url, dest string, opts Options) error {
 	}
 	if st, err := os.Stat(dest); err == nil {
 		if !st.Mode().IsRegular() {
-			return fmt.Errorf("download %s: %s exists and is not a regular file", url, dest)
+			return errors.New("it exists and is not a regular file")
 		}
 		if opts.ExpectedSize <= 0 || st.Size() == opts.ExpectedSize {
 			return nil
 		}
 		// A stale or different file: fetch again rather than trust it.
 		if err := os.Remove(dest); err != nil {
-			return fmt.Errorf("download %s: remove stale %s: %w", url, dest, err)
+			return fmt.Errorf("remove stale file: %w", err)
 		}
-	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return fmt.Errorf("download %s: %w", url, err)
 	}
 	part := dest + ".part"
 	var err error
@@ -128,7 +170,7 @@ func File(ctx context.Context, url, dest string, opts Options) error {
 			break
 		}
 		if attempt >= opts.Retries || !transient(err) || ctx.Err() != nil {
-			return fmt.Errorf("download %s to %s: %w", url, dest, err)
+			return err
 		}
 		delay := opts.RetryDelay << attempt
 		if opts.Progress != nil {
@@ -136,14 +178,11 @@ func File(ctx context.Context, url, dest string, opts Options) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("download %s to %s: %w", url, dest, ctx.Err())
+			return ctx.Err()
 		case <-time.After(delay):
 		}
 	}
-	if err := os.Rename(part, dest); err != nil {
-		return fmt.Errorf("download %s: rename %s to %s: %w", url, part, dest, err)
-	}
-	return nil
+	return os.Rename(part, dest)
 }
 
 // sizeError is a size mismatch that retrying the same request would not fix.

@@ -3,6 +3,7 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -315,4 +316,35 @@ func TestHumanBytes(t *testing.T) {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// TestFailureRemovesCreatedDirs: a failed download leaves no directory it
+// created, and keeps the ones that were there; a kept .part keeps its own.
+func TestFailureRemovesCreatedDirs(t *testing.T) {
+	ts := httptest.NewServer(http.NotFoundHandler())
+	defer ts.Close()
+	root := t.TempDir()
+	dest := filepath.Join(root, "a", "b", "f.bin")
+	err := File(context.Background(), ts.URL+"/f.bin", dest, quick())
+	var fe *Error
+	if !errors.As(err, &fe) || fe.URL != ts.URL+"/f.bin" || fe.Dest != dest || !IsStatus(err, 404) {
+		t.Fatalf("want a *Error naming the URL and dest with a 404, got %v", err)
+	}
+	noFile(t, filepath.Join(root, "a"))
+	if _, err := os.Stat(root); err != nil {
+		t.Fatalf("the existing parent went too: %v", err)
+	}
+
+	data := payload(10_000)
+	tr := httptest.NewServer(truncating(data, 4_000))
+	defer tr.Close()
+	o := quick()
+	o.Retries = -1
+	if err := File(context.Background(), tr.URL+"/f.bin", dest, o); err == nil {
+		t.Fatal("truncated body accepted")
+	}
+	if st, err := os.Stat(dest + ".part"); err != nil || st.Size() != 4_000 {
+		t.Fatalf("the .part to resume from: %v", err)
+	}
+	noFile(t, dest)
 }

@@ -2,16 +2,22 @@
 // `--model openai/clip-vit-base-patch32` works like `--model DIR`.
 //
 // Files come from {endpoint}/{id}/resolve/{revision}/{file} (the URL scheme
-// huggingface_hub uses) into {cache}/hub/{id}/{revision}/, through
-// internal/fetch (resume, size check, progress). A file present in the cache
-// is complete (fetch renames only finished downloads), so a second run works
-// offline. Delete the folder to pick up a newer upstream revision.
+// huggingface_hub uses) through internal/fetch (resume, size check,
+// progress) into a staging folder, {cache}/hub/.incomplete/{owner}--{name}--{revision},
+// which is renamed to {cache}/hub/{id}/{revision}/ when every file is there.
+// So a checkpoint folder in the cache is always complete and a second run
+// works offline; a failed download removes the staging folder (a killed one
+// leaves it, and the next run resumes from it). One process at a time
+// downloads a model (a file lock), so the stages of one pipeline started
+// together fetch it once. Delete the folder to pick up a newer upstream
+// revision.
 package hub
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,6 +52,13 @@ type Options struct {
 
 // CacheRoot is fetch.CacheRoot: $CLIPLINE_CACHE, else ~/.cache/clipline.
 func CacheRoot() string { return fetch.CacheRoot() }
+
+// Model is Resolve as the stages call it for their --model argument: the
+// default cache, endpoint and token, the download's progress on progress
+// (the stage's stderr).
+func Model(modelArg string, progress io.Writer) (string, error) {
+	return Resolve(modelArg, Options{Fetch: fetch.Options{Progress: progress}})
+}
 
 // Resolve turns a --model argument into a local checkpoint directory: an
 // existing directory is returned as-is (no network); anything else that
@@ -86,20 +99,34 @@ const completeMarker = ".clipline-complete"
 
 // Dir is where Download puts id at revision.
 func Dir(id string, opts Options) string {
+	return filepath.Join(hubRoot(opts), filepath.FromSlash(id), flatRev(opts))
+}
+
+// stagingDir is where Download assembles id before renaming it to Dir. The
+// hub forbids "--" in names, so the flat name is unambiguous.
+func stagingDir(id string, opts Options) string {
+	return filepath.Join(hubRoot(opts), ".incomplete", strings.ReplaceAll(id, "/", "--")+"--"+flatRev(opts))
+}
+
+func hubRoot(opts Options) string {
 	root := opts.CacheDir
 	if root == "" {
 		root = CacheRoot()
 	}
+	return filepath.Join(root, "hub")
+}
+
+// flatRev is the revision as one folder name: refs/pr/3 has slashes.
+func flatRev(opts Options) string {
 	rev := opts.Revision
 	if rev == "" {
 		rev = "main"
 	}
-	// Revisions such as refs/pr/3 contain slashes: keep the folder flat.
-	return filepath.Join(root, "hub", filepath.FromSlash(id), strings.ReplaceAll(rev, "/", "--"))
+	return strings.ReplaceAll(rev, "/", "--")
 }
 
 // Download fetches the checkpoint files of id into Dir(id, opts) and returns
-// that directory.
+// that directory. On failure the cache holds nothing of id.
 func Download(ctx context.Context, id string, opts Options) (string, error) {
 	if !ValidID(id) {
 		return "", fmt.Errorf("invalid model id %q (want owner/name)", id)
@@ -129,8 +156,52 @@ func Download(ctx context.Context, id string, opts Options) (string, error) {
 	if _, err := os.Stat(marker); err == nil {
 		return dir, nil
 	}
+	stage := stagingDir(id, opts)
+	created, err := fetch.MkdirAll(filepath.Dir(stage))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", id, err)
+	}
+	progress := opts.Fetch.Progress
+	unlock, err := lock(stage+".lock", func() {
+		if progress != nil {
+			fmt.Fprintf(progress, "hub: waiting for another clipline process downloading %s@%s\n", id, rev)
+		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", id, err)
+	}
+	defer func() {
+		unlock()
+		// The cache keeps no empty folder: only empty ones go (another
+		// download may be staged beside this one).
+		fetch.RemoveEmpty(append([]string{filepath.Dir(stage)}, created...))
+	}()
+	if _, err := os.Stat(marker); err == nil {
+		return dir, nil // the other process finished it
+	}
+	if progress != nil {
+		fmt.Fprintf(progress, "hub: downloading %s@%s from %s into %s\n", id, rev, endpoint, dir)
+	}
+	if err := fetchAll(ctx, id, rev, endpoint, token, stage, opts.Fetch); err != nil {
+		os.RemoveAll(stage)
+		return "", err
+	}
+	// A folder without the marker is a partial one from an older clipline.
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("%s: %w", id, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", fmt.Errorf("%s: %w", id, err)
+	}
+	if err := os.Rename(stage, dir); err != nil {
+		return "", fmt.Errorf("%s: %w", id, err)
+	}
+	return dir, nil
+}
 
-	fo := opts.Fetch
+// fetchAll downloads the checkpoint files of id into stage and writes the
+// completion marker there last.
+func fetchAll(ctx context.Context, id, rev, endpoint, token, stage string, fo fetch.Options) error {
 	fo.ExpectedSize = 0
 	if token != "" {
 		fo.Header = http.Header{"Authorization": {"Bearer " + token}}
@@ -141,7 +212,13 @@ func Download(ctx context.Context, id string, opts Options) (string, error) {
 	get := func(name string) error {
 		o := fo
 		o.Label = id + "/" + name
-		return fetch.File(ctx, fileURL(name), filepath.Join(dir, name), o)
+		err := fetch.File(ctx, fileURL(name), filepath.Join(stage, name), o)
+		var fe *fetch.Error
+		if errors.As(err, &fe) {
+			// Name the file and URL; the staging path would be gone.
+			return fmt.Errorf("%s (%s): %w", name, fe.URL, fe.Err)
+		}
+		return err
 	}
 
 	for _, name := range Required {
@@ -152,17 +229,17 @@ func Download(ctx context.Context, id string, opts Options) (string, error) {
 		switch {
 		case name == "model.safetensors" && fetch.IsStatus(err, http.StatusNotFound):
 			if hasFile(ctx, fo, fileURL("pytorch_model.bin")) {
-				return "", fmt.Errorf("%s at revision %s has only PyTorch .bin weights (pytorch_model.bin), no model.safetensors; "+
+				return fmt.Errorf("%s at revision %s has only PyTorch .bin weights (pytorch_model.bin), no model.safetensors; "+
 					"clipline reads safetensors only (it never unpickles): convert it, e.g. in Python "+
 					"CLIPModel.from_pretrained(%q).save_pretrained(DIR, safe_serialization=True), and pass --model DIR", id, rev, id)
 			}
-			return "", fmt.Errorf("%s at revision %s has no model.safetensors: %w", id, rev, err)
+			return fmt.Errorf("%s at revision %s has no model.safetensors: %w", id, rev, err)
 		case fetch.IsStatus(err, http.StatusUnauthorized) || fetch.IsStatus(err, http.StatusForbidden):
-			return "", fmt.Errorf("%s: access denied; the repository may not exist, or is private or gated (set HF_TOKEN): %w", id, err)
+			return fmt.Errorf("%s: access denied; the repository may not exist, or is private or gated (set HF_TOKEN): %w", id, err)
 		case fetch.IsStatus(err, http.StatusNotFound):
-			return "", fmt.Errorf("%s at revision %s lacks %s, which a CLIP checkpoint needs: %w", id, rev, name, err)
+			return fmt.Errorf("%s at revision %s lacks %s, which a CLIP checkpoint needs: %w", id, rev, name, err)
 		}
-		return "", err
+		return fmt.Errorf("%s at revision %s: %w", id, rev, err)
 	}
 	got := append([]string(nil), Required...)
 	for _, name := range Optional {
@@ -170,14 +247,14 @@ func Download(ctx context.Context, id string, opts Options) (string, error) {
 		if err == nil {
 			got = append(got, name)
 		} else if !fetch.IsStatus(err, http.StatusNotFound) {
-			return "", err
+			return fmt.Errorf("%s at revision %s: %w", id, rev, err)
 		}
 	}
 	note := fmt.Sprintf("%s@%s from %s\n%s\n", id, rev, endpoint, strings.Join(got, "\n"))
-	if err := os.WriteFile(marker, []byte(note), 0o644); err != nil {
-		return "", fmt.Errorf("%s: %w", dir, err)
+	if err := os.WriteFile(filepath.Join(stage, completeMarker), []byte(note), 0o644); err != nil {
+		return fmt.Errorf("%s: %w", id, err)
 	}
-	return dir, nil
+	return nil
 }
 
 // hasFile asks the server with HEAD whether url exists (redirects followed).

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,12 +23,18 @@ type miniHub struct {
 	repos    map[string]map[string][]byte // "owner/name@rev" -> file -> bytes
 	requests []string
 	auth     []string
+	ranges   []string
+	// truncate, when set, ends that file's body after half its bytes.
+	truncate string
 }
 
 func (h *miniHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.requests = append(h.requests, r.Method+" "+r.URL.Path)
 	h.auth = append(h.auth, r.Header.Get("Authorization"))
+	if rg := r.Header.Get("Range"); rg != "" {
+		h.ranges = append(h.ranges, rg)
+	}
 	h.mu.Unlock()
 	if rest, ok := strings.CutPrefix(r.URL.Path, "/cdn/"); ok {
 		repo, file, _ := strings.Cut(rest, "/-/")
@@ -61,6 +68,12 @@ func (h *miniHub) serve(w http.ResponseWriter, r *http.Request, key, name string
 	data, ok := h.repos[key][name]
 	if !ok {
 		http.NotFound(w, r)
+		return
+	}
+	if name == h.truncate {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(data[:len(data)/2]) // then the connection drops
 		return
 	}
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
@@ -128,19 +141,108 @@ func TestResumeInterruptedCheckpoint(t *testing.T) {
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	opts := testOpts(t, ts.URL)
-	dir := Dir("org/m", opts)
-	os.MkdirAll(dir, 0o755)
+	// A killed download leaves its staging folder; the next run resumes.
+	stage := stagingDir("org/m", opts)
+	os.MkdirAll(stage, 0o755)
 	half := repo["model.safetensors"][:100_000]
-	if err := os.WriteFile(filepath.Join(dir, "model.safetensors.part"), half, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(stage, "model.safetensors.part"), half, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Download(t.Context(), "org/m", opts); err != nil {
+	dir, err := Download(t.Context(), "org/m", opts)
+	if err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(filepath.Join(dir, "model.safetensors"))
 	if !bytes.Equal(got, repo["model.safetensors"]) {
 		t.Fatal("resumed weights differ")
 	}
+	// The redirect to the CDN path carries the Range header again.
+	if len(h.ranges) == 0 || h.ranges[0] != "bytes=100000-" || h.ranges[len(h.ranges)-1] != "bytes=100000-" {
+		t.Errorf("want a resume at byte 100000, ranges %q", h.ranges)
+	}
+	noDir(t, filepath.Dir(stage))
+}
+
+func noDir(t *testing.T, p string) {
+	t.Helper()
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		entries, _ := os.ReadDir(p)
+		t.Errorf("%s should not exist (stat %v, entries %v)", p, err, entries)
+	}
+}
+
+// TestFailedDownloadLeavesNothing: a 404 on one file or a truncated body
+// leaves no folder of the model in the cache (nor an empty cache), and the
+// error names the file and its URL.
+func TestFailedDownloadLeavesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		missing  string // file the repository lacks
+		truncate string // file whose body is cut
+		want     []string
+	}{
+		{"404", "merges.txt", "", []string{"lacks merges.txt", "merges.txt (URL/org/m/resolve/main/merges.txt)", "404 Not Found"}},
+		{"truncated", "", "vocab.json", []string{"vocab.json (URL/org/m/resolve/main/vocab.json)", "body truncated"}},
+		{"truncated weights", "", "model.safetensors", []string{"model.safetensors (URL/org/m/resolve/main/model.safetensors)", "body truncated"}},
+	} {
+		repo := clipRepo()
+		delete(repo, tc.missing)
+		h := &miniHub{repos: map[string]map[string][]byte{"org/m@main": repo}, truncate: tc.truncate}
+		ts := httptest.NewServer(h)
+		opts := testOpts(t, ts.URL)
+		opts.CacheDir = filepath.Join(opts.CacheDir, "cache") // not there yet
+		var progress bytes.Buffer
+		opts.Fetch.Progress = &progress
+		_, err := Resolve("org/m", opts)
+		ts.Close()
+		if err == nil {
+			t.Errorf("%s: download accepted", tc.name)
+			continue
+		}
+		for _, want := range tc.want {
+			if want = strings.ReplaceAll(want, "URL", ts.URL); !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q lacks %q", tc.name, err, want)
+			}
+		}
+		noDir(t, opts.CacheDir)
+		if !strings.Contains(progress.String(), "hub: downloading org/m@main from "+ts.URL) {
+			t.Errorf("%s: progress lacks the download line:\n%s", tc.name, progress.String())
+		}
+	}
+}
+
+// TestConcurrentFirstDownload: the stages of one pipeline start together
+// with the same hub id; the model is fetched once and all of them get it.
+func TestConcurrentFirstDownload(t *testing.T) {
+	h := &miniHub{repos: map[string]map[string][]byte{"org/m@main": clipRepo()}}
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	opts := testOpts(t, ts.URL)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = Resolve("org/m", opts)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	gets := 0
+	for _, r := range h.requests {
+		if strings.HasPrefix(r, "GET ") && strings.HasSuffix(r, "/config.json") {
+			gets++
+		}
+	}
+	if gets != 1 {
+		t.Errorf("config.json fetched %d times, want once", gets)
+	}
+	noDir(t, filepath.Join(opts.CacheDir, "hub", ".incomplete"))
 }
 
 func TestBinOnlyRepository(t *testing.T) {
