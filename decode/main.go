@@ -2,7 +2,7 @@
 // image_path decoded, converted to RGB, resized and center-cropped exactly as
 // Hugging Face's CLIPImageProcessor does with Pillow.
 //
-//	decode (--model DIR | --size N) [--image-root DIR] [--skip-bad] [--in FILE] [--out FILE]
+//	decode (--model DIR|ID | --size N) [--image-root DIR] [--skip-bad] [--in FILE] [--out FILE]
 package main
 
 import (
@@ -10,6 +10,7 @@ import (
 
 	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/decode"
+	"github.com/clipline/clipline/internal/hub"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -23,7 +24,8 @@ with Pillow's bicubic filter so its shorter side is N (the longer side
 floored; antialiased when shrinking), and center-cropped to N x N with
 top=(h-N)/2 and left=(w-N)/2 rounded down.
 
-The geometry comes from --model DIR (its preprocessor_config.json: size,
+The geometry comes from --model DIR or a Hugging Face id (downloaded into
+the cache as train and embed do; its preprocessor_config.json: size,
 crop_size; without that file, config.json's vision_config.image_size with
 CLIP's defaults; a crop other than that image size is refused, as train and
 embed refuse it) or from --size N. Absolute image paths are read as they
@@ -38,7 +40,7 @@ metadata gains clipline.image_size (and clipline.model) and a provenance
 entry.`
 
 type command struct {
-	Model     string `xor:"geometry" type:"existingdir" placeholder:"DIR" help:"Model directory whose preprocessor_config.json gives the size."`
+	Model     string `xor:"geometry" placeholder:"DIR|ID" help:"Model directory or Hugging Face id whose preprocessor_config.json gives the size."`
 	Size      int    `xor:"geometry" placeholder:"N" help:"Output side in pixels (resize shortest side to N, crop N x N)."`
 	ImageRoot string `placeholder:"DIR" help:"Directory that relative image paths are resolved against (default: the current directory)."`
 	SkipBad   bool   `help:"Drop rows whose image cannot be read or decoded (counted on stderr) instead of failing."`
@@ -60,7 +62,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 func (c *command) run(args []string, stdout, stderr io.Writer) error {
-	g, err := decode.Geometry(c.Model, c.Size)
+	dir := ""
+	if c.Model != "" {
+		var err error
+		if dir, err = hub.Model(c.Model, stderr); err != nil {
+			return err
+		}
+	}
+	g, err := decode.Geometry(dir, c.Size)
 	if err != nil {
 		return err
 	}

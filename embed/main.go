@@ -13,7 +13,6 @@ import (
 	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/device"
 	"github.com/clipline/clipline/internal/embed"
-	"github.com/clipline/clipline/internal/fetch"
 	"github.com/clipline/clipline/internal/hub"
 	"github.com/clipline/clipline/internal/stream"
 )
@@ -84,7 +83,7 @@ func (c *command) run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer in.Close()
-	dir, err := hub.Resolve(c.Model, hub.Options{Fetch: fetch.Options{Progress: stderr}})
+	dir, err := hub.Model(c.Model, stderr)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clipline/clipline/internal/bpe"
 	"github.com/clipline/clipline/internal/cli"
+	"github.com/clipline/clipline/internal/hub"
 	"github.com/clipline/clipline/internal/stream"
 	"github.com/clipline/clipline/internal/tokenize"
 )
@@ -36,7 +37,7 @@ type commands struct {
 }
 
 type runCmd struct {
-	Model    string `required:"" type:"existingdir" placeholder:"DIR" help:"Model directory with vocab.json and merges.txt."`
+	Model    string `required:"" placeholder:"DIR|ID" help:"Model directory with vocab.json and merges.txt, or a Hugging Face id (downloaded into the cache)."`
 	Context  int    `default:"0" placeholder:"N" help:"Context length: tokens per caption row, start and end tokens included (default: the model's text_config.max_position_embeddings, else 77)."`
 	In       string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with captions; pass --in FILE or pipe one: prepare ... | tokenize --model DIR" help:"Input stream (- is stdin)."`
 	Out      string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
@@ -72,11 +73,15 @@ type env struct {
 }
 
 func (r *runCmd) Run(e *env) error {
-	tok, err := bpe.Load(r.Model)
+	dir, err := hub.Model(r.Model, e.stderr)
 	if err != nil {
 		return err
 	}
-	n, err := tokenize.Context(r.Model, tok, r.Context)
+	tok, err := bpe.Load(dir)
+	if err != nil {
+		return err
+	}
+	n, err := tokenize.Context(dir, tok, r.Context)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/config"
 	"github.com/clipline/clipline/internal/device"
-	"github.com/clipline/clipline/internal/fetch"
 	"github.com/clipline/clipline/internal/hub"
 	"github.com/clipline/clipline/internal/train"
 	"github.com/clipline/clipline/internal/traindata"
@@ -114,7 +113,7 @@ func (c *command) run(stdout, stderr io.Writer) error {
 		return fmt.Errorf("device %s (%s): %w", cfg.Device, l.Where("device"), err)
 	}
 	defer device.Close(be)
-	dir, err := hub.Resolve(cfg.ModelNameOrPath, hub.Options{Fetch: fetch.Options{Progress: stderr}})
+	dir, err := hub.Model(cfg.ModelNameOrPath, stderr)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,7 +142,7 @@ func noWarnings(t *testing.T, stderr string) {
 // succeed, train must write best/ and rank must measure the test split.
 func TestReadmeOwnData(t *testing.T) {
 	block := fencedBlock(t, "README.md", "## Your own data")
-	dir := workdir(t, "prepare", "tokenize", "decode", "train", "embed", "rank")
+	dir := workdir(t, "prepare", "tokenize", "decode", "train", "embed", "rank", "report")
 	const images = 40
 	writePairs(t, dir, "pairs.jsonl", images, 3)
 	stdout, stderr := runScript(t, dir, block, 5*time.Minute)
@@ -168,6 +169,110 @@ func TestReadmeOwnData(t *testing.T) {
 	}
 	if _, ok := m.T2I["r1"]; !ok {
 		t.Fatalf("rank's JSON has no t2i r1:\n%s", stdout)
+	}
+	rsumUnits(t, dir, stdout)
+}
+
+// summary is the part of rank's JSON, a metrics.jsonl validation and
+// best_metric.json's eval that the rsum check reads.
+type summary struct {
+	T2I, I2T map[string]float64
+	RSum     *float64
+}
+
+// check fails unless rsum is present and is the sum of the six recalls as
+// fractions in [0,1], the documented unit.
+func (s summary) check(t *testing.T, what string) float64 {
+	t.Helper()
+	if s.RSum == nil {
+		t.Fatalf("%s has no rsum", what)
+	}
+	sum := 0.0
+	for _, dir := range []map[string]float64{s.T2I, s.I2T} {
+		for _, k := range []string{"r1", "r5", "r10"} {
+			v, ok := dir[k]
+			if !ok || !(v >= 0 && v <= 1) {
+				t.Fatalf("%s: recall %s = %v (present %v), want a fraction in [0,1]", what, k, v, ok)
+			}
+			sum += v
+		}
+	}
+	if math.Abs(*s.RSum-sum) > 1e-9 {
+		t.Errorf("%s: rsum %v, but the six recalls sum to %v", what, *s.RSum, sum)
+	}
+	return *s.RSum
+}
+
+// rsumUnits: rsum is one unit in the three places it appears. The recipe's
+// run dir/runs/mine validated on val; rank over best/ on the val split must
+// give the rsum that metrics.jsonl recorded at best/'s step, and report's
+// JSON must carry rank's rsum as it is.
+func rsumUnits(t *testing.T, dir, testJSON string) {
+	t.Helper()
+	run := filepath.Join(dir, "runs", "mine")
+	raw, err := os.ReadFile(filepath.Join(run, "best", "best_metric.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var best struct {
+		Step int
+		Eval summary
+	}
+	if err := json.Unmarshal(raw, &best); err != nil {
+		t.Fatalf("best_metric.json: %v", err)
+	}
+	want := best.Eval.check(t, "best_metric.json")
+	raw, err = os.ReadFile(filepath.Join(run, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged *float64
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var rec struct {
+			Step int
+			Eval *summary
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("metrics.jsonl line %q: %v", line, err)
+		}
+		if rec.Eval != nil && rec.Step == best.Step {
+			v := rec.Eval.check(t, "metrics.jsonl")
+			logged = &v
+		}
+	}
+	if logged == nil || *logged != want {
+		t.Fatalf("metrics.jsonl's validation at step %d: rsum %v, best_metric.json %v", best.Step, logged, want)
+	}
+	valJSON, _ := runScript(t, dir, "bin/embed --model runs/mine/best --in pairs.pix.arrow | bin/rank --split val", time.Minute)
+	var val summary
+	if err := json.Unmarshal([]byte(valJSON), &val); err != nil {
+		t.Fatalf("rank --split val: %v\n%s", err, valJSON)
+	}
+	// Train validates with the same encoders; batches may round differently.
+	if got := val.check(t, "rank --split val"); math.Abs(got-want) > 1e-6 {
+		t.Errorf("rank on val: rsum %v; metrics.jsonl at step %d: %v", got, best.Step, want)
+	}
+
+	var test summary
+	if err := json.Unmarshal([]byte(testJSON), &test); err != nil {
+		t.Fatal(err)
+	}
+	rsum := test.check(t, "rank --split test")
+	if err := os.WriteFile(filepath.Join(dir, "test.json"), []byte(testJSON), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reportJSON, _ := runScript(t, dir, "bin/report --zero-shot test.json --fine-tuned test.json", time.Minute)
+	var rep struct {
+		ZeroShot  summary `json:"zero_shot"`
+		FineTuned summary `json:"fine_tuned"`
+	}
+	if err := json.Unmarshal([]byte(reportJSON), &rep); err != nil {
+		t.Fatalf("report's JSON: %v\n%s", err, reportJSON)
+	}
+	for _, s := range []summary{rep.ZeroShot, rep.FineTuned} {
+		if got := s.check(t, "report's JSON"); got != rsum {
+			t.Errorf("report's JSON has rsum %v for rank's %v", got, rsum)
+		}
 	}
 }
 
