@@ -14,7 +14,13 @@ import (
 //
 // It does not fsync: the rename guards against failed and interrupted runs,
 // not against power loss, and syncing every checkpoint file would be slow.
+//
+// A path that is not a regular file (/dev/null, /dev/stdout, a named pipe) is
+// written in place: renaming onto it would replace the device with a file.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
+	if Special(path) {
+		return os.WriteFile(path, data, perm)
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -35,4 +41,12 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+// Special reports whether path exists and is not a regular file or a
+// directory (following links): a device, a named pipe or a socket, which an
+// output is written into rather than renamed over.
+func Special(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.Mode().IsRegular() && !fi.IsDir()
 }

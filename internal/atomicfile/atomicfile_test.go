@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -66,5 +67,28 @@ func TestRemoveTemps(t *testing.T) {
 	}
 	if len(temps.paths) != 0 {
 		t.Errorf("registry still holds %v", temps.paths)
+	}
+}
+
+// A named pipe (as /dev/null or /dev/stdout, not a regular file) is written
+// into, not replaced by a file renamed over it.
+func TestWriteFileSpecial(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	got := make(chan string)
+	go func() {
+		b, _ := os.ReadFile(fifo)
+		got <- string(b)
+	}()
+	if err := WriteFile(fifo, []byte("through"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s != "through" {
+		t.Errorf("the pipe's reader got %q", s)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("%s is no longer a named pipe: %v %v", fifo, fi.Mode(), err)
 	}
 }

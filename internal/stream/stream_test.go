@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -671,4 +672,31 @@ func TestFlatStringLists(t *testing.T) {
 		col.Release()
 	}
 	nulls.Release()
+}
+
+// --out naming a named pipe (or /dev/null) writes the stream into it rather
+// than renaming a file over it.
+func TestCreateSpecialFile(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	rec := makeSample(3).record(t)
+	defer rec.Release()
+	got := make(chan []byte)
+	go func() {
+		b, _ := os.ReadFile(fifo)
+		got <- b
+	}()
+	w, err := Create(fifo, rec.Schema(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, w, rec)
+	if b := <-got; !bytes.Equal(b, encode(t, rec, Options{})) {
+		t.Errorf("the pipe's reader got %d bytes, not the stream", len(b))
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("%s is no longer a named pipe: %v %v", fifo, fi.Mode(), err)
+	}
 }

@@ -68,9 +68,9 @@ type Writer struct {
 	opts   Options
 	bw     *bufio.Writer
 	w      *ipc.Writer
-	f      *os.File // temporary file; nil on stdout
+	f      *os.File // temporary file, or a special file written in place; nil on stdout
 	tmp    string
-	final  string
+	final  string // "" for a special file
 	// untrack ends the temporary's registration for removal on a signal
 	// (atomicfile.Track).
 	untrack func()
@@ -93,6 +93,20 @@ func Create(path string, schema *arrow.Schema, opts Options) (*Writer, error) {
 			return nil, errors.New("refusing to write a binary Arrow stream to a terminal; use --out FILE or a pipe")
 		}
 		return NewWriter(opts.Stdout, "stdout", schema, opts)
+	}
+	if atomicfile.Special(path) {
+		// /dev/null or a named pipe: written in place (nothing to rename).
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		w, err := NewWriter(f, path, schema, opts)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		w.f = f
+		return w, nil
 	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -249,6 +263,14 @@ func (w *Writer) Close() error {
 		return fmt.Errorf("%s: %w", w.name, err)
 	}
 	if w.f == nil {
+		return nil
+	}
+	if w.final == "" {
+		err := w.f.Close()
+		w.f = nil
+		if err != nil {
+			return fmt.Errorf("%s: %w", w.name, err)
+		}
 		return nil
 	}
 	err := w.f.Chmod(0o644)
