@@ -42,7 +42,8 @@ Images and captions of consecutive rows are packed into batches of
 --batch-size; the model runs on all cores (or the GPU with --device cuda),
 while reading, preprocessing and writing overlap with it. Other columns pass
 through unchanged; the schema metadata gains clipline.embedding_dim,
-clipline.model and a provenance entry. --split NAME embeds and writes only
+clipline.model, clipline.model_hash (the model by content) and a provenance
+entry. --split NAME embeds and writes only
 that split's rows (embed --split test | rank skips embedding the training
 rows). Throughput goes to stderr.`
 

@@ -40,8 +40,9 @@ type Embedder struct {
 	be   backend.Backend
 	pre  imageproc.Config
 	opts Options
-	full int // projection_dim D
-	dim  int // output width, <= D
+	dir  string // the checkpoint Load read ("" for New)
+	full int    // projection_dim D
+	dim  int    // output width, <= D
 
 	vp   *model.VisionPlan
 	tp   *model.TextPlan
@@ -66,6 +67,7 @@ func Load(dir string, be backend.Backend, opts Options) (*Embedder, error) {
 		m.Free()
 		return nil, err
 	}
+	e.dir = dir
 	return e, nil
 }
 

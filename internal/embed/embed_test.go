@@ -16,6 +16,7 @@ import (
 	"github.com/clipline/clipline/internal/embed/embedtest"
 	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/model"
+	"github.com/clipline/clipline/internal/modelid"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -106,6 +107,10 @@ func TestGoldenStream(t *testing.T) {
 		}
 		return out
 	}
+	modelHash, err := modelid.Hash(embedtest.GoldenModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, B := range []int{1, 3, 4, 64} {
 		t.Run(fmt.Sprintf("batch=%d", B), func(t *testing.T) {
 			e := load(t, Options{BatchSize: B})
@@ -155,6 +160,9 @@ func TestGoldenStream(t *testing.T) {
 			}
 			if v, _ := stream.Meta(o.Schema, stream.MetaModel); v != "m" {
 				t.Errorf("model %q", v)
+			}
+			if v, _ := stream.Meta(o.Schema, stream.MetaModelHash); v != modelHash {
+				t.Errorf("model_hash %q, want %q", v, modelHash)
 			}
 			if v, _ := stream.Meta(o.Schema, stream.MetaImageSize); v != "32" {
 				t.Errorf("image_size %q not passed through", v)

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/modelid"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -105,8 +106,8 @@ func (e *Embedder) Check(in *stream.Reader) (Inputs, error) {
 
 // Run embeds every row of in and writes the stream with image_embedding
 // (when in has pixels) and caption_embeddings (when it has caption_tokens)
-// set, every other column passed through, clipline.embedding_dim and
-// clipline.model set and a provenance entry appended. The output is written
+// set, every other column passed through, clipline.embedding_dim,
+// clipline.model and clipline.model_hash set and a provenance entry appended. The output is written
 // atomically: on any error it is aborted.
 //
 // Work is pipelined: one goroutine reads batches and prepares inputs
@@ -132,6 +133,15 @@ func (e *Embedder) Run(in *stream.Reader, o RunOptions) (Stats, error) {
 	}
 	if o.Model != "" {
 		spec.Meta[stream.MetaModel] = o.Model
+	}
+	// The model by content, for index and serve to check; a model wrapped
+	// by New has no files to hash.
+	if e.dir != "" {
+		h, err := modelid.Hash(e.dir)
+		if err != nil {
+			return Stats{}, err
+		}
+		spec.Meta[stream.MetaModelHash] = h
 	}
 	if ins.Pixels {
 		spec.Fields = append(spec.Fields, stream.ImageEmbeddingField(e.dim))

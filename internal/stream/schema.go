@@ -30,6 +30,7 @@ const (
 	MetaContextLength = "clipline.context_length" // decimal token context, e.g. "77"
 	MetaEmbeddingDim  = "clipline.embedding_dim"  // decimal embedding width
 	MetaModel         = "clipline.model"          // model directory or id used by tokenize/decode/embed
+	MetaModelHash     = "clipline.model_hash"     // embed's model, by content: modelid.Hash
 )
 
 func utf8Field(name string) arrow.Field {
