@@ -2,31 +2,12 @@ package metrics
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/clipline/clipline/internal/cputime"
+	"github.com/clipline/clipline/internal/search/searchtest"
 )
-
-// randomUnit fills n×d with random unit vectors.
-func randomUnit(rng *rand.Rand, n, d int) []float32 {
-	x := make([]float32, n*d)
-	for i := range n {
-		row := x[i*d : (i+1)*d]
-		var s float64
-		for k := range row {
-			v := rng.NormFloat64()
-			row[k] = float32(v)
-			s += v * v
-		}
-		inv := float32(1 / math.Sqrt(s))
-		for k := range row {
-			row[k] *= inv
-		}
-	}
-	return x
-}
 
 // benchInput is n random unit images with per distinct captions each, at
 // dimension d.
@@ -39,7 +20,7 @@ func benchInput(n, per, d int) Input {
 		}
 	}
 	t2i, i2t := SingleStream(caps)
-	return Input{Dim: d, Images: randomUnit(rng, n, d), Captions: randomUnit(rng, n*per, d), T2I: t2i, I2T: i2t}
+	return Input{Dim: d, Images: searchtest.RandomUnit(rng, n, d), Captions: searchtest.RandomUnit(rng, n*per, d), T2I: t2i, I2T: i2t}
 }
 
 // BenchmarkRankFlickrScale ranks Flickr30k-sized data both ways: 31,000
