@@ -93,6 +93,7 @@ type Model struct {
 	proc []*imageproc.Processor // one per worker, for EncodeImage
 	dim  int                    // kept so Dim and ImageSize work after Close
 	side int
+	ctx  int // token ids per text
 }
 
 // Load reads a checkpoint directory, or downloads a hub id such as
@@ -135,7 +136,7 @@ func (m *Model) init(o options) error {
 			return fmt.Errorf("%s: %s has %d tokens but the model's vocab_size is %d", m.dir, bpe.VocabFile, m.tok.VocabSize(), V)
 		}
 	}
-	m.dim, m.side = m.e.Dim(), m.e.ImageSize()
+	m.dim, m.side, m.ctx = m.e.Dim(), m.e.ImageSize(), m.e.ContextLength()
 	g := m.e.Preprocess().Geometry
 	if m.pool, err = imageproc.NewPool(g, 0); err != nil {
 		return err
@@ -184,10 +185,10 @@ func (m *Model) EncodeText(texts []string) ([][]float32, error) {
 	if m.e == nil {
 		return nil, errClosed
 	}
-	if m.tok == nil {
-		return nil, fmt.Errorf("clip: %s has no %s and %s; EncodeText needs the model's tokenizer files", m.dir, bpe.VocabFile, bpe.MergesFile)
+	if err := m.needTokenizer("EncodeText"); err != nil {
+		return nil, err
 	}
-	C := m.e.ContextLength()
+	C := m.ctx
 	out, flat := rows(len(texts), m.Dim())
 	B := m.e.BatchSize()
 	ids := make([]int32, min(B, len(texts))*C)
@@ -199,6 +200,49 @@ func (m *Model) EncodeText(texts []string) ([][]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// ContextLength is the number of token ids per text (77 for CLIP).
+func (m *Model) ContextLength() int { return m.ctx }
+
+// Tokenize returns the texts' token ids as EncodeText tokenizes them,
+// ContextLength per text, for EncodeTokens. It does not wait for other
+// calls (a server tokenizes while the model encodes), and
+// EncodeTokens(Tokenize(texts)) equals EncodeText(texts).
+func (m *Model) Tokenize(texts []string) ([]int32, error) {
+	if err := m.needTokenizer("Tokenize"); err != nil {
+		return nil, err
+	}
+	ids := make([]int32, len(texts)*m.ctx)
+	m.tok.TokenizeAll(ids, texts, m.ctx, 0)
+	return ids, nil
+}
+
+// EncodeTokens returns one normalised embedding per row of ContextLength
+// token ids (Tokenize's output).
+func (m *Model) EncodeTokens(ids []int32) ([][]float32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.e == nil {
+		return nil, errClosed
+	}
+	C := m.ctx
+	if len(ids)%C != 0 {
+		return nil, fmt.Errorf("clip: %d token ids are not rows of %d", len(ids), C)
+	}
+	n := len(ids) / C
+	out, flat := rows(n, m.Dim())
+	if err := m.e.Texts(flat, ids, C, n); err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	return out, nil
+}
+
+func (m *Model) needTokenizer(what string) error {
+	if m.tok == nil {
+		return fmt.Errorf("clip: %s has no %s and %s; %s needs the model's tokenizer files", m.dir, bpe.VocabFile, bpe.MergesFile, what)
+	}
+	return nil
 }
 
 // EncodeImage returns one normalised embedding per image, preprocessed as the
@@ -228,6 +272,32 @@ func (m *Model) EncodeImage(images []image.Image) ([][]float32, error) {
 		}
 		wg.Wait()
 		return nil
+	})
+}
+
+// EncodeImageBytes decodes encoded images (the contents of image files:
+// JPEG, PNG, GIF, WebP, BMP) and returns one normalised embedding per image,
+// equal to EncodeImageFiles' for the same files. An undecodable image is an
+// error naming its index.
+func (m *Model) EncodeImageBytes(data [][]byte) ([][]float32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.e == nil {
+		return nil, errClosed
+	}
+	return m.encodeImages(len(data), func(dst []uint8, from, n int) error {
+		px := len(dst) / n
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for w, p := range m.proc[:min(len(m.proc), n)] {
+			wg.Go(func() {
+				for i := w; i < n; i += len(m.proc) {
+					_, errs[i] = p.Bytes(dst[i*px:(i+1)*px], data[from+i], fmt.Sprintf("image %d", from+i))
+				}
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
 	})
 }
 

@@ -297,3 +297,64 @@ func TestLoadHubID(t *testing.T) {
 		t.Error("device tpu: no error")
 	}
 }
+
+// TestTokensAndBytes: Tokenize then EncodeTokens is EncodeText, and
+// EncodeImageBytes is EncodeImageFiles, bit for bit.
+func TestTokensAndBytes(t *testing.T) {
+	m, err := clip.Load(modelWithVocab(t), clip.WithBatchSize(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	want, err := m.EncodeText(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := m.Tokenize(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != len(texts)*m.ContextLength() || m.ContextLength() != 77 {
+		t.Fatalf("%d ids for %d texts, context %d", len(ids), len(texts), m.ContextLength())
+	}
+	got, err := m.EncodeTokens(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(what string, a, b []float32) {
+		t.Helper()
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Errorf("%s: element %d is %g, want %g", what, i, a[i], b[i])
+				return
+			}
+		}
+	}
+	same("EncodeTokens", flat(got), flat(want))
+	if _, err := m.EncodeTokens(ids[:5]); err == nil {
+		t.Error("EncodeTokens took 5 ids")
+	}
+
+	paths, _ := testImages(t)
+	files, err := m.EncodeImageFiles(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data [][]byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, b)
+	}
+	byts, err := m.EncodeImageBytes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("EncodeImageBytes", flat(byts), flat(files))
+	_, err = m.EncodeImageBytes([][]byte{data[0], []byte("not an image")})
+	if err == nil || !strings.Contains(err.Error(), "image 1") {
+		t.Errorf("a text file as image 1: %v", err)
+	}
+}
