@@ -13,10 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/cli/clitest"
-	"github.com/clipline/clipline/internal/model"
 	"github.com/clipline/clipline/internal/train"
 )
 
@@ -52,16 +50,7 @@ func (s slowSteps) Write(p []byte) (int, error) {
 // 3 epochs: 9 steps.
 func signalFixture(t *testing.T) (dir string, args func(out string, extra ...string) []string) {
 	dir = t.TempDir()
-	base := filepath.Join(dir, "base")
-	m, err := model.New(model.TinyConfig(), cpu.New(), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Save(base); err != nil {
-		t.Fatal(err)
-	}
-	in := filepath.Join(dir, "in.arrow")
-	writeInput(t, in, 8)
+	base, in := tinyRun(t, dir)
 	return dir, func(out string, extra ...string) []string {
 		return append([]string{"--model", base, "--in", in, "--out", out, "--set", "epochs=3", "--set", "batch_size=4",
 			"--set", "lora_r=2", "--set", "learning_rate=1e-3", "--set", "logging_steps=1"}, extra...)

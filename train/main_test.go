@@ -57,9 +57,11 @@ func writeInputSide(t *testing.T, path string, n, side int) {
 	streamtest.WriteFile(t, path, schema, stream.Options{}, rec)
 }
 
-func TestTrainCLI(t *testing.T) {
-	dir := t.TempDir()
-	base := filepath.Join(dir, "base")
+// tinyRun saves a tiny random base model and an input of 8 images (12
+// training pairs) under dir.
+func tinyRun(t *testing.T, dir string) (base, in string) {
+	t.Helper()
+	base = filepath.Join(dir, "base")
 	m, err := model.New(model.TinyConfig(), cpu.New(), 3)
 	if err != nil {
 		t.Fatal(err)
@@ -67,13 +69,19 @@ func TestTrainCLI(t *testing.T) {
 	if err := m.Save(base); err != nil {
 		t.Fatal(err)
 	}
-	in := filepath.Join(dir, "in.arrow")
+	in = filepath.Join(dir, "in.arrow")
 	writeInput(t, in, 8)
+	return base, in
+}
+
+func TestTrainCLI(t *testing.T) {
+	dir := t.TempDir()
+	base, in := tinyRun(t, dir)
 	cfg := filepath.Join(dir, "cfg.yaml")
 	os.WriteFile(cfg, []byte("output_dir: "+filepath.Join(dir, "from-file")+"\nepochs: 5\nbatch_size: 4\nlora_r: 2\nlearning_rate: 1e-3\nno_such_key: 1\n"), 0o644)
 	out := filepath.Join(dir, "out")
 	var so, se bytes.Buffer
-	err = run([]string{"--model", base, "--config", cfg, "--set", "epochs=2", "--set", "logging_steps=1",
+	err := run([]string{"--model", base, "--config", cfg, "--set", "epochs=2", "--set", "logging_steps=1",
 		"--out", out, "--in", in}, &so, &se)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, se.String())
