@@ -1,0 +1,175 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/clipline/clipline/internal/metrics"
+)
+
+// python is Debian's python3 with python3-faiss, or the test skips (fails
+// with CLIPLINE_REQUIRE_FAISS=1, as CI sets).
+func python(t *testing.T) string {
+	t.Helper()
+	const py = "/usr/bin/python3"
+	skip := func(why string) {
+		t.Helper()
+		if os.Getenv("CLIPLINE_REQUIRE_FAISS") == "1" {
+			t.Fatalf("the FAISS round trip is required (CLIPLINE_REQUIRE_FAISS=1) but %s", why)
+		}
+		t.Skipf("skipping the FAISS round trip: %s (apt-get install python3-faiss)", why)
+	}
+	if _, err := os.Stat(py); err != nil {
+		skip(py + " is absent")
+	}
+	if out, err := exec.Command(py, "-c", "import faiss").CombinedOutput(); err != nil {
+		skip("python3-faiss is not installed: " + string(bytes.TrimSpace(out)))
+	}
+	return py
+}
+
+// faissScript loads an index with faiss.read_index and searches it.
+const faissScript = `
+import json, sys
+import numpy as np, faiss
+ix = faiss.read_index(sys.argv[1])
+q = np.fromfile(sys.argv[2], dtype="<f4").reshape(-1, ix.d)
+D, I = ix.search(q, int(sys.argv[3]))
+print(json.dumps({"type": type(ix).__name__, "ntotal": ix.ntotal, "dim": ix.d, "metric": ix.metric_type,
+                  "is_trained": ix.is_trained, "inner_product": ix.metric_type == faiss.METRIC_INNER_PRODUCT,
+                  "vectors": ix.reconstruct_n(0, ix.ntotal).astype(float).ravel().tolist(),
+                  "dist": D.astype(float).tolist(), "ids": I.tolist()}))
+`
+
+type faissOut struct {
+	Type         string
+	NTotal       int
+	Dim          int
+	InnerProduct bool `json:"inner_product"`
+	IsTrained    bool `json:"is_trained"`
+	Vectors      []float64
+	Dist         [][]float64
+	IDs          [][]int32
+}
+
+func searchFaiss(t *testing.T, py, index string, queries []float32, k int) faissOut {
+	t.Helper()
+	qf := filepath.Join(t.TempDir(), "queries.f32")
+	if err := writeFloats(qf, nil, queries); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "-c", faissScript, index, qf, "10")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("faiss: %v\n%s", err, stderr.String())
+	}
+	var res faissOut
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("faiss output: %v\n%.2000s", err, out)
+	}
+	return res
+}
+
+// TestFaiss: faiss.index loads in Python's faiss as an IndexFlatIP with the
+// bundle's count, dimension and vectors, and its top 10 for real queries
+// are clipline's (metrics.Rank's ordering), up to exact ties that faiss's
+// summation order may break otherwise.
+func TestFaiss(t *testing.T) {
+	py := python(t)
+	in := embeddedStream(t)
+	rows := readRows(t, in)
+	for _, c := range []struct {
+		name     string
+		captions bool
+		queries  []float32 // image_embedding queries a captions index and vice versa
+	}{
+		{"images", false, rows.caps.Values},
+		{"captions", true, rows.images.Values},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "b")
+			if _, err := build(t, in, dir, BuildOptions{Captions: c.captions, Faiss: true}); err != nil {
+				t.Fatal(err)
+			}
+			b := open(t, dir)
+			n, d := b.Len(), b.Gallery.Dim()
+			var vecs []float32
+			for r := range n {
+				vecs = append(vecs, b.Gallery.Vector(int32(r), nil)...)
+			}
+			got := searchFaiss(t, py, filepath.Join(dir, FaissFile), c.queries, 10)
+			if got.Type != "IndexFlatIP" && got.Type != "IndexFlat" || !got.InnerProduct || !got.IsTrained || got.NTotal != n || got.Dim != d {
+				t.Fatalf("faiss reads a %s (inner product %v, trained %v) of %d×%d, want an IndexFlatIP of %d×%d",
+					got.Type, got.InnerProduct, got.IsTrained, got.NTotal, got.Dim, n, d)
+			}
+			for i, v := range vecs {
+				if float64(v) != got.Vectors[i] {
+					t.Fatalf("faiss's vector %d differs from the bundle's at %d: %v, %v", i/d, i%d, got.Vectors[i], v)
+				}
+			}
+			top := clipTop(t, c.queries, vecs, d, 10)
+			nq := len(c.queries) / d
+			if len(got.IDs) != nq {
+				t.Fatalf("faiss answered %d queries of %d", len(got.IDs), nq)
+			}
+			swaps := 0
+			for q := range nq {
+				for r := range 10 {
+					fi, ci := got.IDs[q][r], top.Items[q*10+r]
+					score := top.Scores[q*10+r]
+					if d := got.Dist[q][r] - float64(score); !(math.Abs(d) <= 1e-5) {
+						t.Errorf("query %d rank %d: faiss scores %v, clipline %v", q, r+1, got.Dist[q][r], score)
+					}
+					if fi == ci {
+						continue
+					}
+					// Only a tie may be broken otherwise: the two rows score
+					// the same to float32 rounding.
+					if other := dot(c.queries[q*d:(q+1)*d], vecs[int(fi)*d:(int(fi)+1)*d]); !(math.Abs(float64(other-score)) <= 1e-6) {
+						t.Errorf("query %d rank %d: faiss row %d (%v), clipline row %d (%v)", q, r+1, fi, other, ci, score)
+					}
+					swaps++
+				}
+			}
+			t.Logf("%d queries over %d %s: top 10 equal but for %d near-tied swaps", nq, n, c.name, swaps)
+		})
+	}
+}
+
+// clipTop is clipline's top k of each query (metrics.Rank, as rank
+// orders: score, then the lower row).
+func clipTop(t *testing.T, queries, gallery []float32, d, k int) metrics.TopK {
+	t.Helper()
+	nq, n := len(queries)/d, len(gallery)/d
+	// Relevance only feeds the metrics, not the ranking: every query's
+	// first gallery row will do.
+	t2i := metrics.Relevance{Offsets: make([]int32, nq+1), Items: make([]int32, nq)}
+	for q := range nq {
+		t2i.Offsets[q+1] = int32(q + 1)
+	}
+	i2t := metrics.Relevance{Offsets: make([]int32, n+1)}
+	res, err := metrics.Rank(metrics.Input{Dim: d, Captions: queries, Images: gallery, T2I: t2i, I2T: i2t}, metrics.Options{TopK: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.T2I.Top
+}
+
+func dot(a, b []float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
