@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/clipline/clipline/internal/atomicfile"
+	"github.com/clipline/clipline/internal/search"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -232,7 +233,7 @@ func (b *builder) write(tmp string, report []byte) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("index: %s: %w", MetaFile, err)
 	}
 	n := len(b.vecs) / b.dim
-	data, width := pack(b.vecs, b.dim)
+	data, width := search.Pack(b.vecs, b.dim)
 	if err := writeFloats(filepath.Join(tmp, VectorsFile), nil, data); err != nil {
 		return Manifest{}, err
 	}

@@ -10,15 +10,18 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
+	"github.com/clipline/clipline/internal/search"
 	"github.com/clipline/clipline/internal/stream"
 )
 
 // Bundle is an opened index bundle. Gallery's vectors are a memory map of
-// vectors.panels, valid until Close; the rows' metadata is in memory.
+// vectors.panels, valid until Close (a copy when the file's panel width is
+// not this machine's kernel's: Gallery.Repacked); the rows' metadata is in
+// memory.
 type Bundle struct {
 	Dir      string
 	Manifest Manifest
-	Gallery  *Gallery
+	Gallery  *search.Gallery
 
 	unmap    func() error
 	ids      []string
@@ -64,7 +67,7 @@ func Open(dir string) (*Bundle, error) {
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", VectorsFile, err))
 	}
-	if b.Gallery, err = newGallery(floats, m.PanelWidth, m.Count, m.Dim); err != nil {
+	if b.Gallery, err = search.NewGallery(floats, m.PanelWidth, m.Count, m.Dim); err != nil {
 		return fail(fmt.Errorf("%s: %w", VectorsFile, err))
 	}
 	switch report, err := os.ReadFile(filepath.Join(dir, ReportFile)); {

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/clipline/clipline/internal/metrics"
 )
 
 // python is Debian's python3 with python3-faiss, or the test skips (fails
@@ -83,8 +81,8 @@ func searchFaiss(t *testing.T, py, index string, queries []float32, k int) faiss
 
 // TestFaiss: faiss.index loads in Python's faiss as an IndexFlatIP with the
 // bundle's count, dimension and vectors, and its top 10 for real queries
-// are clipline's (metrics.Rank's ordering), up to exact ties that faiss's
-// summation order may break otherwise.
+// are the bundle's Gallery.Search's (rank's ordering), up to ties that
+// faiss's summation order may break otherwise.
 func TestFaiss(t *testing.T) {
 	py := python(t)
 	in := embeddedStream(t)
@@ -118,7 +116,10 @@ func TestFaiss(t *testing.T) {
 					t.Fatalf("faiss's vector %d differs from the bundle's at %d: %v, %v", i/d, i%d, got.Vectors[i], v)
 				}
 			}
-			top := clipTop(t, c.queries, vecs, d, 10)
+			hits, err := b.Gallery.Search(c.queries, 10, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			nq := len(c.queries) / d
 			if len(got.IDs) != nq {
 				t.Fatalf("faiss answered %d queries of %d", len(got.IDs), nq)
@@ -126,8 +127,7 @@ func TestFaiss(t *testing.T) {
 			swaps := 0
 			for q := range nq {
 				for r := range 10 {
-					fi, ci := got.IDs[q][r], top.Items[q*10+r]
-					score := top.Scores[q*10+r]
+					fi, ci, score := got.IDs[q][r], hits[q][r].Row, hits[q][r].Score
 					if d := got.Dist[q][r] - float64(score); !(math.Abs(d) <= 1e-5) {
 						t.Errorf("query %d rank %d: faiss scores %v, clipline %v", q, r+1, got.Dist[q][r], score)
 					}
@@ -145,25 +145,6 @@ func TestFaiss(t *testing.T) {
 			t.Logf("%d queries over %d %s: top 10 equal but for %d near-tied swaps", nq, n, c.name, swaps)
 		})
 	}
-}
-
-// clipTop is clipline's top k of each query (metrics.Rank, as rank
-// orders: score, then the lower row).
-func clipTop(t *testing.T, queries, gallery []float32, d, k int) metrics.TopK {
-	t.Helper()
-	nq, n := len(queries)/d, len(gallery)/d
-	// Relevance only feeds the metrics, not the ranking: every query's
-	// first gallery row will do.
-	t2i := metrics.Relevance{Offsets: make([]int32, nq+1), Items: make([]int32, nq)}
-	for q := range nq {
-		t2i.Offsets[q+1] = int32(q + 1)
-	}
-	i2t := metrics.Relevance{Offsets: make([]int32, n+1)}
-	res, err := metrics.Rank(metrics.Input{Dim: d, Captions: queries, Images: gallery, T2I: t2i, I2T: i2t}, metrics.Options{TopK: k})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.T2I.Top
 }
 
 func dot(a, b []float32) float32 {

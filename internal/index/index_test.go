@@ -521,7 +521,7 @@ func TestOpenChecks(t *testing.T) {
 	}{
 		{"short vectors", func(dir string) {
 			os.Truncate(filepath.Join(dir, VectorsFile), 4*4*5)
-		}, "vectors.panels: 20 values for 6 vectors of dimension 4"},
+		}, "vectors.panels: search: 20 packed values for 6 vectors of dimension 4"},
 		{"format", func(dir string) { editManifest(t, dir, func(m *Manifest) { m.Format = 2 }) },
 			"manifest.json: format 2; this clipline reads format 1"},
 		{"count", func(dir string) { editManifest(t, dir, func(m *Manifest) { m.Count = 7 }) },
@@ -559,5 +559,40 @@ func editManifest(t *testing.T, dir string, edit func(*Manifest)) {
 	edit(&m)
 	if err := os.WriteFile(path, []byte(mustJSON(t, m)), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOtherPanelWidth: a bundle whose vectors were packed for another
+// machine's kernel (here row-major, panel width 1) opens with the vectors
+// repacked in memory.
+func TestOtherPanelWidth(t *testing.T) {
+	tmp := t.TempDir()
+	in := filepath.Join(tmp, "in.arrow")
+	rows := handRows()
+	indextest.Write(t, in, 4, 4, rows, nil)
+	dir := filepath.Join(tmp, "b")
+	m, err := build(t, in, dir, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.PanelWidth == 1 {
+		t.Skip("this machine's kernel packs one vector a panel already")
+	}
+	var flat []float32
+	for _, r := range rows {
+		flat = append(flat, r.Image...)
+	}
+	if err := writeFloats(filepath.Join(dir, VectorsFile), nil, flat); err != nil {
+		t.Fatal(err)
+	}
+	editManifest(t, dir, func(m *Manifest) { m.PanelWidth = 1 })
+	b := open(t, dir)
+	if !b.Gallery.Repacked() {
+		t.Error("a width-1 file was not repacked")
+	}
+	for i, r := range rows {
+		if got := b.Gallery.Vector(int32(i), nil); !slices.Equal(got, r.Image) {
+			t.Errorf("row %d: %v, want %v", i, got, r.Image)
+		}
 	}
 }
