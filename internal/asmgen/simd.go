@@ -3,7 +3,7 @@ package main
 // genSIMD writes internal/simd's kernels: the GEMM micro-kernels (one per
 // instruction set, each either adding its tile to C or overwriting it), the
 // one-row scoring kernels that reproduce a tile's lanes, and the panel
-// transpose of the packer.
+// transpose of the packer with its prefetch.
 func genSIMD(f *file) {
 	f.line("")
 	f.comment(
@@ -16,6 +16,41 @@ func genSIMD(f *file) {
 	rowAVX2(f, 16)
 	rowAVX2(f, 32)
 	packTransAVX2(f)
+	prefetchLines(f)
+}
+
+// prefetchLines hints the cache lines of n lines of kc values (ls apart)
+// into L1, without waiting for them.
+func prefetchLines(f *file) {
+	f.text("prefetchLines", 32,
+		"func prefetchLines(src *float32, ls, n, kc int)",
+		"",
+		"PREFETCHT0 of every 64-byte line of src[j*ls : j*ls+kc] for j < n.",
+	)
+	f.ins("MOVQ src+0(FP), SI")
+	f.ins("MOVQ ls+8(FP), R8")
+	f.ins("SHLQ $2, R8")
+	f.ins("MOVQ n+16(FP), DX")
+	f.ins("MOVQ kc+24(FP), R9")
+	f.ins("ADDQ $15, R9")
+	f.ins("SHRQ $4, R9")
+	f.ins("TESTQ R9, R9")
+	f.ins("JEQ  pdone")
+	f.ins("TESTQ DX, DX")
+	f.ins("JEQ  pdone")
+	f.label("pline")
+	f.ins("MOVQ SI, AX")
+	f.ins("MOVQ R9, CX")
+	f.label("ploop")
+	f.ins("PREFETCHT0 (AX)")
+	f.ins("ADDQ $64, AX")
+	f.ins("DECQ CX")
+	f.ins("JNE  ploop")
+	f.ins("ADDQ R8, SI")
+	f.ins("DECQ DX")
+	f.ins("JNE  pline")
+	f.label("pdone")
+	f.ins("RET")
 }
 
 // tileArgs loads the micro-kernels' common arguments: kc in CX, the A and B

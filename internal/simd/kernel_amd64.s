@@ -596,3 +596,32 @@ tjdone:
 tdone:
 	VZEROUPPER
 	RET
+
+// func prefetchLines(src *float32, ls, n, kc int)
+//
+// PREFETCHT0 of every 64-byte line of src[j*ls : j*ls+kc] for j < n.
+TEXT ·prefetchLines(SB), NOSPLIT, $0-32
+	MOVQ src+0(FP), SI
+	MOVQ ls+8(FP), R8
+	SHLQ $2, R8
+	MOVQ n+16(FP), DX
+	MOVQ kc+24(FP), R9
+	ADDQ $15, R9
+	SHRQ $4, R9
+	TESTQ R9, R9
+	JEQ  pdone
+	TESTQ DX, DX
+	JEQ  pdone
+pline:
+	MOVQ SI, AX
+	MOVQ R9, CX
+ploop:
+	PREFETCHT0 (AX)
+	ADDQ $64, AX
+	DECQ CX
+	JNE  ploop
+	ADDQ R8, SI
+	DECQ DX
+	JNE  pline
+pdone:
+	RET
