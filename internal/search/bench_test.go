@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/clipline/clipline/internal/cputime"
 	"github.com/clipline/clipline/internal/search/searchtest"
 )
 
@@ -27,11 +28,13 @@ func BenchmarkSearch(b *testing.B) {
 		queries := searchtest.Seeded(2, nq, g.Dim())
 		b.Run(fmt.Sprintf("q%d", nq), func(b *testing.B) {
 			b.ReportAllocs()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				if _, err := g.Search(queries, 10, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 			b.ReportMetric(float64(nq*b.N)/b.Elapsed().Seconds(), "queries/s")
 			b.ReportMetric(float64(4*g.Len()*g.Dim()*b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 		})
