@@ -14,6 +14,7 @@
   // once (on a 401) and keeps it for the tab's session only.
   let token = sessionStorage.getItem("clipline.token") || "";
   let seq = 0; // answers to superseded searches are dropped
+  let info = null; // GET /v1/info, for the column headings
   let queryURL = ""; // object URL of the query image shown
 
   const topK = () => Number(k.value) || 20;
@@ -133,7 +134,23 @@
     }
     token = t.trim();
     sessionStorage.setItem("clipline.token", token);
+    if (!info) loadInfo();
     run(what, request);
+  }
+
+  // The server's models and index, named in the headings and the hint line;
+  // the page works without them (an older server, or a token not yet given).
+  async function loadInfo() {
+    try {
+      info = await call("v1/info");
+    } catch (_) {
+      return;
+    }
+    const idx = info.index || {};
+    const model = (info.model || {}).source;
+    $("#info").textContent = `${idx.count} ${idx.kind || "images"} indexed` +
+      (model ? `, model ${model}` : "") +
+      (info.compare ? `; compared with ${(info.compare.model || {}).source}` : "") + ".";
   }
 
   // ---- rendering ------------------------------------------------------------
@@ -193,24 +210,36 @@
     columns.replaceChildren();
     columns.classList.toggle("compare", !!compare);
     // Zero-shot first, then the fine-tuned model: before and after, read left to right.
-    if (compare) addColumn("Zero-shot (compare index)", compare, relevant, firsts.compare);
-    addColumn(compare ? "Fine-tuned" : "", results, relevant, firsts.results);
+    if (compare) {
+      addColumn("Zero-shot", info && info.compare && info.compare.model.source, compare, relevant, firsts.compare);
+    }
+    addColumn(compare ? "Fine-tuned" : "", info && info.model.source, results, relevant, firsts.results);
     const n = results.length === 1 ? "1 result" : `${results.length} results`;
     setStatus(`${n} for ${what} in ${Math.round(ms)} ms${timingText(resp && resp.timings)}.`);
     const first = $(".result", columns);
     if (first) first.tabIndex = 0;
   }
 
-  function addColumn(title, results, relevant, firstRelevant) {
+  function addColumn(title, model, results, relevant, firstRelevant) {
     const col = colTemplate.content.firstElementChild.cloneNode(true);
     const h = $("h2", col), fr = $(".first-relevant", col), grid = $(".grid", col);
-    if (title) h.textContent = title; else h.remove();
+    if (title) {
+      h.textContent = title;
+      if (model) {
+        const m = document.createElement("span");
+        m.className = "model";
+        m.textContent = model;
+        h.append(" ", m);
+      }
+    } else {
+      h.remove();
+    }
     grid.setAttribute("aria-label", title ? `${title} results` : "results");
     if (relevant.size) {
       const below = firstRelevant > results.length ? `, below the ${results.length} shown` : "";
       fr.textContent = firstRelevant
         ? `First relevant image at rank ${firstRelevant}${below} (${relevant.size} relevant).`
-        : `No relevant image in the top ${results.length} (${relevant.size} relevant).`;
+        : `No relevant image among the ranks searched (${relevant.size} relevant).`;
     } else {
       fr.remove();
     }
@@ -398,6 +427,6 @@
     }
   }
 
-  start();
+  loadInfo().then(start);
   if (!stateFromURL().q && !stateFromURL().id) q.focus();
 })();

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -23,6 +24,9 @@ type site struct {
 	upload   string // an image file to search by
 	uploadID string // the image_id ranked first for upload
 	compare  bool   // the server has a compare index (serve --compare)
+	// What /v1/info says: images indexed, the models' sources.
+	count               int
+	model, compareModel string
 }
 
 // chromium is the browser's path. Without one the test skips, unless
@@ -139,7 +143,15 @@ func testPage(t *testing.T, s site) {
 	if !strings.Contains(card, s.first) || !strings.Contains(card, "#1") {
 		t.Errorf("first card says %q; want its id %s and #1", card, s.first)
 	}
+	hint := eval[string](t, ctx, `document.querySelector("#info").textContent`)
+	if want := fmt.Sprintf("%d images indexed, model %s", s.count, s.model); !strings.HasPrefix(hint, want) {
+		t.Errorf("info line %q, want it to start %q", hint, want)
+	}
+	headings := eval[string](t, ctx, `[...document.querySelectorAll(".column h2")].map(h => h.textContent).join(" | ")`)
 	if s.compare {
+		if want := "Zero-shot " + s.compareModel + " | Fine-tuned " + s.model; headings != want {
+			t.Errorf("column headings %q, want %q", headings, want)
+		}
 		if len(cols) != 2 {
 			t.Fatalf("with a compare index the page shows %d columns, want 2", len(cols))
 		}

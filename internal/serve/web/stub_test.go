@@ -117,6 +117,14 @@ func newStub(t *testing.T) site {
 		w.Header().Set("Content-Type", "image/png")
 		w.Write(im.png)
 	})
+	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"model":   map[string]any{"source": "stub/fine-tuned", "dim": 3},
+			"index":   map[string]any{"kind": "images", "count": len(imgs), "dim": 3},
+			"compare": map[string]any{"model": map[string]any{"source": "stub/base", "dim": 3}},
+		})
+	})
 	mux.HandleFunc("POST /v1/search", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Text    string `json:"text"`
@@ -188,5 +196,6 @@ func newStub(t *testing.T) site {
 	return site{
 		url: ts.URL, query: "a blue square", first: "img-2",
 		upload: filepath.Join(dir, "img-4.png"), uploadID: "img-4", compare: true,
+		count: len(imgs), model: "stub/fine-tuned", compareModel: "stub/base",
 	}
 }
