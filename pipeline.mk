@@ -29,7 +29,7 @@ SHELL       := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 GO          ?= go
 BIN         := bin
-STAGES      := prepare tokenize decode train embed rank report
+STAGES      := prepare tokenize decode train embed rank report index
 BINS        := $(addprefix $(BIN)/,$(STAGES))
 DATA        := data
 OUT         := out/default
@@ -180,8 +180,11 @@ smoke: $(BINS)
 		| $(BIN)/tokenize --model $(MODEL) | $(BIN)/decode --model $(MODEL) --compress zstd > $(SMOKE)/pix.arrow
 	$(BIN)/train --model $(MODEL) --config examples/default-finetune.yaml --set epochs=1 \
 		--set batch_size=16 --in $(SMOKE)/pix.arrow --out $(SMOKE)/run
-	$(BIN)/embed --model $(SMOKE)/run/final --in $(SMOKE)/pix.arrow | $(BIN)/rank --out $(SMOKE)/metrics.json
-	@grep -q '"t2i"' $(SMOKE)/metrics.json && echo "smoke: all stages ran ($(SMOKE)/metrics.json)"
+	$(BIN)/embed --model $(SMOKE)/run/final --in $(SMOKE)/pix.arrow | tee $(SMOKE)/emb.arrow \
+		| $(BIN)/rank --out $(SMOKE)/metrics.json
+	$(BIN)/index --split test --faiss --out $(SMOKE)/index < $(SMOKE)/emb.arrow
+	@grep -q '"t2i"' $(SMOKE)/metrics.json && grep -q '"kind": "images"' $(SMOKE)/index/manifest.json \
+		&& echo "smoke: all stages ran ($(SMOKE)/metrics.json, $(SMOKE)/index)"
 
 clean:
 	rm -rf $(BIN) $(DATA) out

@@ -26,9 +26,9 @@ const root = "../.."
 
 // stageNames are the binaries; commands are what has its own flags.
 var (
-	stageNames = []string{"prepare", "tokenize", "decode", "train", "embed", "rank", "report"}
+	stageNames = []string{"prepare", "tokenize", "decode", "train", "embed", "rank", "report", "index"}
 	commands   = [][]string{{"prepare", "synthetic"}, {"prepare", "jsonl"}, {"prepare", "flickr30k"},
-		{"tokenize"}, {"tokenize", "learn"}, {"decode"}, {"train"}, {"embed"}, {"rank"}, {"report"}}
+		{"tokenize"}, {"tokenize", "learn"}, {"decode"}, {"train"}, {"embed"}, {"rank"}, {"report"}, {"index"}}
 )
 
 var binDir string // the built stages, shared by the tests
@@ -142,6 +142,7 @@ func TestTerminalStdin(t *testing.T) {
 		{[]string{"embed", "--model", model}, "an Arrow stream of rows with pixels and/or caption_tokens; pass --in FILE"},
 		{[]string{"train", "--model", model}, "an Arrow stream of tokenized rows"},
 		{[]string{"prepare", "jsonl", "-"}, "JSONL lines; pass a FILE instead of -"},
+		{[]string{"index", "--out", "x"}, "an Arrow stream of embedded rows; pass --in FILE or pipe one: embed ... | index --out DIR"},
 	} {
 		out, errOut, code := stage(t, pty, c.args[0], c.args[1:]...)
 		prefix := c.args[0] + ": stdin is a terminal: expected " + c.want
