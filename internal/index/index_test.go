@@ -18,6 +18,7 @@ import (
 	"github.com/clipline/clipline/internal/index/indextest"
 	"github.com/clipline/clipline/internal/modelid"
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/stream/jstest"
 )
 
 // shared holds what the tests share; TestMain removes it.
@@ -593,6 +594,64 @@ func TestOtherPanelWidth(t *testing.T) {
 	for i, r := range rows {
 		if got := b.Gallery.Vector(int32(i), nil); !slices.Equal(got, r.Image) {
 			t.Errorf("row %d: %v, want %v", i, got, r.Image)
+		}
+	}
+}
+
+// TestMetaReadByJavaScript: meta.arrow, read by the official JavaScript
+// Arrow implementation (not arrow-go), holds the stream's rows in index
+// order, passed-through columns included, and index's provenance.
+func TestMetaReadByJavaScript(t *testing.T) {
+	jstest.Require(t)
+	tmp := t.TempDir()
+	in := filepath.Join(tmp, "in.arrow")
+	rows := handRows()
+	indextest.Write(t, in, 4, 4, rows, nil)
+	for _, captions := range []bool{false, true} {
+		dir := filepath.Join(tmp, fmt.Sprint(captions))
+		if _, err := build(t, in, dir, BuildOptions{Split: "test", Captions: captions}); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			NumRows  int
+			Metadata map[string]string
+			Columns  map[string]struct{ Rows []any }
+		}
+		if err := json.Unmarshal(jstest.Read(t, filepath.Join(dir, MetaFile)), &got); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][]any{}
+		add := func(col string, v any) { want[col] = append(want[col], v) }
+		for i, r := range rows {
+			if r.Split != "test" {
+				continue
+			}
+			if !captions {
+				add("image_id", r.ID)
+				add("image_path", r.Path)
+				add("split", r.Split)
+				add("captions", []any{r.Captions[0], r.Captions[1]})
+				add("note", fmt.Sprintf("note %d", i))
+				continue
+			}
+			for _, c := range r.Captions {
+				add("image_id", r.ID)
+				add("image_path", r.Path)
+				add("split", r.Split)
+				add("caption", c)
+			}
+		}
+		if got.NumRows != len(want["image_id"]) || len(got.Columns) != len(want) {
+			t.Errorf("captions=%v: JS reads %d rows of %d columns, want %d of %d", captions, got.NumRows, len(got.Columns), len(want["image_id"]), len(want))
+		}
+		for col, w := range want {
+			if g := got.Columns[col].Rows; mustJSON(t, g) != mustJSON(t, w) {
+				t.Errorf("captions=%v: column %s: JS reads %v, want %v", captions, col, g, w)
+			}
+		}
+		var steps []stream.Step
+		if err := json.Unmarshal([]byte(got.Metadata[stream.MetaProvenance]), &steps); err != nil || steps[len(steps)-1].Stage != "index" {
+			t.Errorf("captions=%v: provenance %q (%v)", captions, got.Metadata[stream.MetaProvenance], err)
 		}
 	}
 }

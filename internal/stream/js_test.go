@@ -1,36 +1,14 @@
 package stream
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"testing"
-)
 
-// jsDir is testdata/js at the repository root, where .ci/run installs the
-// npm packages (npm ci --prefix testdata/js).
-func jsDir(t *testing.T) string {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "js")
-	skip := func(why string) {
-		t.Helper()
-		if os.Getenv("CLIPLINE_REQUIRE_NODE") == "1" {
-			t.Fatalf("JavaScript interop test required (CLIPLINE_REQUIRE_NODE=1) but %s", why)
-		}
-		t.Skipf("skipping JavaScript interop test: %s (install with: npm ci --prefix testdata/js)", why)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		skip("node is not installed")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "apache-arrow", "package.json")); err != nil {
-		skip("the npm package apache-arrow is not installed in testdata/js/node_modules")
-	}
-	return dir
-}
+	"github.com/clipline/clipline/internal/stream/jstest"
+)
 
 type jsDump struct {
 	NumRows  int               `json:"numRows"`
@@ -82,7 +60,7 @@ func rowsOf[T uint8 | float32](f Fixed[T]) [][]float64 {
 }
 
 func TestJavaScriptArrowReadsStream(t *testing.T) {
-	dir := jsDir(t)
+	jstest.Require(t)
 	s := makeSample(13)
 	// Non-integer floats, so exact float32 transport is checked too.
 	for i := range s.emb.Values {
@@ -105,13 +83,7 @@ func TestJavaScriptArrowReadsStream(t *testing.T) {
 			if err := os.WriteFile(path, encode(t, rec, Options{Compress: comp, BatchRows: 4}), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command("node", filepath.Join(dir, "read.mjs"), path, comp)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("node read.mjs: %v\n%s", err, stderr.String())
-			}
+			out := jstest.Read(t, path, comp)
 			var got jsDump
 			if err := json.Unmarshal(out, &got); err != nil {
 				t.Fatalf("node output: %v\n%s", err, out)
