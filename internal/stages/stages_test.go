@@ -26,9 +26,9 @@ const root = "../.."
 
 // stageNames are the binaries; commands are what has its own flags.
 var (
-	stageNames = []string{"prepare", "tokenize", "decode", "train", "embed", "rank", "report", "index"}
+	stageNames = []string{"prepare", "tokenize", "decode", "train", "embed", "rank", "report", "index", "serve"}
 	commands   = [][]string{{"prepare", "synthetic"}, {"prepare", "jsonl"}, {"prepare", "flickr30k"},
-		{"tokenize"}, {"tokenize", "learn"}, {"decode"}, {"train"}, {"embed"}, {"rank"}, {"report"}, {"index"}}
+		{"tokenize"}, {"tokenize", "learn"}, {"decode"}, {"train"}, {"embed"}, {"rank"}, {"report"}, {"index"}, {"serve"}}
 )
 
 var binDir string // the built stages, shared by the tests
@@ -206,7 +206,7 @@ func flags(t *testing.T, c []string) []flagDoc {
 }
 
 // placeholders are the values a flag may say it takes.
-var placeholders = []string{"FILE", "DIR", "N", "F", "NAME", "URL", "DIR|ID", "KEY=VALUE"}
+var placeholders = []string{"FILE", "DIR", "N", "F", "NAME", "URL", "DIR|ID", "KEY=VALUE", "HOST:PORT", "DURATION", "TOKEN"}
 
 // synonyms are names the stages do not use for what they already name.
 var synonyms = map[string]string{"input": "in", "output": "out", "image-dir": "image-root (resolve) or render-dir (write)",

@@ -1,0 +1,156 @@
+package serve
+
+import (
+	"bytes"
+	"container/list"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/clipline/clipline/internal/imageproc"
+)
+
+// Thumbnail limits: widths asked for with ?w=N, and the widest one cached.
+const (
+	maxThumbWidth  = 2048
+	maxCachedWidth = 512
+	thumbQuality   = 85
+)
+
+// image is GET /v1/images/{image_id}[?w=N]: the indexed image's file, or a
+// thumbnail N pixels wide (never wider than the image). Only ids of the
+// images bundle are served, from the path the bundle records; nothing a
+// client sends becomes part of a path.
+func (s *Server) image(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("image_id")
+	width := 0
+	if v := r.URL.Query().Get("w"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxThumbWidth {
+			return errorf(http.StatusBadRequest, "w=%q: want a width from 1 to %d", v, maxThumbWidth)
+		}
+		width = n
+	}
+	st := s.acquire()
+	row, ok := st.images.b.RowOf(id)
+	var path string
+	if ok {
+		path = st.images.path(st.images.b.Item(row))
+	}
+	st.release()
+	if !ok {
+		return errorf(http.StatusNotFound, "image_id %q is not in the index", id)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return errorf(http.StatusNotFound, "the file of image %q cannot be read: %v", id, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return errorf(http.StatusNotFound, "the file of image %q is not a regular file", id)
+	}
+	w.Header().Set("Cache-Control", "private, max-age=300")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if width == 0 {
+		http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+		return nil
+	}
+	key := fmt.Sprintf("%s\x00%d\x00%d", path, fi.ModTime().UnixNano(), width)
+	thumb, ok := s.thumbs.get(key)
+	if !ok {
+		if thumb, err = makeThumb(path, width); err != nil {
+			return errorf(http.StatusUnprocessableEntity, "image %q: %v", id, err)
+		}
+		if width <= maxCachedWidth {
+			s.thumbs.put(key, thumb)
+		}
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	http.ServeContent(w, r, "", fi.ModTime(), bytes.NewReader(thumb))
+	return nil
+}
+
+// makeThumb decodes the image as the decode stage does and resizes it
+// (Pillow's bicubic) to width pixels wide, keeping its aspect, as JPEG.
+func makeThumb(path string, width int) ([]byte, error) {
+	img, err := imageproc.DecodeFile(path)
+	if err != nil {
+		return nil, err
+	}
+	width = min(width, img.W)
+	height := max(1, (img.H*width+img.W/2)/img.W)
+	small := imageproc.Resize(img, width, height)
+	rgb := small.HWC()
+	out := image.NewRGBA(image.Rect(0, 0, width, height))
+	for i := range width * height {
+		copy(out.Pix[4*i:4*i+3], rgb[3*i:3*i+3])
+		out.Pix[4*i+3] = 255
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, out, &jpeg.Options{Quality: thumbQuality}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// thumbCache keeps recently served thumbnails, least recently used out
+// first, up to max bytes.
+type thumbCache struct {
+	mu    sync.Mutex
+	max   int64
+	size  int64
+	order *list.List // front: most recent; values *thumbEntry
+	byKey map[string]*list.Element
+}
+
+type thumbEntry struct {
+	key  string
+	data []byte
+}
+
+func newThumbCache(max int64) *thumbCache {
+	return &thumbCache{max: max, order: list.New(), byKey: map[string]*list.Element{}}
+}
+
+func (c *thumbCache) get(key string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byKey[key]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*thumbEntry).data, true
+}
+
+func (c *thumbCache) put(key string, data []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if int64(len(data)) > c.max {
+		return
+	}
+	if _, ok := c.byKey[key]; ok {
+		return
+	}
+	c.byKey[key] = c.order.PushFront(&thumbEntry{key: key, data: data})
+	c.size += int64(len(data))
+	for c.size > c.max {
+		old := c.order.Back()
+		te := old.Value.(*thumbEntry)
+		c.order.Remove(old)
+		delete(c.byKey, te.key)
+		c.size -= int64(len(te.data))
+	}
+}
+
+// len is the number of cached thumbnails and their bytes.
+func (c *thumbCache) len() (int, int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len(), c.size
+}
