@@ -12,7 +12,9 @@ func genSIMD(f *file) {
 		"position or row kernel computes it (the retrieval metrics rely on it).",
 	)
 	kernel6x16AVX2(f)
-	kernel12x32AVX512(f)
+	kernelAVX512(f, 12)
+	kernelAVX512(f, 8)
+	kernelAVX512(f, 4)
 	rowAVX2(f, 16)
 	rowAVX2(f, 32)
 	packTransAVX2(f)
@@ -167,20 +169,30 @@ func kernel6x16AVX2(f *file) {
 	f.ins("RET")
 }
 
-func kernel12x32AVX512(f *file) {
-	f.text("kernel12x32AVX512", 41,
-		"func kernel12x32AVX512(kc int, a, b, c *float32, ldc int, accumulate bool)",
-		"",
-		"C[0:12, 0:32] (+)= A·B for packed panels a (kc×12) and b (kc×32): 24 ZMM",
-		"accumulators (two per row of C), one 32-wide row of B per step in two",
-		"ZMM registers, A values broadcast into four rotating registers.",
-	)
+// kernelAVX512 writes the AVX-512 micro-kernel for rows rows of C (12, the
+// full tile, or fewer for a batch's last query panel: the same lanes).
+func kernelAVX512(f *file, rows int) {
+	name := "kernel" + itoa(rows) + "x32AVX512"
+	sig := "func " + name + "(kc int, a, b, c *float32, ldc int, accumulate bool)"
+	if rows == 12 {
+		f.text(name, 41, sig,
+			"",
+			"C[0:12, 0:32] (+)= A·B for packed panels a (kc×12) and b (kc×32): 24 ZMM",
+			"accumulators (two per row of C), one 32-wide row of B per step in two",
+			"ZMM registers, A values broadcast into four rotating registers.",
+		)
+	} else {
+		f.text(name, 41, sig,
+			"",
+			"The 12-row kernel's first "+itoa(rows)+" rows, for an A panel packed "+itoa(rows)+" wide.",
+		)
+	}
 	tileArgs(f)
 	f.comment("C is prefetched only when it is read (added to).")
 	f.ins("CMPB accumulate+40(FP), $0")
 	f.ins("JEQ  zero")
 	f.ins("MOVQ DX, R9")
-	for r := range 12 {
+	for r := range rows {
 		if r > 0 {
 			f.ins("ADDQ R8, R9")
 		}
@@ -188,7 +200,7 @@ func kernel12x32AVX512(f *file) {
 		f.ins("PREFETCHT0 64(R9)")
 	}
 	f.label("zero")
-	for i := range 24 {
+	for i := range 2 * rows {
 		f.ins("VPXORD %s, %s, %s", z(i), z(i), z(i))
 	}
 	f.ins("TESTQ CX, CX")
@@ -196,18 +208,18 @@ func kernel12x32AVX512(f *file) {
 	f.label("loop")
 	f.ins("VMOVUPS (DI), Z24")
 	f.ins("VMOVUPS 64(DI), Z25")
-	for i := range 12 {
+	for i := range rows {
 		bc := z(26 + i%4)
 		f.ins("VBROADCASTSS %d(SI), %s", 4*i, bc)
 		f.ins("VFMADD231PS Z24, %s, %s", bc, z(2*i))
 		f.ins("VFMADD231PS Z25, %s, %s", bc, z(2*i+1))
 	}
-	f.ins("ADDQ $48, SI")
+	f.ins("ADDQ $%d, SI", 4*rows)
 	f.ins("ADDQ $128, DI")
 	f.ins("DECQ CX")
 	f.ins("JNE  loop")
 	f.label("store")
-	storeTile(f, 12, 64, z, "done")
+	storeTile(f, rows, 64, z, "done")
 	f.label("done")
 	f.comment(
 		"Zero Z16-Z29 too (VZEROUPPER leaves them): a live AVX-512 register",

@@ -135,10 +135,10 @@ const gosched = 64
 // Scores are bit-identical to metrics.Rank's for the same vectors on the
 // same machine.
 //
-// One or a few queries stream the gallery once, a panel at a time through
-// the kernel's row form, on every core (memory-bound); more are packed
-// into panels and scored as tiles against each gallery panel while it is
-// in cache (compute-bound, like a GEMM).
+// A query streams the gallery once, a panel at a time through the
+// kernel's row form, on every core (memory-bound); more are packed into
+// panels and scored as tiles against each gallery panel while it is in
+// cache (compute-bound from a few dozen queries on, like a GEMM).
 func (g *Gallery) Search(queries []float32, k int, keep func(row int32) bool) ([][]Hit, error) {
 	d := g.dim
 	if len(queries)%d != 0 {
@@ -160,14 +160,25 @@ func (g *Gallery) Search(queries []float32, k int, keep func(row int32) bool) ([
 	kk := min(k, g.n) // no query keeps more than the gallery has
 	kern := g.kern
 	mr, nr := kern.MR, kern.NR
-	// The row kernel is latency-bound at about 4 cycles a step (one FMA
-	// chain per 8 lanes), a tile about MR/2 cycles for MR queries: rows
-	// win only for a query or two.
-	rowMode := 4*nq <= mr
+	// One query goes through the row kernel; more are packed into query
+	// panels of mr rows, the last one only as wide as it needs to be when
+	// the kernel has short tiles.
+	rowMode := nq == 1
+	full, last := nq/mr, nq%mr
+	lastW := 0
+	if last > 0 {
+		lastW = mr
+		if kern.ShortStep > 0 {
+			lastW = min(simd.RoundUp(last, kern.ShortStep), mr)
+		}
+	}
 	var qp []float32
 	if !rowMode {
-		qp = make([]float32, simd.RoundUp(nq, mr)*d)
-		simd.PackPanels(qp, queries, d, 1, 0, nq, 0, d, mr)
+		qp = make([]float32, (full*mr+lastW)*d)
+		simd.PackPanels(qp, queries, d, 1, 0, full*mr, 0, d, mr)
+		if last > 0 {
+			simd.PackPanels(qp[full*mr*d:], queries, d, 1, full*mr, last, 0, d, lastW)
+		}
 	}
 	panels := (g.n + nr - 1) / nr
 	chunk := cmp.Or(g.chunk, 256)
@@ -188,14 +199,17 @@ func (g *Gallery) Search(queries []float32, k int, keep func(row int32) bool) ([
 			base := int32(p * nr)
 			cols := min(nr, g.n-p*nr)
 			if rowMode {
-				for i := range nq {
-					kern.Row(d, queries[i*d:(i+1)*d], b, s.scores[:nr])
-					s.push(i, s.scores[:cols], base, keep)
-				}
+				kern.Row(d, queries, b, s.scores[:nr])
+				s.push(0, s.scores[:cols], base, keep)
 				continue
 			}
-			for ip := 0; ip*mr < nq; ip++ {
+			for ip := range full {
 				kern.Tile(d, qp[ip*mr*d:(ip+1)*mr*d], b, s.scores[ip*mr*nr:], nr, false)
+			}
+			if o := full * mr; lastW == mr {
+				kern.Tile(d, qp[o*d:], b, s.scores[o*nr:], nr, false)
+			} else if lastW > 0 {
+				kern.Short(lastW, d, qp[o*d:], b, s.scores[o*nr:], nr, false)
 			}
 			for i := range nq {
 				s.push(i, s.scores[i*nr:i*nr+cols], base, keep)

@@ -15,12 +15,18 @@ type Kernel struct {
 	// over p < kc of a[p*MR+i]·b[p*NR+j], for i < MR, j < NR: a and b are
 	// packed panels (see PackPanels).
 	Tile func(kc int, a, b, c []float32, ldc int, accumulate bool)
+	// Short, where ShortStep > 0, is Tile for the first m rows only (m a
+	// multiple of ShortStep below MR) from an A panel packed m wide: the
+	// lanes Tile computes for those rows, bit for bit, at m rows' cost
+	// (a batch's last few rows need not pay for a full panel).
+	Short     func(m, kc int, a, b, c []float32, ldc int, accumulate bool)
+	ShortStep int
 	// Row sets out[j] to the sum over p < kc of x[p]·b[p*NR+j] for one
 	// contiguous row x, bit for bit what Tile computes for that row.
 	Row func(kc int, x, b, out []float32)
 }
 
-var goKernel = Kernel{"go-4x4", Go, 4, 4, tileGo4x4, rowGo4}
+var goKernel = Kernel{Name: "go-4x4", Level: Go, MR: 4, NR: 4, Tile: tileGo4x4, Row: rowGo4}
 
 // KernelFor returns level l's micro-kernel; l must be available.
 func KernelFor(l Level) *Kernel {

@@ -14,6 +14,12 @@ func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, accumulate bool)
 func kernel12x32AVX512(kc int, a, b, c *float32, ldc int, accumulate bool)
 
 //go:noescape
+func kernel8x32AVX512(kc int, a, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func kernel4x32AVX512(kc int, a, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func row16AVX2(x, b *float32, k int, out *float32)
 
 //go:noescape
@@ -30,12 +36,48 @@ func packTransAVX2(dst, src *float32, lds, w, kc8 int)
 // (2× and more inside the blocked GEMM).
 var asmKernels = [...]*Kernel{
 	asmKernel("avx2-6x16", AVX2, 6, 16, kernel6x16AVX2, row16AVX2),
-	asmKernel("avx512-12x32", AVX512, 12, 32, kernel12x32AVX512, row32AVX2),
+	withShort(asmKernel("avx512-12x32", AVX512, 12, 32, kernel12x32AVX512, row32AVX2), 4,
+		kernel4x32AVX512, kernel8x32AVX512),
 }
 
-func asmKernel(name string, l Level, mr, nr int, tile func(kc int, a, b, c *float32, ldc int, accumulate bool), row func(x, b *float32, k int, out *float32)) *Kernel {
-	k := &Kernel{Name: name, Level: l, MR: mr, NR: nr}
-	k.Tile = func(kc int, a, b, c []float32, ldc int, accumulate bool) {
+type asmTile = func(kc int, a, b, c *float32, ldc int, accumulate bool)
+
+func asmKernel(name string, l Level, mr, nr int, tile asmTile, row func(x, b *float32, k int, out *float32)) *Kernel {
+	k := &Kernel{Name: name, Level: l, MR: mr, NR: nr, Tile: checkedTile(name, mr, nr, tile)}
+	k.Row = func(kc int, x, b, out []float32) {
+		out = out[:nr]
+		if kc <= 0 {
+			clear(out)
+			return
+		}
+		if len(x) < kc || len(b) < nr*kc {
+			panic(fmt.Sprintf("simd: %s row kernel: kc=%d with x %d, b %d", name, kc, len(x), len(b)))
+		}
+		row(&x[0], &b[0], kc, &out[0])
+	}
+	return k
+}
+
+// withShort gives k the kernels of step, 2·step, ... rows as its Short.
+func withShort(k *Kernel, step int, tiles ...asmTile) *Kernel {
+	short := make([]func(kc int, a, b, c []float32, ldc int, accumulate bool), len(tiles))
+	for i, t := range tiles {
+		short[i] = checkedTile(fmt.Sprintf("%s's %d-row", k.Name, (i+1)*step), (i+1)*step, k.NR, t)
+	}
+	k.ShortStep = step
+	k.Short = func(m, kc int, a, b, c []float32, ldc int, accumulate bool) {
+		if m%step != 0 || m < step || m/step > len(short) {
+			panic(fmt.Sprintf("simd: %s kernel has no %d-row tile", k.Name, m))
+		}
+		short[m/step-1](kc, a, b, c, ldc, accumulate)
+	}
+	return k
+}
+
+// checkedTile wraps an mr×nr assembly tile with the bounds checks it does
+// not do.
+func checkedTile(name string, mr, nr int, tile asmTile) func(kc int, a, b, c []float32, ldc int, accumulate bool) {
+	return func(kc int, a, b, c []float32, ldc int, accumulate bool) {
 		if len(c) < (mr-1)*ldc+nr {
 			panic(fmt.Sprintf("simd: %s kernel: ldc=%d with c %d", name, ldc, len(c)))
 		}
@@ -52,18 +94,6 @@ func asmKernel(name string, l Level, mr, nr int, tile func(kc int, a, b, c *floa
 		}
 		tile(kc, &a[0], &b[0], &c[0], ldc, accumulate)
 	}
-	k.Row = func(kc int, x, b, out []float32) {
-		out = out[:nr]
-		if kc <= 0 {
-			clear(out)
-			return
-		}
-		if len(x) < kc || len(b) < nr*kc {
-			panic(fmt.Sprintf("simd: %s row kernel: kc=%d with x %d, b %d", name, kc, len(x), len(b)))
-		}
-		row(&x[0], &b[0], kc, &out[0])
-	}
-	return k
 }
 
 // packTransVec sets panel[p*w+j] = d[off+j*ls+p] for j < w and p below kc

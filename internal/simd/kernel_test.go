@@ -140,3 +140,53 @@ func TestChoose(t *testing.T) {
 		t.Errorf("choose(\"sse9\") = %v, want the best, %v", got, best)
 	}
 }
+
+// Short tiles compute Tile's first m rows bit for bit, setting or adding,
+// from A packed m wide, and write nothing outside those rows.
+func TestShortTiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, l := range Available() {
+		k := KernelFor(l)
+		if k.ShortStep == 0 {
+			continue
+		}
+		for _, kc := range []int{0, 1, 7, 64, 513} {
+			a, b := randSlice(rng, k.MR*kc), randSlice(rng, k.NR*kc)
+			ap := make([]float32, k.MR*kc)
+			bp := make([]float32, k.NR*kc)
+			PackPanels(ap, a, kc, 1, 0, k.MR, 0, kc, k.MR)
+			PackPanels(bp, b, kc, 1, 0, k.NR, 0, kc, k.NR)
+			ldc := k.NR + 3
+			full := make([]float32, k.MR*ldc)
+			k.Tile(kc, ap, bp, full, ldc, false)
+			for m := k.ShortStep; m < k.MR; m += k.ShortStep {
+				name := fmt.Sprintf("%s m=%d kc=%d", k.Name, m, kc)
+				am := make([]float32, m*kc)
+				PackPanels(am, a, kc, 1, 0, m, 0, kc, m)
+				set := randSlice(rng, k.MR*ldc)
+				before := append([]float32(nil), set...)
+				k.Short(m, kc, am, bp, set, ldc, false)
+				acc := randSlice(rng, k.MR*ldc)
+				c0 := append([]float32(nil), acc...)
+				k.Short(m, kc, am, bp, acc, ldc, true)
+				for i := range k.MR {
+					for j := range ldc {
+						at := i*ldc + j
+						if i >= m || j >= k.NR {
+							if set[at] != before[at] || acc[at] != c0[at] {
+								t.Fatalf("%s: wrote C[%d,%d] outside the tile", name, i, j)
+							}
+							continue
+						}
+						if math.Float32bits(set[at]) != math.Float32bits(full[at]) {
+							t.Fatalf("%s (%d,%d): %g, Tile %g", name, i, j, set[at], full[at])
+						}
+						if sum := c0[at] + full[at]; math.Float32bits(acc[at]) != math.Float32bits(sum) {
+							t.Fatalf("%s (%d,%d): accumulated %g, want %g", name, i, j, acc[at], sum)
+						}
+					}
+				}
+			}
+		}
+	}
+}
