@@ -20,7 +20,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/clipline/clipline/internal/atomicfile"
-	"github.com/clipline/clipline/internal/search"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -153,8 +152,9 @@ type builder struct {
 	hasSplit   bool
 	model      Model
 
+	tmp    string // the bundle being written
 	dim    int
-	vecs   []float32        // count×dim, unit rows
+	vw     *vectorWriter    // made once dim is known
 	seen   map[string]int64 // images: image_id -> stream row
 	splits map[string]int   // rows of each split read (for an empty --split)
 	meta   *ipc.FileWriter
@@ -215,6 +215,12 @@ func newBuilder(in *stream.Reader, opt BuildOptions) (*builder, error) {
 
 // write reads the stream and writes the bundle's files into tmp.
 func (b *builder) write(tmp string, report []byte) (Manifest, error) {
+	b.tmp = tmp
+	defer func() {
+		if b.vw != nil {
+			b.vw.close() // after a failure; a no-op after success
+		}
+	}()
 	f, err := os.Create(filepath.Join(tmp, MetaFile))
 	if err != nil {
 		return Manifest{}, fmt.Errorf("index: %w", err)
@@ -232,15 +238,9 @@ func (b *builder) write(tmp string, report []byte) (Manifest, error) {
 	if err := f.Close(); err != nil {
 		return Manifest{}, fmt.Errorf("index: %s: %w", MetaFile, err)
 	}
-	n := len(b.vecs) / b.dim
-	data, width := search.Pack(b.vecs, b.dim)
-	if err := writeFloats(filepath.Join(tmp, VectorsFile), nil, data); err != nil {
+	n, width := b.vw.count(), b.vw.width
+	if err := b.vw.close(); err != nil {
 		return Manifest{}, err
-	}
-	if b.opt.Faiss {
-		if err := writeFaiss(filepath.Join(tmp, FaissFile), b.vecs, n, b.dim); err != nil {
-			return Manifest{}, err
-		}
 	}
 	if report != nil {
 		if err := os.WriteFile(filepath.Join(tmp, ReportFile), report, 0o644); err != nil {
@@ -301,10 +301,10 @@ func (b *builder) read() error {
 }
 
 func (b *builder) count() int {
-	if b.dim == 0 {
+	if b.vw == nil {
 		return 0
 	}
-	return len(b.vecs) / b.dim
+	return b.vw.count()
 }
 
 // keep lists the rows of rec to index: all, or those of the split.
@@ -337,6 +337,10 @@ func (b *builder) setDim(d int, col string) error {
 		return b.in.Errorf("%s has dimension %d", col, d)
 	case b.dim == 0:
 		b.dim = d
+		var err error
+		if b.vw, err = newVectorWriter(b.tmp, d, b.opt.Faiss); err != nil {
+			return err
+		}
 	case d != b.dim:
 		return b.in.Errorf("batch %d: %s has dimension %d, earlier batches %d", b.in.BatchIndex(), col, d, b.dim)
 	}
@@ -366,7 +370,7 @@ func (b *builder) images(rec arrow.RecordBatch, keep []int) error {
 			return b.in.Errorf("%s: the same image_id as row %d; an images index holds each image once", b.where(i, ids), prev)
 		}
 		b.seen[ids[i]] = row
-		if b.vecs, err = appendUnit(b.vecs, emb.Row(i)); err != nil {
+		if err := b.vw.add(emb.Row(i)); err != nil {
 			return b.in.Errorf("%s: %s %w", b.where(i, ids), stream.ColImageEmbedding, err)
 		}
 	}
@@ -415,7 +419,7 @@ func (b *builder) captions(rec arrow.RecordBatch, keep []int) error {
 			return b.in.Errorf("%s: %d captions but %d caption embeddings; re-run embed", b.where(i, ids), len(caps[i]), n)
 		}
 		for j, c := range caps[i] {
-			if b.vecs, err = appendUnit(b.vecs, emb.Item(i, j)); err != nil {
+			if err := b.vw.add(emb.Item(i, j)); err != nil {
 				return b.in.Errorf("%s: caption %d: %s %w", b.where(i, ids), j, stream.ColCaptionEmbeddings, err)
 			}
 			outIDs = append(outIDs, ids[i])

@@ -2,7 +2,6 @@ package index
 
 import (
 	"encoding/binary"
-	"fmt"
 )
 
 // FAISS's serialisation of an IndexFlatIP (faiss/impl/index_write.cpp:
@@ -15,21 +14,43 @@ const (
 	faissFourcc       = "IxFI"
 	faissDummy        = 1 << 20
 	faissInnerProduct = 0
+	faissNTotalAt     = 8  // offset of ntotal
+	faissSizeAt       = 37 // offset of the vector's length
 )
 
-// writeFaiss writes the n×dim row-major vectors as a FAISS IndexFlatIP
-// whose row i is vector i, for faiss.read_index.
-func writeFaiss(path string, vecs []float32, n, dim int) error {
-	if len(vecs) != n*dim {
-		return fmt.Errorf("index: faiss: %d values for %d vectors of %d", len(vecs), n, dim)
-	}
+// faissFile writes a FAISS IndexFlatIP whose row i is the i-th vector
+// written, for faiss.read_index.
+type faissFile struct {
+	ff  *floatFile
+	dim int
+	n   int64
+}
+
+func createFaiss(path string, dim int) (*faissFile, error) {
 	h := []byte(faissFourcc)
 	h = binary.LittleEndian.AppendUint32(h, uint32(dim))
-	h = binary.LittleEndian.AppendUint64(h, uint64(n))
+	h = binary.LittleEndian.AppendUint64(h, 0) // ntotal, patched by close
 	h = binary.LittleEndian.AppendUint64(h, faissDummy)
 	h = binary.LittleEndian.AppendUint64(h, faissDummy)
 	h = append(h, 1) // is_trained: a flat index needs no training
 	h = binary.LittleEndian.AppendUint32(h, faissInnerProduct)
-	h = binary.LittleEndian.AppendUint64(h, uint64(len(vecs)))
-	return writeFloats(path, h, vecs)
+	h = binary.LittleEndian.AppendUint64(h, 0) // the length, patched by close
+	ff, err := createFloats(path, h)
+	if err != nil {
+		return nil, err
+	}
+	return &faissFile{ff: ff, dim: dim}, nil
+}
+
+// write adds row-major vectors.
+func (f *faissFile) write(rows []float32) {
+	f.ff.write(rows)
+	f.n += int64(len(rows) / f.dim)
+}
+
+func (f *faissFile) close() error {
+	return f.ff.close(map[int64][]byte{
+		faissNTotalAt: binary.LittleEndian.AppendUint64(nil, uint64(f.n)),
+		faissSizeAt:   binary.LittleEndian.AppendUint64(nil, uint64(f.n)*uint64(f.dim)),
+	})
 }

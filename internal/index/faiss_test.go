@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/clipline/clipline/internal/index/indextest"
 )
 
 // python is Debian's python3 with python3-faiss, or the test skips (fails
@@ -87,17 +89,24 @@ func TestFaiss(t *testing.T) {
 	py := python(t)
 	in := embeddedStream(t)
 	rows := readRows(t, in)
+	// More vectors than vectorWriter packs at a time, not a whole number of
+	// panels: the file is written a chunk at a time and patched at the end.
+	many := filepath.Join(t.TempDir(), "many.arrow")
+	manyRows, manyVecs := randomRows(chunkRows+37, 8)
+	indextest.Write(t, many, 8, 1000, manyRows, nil)
 	for _, c := range []struct {
 		name     string
+		in       string
 		captions bool
 		queries  []float32 // image_embedding queries a captions index and vice versa
 	}{
-		{"images", false, rows.caps.Values},
-		{"captions", true, rows.images.Values},
+		{"images", in, false, rows.caps.Values},
+		{"captions", in, true, rows.images.Values},
+		{"chunks", many, false, manyVecs[:20*8]},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "b")
-			if _, err := build(t, in, dir, BuildOptions{Captions: c.captions, Faiss: true}); err != nil {
+			if _, err := build(t, c.in, dir, BuildOptions{Captions: c.captions, Faiss: true}); err != nil {
 				t.Fatal(err)
 			}
 			b := open(t, dir)
@@ -142,7 +151,7 @@ func TestFaiss(t *testing.T) {
 					swaps++
 				}
 			}
-			t.Logf("%d queries over %d %s: top 10 equal but for %d near-tied swaps", nq, n, c.name, swaps)
+			t.Logf("%s: %d queries over %d vectors: top 10 equal but for %d near-tied swaps", c.name, nq, n, swaps)
 		})
 	}
 }

@@ -14,34 +14,67 @@ import (
 // files hold them, so they are written and mapped as they are.
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
-// writeFloats writes header and then data as little-endian float32 to path.
-func writeFloats(path string, header []byte, data []float32) error {
+// floatFile writes little-endian float32s after a header, buffered.
+type floatFile struct {
+	f *os.File
+	w *bufio.Writer
+}
+
+func createFloats(path string, header []byte) (*floatFile, error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("index: %w", err)
+		return nil, fmt.Errorf("index: %w", err)
 	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	w.Write(header)
+	ff := &floatFile{f: f, w: bufio.NewWriterSize(f, 1<<20)}
+	ff.w.Write(header)
+	return ff, nil
+}
+
+// write queues data; the first error is kept for close (bufio keeps it).
+func (ff *floatFile) write(data []float32) {
 	if littleEndian {
 		if len(data) > 0 {
-			w.Write(unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data)))
+			ff.w.Write(unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data)))
 		}
-	} else {
-		var b [4]byte
-		for _, x := range data {
-			binary.LittleEndian.PutUint32(b[:], math.Float32bits(x))
-			w.Write(b[:])
+		return
+	}
+	var b [4]byte
+	for _, x := range data {
+		binary.LittleEndian.PutUint32(b[:], math.Float32bits(x))
+		ff.w.Write(b[:])
+	}
+}
+
+// close flushes and closes the file, then writes patches (offset: bytes)
+// over what was written, for a header whose values became known last.
+func (ff *floatFile) close(patches map[int64][]byte) error {
+	if ff.f == nil {
+		return nil
+	}
+	err := ff.w.Flush()
+	for off, b := range patches {
+		if err == nil {
+			_, err = ff.f.WriteAt(b, off)
 		}
 	}
-	err = w.Flush() // bufio keeps the first write error
-	if cerr := f.Close(); err == nil {
+	if cerr := ff.f.Close(); err == nil {
 		err = cerr
 	}
+	ff.f = nil
 	if err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
 	return nil
+}
+
+// writeFloats writes header and then data to path.
+func writeFloats(path string, header []byte, data []float32) error {
+	ff, err := createFloats(path, header)
+	if err != nil {
+		return err
+	}
+	ff.write(data)
+	return ff.close(nil)
 }
 
 // floatsOf views mapped little-endian bytes as float32s (no copy).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -652,6 +653,55 @@ func TestMetaReadByJavaScript(t *testing.T) {
 		var steps []stream.Step
 		if err := json.Unmarshal([]byte(got.Metadata[stream.MetaProvenance]), &steps); err != nil || steps[len(steps)-1].Stage != "index" {
 			t.Errorf("captions=%v: provenance %q (%v)", captions, got.Metadata[stream.MetaProvenance], err)
+		}
+	}
+}
+
+// randomRows are n rows of random unit vectors of dimension dim (seed 1),
+// and those vectors, row-major.
+func randomRows(n, dim int) ([]indextest.Row, []float32) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	var rows []indextest.Row
+	var all []float32
+	for i := range n {
+		v := make([]float32, dim)
+		var ss float64
+		for k := range v {
+			v[k] = float32(rng.NormFloat64())
+			ss += float64(v[k]) * float64(v[k])
+		}
+		for k := range v {
+			v[k] = float32(float64(v[k]) / math.Sqrt(ss))
+		}
+		all = append(all, v...)
+		rows = append(rows, indextest.Row{ID: fmt.Sprint(i), Path: "p", Split: "test", Image: v})
+	}
+	return rows, all
+}
+
+// TestChunks: an index of more vectors than are packed at a time holds
+// every one, in order.
+func TestChunks(t *testing.T) {
+	tmp := t.TempDir()
+	in := filepath.Join(tmp, "in.arrow")
+	n := 2*chunkRows + 5
+	rows, vecs := randomRows(n, 8)
+	indextest.Write(t, in, 8, 999, rows, nil)
+	dir := filepath.Join(tmp, "b")
+	if _, err := build(t, in, dir, BuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b := open(t, dir)
+	if b.Len() != n {
+		t.Fatalf("%d rows, want %d", b.Len(), n)
+	}
+	var v []float32
+	for i := range n {
+		if v = b.Gallery.Vector(int32(i), v); !slices.Equal(v, vecs[i*8:(i+1)*8]) {
+			t.Fatalf("row %d: %v, want %v", i, v, vecs[i*8:(i+1)*8])
+		}
+		if it := b.Item(int32(i)); it.ImageID != fmt.Sprint(i) {
+			t.Fatalf("row %d: %+v", i, it)
 		}
 	}
 }
