@@ -181,7 +181,9 @@ func (g *Gallery) Search(queries []float32, k int, keep func(row int32) bool) ([
 		}
 	}
 	panels := (g.n + nr - 1) / nr
-	chunk := cmp.Or(g.chunk, 256)
+	// Tasks of 64 panels (4 MB at width 32, d 512) keep cores that another
+	// process slows from holding the others up at the end.
+	chunk := cmp.Or(g.chunk, gosched)
 	workers := min(cmp.Or(g.workers, runtime.GOMAXPROCS(0)), (panels+chunk-1)/chunk)
 	ss := make([]*scratch, max(workers, 1))
 	parallel.Tasks(workers, (panels+chunk-1)/chunk, func(task, w int) {
