@@ -94,23 +94,27 @@ func (x *Index) SearchVector(query []float32, k int) ([]Hit, error) {
 // that built the index (checked once per model by content hash): another
 // model's vectors live in another space.
 func (x *Index) SearchText(m *Model, text string, k int) ([]Hit, error) {
-	if err := x.CheckModel(m); err != nil {
-		return nil, err
-	}
-	q, err := m.EncodeText([]string{text})
-	if err != nil {
-		return nil, err
-	}
-	return x.SearchVector(q[0], k)
+	return x.searchEncoded(m, k, func() ([][]float32, error) { return m.EncodeText([]string{text}) })
 }
 
 // SearchImage embeds img with m (checked as for SearchText) and searches
 // for it.
 func (x *Index) SearchImage(m *Model, img image.Image, k int) ([]Hit, error) {
+	return x.searchEncoded(m, k, func() ([][]float32, error) { return m.EncodeImage([]image.Image{img}) })
+}
+
+// SearchImageFile embeds the image file at path with m (decoded and
+// preprocessed as EncodeImageFiles does) and searches for it.
+func (x *Index) SearchImageFile(m *Model, path string, k int) ([]Hit, error) {
+	return x.searchEncoded(m, k, func() ([][]float32, error) { return m.EncodeImageFiles([]string{path}) })
+}
+
+// searchEncoded checks m, embeds the query with encode and searches for it.
+func (x *Index) searchEncoded(m *Model, k int, encode func() ([][]float32, error)) ([]Hit, error) {
 	if err := x.CheckModel(m); err != nil {
 		return nil, err
 	}
-	q, err := m.EncodeImage([]image.Image{img})
+	q, err := encode()
 	if err != nil {
 		return nil, err
 	}

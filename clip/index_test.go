@@ -149,8 +149,9 @@ func TestIndexSearch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for what, search := range map[string]func() ([]clip.Hit, error){
-		"SearchImage": func() ([]clip.Hit, error) { return ix.SearchImage(m, img, 3) },
-		"Similar":     func() ([]clip.Hit, error) { return ix.Similar(all[5].ImageID, 3) },
+		"SearchImage":     func() ([]clip.Hit, error) { return ix.SearchImage(m, img, 3) },
+		"SearchImageFile": func() ([]clip.Hit, error) { return ix.SearchImageFile(m, all[5].ImagePath, 3) },
+		"Similar":         func() ([]clip.Hit, error) { return ix.Similar(all[5].ImageID, 3) },
 	} {
 		hits, err := search()
 		if err != nil {

@@ -78,7 +78,7 @@
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ text, top_k: topK() }),
-    }));
+    }), text);
   }
 
   function searchSimilar(imageId, push = true) {
@@ -108,7 +108,8 @@
       call(`search/image?top_k=${topK()}`, { method: "POST", body }));
   }
 
-  async function run(what, request) {
+  // query is the text searched for, if any: its caption is marked in the cards.
+  async function run(what, request, query = "") {
     const mine = ++seq;
     columns.setAttribute("aria-busy", "true");
     setStatus(`Searching ${what}…`);
@@ -116,17 +117,17 @@
     try {
       const resp = await request();
       if (mine !== seq) return;
-      render(resp, what, performance.now() - started);
+      render(resp, what, performance.now() - started, query);
     } catch (err) {
       if (mine !== seq) return;
-      if (err.status === 401) askToken(what, request);
+      if (err.status === 401) askToken(what, request, query);
       else setStatus(`Search failed: ${err.message}`, true);
     } finally {
       if (mine === seq) columns.removeAttribute("aria-busy");
     }
   }
 
-  function askToken(what, request) {
+  function askToken(what, request, query) {
     const t = prompt("This server needs an access token (serve --token):", "");
     if (!t) {
       setStatus("Search failed: the server needs an access token.", true);
@@ -135,7 +136,7 @@
     token = t.trim();
     sessionStorage.setItem("clipline.token", token);
     if (!info) loadInfo();
-    run(what, request);
+    run(what, request, query);
   }
 
   // The server's models and index, named in the headings and the hint line;
@@ -202,7 +203,7 @@
     return parts.length ? ` (server: ${parts.join(", ")})` : "";
   }
 
-  function render(resp, what, ms) {
+  function render(resp, what, ms, query) {
     const results = (resp && resp.results) || [];
     const compare = resp && Array.isArray(resp.compare) ? resp.compare : null;
     const relevant = new Set((resp && resp.relevant) || []);
@@ -211,16 +212,16 @@
     columns.classList.toggle("compare", !!compare);
     // Zero-shot first, then the fine-tuned model: before and after, read left to right.
     if (compare) {
-      addColumn("Zero-shot", info && info.compare && info.compare.model.source, compare, relevant, firsts.compare);
+      addColumn("Zero-shot", info && info.compare && info.compare.model.source, compare, relevant, firsts.compare, query);
     }
-    addColumn(compare ? "Fine-tuned" : "", info && info.model.source, results, relevant, firsts.results);
+    addColumn(compare ? "Fine-tuned" : "", info && info.model.source, results, relevant, firsts.results, query);
     const n = results.length === 1 ? "1 result" : `${results.length} results`;
     setStatus(`${n} for ${what} in ${Math.round(ms)} ms${timingText(resp && resp.timings)}.`);
     const first = $(".result", columns);
     if (first) first.tabIndex = 0;
   }
 
-  function addColumn(title, model, results, relevant, firstRelevant) {
+  function addColumn(title, model, results, relevant, firstRelevant, query) {
     const col = colTemplate.content.firstElementChild.cloneNode(true);
     const h = $("h2", col), fr = $(".first-relevant", col), grid = $(".grid", col);
     if (title) {
@@ -243,11 +244,11 @@
     } else {
       fr.remove();
     }
-    for (const r of results) grid.append(card(r, relevant.has(r.image_id)));
+    for (const r of results) grid.append(card(r, relevant.has(r.image_id), query));
     columns.append(col);
   }
 
-  function card(r, isRelevant) {
+  function card(r, isRelevant, query) {
     const li = resultTemplate.content.firstElementChild.cloneNode(true);
     const captions = r.captions || [];
     li.dataset.imageId = r.image_id;
@@ -279,6 +280,7 @@
       b.className = "caption";
       b.title = "Search this caption";
       b.textContent = c;
+      if (c === query) b.classList.add("match");
       item.append(b);
       ul.append(item);
     }

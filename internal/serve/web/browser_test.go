@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ type site struct {
 	// What /v1/info says: images indexed, the models' sources.
 	count               int
 	model, compareModel string
+	k                   int // results per column to ask for
 }
 
 // chromium is the browser's path. Without one the test skips, unless
@@ -121,8 +123,8 @@ func firstID(t *testing.T, ctx context.Context) string {
 // (docs/serve.png is made that way).
 func testPage(t *testing.T, s site) {
 	ctx := browser(t)
-	const k = 4
-	open := s.url + "/?" + url.Values{"q": {s.query}, "k": {"4"}}.Encode()
+	k := s.k
+	open := s.url + "/?" + url.Values{"q": {s.query}, "k": {strconv.Itoa(k)}}.Encode()
 	do(t, ctx, "open "+open, chromedp.Navigate(open))
 	wait(t, ctx, "results", `document.querySelectorAll(".result").length > 0`)
 	wait(t, ctx, "thumbnails decoded", allDecoded)
@@ -148,6 +150,10 @@ func testPage(t *testing.T, s site) {
 		t.Errorf("info line %q, want it to start %q", hint, want)
 	}
 	headings := eval[string](t, ctx, `[...document.querySelectorAll(".column h2")].map(h => h.textContent).join(" | ")`)
+	marked := eval[string](t, ctx, `(([...document.querySelectorAll(".grid")].pop().querySelector(".caption.match")) || {}).textContent || ""`)
+	if marked != s.query {
+		t.Errorf("the first card marks the caption %q, want the query %q", marked, s.query)
+	}
 	if s.compare {
 		if want := "Zero-shot " + s.compareModel + " | Fine-tuned " + s.model; headings != want {
 			t.Errorf("column headings %q, want %q", headings, want)
@@ -195,7 +201,7 @@ func testPage(t *testing.T, s site) {
 	do(t, ctx, "type a query", chromedp.Evaluate[chromedp.Void](`document.querySelector("#q").value = ""`),
 		chromedp.KeyEvent(other), chromedp.KeyEvent(kb.Enter))
 	wait(t, ctx, "URL of the typed query", `new URLSearchParams(location.search).get("q") === `+jsString(other))
-	wait(t, ctx, "results of the typed query", `document.querySelector("#status").textContent.startsWith("4 results for “`+other+`”")`)
+	wait(t, ctx, "results of the typed query", fmt.Sprintf(`document.querySelector("#status").textContent.startsWith("%d results for “%s”")`, k, other))
 
 	// Arrows move through the results; Enter on one searches for more like it.
 	do(t, ctx, "arrow keys", chromedp.Focus(chromedp.CSS("#q")), chromedp.KeyEvent(kb.ArrowDown),
@@ -238,7 +244,7 @@ func testPage(t *testing.T, s site) {
 		`new ClipboardEvent("paste", {bubbles: true, cancelable: true, clipboardData: dt})`,
 	} {
 		do(t, ctx, "clear", chromedp.KeyEvent(kb.Escape))
-		wait(t, ctx, "cleared", `document.querySelectorAll(".result").length === 0 && location.search === "?k=4"`)
+		wait(t, ctx, "cleared", `document.querySelectorAll(".result").length === 0 && location.search === "?k=`+strconv.Itoa(k)+`"`)
 		do(t, ctx, ev, chromedp.Evaluate[chromedp.Void](`(async () => {
 			const b = await (await fetch("v1/images/`+s.first+`")).blob();
 			const dt = new DataTransfer();
@@ -262,9 +268,4 @@ func testPage(t *testing.T, s site) {
 // jsString quotes s as a JavaScript string literal.
 func jsString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
-}
-
-// TestPageStub runs the page against a stand-in API with a compare list.
-func TestPageStub(t *testing.T) {
-	testPage(t, newStub(t))
 }
