@@ -17,7 +17,7 @@ import (
 // Bundle is an opened index bundle. Gallery's vectors are a memory map of
 // vectors.panels, valid until Close (a copy when the file's panel width is
 // not this machine's kernel's: Gallery.Repacked); the rows' metadata is in
-// memory.
+// memory. Its methods are safe for concurrent use, Close excepted.
 type Bundle struct {
 	Dir      string
 	Manifest Manifest
