@@ -76,7 +76,7 @@ type Server struct {
 // once the requests using it have finished (Lock waits for them).
 type state struct {
 	mu                      sync.RWMutex
-	closed                  bool
+	closed                  atomic.Bool // set under mu's write lock
 	images, captions, other *loaded // other: the compare bundle
 	gen                     int64
 }
@@ -191,7 +191,7 @@ func (s *Server) acquire() *state {
 	for {
 		st := s.cur.Load()
 		st.mu.RLock()
-		if !st.closed {
+		if !st.closed.Load() {
 			return st
 		}
 		st.mu.RUnlock() // swapped and closed meanwhile: take the new one
@@ -217,7 +217,7 @@ func (s *Server) Reload() (map[string]int, error) {
 	s.met.reloads.WithLabelValues("ok").Inc()
 	go func() {
 		old.mu.Lock() // waits for the requests holding it
-		old.closed = true
+		old.closed.Store(true)
 		err := old.close()
 		old.mu.Unlock()
 		if err != nil {
@@ -281,9 +281,9 @@ func (s *Server) Close() error {
 	st := s.cur.Load()
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.closed {
+	if st.closed.Load() {
 		return nil
 	}
-	st.closed = true
+	st.closed.Store(true)
 	return st.close()
 }

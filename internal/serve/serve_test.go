@@ -153,6 +153,9 @@ func searchJSON(t *testing.T, url string, req any, out *Response) (int, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if out == nil {
+		return call(t, "POST", url+"/v1/search", "application/json", bytes.NewReader(b), nil)
+	}
 	return call(t, "POST", url+"/v1/search", "application/json", bytes.NewReader(b), out)
 }
 

@@ -1,0 +1,203 @@
+package serve
+
+import (
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/clipline/clipline/internal/embed"
+	"github.com/clipline/clipline/internal/stream"
+)
+
+// rankResults runs the rank stage (built from ../../rank) with --top-k k
+// --results over the fixture's stream and returns its rows by direction:
+// query (caption text for t2i, image_id for i2t) → each such query's
+// result ids, texts and scores (a caption text may be several queries).
+func rankResults(t *testing.T, k int) map[string]map[string][]ranked {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "rank")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../rank").CombinedOutput(); err != nil {
+		t.Fatalf("go build rank: %v\n%s", err, out)
+	}
+	res := filepath.Join(dir, "results.arrow")
+	cmd := exec.Command(bin, "--in", fix.stream, "--top-k", fmt.Sprint(k), "--results", res, "--out", filepath.Join(dir, "metrics.json"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("rank: %v\n%s", err, out)
+	}
+	r, err := stream.Open(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out := map[string]map[string][]ranked{"t2i": {}, "i2t": {}}
+	for r.Next() {
+		rec := r.Batch()
+		col := func(name string) int {
+			for i, f := range rec.Schema().Fields() {
+				if f.Name == name {
+					return i
+				}
+			}
+			t.Fatalf("rank --results has no %s", name)
+			return -1
+		}
+		dirs := rec.Column(col("direction")).(*array.String)
+		qid := rec.Column(col("query_id")).(*array.String)
+		qtext := rec.Column(col("query_text")).(*array.String)
+		ids := rec.Column(col("result_ids")).(*array.List)
+		texts := rec.Column(col("result_texts")).(*array.List)
+		scores := rec.Column(col("scores")).(*array.List)
+		idv := ids.ListValues().(*array.String)
+		textv := texts.ListValues().(*array.String)
+		scorev := scores.ListValues().(*array.Float32)
+		for i := range int(rec.NumRows()) {
+			var q ranked
+			lo, hi := ids.ValueOffsets(i)
+			for j := lo; j < hi; j++ {
+				q.ids = append(q.ids, idv.Value(int(j)))
+			}
+			lo, hi = scores.ValueOffsets(i)
+			for j := lo; j < hi; j++ {
+				q.scores = append(q.scores, scorev.Value(int(j)))
+			}
+			if !texts.IsNull(i) {
+				lo, hi = texts.ValueOffsets(i)
+				for j := lo; j < hi; j++ {
+					q.texts = append(q.texts, textv.Value(int(j)))
+				}
+			}
+			key := qid.Value(i)
+			if dirs.Value(i) == "t2i" {
+				key = qtext.Value(i)
+			}
+			out[dirs.Value(i)][key] = append(out[dirs.Value(i)][key], q)
+		}
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+type ranked struct {
+	ids, texts []string
+	scores     []float32
+}
+
+// TestRankOrder: a text query's top K is exactly rank's for that caption
+// over the same images (ids in order and scores bit for bit), and an
+// image's top K captions (target captions) exactly rank's image to text.
+//
+// The one exception is embed's, not serve's: embed encodes captions
+// --batch-size (64) at a time, and the longest caption of a batch gets a
+// vector a few ulp off the one the same caption gets in any batch where it
+// is not the longest (see padLongest). serve always gives the latter, so
+// for those captions the scores may differ in the last bits; they are
+// found from their token lengths and checked to 1e-6.
+func TestRankOrder(t *testing.T) {
+	fixture(t)
+	const K = 10
+	want := rankResults(t, K)
+	o := options(nil)
+	o.Captions = fix.caps
+	_, ts := server(t, o)
+	its := items(t)
+
+	// Which captions were the longest of their embed batch (and not
+	// filling the context, where every batch gives the same vector).
+	C := fix.model.ContextLength()
+	var caps []string
+	for _, it := range its {
+		caps = append(caps, it.Captions...)
+	}
+	ends := make([]int, len(caps))
+	for i, c := range caps {
+		ids, err := fix.model.Tokenize([]string{c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, id := range ids {
+			if id > ids[ends[i]] {
+				ends[i] = p
+			}
+		}
+	}
+	longest := map[string]bool{}
+	for b := 0; b < len(caps); b += embed.DefaultBatchSize {
+		batch := ends[b:min(b+embed.DefaultBatchSize, len(caps))]
+		m := 0
+		for _, e := range batch {
+			m = max(m, e)
+		}
+		for i, e := range batch {
+			if T := e + 1; e == m && T < C && T%4 != 0 {
+				longest[caps[b+i]] = true
+			}
+		}
+	}
+
+	exact, near := 0, 0
+	for _, c := range caps {
+		ws := want["t2i"][c]
+		if len(ws) == 0 {
+			t.Fatalf("rank has no query %q", c)
+		}
+		var got Response
+		if code, body := call(t, "POST", ts.URL+"/search/text?query="+urlq(c)+fmt.Sprintf("&top_k=%d", K), "", nil, &got); code != 200 {
+			t.Fatalf("%q: %d %s", c, code, body)
+		}
+		// A text under several images is as many queries; any will do.
+		same, w := false, ws[0]
+		for _, w1 := range ws {
+			ok := len(got.Results) == len(w1.ids)
+			for i := 0; ok && i < len(w1.ids); i++ {
+				r := got.Results[i]
+				ok = r.ImageID == w1.ids[i] && math.Float32bits(r.Score) == math.Float32bits(w1.scores[i])
+			}
+			if ok {
+				same, w = true, w1
+			}
+		}
+		switch {
+		case same:
+			exact++
+		case longest[c]:
+			near++
+			for i, r := range got.Results {
+				if d := math.Abs(float64(r.Score - w.scores[i])); !(d <= 1e-6) {
+					t.Errorf("%q (longest of its embed batch): rank %d score %v, rank's %v", c, i+1, r.Score, w.scores[i])
+				}
+			}
+		default:
+			t.Errorf("%q: serve's top %d differs from rank's:\nserve %v\nrank  %v %v", c, K, got.Results, w.ids, w.scores)
+		}
+	}
+	t.Logf("%d of %d captions exactly rank's; %d (the longest of their embed batch) within 1e-6", exact, len(caps), near)
+	if exact < len(caps)*9/10 {
+		t.Errorf("only %d of %d captions gave exactly rank's results", exact, len(caps))
+	}
+
+	// Image to text: the images' vectors are the stream's, the captions'
+	// too, so every list is exact.
+	for _, it := range its {
+		w := want["i2t"][it.ImageID][0]
+		var got Response
+		if code, body := searchJSON(t, ts.URL, Request{ImageID: it.ImageID, Target: "captions", TopK: ptr(K)}, &got); code != 200 {
+			t.Fatalf("%s: %d %s", it.ImageID, code, body)
+		}
+		if len(got.Results) != len(w.ids) {
+			t.Fatalf("%s: %d captions, rank %d", it.ImageID, len(got.Results), len(w.ids))
+		}
+		for i, r := range got.Results {
+			if r.ImageID != w.ids[i] || r.Caption != w.texts[i] || math.Float32bits(r.Score) != math.Float32bits(w.scores[i]) {
+				t.Errorf("%s: caption %d is %s %q %v; rank's %s %q %v", it.ImageID, i+1, r.ImageID, r.Caption, r.Score, w.ids[i], w.texts[i], w.scores[i])
+				break
+			}
+		}
+	}
+}
