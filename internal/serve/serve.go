@@ -77,7 +77,7 @@ type Server struct {
 type state struct {
 	mu                      sync.RWMutex
 	closed                  atomic.Bool // set under mu's write lock
-	images, captions, other *loaded // other: the compare bundle
+	images, captions, other *loaded     // other: the compare bundle
 	gen                     int64
 }
 
