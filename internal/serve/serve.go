@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -224,14 +225,18 @@ func (s *Server) Reload() (map[string]int, error) {
 			fmt.Fprintf(s.o.Log, "serve: closing the previous bundles: %v\n", err)
 		}
 	}()
-	counts := map[string]int{"index": st.images.b.Len()}
-	if st.captions != nil {
-		counts["captions"] = st.captions.b.Len()
+	counts := map[string]int{}
+	var say []string
+	for _, b := range []struct {
+		name string
+		l    *loaded
+	}{{"index", st.images}, {"captions", st.captions}, {"compare", st.other}} {
+		if b.l != nil {
+			counts[b.name] = b.l.b.Len()
+			say = append(say, fmt.Sprintf("%s %s: %d rows", b.name, b.l.dir, b.l.b.Len()))
+		}
 	}
-	if st.other != nil {
-		counts["compare"] = st.other.b.Len()
-	}
-	fmt.Fprintf(s.o.Log, "serve: reloaded (generation %d): %v\n", st.gen, counts)
+	fmt.Fprintf(s.o.Log, "serve: reloaded (generation %d): %s\n", st.gen, strings.Join(say, ", "))
 	return counts, nil
 }
 
