@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -292,7 +293,14 @@ func (s *Server) parseTerm(t Term) (term, error) {
 		if int64(base64.StdEncoding.DecodedLen(len(t.Image))) > s.o.MaxUpload+2 {
 			return qt, errorf(http.StatusRequestEntityTooLarge, "the image is over --max-upload %s", formatBytes(s.o.MaxUpload))
 		}
-		data, err := base64.StdEncoding.DecodeString(t.Image)
+		// A data URL (what a browser's FileReader gives) is taken as well.
+		b64 := t.Image
+		if rest, ok := strings.CutPrefix(b64, "data:"); ok {
+			if _, after, ok := strings.Cut(rest, ";base64,"); ok {
+				b64 = after
+			}
+		}
+		data, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {
 			return qt, errorf(http.StatusBadRequest, "image is not base64: %v", err)
 		}

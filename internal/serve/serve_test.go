@@ -278,8 +278,10 @@ func TestSearchBasics(t *testing.T) {
 	}
 	var b64 Response
 	searchJSON(t, ts.URL, Request{Image: base64.StdEncoding.EncodeToString(data), TopK: ptr(3)}, &b64)
-	if !sameResults(b64.Results, up.Results) {
-		t.Errorf("base64 image: %v, upload %v", b64.Results, up.Results)
+	var dataURL Response
+	searchJSON(t, ts.URL, Request{Image: "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(data), TopK: ptr(3)}, &dataURL)
+	if !sameResults(b64.Results, up.Results) || !sameResults(dataURL.Results, up.Results) {
+		t.Errorf("base64 image: %v, as a data URL %v, upload %v", b64.Results, dataURL.Results, up.Results)
 	}
 
 	// Weighted terms: text minus itself cancels; text plus an image mixes.
@@ -494,5 +496,35 @@ func TestModelCheck(t *testing.T) {
 	o.Index = fix.caps
 	if _, err := New(o); err == nil || !strings.Contains(err.Error(), "captions index") {
 		t.Errorf("a captions bundle as --index: %v", err)
+	}
+}
+
+// TestImageRoot: relative image paths resolve against the --image-root
+// that decode was given, as recorded in the bundle's provenance (the last
+// decode step's, in either flag form), else the working directory.
+func TestImageRoot(t *testing.T) {
+	for _, c := range []struct {
+		prov, want string
+	}{
+		{``, ""},
+		{`[{"stage":"prepare","args":["synthetic","--image-root","x"]},{"stage":"decode","args":["--model","m"]}]`, ""},
+		{`[{"stage":"decode","args":["--model","m","--image-root","photos"]}]`, "photos"},
+		{`[{"stage":"decode","args":["--image-root=/data/a"]},{"stage":"embed","args":[]},{"stage":"decode","args":["--image-root=b"]}]`, "b"},
+	} {
+		got, err := imageRoot(json.RawMessage(c.prov))
+		if err != nil || got != c.want {
+			t.Errorf("%s: %q, %v; want %q", c.prov, got, err, c.want)
+		}
+		l := &loaded{imageRoot: got}
+		want := filepath.Join(c.want, "img/1.png")
+		if p := l.path(index.Item{ImagePath: "img/1.png"}); p != want {
+			t.Errorf("%s: img/1.png resolves to %s, want %s", c.prov, p, want)
+		}
+		if p := l.path(index.Item{ImagePath: "/abs/1.png"}); p != "/abs/1.png" {
+			t.Errorf("%s: an absolute path resolves to %s", c.prov, p)
+		}
+	}
+	if _, err := imageRoot(json.RawMessage(`{"not": "steps"}`)); err == nil {
+		t.Error("a provenance that is not a list of steps was taken")
 	}
 }
