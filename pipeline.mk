@@ -10,6 +10,9 @@
 #   data        the synthetic streams under data/
 #   tutorial    vembed-factory's tutorial config, unchanged, on the synthetic scenes
 #               written as its JSONL (data/tutorial): train prepares the data itself
+#   serve       after the default: the test images indexed with the fine-tuned model and
+#               with the base model, served side by side (serve --compare) on ADDR:
+#               open http://ADDR/ to search them; Ctrl-C stops it
 #   build       the stage binaries in bin/
 #   base-model  re-pretrain testdata/base-model from random weights
 #   cuda        stage binaries with the CUDA backend (docs/cuda.md)
@@ -22,6 +25,7 @@
 #   DEVICE      cpu (default) or cuda: train and embed on the GPU; needs `make cuda` binaries
 #   IMAGES      size of the synthetic dataset (default 1500)
 #   SEED        seed of the synthetic dataset (default 7)
+#   ADDR        serve's listening address (default 127.0.0.1:8080)
 #   CUDA_ROOT   folder holding usr/include/cuda.h for cuda and vet-cuda ($CLIPLINE_CUDA_ROOT, else /usr)
 #   GO          the go command (default go)
 
@@ -37,8 +41,9 @@ MODEL       := testdata/base-model
 SEED        ?= 7
 IMAGES      ?= 1500
 DEVICE      ?= cpu
+ADDR        ?= 127.0.0.1:8080
 
-.PHONY: all default test smoke data build clean cuda kernels vet-cuda base-model tutorial help FORCE
+.PHONY: all default serve test smoke data build clean cuda kernels vet-cuda base-model tutorial help FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -48,11 +53,12 @@ all: default
 help:
 	@sed -n '/^#/!q; s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
-# go build leaves an up-to-date binary untouched, so targets that depend on a
-# binary rerun only when its code really changed.
+# A binary is replaced only when it changed (go build rewrites even an
+# up-to-date one), so targets that depend on a binary rerun only when its
+# code really changed.
 $(BIN)/%: FORCE
 	@mkdir -p $(BIN)
-	@$(GO) build -o $@ ./$*
+	@$(GO) build -o $@.new ./$* && if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
 build: $(BINS)
 
@@ -91,6 +97,24 @@ default:
 	@date +%s.%N > $(OUT)/started
 	@$(MAKE) -f pipeline.mk --no-print-directory $(OUT)/report.json
 	@echo "report: $(OUT)/report.json"
+
+# ---- search: the default's test images, served ------------------------------------
+# The fine-tuned model's test split indexed with the run's report (which
+# /v1/info shows), and the base model's as the compare index, so the page
+# shows zero-shot and fine-tuned results side by side. Image paths in the
+# bundles are relative to this folder, where serve runs.
+INDEX      := $(OUT)/index
+BASE_INDEX := $(OUT)/index-base
+
+$(INDEX)/manifest.json: $(OUT)/report.json $(BIN)/embed $(BIN)/index
+	$(BIN)/embed --model $(OUT)/run/final --device $(DEVICE) --split test --in $(DATA)/scenes.pix.arrow \
+		| $(BIN)/index --report $(OUT)/report.json --out $(INDEX)
+
+$(BASE_INDEX)/manifest.json: $(DATA)/scenes.pix.arrow $(BIN)/embed $(BIN)/index $(MODEL)/model.safetensors
+	$(BIN)/embed --model $(MODEL) --device $(DEVICE) --split test --in $< | $(BIN)/index --out $(BASE_INDEX)
+
+serve: $(INDEX)/manifest.json $(BASE_INDEX)/manifest.json $(BIN)/serve
+	$(BIN)/serve --model $(OUT)/run/final --index $(INDEX) --compare $(BASE_INDEX) --device $(DEVICE) --addr $(ADDR)
 
 # ---- vembed-factory's tutorial config -------------------------------------------
 # examples/tutorial_clip_text_to_image.yaml as the tutorial has it, run the way

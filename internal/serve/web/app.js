@@ -151,7 +151,17 @@
     const model = (info.model || {}).source;
     $("#info").textContent = `${idx.count} ${idx.kind || "images"} indexed` +
       (model ? `, model ${model}` : "") +
-      (info.compare ? `; compared with ${(info.compare.model || {}).source}` : "") + ".";
+      (info.compare ? `; compared with ${(info.compare.model || {}).source}` : "") + "." +
+      reportText(info.report);
+  }
+
+  // The fine-tune's report (index --report), when the bundle has one: text to
+  // image Recall@1 before and after, as the default run's table has it.
+  function reportText(r) {
+    const r1 = side => r && r[side] && r[side].t2i && r[side].t2i.r1;
+    const pct = x => `${(100 * x).toFixed(1)}%`;
+    if (typeof r1("zero_shot") !== "number" || typeof r1("fine_tuned") !== "number") return "";
+    return ` Test split text→image R@1: ${pct(r1("zero_shot"))} zero-shot, ${pct(r1("fine_tuned"))} fine-tuned.`;
   }
 
   // ---- rendering ------------------------------------------------------------
