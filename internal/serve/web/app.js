@@ -183,7 +183,10 @@
     }
     fetch(url, { headers: authHeaders() })
       .then(r => r.ok ? r.blob() : Promise.reject(new Error(r.statusText)))
-      .then(b => { img.src = URL.createObjectURL(b); })
+      .then(b => {
+        img.addEventListener("load", () => URL.revokeObjectURL(img.src), { once: true });
+        img.src = URL.createObjectURL(b);
+      })
       .catch(() => { img.alt = `${img.alt} (not loaded)`; });
   }
 

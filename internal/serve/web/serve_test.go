@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
 	"github.com/clipline/clipline/clip"
 	"github.com/clipline/clipline/internal/index"
 	"github.com/clipline/clipline/internal/index/indextest"
@@ -38,18 +41,51 @@ func TestPage(t *testing.T) {
 	idx, cmp := fromRoot(os.Getenv("CLIPLINE_PAGE_INDEX")), fromRoot(os.Getenv("CLIPLINE_PAGE_COMPARE"))
 	k := 6
 	if idx == "" {
-		dir := t.TempDir()
-		embedded := indextest.Stream(t, dir, 16)
-		idx, cmp = filepath.Join(dir, "index"), filepath.Join(dir, "compare")
-		for _, d := range []string{idx, cmp} {
-			buildIndex(t, embedded, d)
-		}
+		idx, cmp = bundles(t)
 		k = 4
 	}
 	if p := os.Getenv("CLIPLINE_SCREENSHOT"); p != "" && !filepath.IsAbs(p) {
 		t.Setenv("CLIPLINE_SCREENSHOT", fromRoot(p))
 	}
-	testPage(t, realSite(t, idx, cmp, k))
+	testPage(t, realSite(t, idx, cmp, k, ""))
+}
+
+// TestPageToken: against serve --token, the page asks for the token at the
+// first 401, once, and sends it on every call, the thumbnails' included
+// (fetched with the header, which <img src> cannot send).
+func TestPageToken(t *testing.T) {
+	chromium(t)
+	idx, cmp := bundles(t)
+	const token = "s3cret"
+	s := realSite(t, idx, cmp, 4, token)
+	ctx := browser(t)
+	do(t, ctx, "open the page", chromedp.Navigate(s.url+"/?k=4"),
+		chromedp.Evaluate[chromedp.Void](`window.asked = 0; window.prompt = () => { window.asked++; return "`+token+`"; }`),
+		chromedp.Focus(chromedp.CSS("#q")), chromedp.KeyEvent(s.query), chromedp.KeyEvent(kb.Enter))
+	wait(t, ctx, "results", `document.querySelectorAll(".result").length > 0`)
+	wait(t, ctx, "thumbnails decoded", allDecoded)
+	if got := firstID(t, ctx); got != s.first {
+		t.Errorf("first result %s, want %s", got, s.first)
+	}
+	wait(t, ctx, "the info line, once the token is known", `document.querySelector("#info").textContent !== ""`)
+	do(t, ctx, "click a caption", chromedp.Click(chromedp.CSS(".result .caption")))
+	wait(t, ctx, "the caption's results", `document.querySelector("#status").textContent.startsWith("4 results for “" + document.querySelector("#q").value)`)
+	if n := eval[int](t, ctx, `window.asked`); n != 1 {
+		t.Errorf("the page asked for the token %d times, want once", n)
+	}
+}
+
+// bundles indexes 16 synthetic scenes embedded with the base model twice,
+// as the index and the compare index.
+func bundles(t *testing.T) (idx, cmp string) {
+	t.Helper()
+	dir := t.TempDir()
+	embedded := indextest.Stream(t, dir, 16)
+	idx, cmp = filepath.Join(dir, "index"), filepath.Join(dir, "compare")
+	for _, d := range []string{idx, cmp} {
+		buildIndex(t, embedded, d)
+	}
+	return idx, cmp
 }
 
 func fromRoot(p string) string {
@@ -103,14 +139,14 @@ func open(t *testing.T, dir string) opened {
 }
 
 // realSite serves the bundles idx and cmp as `serve --index idx --compare
-// cmp` does, and picks the query: a caption of one image only that the
+// cmp [--token token]` does, and picks the query: a caption of one image only that the
 // index's model ranks first, preferably one the compare model does not.
-func realSite(t *testing.T, idx, cmp string, k int) site {
+func realSite(t *testing.T, idx, cmp string, k int, token string) site {
 	t.Helper()
 	main, other := open(t, idx), open(t, cmp)
 	s, err := serve.New(serve.Options{Index: idx, Compare: cmp, Model: main.model, CompareModel: other.model,
 		ImageRoot: root, MaxUpload: 20 << 20, MaxPixels: 50e6, Timeout: 20 * time.Second, Queue: 16,
-		BatchWindow: time.Millisecond, MaxBatch: 8, ThumbCache: 8 << 20, Web: web.FS})
+		BatchWindow: time.Millisecond, MaxBatch: 8, ThumbCache: 8 << 20, Web: web.FS, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
