@@ -147,11 +147,10 @@ func (b *batcher) run(batch []*job) {
 	}
 	if len(texts) > 0 {
 		b.met.batchSize.WithLabelValues(b.name, "text").Observe(float64(len(texts)))
-		ids := make([]int32, 0, (len(texts)+1)*b.enc.ContextLength())
+		ids := make([]int32, 0, len(texts)*b.enc.ContextLength())
 		for _, j := range texts {
 			ids = append(ids, j.ids...)
 		}
-		ids = padLongest(ids, b.enc.ContextLength())
 		t0 := time.Now()
 		vecs, err := b.enc.EncodeTokens(ids)
 		finish(texts, vecs, err, start, time.Since(t0))
@@ -195,40 +194,4 @@ func finish(jobs []*job, vecs [][]float32, err error, start time.Time, took time
 		}
 		j.done <- e
 	}
-}
-
-// padLongest appends, when the batch's longest text ends before the
-// context does, a stand-in row one token longer, so that every text's
-// embedding is the same whatever batch it is encoded in (and so equals the
-// embed stage's, which encodes it among up to --batch-size others).
-//
-// Why: the text forward truncates a batch to its longest row (T tokens),
-// and the CPU backend's softmax takes the exponentials of each T×T
-// attention block in one vector call whose last (T·T mod 8) elements go
-// through the scalar routine, which may differ in the last bit. Those
-// elements lie in the block's last row, which only the longest text's
-// end token reads: with a row one token longer in the batch, no real
-// text's end token is in the last row. A text filling the whole context
-// is always in the last row, in any batch, so needs no stand-in.
-func padLongest(ids []int32, C int) []int32 {
-	end, endID := 0, int32(0)
-	for r := 0; r+C <= len(ids); r += C {
-		row := ids[r : r+C]
-		e := 0
-		for i, id := range row {
-			if id > row[e] {
-				e = i
-			}
-		}
-		if e > end {
-			end, endID = e, row[e]
-		}
-	}
-	// T·T is a multiple of 16 when T is of 4: no scalar tail then.
-	if T := end + 1; end == 0 || T >= C || T%4 == 0 {
-		return ids
-	}
-	pad := make([]int32, C) // ids 0 except its end token, one further
-	pad[end+1] = endID
-	return append(ids, pad...)
 }

@@ -142,46 +142,6 @@ func grep(text, word string) string {
 	return strings.Join(out, "\n")
 }
 
-// TestPadLongest: the stand-in row is added exactly when the batch's
-// longest text ends in a row whose attention block has a scalar tail, and
-// is one token longer.
-func TestPadLongest(t *testing.T) {
-	row := func(C, end int) []int32 {
-		r := make([]int32, C)
-		r[0] = 5
-		for i := 1; i < end; i++ {
-			r[i] = 7
-		}
-		r[end] = 9
-		return r
-	}
-	for _, c := range []struct {
-		ends []int
-		pad  int // the stand-in's end, 0 for none
-	}{
-		{[]int{13}, 14}, {[]int{13, 5}, 14}, {[]int{3, 11}, 0}, {[]int{3, 12}, 13}, {[]int{7}, 0}, {[]int{31}, 0}, {[]int{30}, 31}, {[]int{1}, 2},
-	} {
-		var ids []int32
-		for _, e := range c.ends {
-			ids = append(ids, row(32, e)...)
-		}
-		got := padLongest(slices.Clone(ids), 32)
-		if c.pad == 0 {
-			if len(got) != len(ids) {
-				t.Errorf("ends %v: a stand-in row was added", c.ends)
-			}
-			continue
-		}
-		if len(got) != len(ids)+32 || !slices.Equal(got[:len(ids)], ids) {
-			t.Fatalf("ends %v: %d ids, want %d", c.ends, len(got), len(ids)+32)
-		}
-		pad := got[len(ids):]
-		if slices.Index(pad, slices.Max(pad)) != c.pad || slices.Max(pad) != 9 {
-			t.Errorf("ends %v: stand-in %v, want its end token at %d", c.ends, pad, c.pad)
-		}
-	}
-}
-
 // TestFullQueue: with the model busy and the queue full, a search is
 // answered 503 at once; the queued ones then finish.
 func TestFullQueue(t *testing.T) {

@@ -74,13 +74,25 @@ var asmOps = func() [2]*vecOps {
 	return [2]*vecOps{&avx2, &avx512}
 }()
 
+// The elementwise ops send a slice's tail (past its last multiple of 8)
+// through the vector routine too, on a padded copy, so that an element's
+// result never depends on where it falls in the slice: the scalar Go
+// routines may differ in the last bit, and a softmax block's tail moves
+// with the batch's longest text, which made a caption's embedding depend
+// on the batch it was encoded in.
+
 func expAVX2Ops(dst, src []float32) {
 	n := len(dst) &^ 7
 	if n > 0 {
 		_ = src[n-1]
 		expAVX2(&dst[0], &src[0], n)
 	}
-	expGo(dst[n:], src[n:])
+	if tail := len(dst) - n; tail > 0 {
+		var buf [8]float32
+		copy(buf[:], src[n:len(dst)])
+		expAVX2(&buf[0], &buf[0], 8)
+		copy(dst[n:], buf[:tail])
+	}
 }
 
 func quickGELUAVX2Ops(out, in []float32) {
@@ -89,7 +101,12 @@ func quickGELUAVX2Ops(out, in []float32) {
 		_ = in[n-1]
 		quickGELUAVX2(&out[0], &in[0], n)
 	}
-	quickGELUGo(out[n:], in[n:])
+	if tail := len(out) - n; tail > 0 {
+		var buf [8]float32
+		copy(buf[:], in[n:len(out)])
+		quickGELUAVX2(&buf[0], &buf[0], 8)
+		copy(out[n:], buf[:tail])
+	}
 }
 
 func quickGELUBackwardAVX2Ops(dIn, dOut, in []float32) {
@@ -98,7 +115,14 @@ func quickGELUBackwardAVX2Ops(dIn, dOut, in []float32) {
 		_, _ = dOut[n-1], in[n-1]
 		quickGELUBackwardAVX2(&dIn[0], &dOut[0], &in[0], n)
 	}
-	quickGELUBackwardGo(dIn[n:], dOut[n:], in[n:])
+	if tail := len(dIn) - n; tail > 0 {
+		var d, o, x [8]float32
+		copy(d[:], dIn[n:])
+		copy(o[:], dOut[n:len(dIn)])
+		copy(x[:], in[n:len(dIn)])
+		quickGELUBackwardAVX2(&d[0], &o[0], &x[0], 8)
+		copy(dIn[n:], d[:tail])
+	}
 }
 
 func dropoutMaskAVX512(mask []float32, p, keep float32, seed, start uint64) {

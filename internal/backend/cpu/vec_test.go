@@ -91,6 +91,38 @@ func TestVecElementwise(t *testing.T) {
 	}
 }
 
+// TestVecPositionIndependent: an element's exp and QuickGELU (forward and
+// backward) are the same bits whatever its position and the slice's length,
+// tail included, so a softmax block's values do not depend on the batch's
+// longest row (which made a caption's embedding depend on its batch).
+func TestVecPositionIndependent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	const N = 64
+	x := randVec(rng, N, -20, 20)
+	dOut := randVec(rng, N, -1, 1)
+	for _, l := range simd.Available() {
+		v := opsFor(l)
+		full, g, dIn := make([]float32, N), make([]float32, N), slices.Repeat([]float32{0.5}, N)
+		v.exp(full, x)
+		v.quickGELU(g, x)
+		v.quickGELUBackward(dIn, dOut, x)
+		for from := range 9 {
+			for n := 1; from+n <= N; n += 3 {
+				e, gg, d := make([]float32, n), make([]float32, n), slices.Repeat([]float32{0.5}, n)
+				v.exp(e, x[from:from+n])
+				v.quickGELU(gg, x[from:from+n])
+				v.quickGELUBackward(d, dOut[from:from+n], x[from:from+n])
+				for i := range n {
+					if e[i] != full[from+i] || gg[i] != g[from+i] || d[i] != dIn[from+i] {
+						t.Fatalf("%v: element %d of a %d-long slice from %d: exp %g/%g gelu %g/%g back %g/%g, differs from the same element in a %d-long slice",
+							l, i, n, from, e[i], full[from+i], gg[i], g[from+i], d[i], dIn[from+i], N)
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestVecRows compares the assembly tables' layer-norm and softmax row
 // loops with the Go table, and checks that the layer-norm backward kernels
 // for some of the outputs write exactly what the all-outputs kernel does.
