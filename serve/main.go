@@ -144,8 +144,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// load resolves a --model argument and loads it, batching one more text
-// than --max-batch (serve may add a stand-in row).
+// load resolves a --model argument and loads it, batching up to
+// --max-batch texts in one encoder call.
 func (c *command) load(arg string, stderr io.Writer) (serve.Model, error) {
 	dir, err := hub.Model(arg, stderr)
 	if err != nil {
@@ -155,7 +155,7 @@ func (c *command) load(arg string, stderr io.Writer) (serve.Model, error) {
 	if err != nil {
 		return serve.Model{}, err
 	}
-	m, err := clip.Load(dir, clip.WithDevice(c.Device), clip.WithBatchSize(c.MaxBatch+1))
+	m, err := clip.Load(dir, clip.WithDevice(c.Device), clip.WithBatchSize(c.MaxBatch))
 	if err != nil {
 		return serve.Model{}, err
 	}
