@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/cli/clitest"
@@ -169,36 +167,7 @@ func TestInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for sig, want := range map[syscall.Signal]int{syscall.SIGINT: 130, syscall.SIGTERM: 143} {
-		outDir := t.TempDir()
-		cmd := clitest.Command(t, "index", "--out", filepath.Join(outDir, "b"))
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		// All but the end-of-stream marker: index has made its temporary
-		// directory and waits for more rows.
-		if _, err := stdin.Write(raw[:len(raw)-8]); err != nil {
-			t.Fatal(err)
-		}
-		started := false
-		for deadline := time.Now().Add(20 * time.Second); !started && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			ents, _ := os.ReadDir(outDir)
-			started = len(ents) > 0
-		}
-		if !started {
-			t.Fatalf("%v: index never started its bundle", sig)
-		}
-		cmd.Process.Signal(sig)
-		if got := clitest.ExitStatus(t, cmd, cmd.Wait()); got != want {
-			t.Errorf("%v: exit status %d, want %d", sig, got, want)
-		}
-		stdin.Close()
-		if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
-			t.Errorf("%v: left %v", sig, ents)
-		}
-	}
+	clitest.Interrupted(t, "index", raw, func(outDir string) []string {
+		return []string{"--out", filepath.Join(outDir, "b")}
+	})
 }

@@ -16,6 +16,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -49,4 +51,48 @@ func ExitStatus(t testing.TB, cmd *exec.Cmd, err error) int {
 		t.Fatal(err)
 	}
 	return cmd.ProcessState.ExitCode()
+}
+
+// Interrupted checks a stage's clean stop: for SIGINT and SIGTERM it runs
+// mode with args(outDir) (outDir a fresh directory its output goes in),
+// writes all of stream but the 8-byte end-of-stream marker to its stdin,
+// waits until something appears in outDir (the stage has started its
+// output and waits for more rows), signals it, and requires the exit
+// status 128 + the signal and outDir left empty.
+func Interrupted(t *testing.T, mode string, stream []byte, args func(outDir string) []string) {
+	t.Helper()
+	for sig, want := range map[syscall.Signal]int{syscall.SIGINT: 130, syscall.SIGTERM: 143} {
+		outDir := t.TempDir()
+		cmd := Command(t, mode, args(outDir)...)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stdin.Write(stream[:len(stream)-8]); err != nil {
+			t.Fatal(err)
+		}
+		started := false
+		for deadline := time.Now().Add(20 * time.Second); !started && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			ents, _ := os.ReadDir(outDir)
+			started = len(ents) > 0
+		}
+		if !started {
+			t.Fatalf("%v: %s never started its output", sig, mode)
+		}
+		cmd.Process.Signal(sig)
+		if got := ExitStatus(t, cmd, cmd.Wait()); got != want {
+			t.Errorf("%v: exit status %d, want %d", sig, got, want)
+		}
+		stdin.Close()
+		if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			t.Errorf("%v: %s left %s", sig, mode, strings.Join(names, ", "))
+		}
+	}
 }
