@@ -477,6 +477,8 @@ func (s *Server) queryVector(ctx context.Context, bt *batcher, enc Encoder, imag
 	errs := make([]error, len(terms))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var tokenize time.Duration // summed as a duration: sums of rounded ms show float noise
+	defer func() { tm.Tokenize = ms(tokenize) }()
 	for i, t := range terms {
 		if t.imageID != "" {
 			row, ok := images.b.RowOf(t.imageID)
@@ -493,7 +495,7 @@ func (s *Server) queryVector(ctx context.Context, bt *batcher, enc Encoder, imag
 			if ids, err = enc.Tokenize([]string{t.text}); err != nil {
 				return nil, err
 			}
-			tm.Tokenize += ms(time.Since(t0))
+			tokenize += time.Since(t0)
 		}
 		wg.Go(func() {
 			e, err := bt.submit(ctx, ids, t.image)
