@@ -61,6 +61,7 @@ func TestReport(t *testing.T) {
 		{"--zero-shot", before},
 		{"--zero-shot", before, "--fine-tuned", write("empty.json", `{}`)},
 		{"--zero-shot", before, "--fine-tuned", after, "--started", write("bad", "soon")},
+		{"--zero-shot", before, "--fine-tuned", after, "--html", filepath.Join(dir, "r.html")}, // without results
 	} {
 		if err := run(args, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)

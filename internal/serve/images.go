@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"container/list"
 	"fmt"
-	"image"
-	"image/jpeg"
 	"net/http"
 	"os"
 	"strconv"
@@ -63,7 +61,7 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request) error {
 	key := fmt.Sprintf("%s\x00%d\x00%d", path, fi.ModTime().UnixNano(), width)
 	thumb, ok := s.thumbs.get(key)
 	if !ok {
-		if thumb, err = makeThumb(path, width); err != nil {
+		if thumb, err = imageproc.Thumbnail(path, width, thumbQuality); err != nil {
 			return errorf(http.StatusUnprocessableEntity, "image %q: %v", id, err)
 		}
 		if width <= maxCachedWidth {
@@ -73,29 +71,6 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "image/jpeg")
 	http.ServeContent(w, r, "", fi.ModTime(), bytes.NewReader(thumb))
 	return nil
-}
-
-// makeThumb decodes the image as the decode stage does and resizes it
-// (Pillow's bicubic) to width pixels wide, keeping its aspect, as JPEG.
-func makeThumb(path string, width int) ([]byte, error) {
-	img, err := imageproc.DecodeFile(path)
-	if err != nil {
-		return nil, err
-	}
-	width = min(width, img.W)
-	height := max(1, (img.H*width+img.W/2)/img.W)
-	small := imageproc.Resize(img, width, height)
-	rgb := small.HWC()
-	out := image.NewRGBA(image.Rect(0, 0, width, height))
-	for i := range width * height {
-		copy(out.Pix[4*i:4*i+3], rgb[3*i:3*i+3])
-		out.Pix[4*i+3] = 255
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, out, &jpeg.Options{Quality: thumbQuality}); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // thumbCache keeps recently served thumbnails, least recently used out
