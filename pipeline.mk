@@ -2,8 +2,8 @@
 #
 # Targets (make -f pipeline.mk TARGET):
 #   default     the embedded default: synthetic scenes, zero-shot retrieval of the base
-#               model, LoRA fine-tune, retrieval again, a before/after table and
-#               out/default/report.json
+#               model, LoRA fine-tune, retrieval again, a before/after table,
+#               out/default/report.json and out/default/report.html
 #   all         the same as default, and what make with no target runs
 #   test        go vet + go test ./... and a smoke run of the stages
 #   smoke       a few dozen rows through every stage (part of test)
@@ -75,28 +75,35 @@ $(DATA)/scenes.pix.arrow: $(DATA)/scenes.prep.arrow $(BIN)/tokenize $(BIN)/decod
 data: $(DATA)/scenes.pix.arrow
 
 # Retrieval on the test split before and after the LoRA fine-tune.
-$(OUT)/zero_shot.json: $(DATA)/scenes.pix.arrow $(BIN)/embed $(BIN)/rank
+# Each rank also keeps every query's top 10 (*.results.arrow) for the HTML report.
+$(OUT)/zero_shot.json $(OUT)/zero_shot.results.arrow &: $(DATA)/scenes.pix.arrow $(BIN)/embed $(BIN)/rank
 	@mkdir -p $(OUT)
-	$(BIN)/embed --model $(MODEL) --device $(DEVICE) --split test --in $< | $(BIN)/rank --out $@
+	$(BIN)/embed --model $(MODEL) --device $(DEVICE) --split test --in $< \
+		| $(BIN)/rank --top-k 10 --results $(OUT)/zero_shot.results.arrow --out $(OUT)/zero_shot.json
 
 $(OUT)/run/final/model.safetensors: $(DATA)/scenes.pix.arrow $(BIN)/train examples/default-finetune.yaml
 	rm -rf $(OUT)/run
 	$(BIN)/train --model $(MODEL) --device $(DEVICE) --config examples/default-finetune.yaml --in $< --out $(OUT)/run
 
-$(OUT)/fine_tuned.json: $(OUT)/run/final/model.safetensors $(BIN)/embed $(BIN)/rank
-	$(BIN)/embed --model $(OUT)/run/final --device $(DEVICE) --split test --in $(DATA)/scenes.pix.arrow | $(BIN)/rank --out $@
+$(OUT)/fine_tuned.json $(OUT)/fine_tuned.results.arrow &: $(OUT)/run/final/model.safetensors $(BIN)/embed $(BIN)/rank
+	$(BIN)/embed --model $(OUT)/run/final --device $(DEVICE) --split test --in $(DATA)/scenes.pix.arrow \
+		| $(BIN)/rank --top-k 10 --results $(OUT)/fine_tuned.results.arrow --out $(OUT)/fine_tuned.json
 
 # The report times the run that made it: `default` stamps the start, then makes
-# it (an up-to-date report keeps the time of the run that made it).
-$(OUT)/report.json: $(OUT)/zero_shot.json $(OUT)/fine_tuned.json $(BIN)/report
+# it (an up-to-date report keeps the time of the run that made it). The HTML
+# report beside it shows galleries of both results and the training curves.
+$(OUT)/report.json $(OUT)/report.html &: $(OUT)/zero_shot.json $(OUT)/fine_tuned.json $(BIN)/report
 	$(BIN)/report --zero-shot $(OUT)/zero_shot.json --fine-tuned $(OUT)/fine_tuned.json \
-		$(if $(wildcard $(OUT)/started),--started $(OUT)/started) --out $@
+		$(if $(wildcard $(OUT)/started),--started $(OUT)/started) --out $(OUT)/report.json \
+		--html $(OUT)/report.html --zero-shot-results $(OUT)/zero_shot.results.arrow \
+		--fine-tuned-results $(OUT)/fine_tuned.results.arrow --paths-from $(DATA)/scenes.prep.arrow --run $(OUT)/run
 
 default:
 	@mkdir -p $(OUT)
 	@date +%s.%N > $(OUT)/started
 	@$(MAKE) -f pipeline.mk --no-print-directory $(OUT)/report.json
 	@echo "report: $(OUT)/report.json"
+	@echo "report: $(OUT)/report.html"
 
 # ---- search: the default's test images, served ------------------------------------
 # The fine-tuned model's test split indexed with the run's report (which
