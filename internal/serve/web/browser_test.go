@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/clipline/clipline/internal/browsertest"
 )
 
 // site is a running server with the page and what its index should answer.
@@ -31,48 +32,9 @@ type site struct {
 	k                   int // results per column to ask for
 }
 
-// chromium is the browser's path. Without one the test skips, unless
-// CLIPLINE_REQUIRE_BROWSER=1 (CI sets it) makes that a failure.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{os.Getenv("CLIPLINE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CLIPLINE_REQUIRE_BROWSER") == "1" {
-		t.Fatal("no chromium on PATH, and CLIPLINE_REQUIRE_BROWSER=1 (apt-get install chromium)")
-	}
-	t.Skip("no chromium on PATH (apt-get install chromium); skipping the browser test")
-	return ""
-}
-
-// browser starts a headless chromium with a fresh profile; the test's
-// deadline (at most two minutes) bounds it.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	exe := chromium(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(cancelTab)
-	return ctx
-}
+// browser starts a headless chromium (browsertest.Start): it skips without
+// one, unless CLIPLINE_REQUIRE_BROWSER=1.
+func browser(t *testing.T) context.Context { return browsertest.Start(t) }
 
 func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/clipline/clipline/clip"
+	"github.com/clipline/clipline/internal/browsertest"
 	"github.com/clipline/clipline/internal/index"
 	"github.com/clipline/clipline/internal/index/indextest"
 	"github.com/clipline/clipline/internal/modelid"
@@ -37,7 +38,7 @@ var root = filepath.Join("..", "..", "..")
 //
 // (relative paths are taken from the repository root).
 func TestPage(t *testing.T) {
-	chromium(t) // skip before building anything
+	browsertest.Chromium(t) // skip before building anything
 	idx, cmp := fromRoot(os.Getenv("CLIPLINE_PAGE_INDEX")), fromRoot(os.Getenv("CLIPLINE_PAGE_COMPARE"))
 	k := 6
 	if idx == "" {
@@ -54,7 +55,7 @@ func TestPage(t *testing.T) {
 // first 401, once, and sends it on every call, the thumbnails' included
 // (fetched with the header, which <img src> cannot send).
 func TestPageToken(t *testing.T) {
-	chromium(t)
+	browsertest.Chromium(t)
 	idx, cmp := bundles(t)
 	const token = "s3cret"
 	s := realSite(t, idx, cmp, 4, token)
