@@ -1,0 +1,86 @@
+// Package tbtest reads TensorBoard event files for tests with a reader
+// independent of internal/tfevents: read_events.py, Debian's python3 with
+// python3-protobuf. Without them tests skip, and fail instead with
+// CLIPLINE_REQUIRE_PROTOBUF=1 (as .ci/run sets).
+package tbtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+const python = "/usr/bin/python3"
+
+// Event is one event as read_events.py prints it; Values are [tag, value]
+// pairs in file order.
+type Event struct {
+	WallTime    float64  `json:"wall_time"`
+	Step        int64    `json:"step"`
+	FileVersion string   `json:"file_version"`
+	Values      [][2]any `json:"values"`
+}
+
+// Value is v's value for tag, and whether it has one.
+func (e Event) Value(tag string) (float64, bool) {
+	for _, v := range e.Values {
+		if v[0] == tag {
+			f, ok := v[1].(float64)
+			return f, ok
+		}
+	}
+	return 0, false
+}
+
+// Require skips t (or fails it under CLIPLINE_REQUIRE_PROTOBUF=1) where
+// Python's protobuf is missing.
+func Require(t testing.TB) {
+	t.Helper()
+	skip := func(why string) {
+		t.Helper()
+		if os.Getenv("CLIPLINE_REQUIRE_PROTOBUF") == "1" {
+			t.Fatalf("the TensorBoard reader is required (CLIPLINE_REQUIRE_PROTOBUF=1) but %s", why)
+		}
+		t.Skipf("skipping the TensorBoard reader: %s (apt-get install python3-protobuf)", why)
+	}
+	if _, err := os.Stat(python); err != nil {
+		skip(python + " is absent")
+	}
+	if out, err := exec.Command(python, "-c", "import google.protobuf").CombinedOutput(); err != nil {
+		skip("python3-protobuf is not installed: " + string(bytes.TrimSpace(out)))
+	}
+}
+
+// Read parses the event file at path with read_events.py, failing t on a
+// bad checksum or message.
+func Read(t testing.TB, path string) []Event {
+	t.Helper()
+	Require(t)
+	_, file, _, _ := runtime.Caller(0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, python, filepath.Join(filepath.Dir(file), "read_events.py"), path)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("read_events.py %s: %v\n%s", path, err, stderr.Bytes())
+	}
+	var evs []Event
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var e Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("read_events.py output %q: %v", sc.Text(), err)
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
