@@ -8,9 +8,9 @@
 //
 // An unknown key is never dropped silently: it produces a warning naming it
 // (with a suggestion when it looks like a typo). Keys that vembed-factory
-// knows but clipline has no use for (encoder_mode, report_to, ...) get a
-// warning saying why they are ignored, unless their value asks for nothing
-// clipline lacks (encoder_mode: auto, report_to: none). A value of the wrong type or out of
+// knows but clipline has no use for (encoder_mode, ...) get a warning saying
+// why they are ignored, unless their value asks for nothing clipline lacks
+// (encoder_mode: auto); so does a report_to other than tensorboard or none. A value of the wrong type or out of
 // range is an error naming the key, the value and where it came from: the
 // file and line, the --set argument, the flag, or the default (Loaded.Where).
 // bf16 and fp16 ask for the device's reduced-precision mode (precision.go).
@@ -96,6 +96,11 @@ type Config struct {
 	// SaveOnlyModel writes checkpoints without optimizer state: smaller,
 	// but they cannot be resumed.
 	SaveOnlyModel bool `yaml:"save_only_model"`
+	// ReportTo "tensorboard" also writes the logged metrics as TensorBoard
+	// event files under output_dir/runs (Hugging Face's report_to); unset
+	// (none) it is left out of the rendered config, which thus reads as
+	// before the key existed.
+	ReportTo string `yaml:"report_to,omitempty"`
 
 	// Data files, vembed-factory's way: train prepares, tokenizes and
 	// decodes them itself (internal/traindata) instead of reading --in.
@@ -262,7 +267,8 @@ var fields, fieldByKey = func() ([]field, map[string]field) {
 	var fs []field
 	m := map[string]field{}
 	for i := 0; i < t.NumField(); i++ {
-		f := field{key: t.Field(i).Tag.Get("yaml"), index: i, typ: t.Field(i).Type}
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		f := field{key: key, index: i, typ: t.Field(i).Type}
 		fs = append(fs, f)
 		m[f.key] = f
 	}
@@ -291,10 +297,9 @@ var aliases = map[string]string{
 
 // ignored are vembed-factory keys with no meaning in clipline, with why,
 // and the values that ask for nothing clipline lacks (the tutorial's
-// encoder_mode: auto, report_to: none), which pass without a word.
+// encoder_mode: auto), which pass without a word.
 var ignored = map[string]ignoredKey{
 	"encoder_mode":             {"clipline trains CLIP dual encoders only", []string{"auto", "clip"}},
-	"report_to":                {"metrics go to output_dir/metrics.jsonl", []string{"none", "no", ""}},
 	"torch_distributed_debug":  {"clipline trains on one device", []string{"no", "false", "off", "", "detail_off"}},
 	"torch_dtype":              {"weights are kept in float32; reduced precision is the device's (bf16: true, --device cuda,bf16)", []string{"float32", "fp32", "auto"}},
 	"attn_implementation":      {"the backend chooses its attention kernel", nil},
@@ -445,6 +450,11 @@ func (l *Loaded) applyString(key, val string, src Source, where string, warnf fu
 // (an ignored key with a no-op value, val, passes silently); ok is false
 // when the key is to be skipped.
 func (l *Loaded) resolveKey(k, val, where string, warnf func(string, ...any)) (string, bool) {
+	if r := normReportTo(val); k == "report_to" && r != "" && r != "tensorboard" {
+		warnf("%s: key %q ignored: %s is not supported; report_to: tensorboard writes TensorBoard event files, and output_dir/metrics.jsonl is always written",
+			where, k, strings.TrimSpace(val))
+		return "", false
+	}
 	if _, ok := fieldByKey[k]; ok {
 		return k, true
 	}

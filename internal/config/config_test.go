@@ -129,6 +129,7 @@ save_steps: 50
 save_strategy: steps
 save_total_limit: 2
 save_only_model: true
+report_to: TensorBoard
 eval_strategy: steps
 eval_steps: 25
 data_path: d.jsonl
@@ -149,7 +150,7 @@ device: cuda:0
 		SchedulerType: "linear", WarmupRatio: 0.2, WarmupSteps: 3, LossType: "infonce", Temperature: 0.07,
 		LearnTemperature: true, UseGradientCache: true, GradientCacheChunkSize: 4, RecomputeMLP: true, UseMRL: true,
 		MRLDims: []int{32, 16}, MRLWeights: []float64{1, 0.5}, LoggingSteps: 5, SaveSteps: 50,
-		SaveStrategy: "steps", SaveTotalLimit: 2, SaveOnlyModel: true, EvalStrategy: "steps", EvalSteps: 25,
+		SaveStrategy: "steps", SaveTotalLimit: 2, SaveOnlyModel: true, ReportTo: "tensorboard", EvalStrategy: "steps", EvalSteps: 25,
 		DataPath: "d.jsonl", ValDataPath: "v.jsonl", ImageRoot: "imgs", TrainSplit: "tr", ValSplit: "va",
 		Device: "cuda:0",
 	}

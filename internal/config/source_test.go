@@ -95,7 +95,7 @@ func TestLocate(t *testing.T) {
 func TestUnknownKeysNameTheLine(t *testing.T) {
 	f := writeFile(t, "model_name_or_path: m\nreport_to: wandb\n\nbatch_sise: 8\n")
 	_, warn := load(t, Options{File: f})
-	want := "warning: " + f + `:2: key "report_to" ignored: metrics go to output_dir/metrics.jsonl` + "\n" +
+	want := "warning: " + f + `:2: key "report_to" ignored: wandb is not supported; report_to: tensorboard writes TensorBoard event files, and output_dir/metrics.jsonl is always written` + "\n" +
 		"warning: " + f + `:4: unknown key "batch_sise" ignored (did you mean "batch_size"?)` + "\n"
 	if warn != want {
 		t.Errorf("got\n%s\nwant\n%s", warn, want)
@@ -146,5 +146,34 @@ func TestPrecisionKeys(t *testing.T) {
 	_, err := Load(Options{File: f, Warn: &bytes.Buffer{}})
 	if want := `config: ` + f + `:2: bad value "maybe" for bf16: want true or false`; err == nil || err.Error() != want {
 		t.Errorf("bad bf16:\n got %v\nwant %s", err, want)
+	}
+}
+
+// TestReportTo: tensorboard (or Hugging Face's all) turns the event files
+// on, none leaves them off and out of the rendered config, and another
+// integration is a warning that names the alternatives, from --set too.
+func TestReportTo(t *testing.T) {
+	for _, tc := range []struct {
+		set  string
+		tb   bool
+		warn string
+	}{
+		{"report_to=tensorboard", true, ""},
+		{"report_to=all", true, ""},
+		{"report_to=none", false, ""},
+		{"report_to=wandb", false, `warning: --set report_to=wandb: key "report_to" ignored: wandb is not supported; report_to: tensorboard writes TensorBoard event files, and output_dir/metrics.jsonl is always written` + "\n"},
+	} {
+		l, warn := load(t, Options{Sets: []string{"model_name_or_path=m", tc.set}})
+		if l.Config.TensorBoard() != tc.tb || warn != tc.warn {
+			t.Errorf("%s: tensorboard %v, warnings %q; want %v, %q", tc.set, l.Config.TensorBoard(), warn, tc.tb, tc.warn)
+		}
+		if y := l.Config.YAML(); strings.Contains(y, "report_to") != tc.tb {
+			t.Errorf("%s: rendered config:\n%s", tc.set, y)
+		}
+	}
+	c := Default()
+	c.ModelNameOrPath, c.ReportTo = "m", "mlflow"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "report_to") {
+		t.Errorf("Validate with report_to mlflow: %v", err)
 	}
 }

@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 	c.LossType = strings.ToLower(strings.TrimSpace(c.LossType))
 	c.EvalStrategy = normStrategy(c.EvalStrategy)
 	c.SaveStrategy = normStrategy(c.SaveStrategy)
+	c.ReportTo = normReportTo(c.ReportTo)
 
 	if strings.TrimSpace(c.ModelNameOrPath) == "" {
 		return bad("model_name_or_path", c.ModelNameOrPath, "empty: give --model DIR or a Hugging Face id")
@@ -139,6 +140,9 @@ func (c *Config) Validate() error {
 	if c.EvalSteps < 0 {
 		return bad("eval_steps", c.EvalSteps, "want a number >= 0 (0 uses logging_steps)")
 	}
+	if c.ReportTo != "" && c.ReportTo != "tensorboard" {
+		return bad("report_to", c.ReportTo, "want tensorboard or none")
+	}
 	if strings.TrimSpace(c.TrainSplit) == "" {
 		return bad("train_split", c.TrainSplit, "empty")
 	}
@@ -181,6 +185,22 @@ func (c *Config) YAML() string {
 	}
 	return string(b)
 }
+
+// normReportTo lower-cases report_to and spells "nothing" (none, no, a
+// YAML 1.1 false) as empty; Hugging Face's "all" is tensorboard, the one
+// integration clipline has.
+func normReportTo(s string) string {
+	switch s = strings.ToLower(strings.TrimSpace(s)); s {
+	case "none", "no", "false":
+		return ""
+	case "all":
+		return "tensorboard"
+	}
+	return s
+}
+
+// TensorBoard tells whether the run writes TensorBoard event files.
+func (c *Config) TensorBoard() bool { return normReportTo(c.ReportTo) == "tensorboard" }
 
 func normStrategy(s string) string {
 	s = strings.ToLower(strings.TrimSpace(s))

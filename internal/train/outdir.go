@@ -51,6 +51,8 @@ func isOurs(dir string, e os.DirEntry) bool {
 	switch {
 	case n == "metrics.jsonl":
 		return e.Type().IsRegular()
+	case n == "runs":
+		return e.IsDir() && onlyEventFiles(filepath.Join(dir, n))
 	case strings.HasPrefix(n, tmpPrefix), strings.HasPrefix(n, oldPrefix):
 		rest := strings.TrimPrefix(strings.TrimPrefix(n, tmpPrefix), oldPrefix)
 		return e.IsDir() && (strings.HasPrefix(rest, "checkpoint-") || strings.HasPrefix(rest, "best-") || strings.HasPrefix(rest, "final-"))
@@ -59,6 +61,22 @@ func isOurs(dir string, e os.DirEntry) bool {
 		return e.IsDir() && err == nil
 	}
 	return false
+}
+
+// onlyEventFiles tells whether dir holds event files only, as
+// report_to: tensorboard writes them (Hugging Face's runs/ has a
+// subdirectory per run, and is left alone).
+func onlyEventFiles(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), "events.out.tfevents.") {
+			return false
+		}
+	}
+	return true
 }
 
 func readRunDir(dir string) (*runDir, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clipline/clipline/internal/metrics"
+	"github.com/clipline/clipline/internal/tfevents"
 )
 
 // Record is one line of output_dir/metrics.jsonl: a logging step (loss,
@@ -93,6 +94,40 @@ func (t *Trainer) record(r Record) {
 	if err != nil {
 		fmt.Fprintf(t.log, "warning: writing metrics.jsonl: %v\n", err)
 	}
+	if t.tb != nil {
+		if err := t.tb.Scalars(int64(r.Step), time.Now(), r.scalars()); err != nil {
+			fmt.Fprintf(t.log, "warning: %v\n", err)
+		}
+	}
+}
+
+// scalars are r's values under metrics.jsonl's names, validation metrics
+// as eval/t2i_r1 etc.
+func (r Record) scalars() []tfevents.Scalar {
+	var out []tfevents.Scalar
+	for _, v := range []struct {
+		tag string
+		p   *float64
+	}{{"loss", r.Loss}, {"learning_rate", r.LR}, {"grad_norm", r.GradNorm}, {"logit_scale", r.LogitScale}, {"pairs_per_s", r.PairsPerSec}} {
+		if v.p != nil {
+			out = append(out, tfevents.Scalar{Tag: v.tag, Value: *v.p})
+		}
+	}
+	if e := r.Eval; e != nil {
+		for _, d := range []struct {
+			name string
+			s    metrics.Scores
+		}{{"t2i", e.T2I}, {"i2t", e.I2T}} {
+			out = append(out,
+				tfevents.Scalar{Tag: "eval/" + d.name + "_r1", Value: d.s.R1},
+				tfevents.Scalar{Tag: "eval/" + d.name + "_r5", Value: d.s.R5},
+				tfevents.Scalar{Tag: "eval/" + d.name + "_r10", Value: d.s.R10},
+				tfevents.Scalar{Tag: "eval/" + d.name + "_mrr", Value: d.s.MRR},
+				tfevents.Scalar{Tag: "eval/" + d.name + "_ndcg10", Value: d.s.NDCG10})
+		}
+		out = append(out, tfevents.Scalar{Tag: "eval/rsum", Value: e.RSum})
+	}
+	return out
 }
 
 // openMetrics (re)writes output_dir/metrics.jsonl from the history: fresh
@@ -112,6 +147,15 @@ func (t *Trainer) openMetrics() error {
 		}
 	}
 	t.metricsOut = f
+	if t.cfg.TensorBoard() {
+		// A new file per process: on resume TensorBoard drops the earlier
+		// file's steps past the checkpoint when this one restarts there.
+		w, err := tfevents.Create(filepath.Join(t.cfg.OutputDir, "runs"), time.Now())
+		if err != nil {
+			return fmt.Errorf("train: report_to tensorboard: %w", err)
+		}
+		t.tb = w
+	}
 	return nil
 }
 

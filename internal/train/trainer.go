@@ -43,6 +43,8 @@
 //	                  such evaluation), with best_metric.json
 //	final/            the model after the last step
 //	metrics.jsonl     one JSON object per logging step and per validation
+//	runs/             with report_to: tensorboard, the same values as
+//	                  TensorBoard event files (one file per process)
 //
 // output_dir holds one run (CheckOutputDir: a non-empty one is refused
 // unless resumed from or overwritten). Every directory is written under a
@@ -69,6 +71,7 @@ import (
 	"github.com/clipline/clipline/internal/loss"
 	"github.com/clipline/clipline/internal/model"
 	"github.com/clipline/clipline/internal/optim"
+	"github.com/clipline/clipline/internal/tfevents"
 )
 
 // MaxLogitScale is CLIP's clamp on the logit_scale parameter: ln 100.
@@ -166,6 +169,7 @@ type Trainer struct {
 	bestDir    string
 	bestCkpt   string
 	metricsOut *os.File
+	tb         *tfevents.Writer // report_to: tensorboard
 	started    time.Time
 	stepsRun   int // optimizer steps run by this process (for ETA)
 }
@@ -362,6 +366,10 @@ func (t *Trainer) Close() {
 	if t.metricsOut != nil {
 		t.metricsOut.Close()
 		t.metricsOut = nil
+	}
+	if t.tb != nil {
+		t.tb.Close()
+		t.tb = nil
 	}
 }
 
