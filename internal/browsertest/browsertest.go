@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/clipline/clipline/internal/testreq"
 )
 
 // Chromium is the browser's path ($CLIPLINE_CHROMIUM first, then PATH).
@@ -25,10 +27,7 @@ func Chromium(t testing.TB) string {
 			return p
 		}
 	}
-	if os.Getenv("CLIPLINE_REQUIRE_BROWSER") == "1" {
-		t.Fatal("no chromium on PATH, and CLIPLINE_REQUIRE_BROWSER=1 (apt-get install chromium)")
-	}
-	t.Skip("no chromium on PATH (apt-get install chromium); skipping the browser test")
+	testreq.Missing(t, "CLIPLINE_REQUIRE_BROWSER", "the browser test", "no chromium on PATH", "apt-get install chromium")
 	return ""
 }
 

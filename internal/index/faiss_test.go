@@ -5,34 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/clipline/clipline/internal/index/indextest"
+	"github.com/clipline/clipline/internal/testreq"
 )
 
 // python is Debian's python3 with python3-faiss, or the test skips (fails
 // with CLIPLINE_REQUIRE_FAISS=1, as CI sets).
 func python(t *testing.T) string {
 	t.Helper()
-	const py = "/usr/bin/python3"
-	skip := func(why string) {
-		t.Helper()
-		if os.Getenv("CLIPLINE_REQUIRE_FAISS") == "1" {
-			t.Fatalf("the FAISS round trip is required (CLIPLINE_REQUIRE_FAISS=1) but %s", why)
-		}
-		t.Skipf("skipping the FAISS round trip: %s (apt-get install python3-faiss)", why)
-	}
-	if _, err := os.Stat(py); err != nil {
-		skip(py + " is absent")
-	}
-	if out, err := exec.Command(py, "-c", "import faiss").CombinedOutput(); err != nil {
-		skip("python3-faiss is not installed: " + string(bytes.TrimSpace(out)))
-	}
-	return py
+	return testreq.Python(t, "CLIPLINE_REQUIRE_FAISS", "the FAISS round trip", "faiss", "python3-faiss")
 }
 
 // faissScript loads an index with faiss.read_index and searches it.

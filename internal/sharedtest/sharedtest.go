@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/clipline/clipline/internal/testreq"
 )
 
 // Root is the shared reference folder, found next to the repository root.
@@ -27,10 +29,7 @@ func Dir(t testing.TB, elem ...string) string {
 	t.Helper()
 	p := filepath.Join(append([]string{Root()}, elem...)...)
 	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CLIPLINE_REQUIRE_SHARED") == "1" {
-			t.Fatalf("reference data %s is required (CLIPLINE_REQUIRE_SHARED=1) but absent: %v", p, err)
-		}
-		t.Skipf("reference data %s absent (set CLIPLINE_SHARED or check out ../shared): %v", p, err)
+		testreq.Missing(t, "CLIPLINE_REQUIRE_SHARED", "reference data "+p, err.Error(), "set CLIPLINE_SHARED or check out ../shared")
 	}
 	return p
 }

@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/clipline/clipline/internal/testreq"
 )
 
 // Dir is testdata/js at the repository root.
@@ -28,10 +30,7 @@ func Require(t testing.TB) {
 	t.Helper()
 	skip := func(why string) {
 		t.Helper()
-		if os.Getenv("CLIPLINE_REQUIRE_NODE") == "1" {
-			t.Fatalf("JavaScript interop test required (CLIPLINE_REQUIRE_NODE=1) but %s", why)
-		}
-		t.Skipf("skipping JavaScript interop test: %s (install with: npm ci --prefix testdata/js)", why)
+		testreq.Missing(t, "CLIPLINE_REQUIRE_NODE", "the JavaScript interop test", why, "install with: npm ci --prefix testdata/js")
 	}
 	if _, err := exec.LookPath("node"); err != nil {
 		skip("node is not installed")

@@ -9,15 +9,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/clipline/clipline/internal/testreq"
 )
 
-const python = "/usr/bin/python3"
+const python = testreq.DebianPython
 
 // Event is one event as read_events.py prints it; Values are [tag, value]
 // pairs in file order.
@@ -43,19 +44,7 @@ func (e Event) Value(tag string) (float64, bool) {
 // Python's protobuf is missing.
 func Require(t testing.TB) {
 	t.Helper()
-	skip := func(why string) {
-		t.Helper()
-		if os.Getenv("CLIPLINE_REQUIRE_PROTOBUF") == "1" {
-			t.Fatalf("the TensorBoard reader is required (CLIPLINE_REQUIRE_PROTOBUF=1) but %s", why)
-		}
-		t.Skipf("skipping the TensorBoard reader: %s (apt-get install python3-protobuf)", why)
-	}
-	if _, err := os.Stat(python); err != nil {
-		skip(python + " is absent")
-	}
-	if out, err := exec.Command(python, "-c", "import google.protobuf").CombinedOutput(); err != nil {
-		skip("python3-protobuf is not installed: " + string(bytes.TrimSpace(out)))
-	}
+	testreq.Python(t, "CLIPLINE_REQUIRE_PROTOBUF", "the TensorBoard reader", "google.protobuf", "python3-protobuf")
 }
 
 // Read parses the event file at path with read_events.py, failing t on a
