@@ -15,6 +15,7 @@ var hints = map[string]string{
 	ColImageID:           "prepare",
 	ColSplit:             "prepare",
 	ColImagePath:         "prepare",
+	ColImageBytes:        "prepare --embed-images",
 	ColCaptions:          "prepare",
 	ColCaptionTokens:     "tokenize",
 	ColPixels:            "decode",
@@ -50,6 +51,12 @@ func checkType(name string, dt arrow.DataType) bool {
 	switch name {
 	case ColImageID, ColSplit, ColImagePath:
 		return isString(dt)
+	case ColImageBytes:
+		switch dt.ID() {
+		case arrow.BINARY, arrow.LARGE_BINARY, arrow.BINARY_VIEW:
+			return true
+		}
+		return false
 	case ColCaptions:
 		e := listOf(dt)
 		return e != nil && isString(e)
@@ -73,6 +80,12 @@ type stringArray interface {
 	Value(i int) string
 }
 
+// binaryArray is binary, large_binary or binary_view.
+type binaryArray interface {
+	arrow.Array
+	Value(i int) []byte
+}
+
 type listArray interface {
 	arrow.Array
 	ValueOffsets(i int) (start, end int64)
@@ -83,6 +96,8 @@ func contractType(name string) string {
 	switch name {
 	case ColImageID, ColSplit, ColImagePath:
 		return "utf8"
+	case ColImageBytes:
+		return "binary"
 	case ColCaptions:
 		return "list<utf8>"
 	case ColCaptionTokens:
@@ -154,6 +169,28 @@ func Strings(rec arrow.RecordBatch, name string) ([]string, error) {
 	out := make([]string, a.Len())
 	for i := range out {
 		out[i] = strings.Clone(a.Value(i))
+	}
+	return out, nil
+}
+
+// Binaries returns a binary column's values, one []byte per row. They alias
+// the batch's memory (no copy, so a mapped file's images are not read until
+// used): treat them as read-only and keep the batch alive while using them.
+func Binaries(rec arrow.RecordBatch, name string) ([][]byte, error) {
+	col, err := Column(rec, name)
+	if err != nil {
+		return nil, err
+	}
+	a, ok := col.(binaryArray)
+	if !ok {
+		return nil, fmt.Errorf("column %s has type %s, want binary", name, col.DataType())
+	}
+	if err := noNulls(name, a); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, a.Len())
+	for i := range out {
+		out[i] = a.Value(i)
 	}
 	return out, nil
 }
@@ -363,6 +400,23 @@ func CaptionEmbeddings(rec arrow.RecordBatch) (VectorLists, error) {
 func NewStrings(vals []string) arrow.Array {
 	b := array.NewStringBuilder(memory.DefaultAllocator)
 	defer b.Release()
+	b.AppendValues(vals, nil)
+	return b.NewArray()
+}
+
+// NewBinaries builds a binary array (the values are copied). Its 32-bit
+// offsets hold at most 2 GiB: callers keep a batch's bytes under that.
+func NewBinaries(vals [][]byte) arrow.Array {
+	b := array.NewBinaryBuilder(memory.DefaultAllocator, arrow.BinaryTypes.Binary)
+	defer b.Release()
+	var n int
+	for _, v := range vals {
+		n += len(v)
+	}
+	if n > math.MaxInt32 {
+		panic(fmt.Sprintf("stream: %d bytes in one binary array, more than its 32-bit offsets hold", n))
+	}
+	b.ReserveData(n)
 	b.AppendValues(vals, nil)
 	return b.NewArray()
 }

@@ -59,6 +59,15 @@ func rowsOf[T uint8 | float32](f Fixed[T]) [][]float64 {
 	return out
 }
 
+// binRows is binary values as JS gives them (Uint8Array, as numbers).
+func binRows(v [][]byte) [][]float64 {
+	out := make([][]float64, len(v))
+	for i, b := range v {
+		out[i] = f64(b)
+	}
+	return out
+}
+
 func TestJavaScriptArrowReadsStream(t *testing.T) {
 	jstest.Require(t)
 	s := makeSample(13)
@@ -73,7 +82,7 @@ func TestJavaScriptArrowReadsStream(t *testing.T) {
 		caps[i] = append([]string{}, c...)
 	}
 	want := map[string]any{
-		ColImageID: s.ids, ColSplit: s.splits, ColImagePath: s.paths, "user_note": s.extra,
+		ColImageID: s.ids, ColSplit: s.splits, ColImagePath: s.paths, "user_note": s.extra, ColImageBytes: binRows(s.imgs),
 		ColCaptions: caps, ColCaptionTokens: nested(s.tok), ColCaptionEmbeddings: nested(s.cemb),
 		ColPixels: rowsOf(s.pix), ColImageEmbedding: rowsOf(s.emb),
 	}

@@ -16,6 +16,7 @@ const (
 	ColImageID           = "image_id"           // utf8: stable id of the image
 	ColSplit             = "split"              // utf8: train, val, test, ...
 	ColImagePath         = "image_path"         // utf8: path of the image file
+	ColImageBytes        = "image_bytes"        // binary: the encoded image file (JPEG, PNG, WebP, ...)
 	ColCaptions          = "captions"           // list<utf8>: captions of the image
 	ColCaptionTokens     = "caption_tokens"     // list<fixed_size_list<int32>[context]>, aligned with captions
 	ColPixels            = "pixels"             // fixed_size_list<uint8>[size*size*3], HWC RGB
@@ -45,6 +46,12 @@ func SplitField() arrow.Field { return utf8Field(ColSplit) }
 
 // ImagePathField is the image_path column (utf8).
 func ImagePathField() arrow.Field { return utf8Field(ColImagePath) }
+
+// ImageBytesField is the image_bytes column (binary): the image file's
+// bytes as stored, so a stream is self-contained without image_path's files.
+func ImageBytesField() arrow.Field {
+	return arrow.Field{Name: ColImageBytes, Type: arrow.BinaryTypes.Binary}
+}
 
 // CaptionsField is the captions column (list<utf8>).
 func CaptionsField() arrow.Field {

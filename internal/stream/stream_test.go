@@ -21,6 +21,7 @@ import (
 // sample builds n rows with every contract column plus a user column.
 type sample struct {
 	ids, splits, paths []string
+	imgs               [][]byte
 	caps               [][]string
 	tok                Tokens
 	pix                PixelRows
@@ -42,6 +43,11 @@ func makeSample(n int) sample {
 		s.ids = append(s.ids, fmt.Sprintf("img%03d", i))
 		s.splits = append(s.splits, []string{"train", "val", "test"}[i%3])
 		s.paths = append(s.paths, fmt.Sprintf("images/%d.jpg", i))
+		img := make([]byte, (i*37)%50) // lengths 0..49, every byte value across rows
+		for k := range img {
+			img[k] = byte(i*50 + k)
+		}
+		s.imgs = append(s.imgs, img)
 		s.extra = append(s.extra, fmt.Sprintf("user-%d", i))
 		var c []string
 		for j := range i % 4 { // rows with 0..3 captions, including none
@@ -67,13 +73,13 @@ func makeSample(n int) sample {
 }
 
 func (s sample) fields() []arrow.Field {
-	return []arrow.Field{ImageIDField(), SplitField(), ImagePathField(), CaptionsField(),
+	return []arrow.Field{ImageIDField(), SplitField(), ImagePathField(), ImageBytesField(), CaptionsField(),
 		CaptionTokensField(tCtx), PixelsField(tSide), ImageEmbeddingField(tDim), CaptionEmbeddingsField(tDim),
 		{Name: "user_note", Type: arrow.BinaryTypes.String}}
 }
 
 func (s sample) record(t testing.TB) arrow.RecordBatch {
-	cols := []arrow.Array{NewStrings(s.ids), NewStrings(s.splits), NewStrings(s.paths), NewStringLists(s.caps),
+	cols := []arrow.Array{NewStrings(s.ids), NewStrings(s.splits), NewStrings(s.paths), NewBinaries(s.imgs), NewStringLists(s.caps),
 		NewCaptionTokens(s.tok), NewPixels(s.pix), NewImageEmbeddings(s.emb), NewCaptionEmbeddings(s.cemb), NewStrings(s.extra)}
 	schema := arrow.NewSchema(s.fields(), nil)
 	schema = WithMeta(schema, MetaImageSize, fmt.Sprint(tSide))
@@ -101,6 +107,8 @@ func readAll(t *testing.T, r *Reader) (sample, []int64) {
 		must(err)
 		paths, err := Strings(rec, ColImagePath)
 		must(err)
+		imgs, err := Binaries(rec, ColImageBytes)
+		must(err)
 		extra, err := Strings(rec, "user_note")
 		must(err)
 		caps, err := StringLists(rec, ColCaptions)
@@ -116,6 +124,9 @@ func readAll(t *testing.T, r *Reader) (sample, []int64) {
 		got.ids = append(got.ids, ids...)
 		got.splits = append(got.splits, splits...)
 		got.paths = append(got.paths, paths...)
+		for _, b := range imgs {
+			got.imgs = append(got.imgs, bytes.Clone(b)) // the batch is released by Next
+		}
 		got.extra = append(got.extra, extra...)
 		got.caps = append(got.caps, caps...)
 		appendLists(&got.tok, tok)
@@ -150,6 +161,7 @@ func checkSame(t *testing.T, got, want sample) {
 	eq("image_id", slices.Equal(got.ids, want.ids))
 	eq("split", slices.Equal(got.splits, want.splits))
 	eq("image_path", slices.Equal(got.paths, want.paths))
+	eq("image_bytes", slices.EqualFunc(got.imgs, want.imgs, bytes.Equal))
 	eq("user_note", slices.Equal(got.extra, want.extra))
 	eq("captions", len(got.caps) == len(want.caps) && slices.EqualFunc(got.caps, want.caps, func(a, b []string) bool { return slices.Equal(a, b) }))
 	eq("caption_tokens", got.tok.Width == want.tok.Width && slices.Equal(got.tok.Values, want.tok.Values) && slices.Equal(got.tok.Offsets, want.tok.Offsets))
@@ -484,11 +496,12 @@ func TestSetColumnsPassThrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.NumCols() != rec.NumCols()+1 || out.ColumnName(5) != ColPixels || out.ColumnName(int(out.NumCols())-1) != "note2" {
+	pixCol := rec.Schema().FieldIndices(ColPixels)[0]
+	if out.NumCols() != rec.NumCols()+1 || out.ColumnName(pixCol) != ColPixels || out.ColumnName(int(out.NumCols())-1) != "note2" {
 		t.Fatalf("columns %v", out.Schema())
 	}
 	for i := range int(rec.NumCols()) {
-		if i != 5 && out.Column(i) != rec.Column(i) {
+		if i != pixCol && out.Column(i) != rec.Column(i) {
 			t.Errorf("column %s not passed through", rec.ColumnName(i))
 		}
 	}
@@ -698,5 +711,49 @@ func TestCreateSpecialFile(t *testing.T) {
 	}
 	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		t.Errorf("%s is no longer a named pipe: %v %v", fifo, fi.Mode(), err)
+	}
+}
+
+// TestBinaries: image_bytes read from binary, large_binary and binary_view
+// arrays (what other tools write back), sliced batches, and nulls, wrong
+// types and a missing column refused with clear errors.
+func TestBinaries(t *testing.T) {
+	mem := memory.DefaultAllocator
+	vals := [][]byte{{0xff, 0xd8, 0xff}, {}, {0, 1, 2, 3, 0x89}, []byte("a longer value than a view's inline twelve bytes")}
+	large := array.NewBinaryBuilder(mem, arrow.BinaryTypes.LargeBinary)
+	large.AppendValues(vals, nil)
+	view := array.NewBinaryViewBuilder(mem)
+	view.AppendValues(vals, nil)
+	for _, col := range []arrow.Array{NewBinaries(vals), large.NewArray(), view.NewArray()} {
+		schema := arrow.NewSchema([]arrow.Field{{Name: ColImageBytes, Type: col.DataType()}}, nil)
+		rec := array.NewRecordBatch(schema, []arrow.Array{col}, int64(len(vals)))
+		got, err := Binaries(rec, ColImageBytes)
+		if err != nil || !slices.EqualFunc(got, vals, bytes.Equal) {
+			t.Errorf("%s: %q %v", col.DataType(), got, err)
+		}
+		part := rec.NewSlice(2, 4)
+		got, err = Binaries(part, ColImageBytes)
+		if err != nil || !slices.EqualFunc(got, vals[2:], bytes.Equal) {
+			t.Errorf("%s sliced: %q %v", col.DataType(), got, err)
+		}
+		part.Release()
+		rec.Release()
+	}
+
+	nb := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
+	nb.AppendValues([][]byte{{1}, nil, {2}}, []bool{true, false, true})
+	schema := arrow.NewSchema([]arrow.Field{ImageBytesField(), ImagePathField()}, nil)
+	paths := NewStrings([]string{"a", "b", "c"})
+	rec := array.NewRecordBatch(schema, []arrow.Array{nb.NewArray(), paths}, 3)
+	defer rec.Release()
+	if _, err := Binaries(rec, ColImageBytes); err == nil || err.Error() != "column image_bytes: row 1 is null" {
+		t.Errorf("null row: %v", err)
+	}
+	wrong := arrow.NewSchema([]arrow.Field{{Name: ColImageBytes, Type: arrow.BinaryTypes.String}}, nil)
+	if err := RequireColumns(wrong, ColImageBytes); err == nil || err.Error() != "column image_bytes has type utf8, want binary" {
+		t.Errorf("utf8 image_bytes: %v", err)
+	}
+	if err := RequireColumns(arrow.NewSchema(nil, nil), ColImageBytes); err == nil || err.Error() != "column image_bytes missing; run prepare --embed-images first" {
+		t.Errorf("missing image_bytes: %v", err)
 	}
 }
