@@ -1,5 +1,5 @@
 // Command decode adds the pixels column to a clipline stream: each row's
-// image_path decoded, converted to RGB, resized and center-cropped exactly as
+// image (image_bytes or image_path) decoded, converted to RGB, resized and center-cropped exactly as
 // Hugging Face's CLIPImageProcessor does with Pillow.
 //
 //	decode (--model DIR|ID | --size N) [--image-root DIR] [--skip-bad] [--in FILE] [--out FILE]
@@ -16,9 +16,11 @@ import (
 
 const description = `Decode images into a pixels column.
 
-Reads an Arrow IPC stream (stdin by default) whose rows have an image_path
+Reads an Arrow IPC stream (stdin by default) whose rows have an image_bytes
+column (the encoded files, as prepare --embed-images writes) or an image_path
 column, and writes it (stdout by default) with pixels added:
-fixed_size_list<uint8>[N*N*3], the image as HWC RGB. Each image (JPEG, PNG,
+fixed_size_list<uint8>[N*N*3], the image as HWC RGB. When a stream has both,
+image_bytes is decoded and image_path is not read. Each image (JPEG, PNG,
 GIF, WebP or BMP) is converted to RGB as Pillow's convert("RGB") does, resized
 with Pillow's bicubic filter so its shorter side is N (the longer side
 floored; antialiased when shrinking), and center-cropped to N x N with
@@ -34,7 +36,7 @@ against the current directory (prepare writes absolute paths).
 
 Images are decoded on all cores; row order is kept. An image that cannot be
 read or decoded stops the stage with an error naming the row, image_id and
-file, and no output is completed; with --skip-bad such rows are dropped and
+file (or image_bytes), and no output is completed; with --skip-bad such rows are dropped and
 counted on stderr instead. Other columns pass through unchanged; the schema
 metadata gains clipline.image_size (and clipline.model) and a provenance
 entry.`
@@ -44,7 +46,7 @@ type command struct {
 	Size      int    `xor:"geometry" placeholder:"N" help:"Output side in pixels (resize shortest side to N, crop N x N)."`
 	ImageRoot string `placeholder:"DIR" help:"Directory that relative image paths are resolved against (default: the current directory)."`
 	SkipBad   bool   `help:"Drop rows whose image cannot be read or decoded (counted on stderr) instead of failing."`
-	In        string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with image_path; pass --in FILE or pipe one: prepare ... | decode --model DIR" help:"Input stream (- is stdin)."`
+	In        string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with image_bytes or image_path; pass --in FILE or pipe one: prepare ... | decode --model DIR" help:"Input stream (- is stdin)."`
 	Out       string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
 	Compress  string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
 	Workers   int    `default:"0" placeholder:"N" help:"Goroutines decoding images; 0 for all cores."`

@@ -72,18 +72,25 @@ func fixture(t *testing.T, dir string) []string {
 }
 
 // writeStream writes rows with image_id, image_path and a user column.
-func writeStream(t testing.TB, path string, ids, paths []string) {
+func writeStream(t testing.TB, path string, ids, paths []string) { writeRows(t, path, ids, paths, nil) }
+
+// writeRows writes rows with image_id, image_bytes (unless data is nil),
+// image_path and a user column.
+func writeRows(t testing.TB, path string, ids, paths []string, data [][]byte) {
 	t.Helper()
-	schema := arrow.NewSchema([]arrow.Field{stream.ImageIDField(), stream.ImagePathField(),
-		{Name: "my_note", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	fields := []arrow.Field{stream.ImageIDField(), stream.ImagePathField(), {Name: "my_note", Type: arrow.BinaryTypes.String, Nullable: true}}
 	notes := make([]string, len(ids))
 	for i := range notes {
 		notes[i] = "note " + ids[i]
 	}
 	cols := []arrow.Array{stream.NewStrings(ids), stream.NewStrings(paths), stream.NewStrings(notes)}
+	if data != nil {
+		fields, cols = append(fields, stream.ImageBytesField()), append(cols, stream.NewBinaries(data))
+	}
+	schema := arrow.NewSchema(fields, nil)
 	rec := array.NewRecordBatch(schema, cols, int64(len(ids)))
 	defer rec.Release()
-	streamtest.WriteFile(t, path, schema, stream.Options{}, rec)
+	streamtest.WriteFile(t, path, schema, stream.Options{BatchRows: 4}, rec)
 }
 
 type result struct {
@@ -286,11 +293,11 @@ func TestDecodeArgumentsAndInput(t *testing.T) {
 	if err := run([]string{"--in", "x"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--size") {
 		t.Fatalf("missing geometry: %v", err)
 	}
-	// A stream without image_path.
+	// A stream without image_path or image_bytes.
 	in := filepath.Join(dir, "noimg.arrows")
 	streamtest.WriteFile(t, in, arrow.NewSchema([]arrow.Field{stream.ImageIDField()}, nil), stream.Options{})
 	err := run([]string{"--size", "8", "--in", in, "--out", filepath.Join(dir, "o.arrows")}, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), stream.ColImagePath) {
+	if err == nil || err.Error() != in+": neither image_bytes nor image_path to decode; prepare writes them" {
 		t.Fatalf("missing image_path: %v", err)
 	}
 	// Empty input is an error from the stream reader.
@@ -300,6 +307,76 @@ func TestDecodeArgumentsAndInput(t *testing.T) {
 	}
 	if err := run([]string{"--size", "8", "--in", empty, "--out", filepath.Join(dir, "o.arrows")}, io.Discard, io.Discard); err == nil {
 		t.Fatal("empty input accepted")
+	}
+}
+
+// readFiles is the files' contents.
+func readFiles(t testing.TB, files ...string) [][]byte {
+	t.Helper()
+	var data [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, b)
+	}
+	return data
+}
+
+// TestDecodeImageBytes: image_bytes is decoded in place of image_path (it
+// wins when a row has both: here the paths name other, or no, files) to the
+// pixels the same files give through image_path; a corrupt image names its
+// row, image_id and column, and --skip-bad drops it.
+func TestDecodeImageBytes(t *testing.T) {
+	dir := t.TempDir()
+	files := fixture(t, dir)
+	var ids, decoys []string
+	for i := range files {
+		ids = append(ids, "id"+strconv.Itoa(i))
+		decoys = append(decoys, files[(i+1)%len(files)])
+	}
+	decoys[2] = filepath.Join(dir, "missing.png")
+	in, out := filepath.Join(dir, "in.arrows"), filepath.Join(dir, "out.arrows")
+	writeRows(t, in, ids, decoys, readFiles(t, files...))
+	if err := run([]string{"--size", "16", "--in", in, "--out", out, "--workers", "2"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got := readStream(t, out)
+	byPath := filepath.Join(dir, "bypath.arrows")
+	writeStream(t, byPath, ids, files)
+	if err := run([]string{"--size", "16", "--in", byPath, "--out", out}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	want := readStream(t, out)
+	if strings.Join(got.ids, ",") != strings.Join(ids, ",") || got.notes[5] != "note id5" || got.size != "16" {
+		t.Fatalf("rows %v, notes %v, size %q", got.ids, got.notes, got.size)
+	}
+	if !bytes.Equal(got.pixels.Values, want.pixels.Values) {
+		t.Fatal("pixels from image_bytes differ from the same files' through image_path")
+	}
+
+	// One image cut short (and no files under image_path).
+	cut := filepath.Join(dir, "cut.jpg")
+	data, _ := os.ReadFile(files[1])
+	if err := os.WriteFile(cut, data[:len(data)/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeRows(t, in, []string{"a", "b", "c"}, []string{"", "", ""}, readFiles(t, files[0], cut, files[3]))
+	err := run([]string{"--size", "8", "--in", in, "--out", out}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "row 1 (image_id b): image_bytes: ") {
+		t.Fatalf("corrupt image_bytes: %v", err)
+	}
+	var stderr bytes.Buffer
+	if err := run([]string{"--size", "8", "--skip-bad", "--in", in, "--out", out}, io.Discard, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "skipping row 1 (image_id b): image_bytes: ") || !strings.Contains(stderr.String(), "1 rows dropped") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+	kept := readStream(t, out)
+	if strings.Join(kept.ids, ",") != "a,c" || !bytes.Equal(kept.pixels.Row(1), expected(t, files[3], 8)) {
+		t.Errorf("kept %v", kept.ids)
 	}
 }
 

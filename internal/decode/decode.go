@@ -1,5 +1,5 @@
 // Package decode is the decode stage's work: the pixels column of a stream,
-// each row's image_path decoded and resized on all cores by imageproc.Pool,
+// each row's image_bytes or image_path decoded and resized on all cores by imageproc.Pool,
 // with progress and skipped images reported on a log.
 package decode
 
@@ -66,20 +66,21 @@ type Options struct {
 	Log       io.Writer          // progress, skipped images and the summary line; nil for silence
 }
 
-// Run writes in with pixels added: each row's image as HWC RGB at the
-// geometry's crop, rows in order. An image that cannot be read or decoded
-// fails the stage with the row (and image_id) named, or with SkipBad drops
-// its row.
+// Run writes in with pixels added: each row's image (image_bytes when the
+// stream has that column, else the file image_path names) as HWC RGB at
+// the geometry's crop, rows in order. An image that cannot be read or
+// decoded fails the stage with the row (and image_id) named, or with
+// SkipBad drops its row.
 func Run(in *stream.Reader, o Options) error {
 	g := o.Geometry
 	pool, err := imageproc.NewPool(g, o.Workers)
 	if err != nil {
 		return err
 	}
-	if err := in.Require(stream.ColImagePath); err != nil {
-		return err
+	src, err := NewSource(in.Schema(), o.ImageRoot, pool)
+	if err != nil {
+		return in.Errorf("%w", err)
 	}
-	hasID := stream.HasColumn(in.Schema(), stream.ColImageID)
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
@@ -97,45 +98,32 @@ func Run(in *stream.Reader, o Options) error {
 		Fields:  []arrow.Field{stream.PixelsField(g.CropW)},
 		Meta:    meta,
 		Fn: func(rec arrow.RecordBatch, firstRow int64) ([]arrow.Array, []bool, error) {
-			paths, err := stream.Strings(rec, stream.ColImagePath)
+			// A fresh buffer per batch: the column wraps it without copying
+			// and the writer may hold it after this batch.
+			n := int(rec.NumRows())
+			pix := make([]byte, n*pool.OutLen())
+			errs, err := src.Decode(pix, rec, firstRow)
 			if err != nil {
 				return nil, nil, err
 			}
-			var ids []string
-			if hasID {
-				if ids, err = stream.Strings(rec, stream.ColImageID); err != nil {
-					return nil, nil, err
-				}
-			}
-			for i, p := range paths {
-				paths[i] = Resolve(o.ImageRoot, p)
-			}
-			// A fresh buffer per batch: the column wraps it without copying
-			// and the writer may hold it after this batch.
-			pix := make([]byte, len(paths)*pool.OutLen())
-			errs := pool.Files(pix, paths)
 			var keep []bool
 			for i, e := range errs {
 				if e == nil {
 					continue
 				}
-				where := fmt.Sprintf("row %d", firstRow+int64(i))
-				if ids != nil {
-					where += fmt.Sprintf(" (image_id %s)", ids[i])
-				}
 				if !o.SkipBad {
-					return nil, nil, fmt.Errorf("%s: %w (--skip-bad drops such rows)", where, e)
+					return nil, nil, fmt.Errorf("%w (--skip-bad drops such rows)", e)
 				}
 				if keep == nil {
-					keep = make([]bool, len(paths))
+					keep = make([]bool, n)
 					for j := range keep {
 						keep[j] = true
 					}
 				}
 				keep[i] = false
-				prog.skipped(where, e)
+				prog.skipped(e)
 			}
-			prog.add(len(paths))
+			prog.add(n)
 			col := stream.NewPixels(stream.PixelRows{Width: pool.OutLen(), Values: pix})
 			return []arrow.Array{col}, keep, nil
 		},
@@ -152,6 +140,81 @@ func Run(in *stream.Reader, o Options) error {
 	}
 	fmt.Fprintln(o.Log)
 	return nil
+}
+
+// Source is where a stream's images are: the image_bytes column when the
+// schema has it (it wins over image_path, so a self-contained stream never
+// reads stale files), else the files image_path names. Embed decodes
+// through it too, so its pixels are decode's bit for bit.
+type Source struct {
+	bytes bool // read image_bytes (else image_path)
+	hasID bool
+	root  string
+	pool  *imageproc.Pool
+}
+
+// NewSource checks schema for an image column and returns the Source
+// decoding it on pool, relative image paths resolved against root.
+func NewSource(schema *arrow.Schema, root string, pool *imageproc.Pool) (*Source, error) {
+	s := &Source{bytes: stream.HasColumn(schema, stream.ColImageBytes), hasID: stream.HasColumn(schema, stream.ColImageID), root: root, pool: pool}
+	col := stream.ColImagePath
+	if s.bytes {
+		col = stream.ColImageBytes
+	} else if !stream.HasColumn(schema, col) {
+		return nil, fmt.Errorf("neither %s nor %s to decode; prepare writes them", stream.ColImageBytes, stream.ColImagePath)
+	}
+	if err := stream.RequireColumns(schema, col); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Column is the column the images are read from.
+func (s *Source) Column() string {
+	if s.bytes {
+		return stream.ColImageBytes
+	}
+	return stream.ColImagePath
+}
+
+// Decode decodes rec's images into dst (rows*OutLen bytes, HWC RGB). The
+// per-row errors (nil where the image decoded; its slot is then zeroed)
+// name the stream row, its image_id and the file or column; err is a
+// column that cannot be read.
+func (s *Source) Decode(dst []byte, rec arrow.RecordBatch, firstRow int64) (errs []error, err error) {
+	var ids []string
+	if s.hasID {
+		if ids, err = stream.Strings(rec, stream.ColImageID); err != nil {
+			return nil, err
+		}
+	}
+	if s.bytes {
+		data, err := stream.Binaries(rec, stream.ColImageBytes)
+		if err != nil {
+			return nil, err
+		}
+		errs = s.pool.Bytes(dst, data, func(int) string { return stream.ColImageBytes })
+	} else {
+		paths, err := stream.Strings(rec, stream.ColImagePath)
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range paths {
+			paths[i] = Resolve(s.root, p)
+		}
+		errs = s.pool.Files(dst, paths)
+	}
+	for i, e := range errs {
+		if e == nil {
+			continue
+		}
+		where := fmt.Sprintf("row %d", firstRow+int64(i))
+		if ids != nil {
+			where += fmt.Sprintf(" (image_id %s)", ids[i])
+		}
+		errs[i] = fmt.Errorf("%s: %w", where, e)
+	}
+	return errs, nil
 }
 
 // Resolve is the path decode reads for image_path p under --image-root
@@ -182,11 +245,11 @@ func (p *progress) add(n int) {
 	}
 }
 
-func (p *progress) skipped(where string, err error) {
+func (p *progress) skipped(err error) {
 	p.nskipped++
 	switch {
 	case p.nskipped <= maxSkipLines:
-		fmt.Fprintf(p.w, "decode: skipping %s: %v\n", where, err)
+		fmt.Fprintf(p.w, "decode: skipping %v\n", err)
 	case p.nskipped == maxSkipLines+1:
 		fmt.Fprintf(p.w, "decode: skipping more unreadable images (counted at the end)\n")
 	}

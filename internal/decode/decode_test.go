@@ -5,6 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/clipline/clipline/internal/imageproc"
+	"github.com/clipline/clipline/internal/stream"
 )
 
 // TestGeometry: --size, or a model directory's preprocessing at its
@@ -46,6 +51,38 @@ func TestGeometry(t *testing.T) {
 		}
 		if err != nil || g.CropW != c.want || g.CropH != c.want {
 			t.Errorf("Geometry(%q, %d) = %+v, %v; want crop %d", c.dir, c.size, g, err, c.want)
+		}
+	}
+}
+
+// TestNewSource: image_bytes wins over image_path, either alone is enough,
+// and a wrongly typed image_bytes or no image column is refused.
+func TestNewSource(t *testing.T) {
+	pool, err := imageproc.NewPool(imageproc.Square(4), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := func(fs ...arrow.Field) *arrow.Schema { return arrow.NewSchema(fs, nil) }
+	for _, c := range []struct {
+		schema *arrow.Schema
+		col    string // the column read, or
+		err    string
+	}{
+		{schema(stream.ImagePathField(), stream.ImageBytesField()), stream.ColImageBytes, ""},
+		{schema(stream.ImageBytesField()), stream.ColImageBytes, ""},
+		{schema(stream.ImageIDField(), stream.ImagePathField()), stream.ColImagePath, ""},
+		{schema(stream.ImagePathField(), arrow.Field{Name: stream.ColImageBytes, Type: arrow.BinaryTypes.String}), "", "column image_bytes has type utf8, want binary"},
+		{schema(stream.ImageIDField()), "", "neither image_bytes nor image_path to decode; prepare writes them"},
+	} {
+		s, err := NewSource(c.schema, "", pool)
+		if c.err != "" {
+			if err == nil || err.Error() != c.err {
+				t.Errorf("%v: %v, want %q", c.schema, err, c.err)
+			}
+			continue
+		}
+		if err != nil || s.Column() != c.col {
+			t.Errorf("%v: %v, want column %s", c.schema, err, c.col)
 		}
 	}
 }

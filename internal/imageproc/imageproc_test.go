@@ -488,3 +488,47 @@ func TestNormalizeMatchesReference(t *testing.T) {
 		t.Fatalf("normalised pixels differ by %g", worst)
 	}
 }
+
+// TestPoolBytes: images decoded in place from memory equal the same files
+// decoded by Files, in order across workers; a bad image's slot is zeroed
+// and its error names it, and the others are unaffected.
+func TestPoolBytes(t *testing.T) {
+	var data [][]byte
+	var paths []string
+	dir := t.TempDir()
+	for i := range 9 {
+		m := testPicture(20+i*7, 50-i*3)
+		b := encode(t, png.Encode, m)
+		if i%2 == 1 {
+			b = encode(t, func(w io.Writer, m image.Image) error { return jpeg.Encode(w, m, nil) }, m)
+		}
+		if i == 4 {
+			b = b[:len(b)/2] // truncated
+		}
+		path := filepath.Join(dir, "img"+string(rune('0'+i)))
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		data, paths = append(data, b), append(paths, path)
+	}
+	pool, err := NewPool(Square(12), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := pool.OutLen()
+	fromFiles := make([]byte, len(paths)*n)
+	fileErrs := pool.Files(fromFiles, paths)
+	fromBytes := bytes.Repeat([]byte{0xAA}, len(data)*n) // a failed slot must be zeroed
+	errs := pool.Bytes(fromBytes, data, func(i int) string { return "row " + string(rune('0'+i)) })
+	for i := range data {
+		if (errs[i] == nil) != (fileErrs[i] == nil) || (errs[i] == nil) != (i != 4) {
+			t.Fatalf("image %d: bytes error %v, file error %v", i, errs[i], fileErrs[i])
+		}
+		if !bytes.Equal(fromBytes[i*n:(i+1)*n], fromFiles[i*n:(i+1)*n]) {
+			t.Errorf("image %d: pixels from bytes differ from the file's", i)
+		}
+	}
+	if !strings.HasPrefix(errs[4].Error(), "row 4: ") || bytes.Count(fromBytes[4*n:5*n], []byte{0}) != n {
+		t.Errorf("bad image: error %q, slot not zeroed", errs[4])
+	}
+}

@@ -36,10 +36,28 @@ func (p *Pool) OutLen() int { return p.procs[0].OutLen() }
 // hold len(paths) images) and returns one error per path, nil where the
 // image decoded; a failed image's slot is zeroed. Errors name the path.
 func (p *Pool) Files(dst []byte, paths []string) []error {
-	n := len(paths)
+	return p.each(dst, len(paths), func(proc *Processor, slot []byte, i int) error {
+		_, err := proc.File(slot, paths[i])
+		return err
+	})
+}
+
+// Bytes decodes the encoded images data[i] (a stream's image_bytes, read in
+// place: no temporary files) into dst as Files does. Errors name the
+// image by name(i).
+func (p *Pool) Bytes(dst []byte, data [][]byte, name func(i int) string) []error {
+	return p.each(dst, len(data), func(proc *Processor, slot []byte, i int) error {
+		_, err := proc.Bytes(slot, data[i], name(i))
+		return err
+	})
+}
+
+// each runs fn for images 0..n-1 on the pool's workers, image i into its
+// slot of dst; a failed image's slot is zeroed.
+func (p *Pool) each(dst []byte, n int, fn func(proc *Processor, slot []byte, i int) error) []error {
 	size := p.OutLen()
 	if len(dst) < n*size {
-		panic("imageproc.Pool.Files: dst too short")
+		panic("imageproc.Pool: dst too short")
 	}
 	errs := make([]error, n)
 	var next atomic.Int64
@@ -54,7 +72,7 @@ func (p *Pool) Files(dst []byte, paths []string) []error {
 					return
 				}
 				slot := dst[i*size : (i+1)*size]
-				if _, err := proc.File(slot, paths[i]); err != nil {
+				if err := fn(proc, slot, i); err != nil {
 					errs[i] = err
 					clear(slot)
 				}
