@@ -45,4 +45,10 @@ Sources:
              resume and progress, then convert. Karpathy splits: 29,000 train,
              1,014 val, 1,000 test images.
 
+--shard K/N (or env, in a Slurm array or Kubernetes Indexed Job) writes
+only part K of N contiguous parts of the rows, as --out
+DIR/part-KKKKK-of-NNNNN.arrow; splits are drawn over the whole dataset, so
+the parts read as one directory equal the unsharded stream. synthetic
+renders only its part's images (docs/scale.md).
+
 Downloads are cached under $CLIPLINE_CACHE (default ~/.cache/clipline).`

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -27,18 +28,27 @@ type WriteOptions struct {
 	Args     []string  // prepare's arguments, recorded in provenance
 	Log      io.Writer // receives the summary line; nil for silence
 	Start    time.Time // when the stage began, for the summary's time
+	// Part, when sharded, writes only that part's contiguous range of the
+	// rows (all of them validated), so the parts concatenate to the whole.
+	Part shard.Spec
 }
 
 // batchRows is how many rows go into one record batch handed to the writer
 // (which re-batches to its own target size).
 const batchRows = 4096
 
-// Write validates rows and writes them as prepare's stream, with a
-// provenance entry for prepare. Nothing is written when rows are invalid,
-// and a file appears only once complete.
+// Write validates rows and writes them (o.Part's share) as prepare's
+// stream, with a provenance entry for prepare. Nothing is written when rows
+// are invalid, and a file appears only once complete.
 func Write(rows []Row, o WriteOptions) (err error) {
 	if err := Validate(rows); err != nil {
 		return err
+	}
+	part := ""
+	if o.Part.Sharded() {
+		part = fmt.Sprintf(" (part %s of %d)", o.Part, len(rows))
+		lo, hi := o.Part.Range(len(rows))
+		rows = rows[lo:hi]
 	}
 	schema := stream.WithProvenance(Schema(), "prepare", o.Args)
 	w, err := stream.Create(o.Out, schema, stream.Options{Compress: o.Compress, Stdout: o.Stdout})
@@ -55,8 +65,8 @@ func Write(rows []Row, o WriteOptions) (err error) {
 		return err
 	}
 	if o.Log != nil {
-		fmt.Fprintf(o.Log, "prepare: %d images (%s), %d captions -> %s in %.1fs\n",
-			len(rows), FormatCounts(SplitCounts(rows)), CaptionCount(rows), w.Name(), time.Since(o.Start).Seconds())
+		fmt.Fprintf(o.Log, "prepare: %d images%s (%s), %d captions -> %s in %.1fs\n",
+			len(rows), part, FormatCounts(SplitCounts(rows)), CaptionCount(rows), w.Name(), time.Since(o.Start).Seconds())
 	}
 	return nil
 }
