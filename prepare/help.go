@@ -7,6 +7,7 @@ const description = `Write a dataset as a clipline stream: one row per image.
   prepare synthetic --render-dir DIR [--domain general|scenes] [--seed N] [--images N]
   prepare jsonl FILE [--image-root DIR] [--val-frac F] [--test-frac F] [--seed N]
   prepare flickr30k --dir DIR | --download [--cache-dir DIR]
+  prepare webdataset SHARD.tar|DIR... [--split NAME | --val-frac F --test-frac F]
 
 Writes an Arrow IPC stream (stdout by default, or --out FILE, which appears
 only once complete) with the columns
@@ -14,7 +15,11 @@ only once complete) with the columns
   image_id    utf8        stable id of the image (independent of where files live)
   split       utf8        train, val, test (or a name the source gives)
   image_path  utf8        ABSOLUTE path of the image file; decode reads it as-is
+  image_bytes binary      the image file itself, instead of image_path, from
+                          the sources that carry images (webdataset)
   captions    list<utf8>  every caption of the image
+  url         utf8        where the image was downloaded from (webdataset,
+                          when img2dataset's metadata says; null if unknown)
 
 and a provenance entry (stage and arguments) in the schema metadata. Rows are
 grouped by image: a caption listed under several images appears in each of
@@ -44,11 +49,18 @@ Sources:
              the mirror nlphuji/flickr30k (4.4 GB zip + CSV) into a cache with
              resume and progress, then convert. Karpathy splits: 29,000 train,
              1,014 val, 1,000 test images.
-
---shard K/N (or env, in a Slurm array or Kubernetes Indexed Job) writes
-only part K of N contiguous parts of the rows, as --out
-DIR/part-KKKKK-of-NNNNN.arrow; splits are drawn over the whole dataset, so
-the parts read as one directory equal the unsharded stream. synthetic
-renders only its part's images (docs/scale.md).
+  webdataset tar shards as img2dataset writes them (.tar or .tar.gz; a
+             directory stands for its *.tar, *.tar.gz, *.tgz in name order):
+             members grouped into samples by key (the member path up to the
+             first dot of the base name, as webdataset and open_clip group
+             them): KEY.jpg, .jpeg, .png or .webp the image, KEY.txt its
+             caption, optional KEY.json metadata ("key" the image_id, else
+             KEY; "url"; "caption" when there is no .txt). A sample with no
+             image, no caption, two images or an unreadable member is an
+             error naming shard and sample (--skip-bad skips and counts
+             them); a damaged tar always fails. --val-frac and --test-frac
+             draw over the samples in order, bad ones included. The shards
+             are read twice: once without the images (a plain .tar seeks
+             over them) to check and count, then to write.
 
 Downloads are cached under $CLIPLINE_CACHE (default ~/.cache/clipline).`

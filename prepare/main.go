@@ -4,6 +4,7 @@
 //	prepare synthetic [--domain general|scenes] [--seed N] [--images N] --render-dir DIR [--out FILE | --jsonl DIR]
 //	prepare jsonl FILE [--image-root DIR] [--val-frac F --test-frac F [--seed N]] [--skip-bad] [--skip-missing] [--out FILE]
 //	prepare flickr30k (--dir DIR | --download [--cache-dir DIR]) [--out FILE]
+//	prepare webdataset SHARD.tar|DIR... [--split NAME | --val-frac F --test-frac F [--seed N]] [--skip-bad] [--out FILE]
 package main
 
 import (
@@ -20,19 +21,19 @@ import (
 	"github.com/clipline/clipline/internal/dataset"
 	"github.com/clipline/clipline/internal/dataset/flickr30k"
 	"github.com/clipline/clipline/internal/dataset/jsonl"
+	"github.com/clipline/clipline/internal/dataset/webdataset"
 	"github.com/clipline/clipline/internal/fetch"
-	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/synthetic"
 )
 
 type commands struct {
-	Out         string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
-	Compress    string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
-	shard.Flags `embed:""`
+	Out      string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
+	Compress string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
 
-	Synthetic syntheticCmd `cmd:"" help:"Render the embedded synthetic dataset (no network)."`
-	Jsonl     jsonlCmd     `cmd:"" name:"jsonl" help:"Convert query/positive JSONL pairs."`
-	Flickr30k flickrCmd    `cmd:"" name:"flickr30k" help:"Convert (or download and convert) Flickr30k."`
+	Synthetic  syntheticCmd  `cmd:"" help:"Render the embedded synthetic dataset (no network)."`
+	Jsonl      jsonlCmd      `cmd:"" name:"jsonl" help:"Convert query/positive JSONL pairs."`
+	Flickr30k  flickrCmd     `cmd:"" name:"flickr30k" help:"Convert (or download and convert) Flickr30k."`
+	Webdataset webdatasetCmd `cmd:"" name:"webdataset" help:"Convert webdataset tar shards (img2dataset's output); images go into the stream."`
 }
 
 type syntheticCmd struct {
@@ -71,6 +72,24 @@ type flickrCmd struct {
 	SkipMissing bool   `help:"Drop annotated images whose file is missing (counted on stderr) instead of failing."`
 }
 
+// drawFlags split the images of the sources that carry none.
+type drawFlags struct {
+	Split    string  `default:"train" placeholder:"NAME" help:"Split of every image (the train share with --val-frac/--test-frac)."`
+	ValFrac  float64 `default:"0" placeholder:"F" help:"Fraction of the images to put in val (seeded draw over the input order)."`
+	TestFrac float64 `default:"0" placeholder:"F" help:"Fraction of the images to put in test (seeded draw over the input order)."`
+	Seed     uint64  `default:"1" placeholder:"N" help:"Seed of the --val-frac/--test-frac draw."`
+}
+
+func (d drawFlags) fractions() dataset.Fractions {
+	return dataset.Fractions{Val: d.ValFrac, Test: d.TestFrac, Seed: d.Seed}
+}
+
+type webdatasetCmd struct {
+	Shards  []string `arg:"" placeholder:"SHARD.tar|DIR" help:"Tar shards (.tar, .tar.gz), or directories of them (their *.tar, *.tar.gz, *.tgz in name order)."`
+	SkipBad bool     `help:"Skip bad samples (no image, no caption, two images, unreadable; counted on stderr) instead of failing."`
+	drawFlags
+}
+
 func main() { cli.Main("prepare", run) }
 
 // env is what commands need from the process.
@@ -80,7 +99,6 @@ type env struct {
 	stdout, stderr io.Writer
 	ctx            context.Context
 	start          time.Time
-	part           shard.Spec // --shard's part; zero when not sharded
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -90,13 +108,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if kctx == nil {
 		return err
 	}
-	part, err := c.Spec()
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return kctx.Run(&env{cmd: &c, args: args, stdout: stdout, stderr: stderr, ctx: ctx, start: time.Now(), part: part})
+	return kctx.Run(&env{cmd: &c, args: args, stdout: stdout, stderr: stderr, ctx: ctx, start: time.Now()})
 }
 
 func (s *syntheticCmd) Run(e *env) error {
@@ -106,7 +120,7 @@ func (s *syntheticCmd) Run(e *env) error {
 	cfg := synthetic.Config{
 		Seed: s.Seed, Images: s.Images, Domain: synthetic.Domain(s.Domain), ImageDir: s.RenderDir,
 		ValFrac: s.ValFrac, TestFrac: s.TestFrac, MinSize: s.MinSize, MaxSize: s.MaxSize,
-		JPEGFrac: s.JPEGFrac, Quality: 90, Workers: s.Workers, RenderPart: e.part,
+		JPEGFrac: s.JPEGFrac, Quality: 90, Workers: s.Workers,
 	}
 	if s.JPEGFrac == 0 {
 		cfg.JPEGFrac = -1 // zero means "none" on the command line
@@ -118,8 +132,6 @@ func (s *syntheticCmd) Run(e *env) error {
 	st.Report(e.stderr, cfg, time.Since(e.start))
 	if s.JSONL == "" {
 		return e.write(rows)
-	} else if e.part.Sharded() {
-		return fmt.Errorf("--jsonl %s writes JSONL files, not parts: drop --shard %s", s.JSONL, e.cmd.Shard)
 	} else if e.cmd.Out != "-" {
 		return fmt.Errorf("--jsonl %s writes JSONL files instead of the stream; drop --out %s", s.JSONL, e.cmd.Out)
 	}
@@ -154,12 +166,23 @@ func (f *flickrCmd) Run(e *env) error {
 	return e.write(rows)
 }
 
-// write writes rows (--shard's part of them) as the stream to --out.
-func (e *env) write(rows []dataset.Row) error {
-	out, err := e.part.Output(e.cmd.Out)
+func (w *webdatasetCmd) Run(e *env) error {
+	shards, err := webdataset.Shards(w.Shards)
 	if err != nil {
 		return err
 	}
-	return dataset.Write(rows, dataset.WriteOptions{Out: out, Stdout: e.stdout, Part: e.part,
-		Compress: e.cmd.Compress, Args: e.args, Log: e.stderr, Start: e.start})
+	_, err = webdataset.Prepare(shards, webdataset.PrepareOptions{Split: w.Split, Draw: w.fractions(),
+		SkipBad: w.SkipBad, Log: e.stderr}, e.writeOptions())
+	return err
+}
+
+// write writes rows as the stream to --out.
+func (e *env) write(rows []dataset.Row) error {
+	return dataset.Write(rows, e.writeOptions())
+}
+
+// writeOptions is where and how the stream goes.
+func (e *env) writeOptions() dataset.WriteOptions {
+	return dataset.WriteOptions{Out: e.cmd.Out, Stdout: e.stdout,
+		Compress: e.cmd.Compress, Args: e.args, Log: e.stderr, Start: e.start}
 }

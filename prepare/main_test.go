@@ -10,17 +10,25 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/clipline/clipline/internal/dataset"
 	"github.com/clipline/clipline/internal/stream"
 )
 
-// table is a stream read back into plain columns.
+// table is a stream read back into plain columns; image_path, image_bytes
+// and url are read where the stream has them (urls: "" for null).
 type table struct {
+	columns            []string
 	ids, splits, paths []string
+	images             [][]byte
 	captions           [][]string
+	urls               []string
 	prov               []stream.Step
 }
 
@@ -31,10 +39,13 @@ func readStream(t *testing.T, path string) table {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if err := r.Require(stream.ColImageID, stream.ColSplit, stream.ColImagePath, stream.ColCaptions); err != nil {
+	if err := r.Require(stream.ColImageID, stream.ColSplit, stream.ColCaptions); err != nil {
 		t.Fatal(err)
 	}
 	var tb table
+	for _, f := range r.Schema().Fields() {
+		tb.columns = append(tb.columns, f.Name)
+	}
 	tb.prov, err = stream.Provenance(r.Schema())
 	if err != nil {
 		t.Fatal(err)
@@ -43,15 +54,33 @@ func readStream(t *testing.T, path string) table {
 		rec := r.Batch()
 		ids, _ := stream.Strings(rec, stream.ColImageID)
 		splits, _ := stream.Strings(rec, stream.ColSplit)
-		paths, _ := stream.Strings(rec, stream.ColImagePath)
 		caps, err := stream.StringLists(rec, stream.ColCaptions)
 		if err != nil {
 			t.Fatal(err)
 		}
 		tb.ids = append(tb.ids, ids...)
 		tb.splits = append(tb.splits, splits...)
-		tb.paths = append(tb.paths, paths...)
 		tb.captions = append(tb.captions, caps...)
+		has := func(name string) bool { return len(rec.Schema().FieldIndices(name)) == 1 }
+		if has(stream.ColImagePath) {
+			paths, _ := stream.Strings(rec, stream.ColImagePath)
+			tb.paths = append(tb.paths, paths...)
+		}
+		if has(stream.ColImageBytes) {
+			imgs, err := stream.Binaries(rec, stream.ColImageBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range imgs {
+				tb.images = append(tb.images, slices.Clone(b))
+			}
+		}
+		if has(dataset.ColURL) {
+			u := rec.Column(rec.Schema().FieldIndices(dataset.ColURL)[0]).(*array.String)
+			for i := range u.Len() {
+				tb.urls = append(tb.urls, u.Value(i)) // "" where null
+			}
+		}
 	}
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
@@ -259,7 +288,7 @@ func TestHelpExplains(t *testing.T) {
 	if err := run([]string{"--help"}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"synthetic", "jsonl", "flickr30k", "ABSOLUTE", "image_id", "--out"} {
+	for _, want := range []string{"synthetic", "jsonl", "flickr30k", "webdataset", "image_bytes", "ABSOLUTE", "image_id", "--out"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}

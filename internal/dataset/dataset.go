@@ -23,39 +23,79 @@ const (
 type Row struct {
 	ImageID   string   // stable identifier, independent of where files live
 	Split     string   // train, val, test, or a source-defined name
-	ImagePath string   // absolute path to the image file (decode reads it as-is)
+	ImagePath string   // absolute path to the image file (decode reads it as-is); "" for sources without files
 	Captions  []string // at least one; a caption may also appear under other images (multi-positive)
+
+	ImageBytes []byte // the encoded image file, for sources that carry images (webdataset, parquet)
+	URL        string // where the image was downloaded from, when the source says (img2dataset)
 }
 
 // Validate checks the invariants every stage downstream relies on: at least
-// one row, unique non-empty image ids, a split, a path and at least one
-// non-empty caption per row. The error names the offending row.
+// one row, unique non-empty image ids, a split, an image (a path or its
+// bytes: the same one for every row) and at least one non-empty caption per
+// row. The error names the offending row.
 func Validate(rows []Row) error {
 	if len(rows) == 0 {
-		return errors.New("no rows: the source yielded no images with captions")
+		return errNoRows
 	}
-	seen := make(map[string]int, len(rows))
-	for i, r := range rows {
-		if r.ImageID == "" {
-			return fmt.Errorf("row %d: empty image_id", i)
+	c := newChecker(ColumnsOf(rows))
+	for _, r := range rows {
+		if err := c.check(r); err != nil {
+			return err
 		}
-		if j, ok := seen[r.ImageID]; ok {
-			return fmt.Errorf("row %d: image_id %q duplicates row %d", i, r.ImageID, j)
-		}
-		seen[r.ImageID] = i
-		if r.Split == "" {
-			return fmt.Errorf("row %d (%s): empty split", i, r.ImageID)
-		}
+	}
+	return nil
+}
+
+var errNoRows = errors.New("no rows: the source yielded no images with captions")
+
+// checker applies Validate's checks row by row, for streamed rows too.
+type checker struct {
+	cols Columns
+	seen map[string]int // image_id -> row
+	n    int
+}
+
+func newChecker(cols Columns) *checker { return &checker{cols: cols, seen: map[string]int{}} }
+
+// check checks the next row.
+func (c *checker) check(r Row) error {
+	i := c.n
+	c.n++
+	if r.ImageID == "" {
+		return fmt.Errorf("row %d: empty image_id", i)
+	}
+	if j, ok := c.seen[r.ImageID]; ok {
+		return fmt.Errorf("row %d: image_id %q duplicates row %d", i, r.ImageID, j)
+	}
+	c.seen[r.ImageID] = i
+	if r.Split == "" {
+		return fmt.Errorf("row %d (%s): empty split", i, r.ImageID)
+	}
+	if c.cols.ImagePath != (r.ImagePath != "") {
 		if r.ImagePath == "" {
 			return fmt.Errorf("row %d (%s): empty image_path", i, r.ImageID)
 		}
-		if len(r.Captions) == 0 {
-			return fmt.Errorf("row %d (%s): no captions", i, r.ImageID)
+		return fmt.Errorf("row %d (%s): an image_path where the stream has none", i, r.ImageID)
+	}
+	if c.cols.ImageBytes != (len(r.ImageBytes) > 0) {
+		if len(r.ImageBytes) == 0 {
+			return fmt.Errorf("row %d (%s): no image bytes", i, r.ImageID)
 		}
-		for k, c := range r.Captions {
-			if strings.TrimSpace(c) == "" {
-				return fmt.Errorf("row %d (%s): caption %d is empty", i, r.ImageID, k)
-			}
+		return fmt.Errorf("row %d (%s): image bytes where the stream has none", i, r.ImageID)
+	}
+	if !c.cols.ImagePath && !c.cols.ImageBytes {
+		return fmt.Errorf("row %d (%s): no image (neither image_path nor image_bytes)", i, r.ImageID)
+	}
+	if r.URL != "" && !c.cols.URL {
+		return fmt.Errorf("row %d (%s): a url where the stream has none", i, r.ImageID)
+	}
+	if len(r.Captions) == 0 {
+		return fmt.Errorf("row %d (%s): no captions", i, r.ImageID)
+	}
+	for k, cap := range r.Captions {
+		if strings.TrimSpace(cap) == "" {
+			return fmt.Errorf("row %d (%s): caption %d is empty", i, r.ImageID, k)
 		}
 	}
 	return nil

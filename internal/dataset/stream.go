@@ -7,17 +7,53 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/stream"
 )
 
+// ColURL is the url column (utf8, null where unknown) of sources that say
+// where each image was downloaded from. It is not part of the stream
+// contract: stages pass it through.
+const ColURL = "url"
+
+// Columns says which of the optional columns a prepared stream has.
+type Columns struct {
+	ImagePath  bool // image_path: the sources that name image files
+	ImageBytes bool // image_bytes: the sources that carry the images
+	URL        bool // url
+}
+
+// ColumnsOf is the columns rows need: each optional one that any row has.
+func ColumnsOf(rows []Row) Columns {
+	var c Columns
+	for _, r := range rows {
+		c.ImagePath = c.ImagePath || r.ImagePath != ""
+		c.ImageBytes = c.ImageBytes || len(r.ImageBytes) > 0
+		c.URL = c.URL || r.URL != ""
+	}
+	return c
+}
+
 // Schema is the stream prepare writes: image_id, split, image_path and
 // captions.
-func Schema() *arrow.Schema {
-	return arrow.NewSchema([]arrow.Field{
-		stream.ImageIDField(), stream.SplitField(), stream.ImagePathField(), stream.CaptionsField(),
-	}, nil)
+func Schema() *arrow.Schema { return Columns{ImagePath: true}.Schema() }
+
+// Schema is prepare's stream with these columns: image_id, split, then
+// image_path, image_bytes as present, captions, and url last.
+func (c Columns) Schema() *arrow.Schema {
+	fields := []arrow.Field{stream.ImageIDField(), stream.SplitField()}
+	if c.ImagePath {
+		fields = append(fields, stream.ImagePathField())
+	}
+	if c.ImageBytes {
+		fields = append(fields, stream.ImageBytesField())
+	}
+	fields = append(fields, stream.CaptionsField())
+	if c.URL {
+		fields = append(fields, arrow.Field{Name: ColURL, Type: arrow.BinaryTypes.String, Nullable: true})
+	}
+	return arrow.NewSchema(fields, nil)
 }
 
 // WriteOptions configure Write.
@@ -28,63 +64,151 @@ type WriteOptions struct {
 	Args     []string  // prepare's arguments, recorded in provenance
 	Log      io.Writer // receives the summary line; nil for silence
 	Start    time.Time // when the stage began, for the summary's time
-	// Part, when sharded, writes only that part's contiguous range of the
-	// rows (all of them validated), so the parts concatenate to the whole.
-	Part shard.Spec
 }
 
-// batchRows is how many rows go into one record batch handed to the writer
-// (which re-batches to its own target size).
-const batchRows = 4096
+// batchRows and batchBytes bound the rows (and their image bytes) that go
+// into one record batch handed to the writer (which re-batches to its own
+// target size), so streamed images are held a batch at a time.
+const (
+	batchRows  = 4096
+	batchBytes = 64 << 20
+)
 
-// Write validates rows and writes them (o.Part's share) as prepare's
-// stream, with a provenance entry for prepare. Nothing is written when rows
-// are invalid, and a file appears only once complete.
-func Write(rows []Row, o WriteOptions) (err error) {
+// Write validates rows and writes them as prepare's stream, with a
+// provenance entry for prepare. Nothing is written when rows are invalid,
+// and a file appears only once complete.
+func Write(rows []Row, o WriteOptions) error {
 	if err := Validate(rows); err != nil {
 		return err
 	}
-	part := ""
-	if o.Part.Sharded() {
-		part = fmt.Sprintf(" (part %s of %d)", o.Part, len(rows))
-		lo, hi := o.Part.Range(len(rows))
-		rows = rows[lo:hi]
-	}
-	schema := stream.WithProvenance(Schema(), "prepare", o.Args)
-	w, err := stream.Create(o.Out, schema, stream.Options{Compress: o.Compress, Stdout: o.Stdout})
+	w, err := NewWriter(ColumnsOf(rows), o)
 	if err != nil {
 		return err
 	}
 	defer w.Abort() // no-op after a successful Close
-	for lo := 0; lo < len(rows); lo += batchRows {
-		if err := writeBatch(w, rows[lo:min(lo+batchRows, len(rows))]); err != nil {
+	for _, r := range rows {
+		if err := w.Add(r); err != nil {
 			return err
 		}
 	}
-	if err := w.Close(); err != nil {
+	return w.Close()
+}
+
+// Writer writes prepare's stream row by row, for sources too large to hold
+// (webdataset shards, parquet files): it checks each row as Validate does
+// and holds one batch of rows at a time.
+type Writer struct {
+	o      WriteOptions
+	w      *stream.Writer
+	check  *checker
+	batch  []Row
+	bytes  int
+	counts map[string]int
+	caps   int
+}
+
+// NewWriter starts prepare's stream with the columns cols at o.Out, with a
+// provenance entry for prepare.
+func NewWriter(cols Columns, o WriteOptions) (*Writer, error) {
+	schema := stream.WithProvenance(cols.Schema(), "prepare", o.Args)
+	w, err := stream.Create(o.Out, schema, stream.Options{Compress: o.Compress, Stdout: o.Stdout})
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{o: o, w: w, check: newChecker(cols), counts: map[string]int{}}, nil
+}
+
+// Add checks and queues one row. It keeps r's slices until the batch is
+// written: the caller must not reuse them.
+func (w *Writer) Add(r Row) error {
+	if err := w.check.check(r); err != nil {
 		return err
 	}
-	if o.Log != nil {
-		fmt.Fprintf(o.Log, "prepare: %d images%s (%s), %d captions -> %s in %.1fs\n",
-			len(rows), part, FormatCounts(SplitCounts(rows)), CaptionCount(rows), w.Name(), time.Since(o.Start).Seconds())
+	w.batch = append(w.batch, r)
+	w.bytes += len(r.ImageBytes)
+	w.counts[r.Split]++
+	w.caps += len(r.Captions)
+	if len(w.batch) >= batchRows || w.bytes >= batchBytes {
+		return w.flush()
 	}
 	return nil
 }
 
-// writeBatch writes rows as one record batch of w's schema.
-func writeBatch(w *stream.Writer, rows []Row) error {
+// Close writes what is queued, completes the stream (the file appears) and
+// logs the summary line. No rows at all is an error, and nothing is written.
+func (w *Writer) Close() error {
+	if w.check.n == 0 {
+		w.Abort()
+		return errNoRows
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if err := w.w.Close(); err != nil {
+		return err
+	}
+	if w.o.Log != nil {
+		fmt.Fprintf(w.o.Log, "prepare: %d images (%s), %d captions -> %s in %.1fs\n",
+			w.check.n, FormatCounts(w.counts), w.caps, w.w.Name(), time.Since(w.o.Start).Seconds())
+	}
+	return nil
+}
+
+// Abort removes the unfinished output; a no-op after a successful Close.
+func (w *Writer) Abort() { w.w.Abort() }
+
+// flush writes the queued rows as one record batch.
+func (w *Writer) flush() error {
+	if len(w.batch) == 0 {
+		return nil
+	}
+	rows := w.batch
+	w.batch, w.bytes = w.batch[:0], 0
+	cols := w.check.cols
 	ids := make([]string, len(rows))
 	splits := make([]string, len(rows))
-	paths := make([]string, len(rows))
 	caps := make([][]string, len(rows))
 	for i, r := range rows {
-		ids[i], splits[i], paths[i], caps[i] = r.ImageID, r.Split, r.ImagePath, r.Captions
+		ids[i], splits[i], caps[i] = r.ImageID, r.Split, r.Captions
 	}
-	cols := []arrow.Array{stream.NewStrings(ids), stream.NewStrings(splits), stream.NewStrings(paths), stream.NewStringLists(caps)}
-	rec := array.NewRecordBatch(w.Schema(), cols, int64(len(rows)))
-	for _, c := range cols {
-		c.Release()
+	arrs := []arrow.Array{stream.NewStrings(ids), stream.NewStrings(splits)}
+	if cols.ImagePath {
+		paths := make([]string, len(rows))
+		for i, r := range rows {
+			paths[i] = r.ImagePath
+		}
+		arrs = append(arrs, stream.NewStrings(paths))
+	}
+	if cols.ImageBytes {
+		images := make([][]byte, len(rows))
+		for i, r := range rows {
+			images[i] = r.ImageBytes
+		}
+		arrs = append(arrs, stream.NewBinaries(images))
+	}
+	arrs = append(arrs, stream.NewStringLists(caps))
+	if cols.URL {
+		arrs = append(arrs, newURLs(rows))
+	}
+	rec := array.NewRecordBatch(w.w.Schema(), arrs, int64(len(rows)))
+	for _, a := range arrs {
+		a.Release()
 	}
 	defer rec.Release()
-	return w.Write(rec)
+	clear(rows) // drop the images before the next batch fills
+	return w.w.Write(rec)
+}
+
+// newURLs builds the url column, null where a row has none.
+func newURLs(rows []Row) arrow.Array {
+	b := array.NewStringBuilder(memory.DefaultAllocator)
+	defer b.Release()
+	for _, r := range rows {
+		if r.URL == "" {
+			b.AppendNull()
+		} else {
+			b.Append(r.URL)
+		}
+	}
+	return b.NewArray()
 }

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -27,34 +30,11 @@ func TestWrite(t *testing.T) {
 	if want := fmt.Sprintf("prepare: %d images (train=%d), %d captions -> %s in", len(rows), len(rows), 2*len(rows), out); !strings.HasPrefix(log.String(), want) {
 		t.Errorf("log %q, want %q...", log.String(), want)
 	}
-	r, err := stream.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if steps, err := stream.Provenance(r.Schema()); err != nil || len(steps) != 1 || steps[0].Stage != "prepare" || !slices.Equal(steps[0].Args, []string{"x"}) {
+	got, schema := readRows(t, out)
+	if steps, err := stream.Provenance(schema); err != nil || len(steps) != 1 || steps[0].Stage != "prepare" || !slices.Equal(steps[0].Args, []string{"x"}) {
 		t.Errorf("provenance %+v, %v", steps, err)
 	}
-	var got []Row
-	for r.Next() {
-		rec := r.Batch()
-		ids, _ := stream.Strings(rec, stream.ColImageID)
-		splits, _ := stream.Strings(rec, stream.ColSplit)
-		paths, _ := stream.Strings(rec, stream.ColImagePath)
-		caps, err := stream.StringLists(rec, stream.ColCaptions)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range ids {
-			got = append(got, Row{ids[i], splits[i], paths[i], caps[i]})
-		}
-	}
-	if err := r.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.EqualFunc(got, rows, func(a, b Row) bool {
-		return a.ImageID == b.ImageID && a.Split == b.Split && a.ImagePath == b.ImagePath && slices.Equal(a.Captions, b.Captions)
-	}) {
+	if !slices.EqualFunc(got, rows, sameRow) {
 		t.Fatalf("%d rows read back differ from the %d written", len(got), len(rows))
 	}
 
@@ -65,4 +45,135 @@ func TestWrite(t *testing.T) {
 	if _, err := os.Stat(bad); !os.IsNotExist(err) {
 		t.Errorf("invalid rows left %s (stat: %v)", bad, err)
 	}
+}
+
+// TestWriterImages: a source without files streams rows with image_bytes
+// and url (null where unknown) in batches bounded by their bytes; a row
+// that breaks the stream's columns is refused naming it.
+func TestWriterImages(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bytes.arrow")
+	cols := Columns{ImageBytes: true, URL: true}
+	w, err := NewWriter(cols, WriteOptions{Out: out, Args: []string{"webdataset"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	big := make([]byte, batchBytes/2+1) // two rows fill a batch
+	var want []Row
+	for i := range 5 {
+		img := append([]byte(fmt.Sprint("image ", i)), big...)
+		r := Row{ImageID: fmt.Sprint("k", i), Split: Val, ImageBytes: img, Captions: []string{fmt.Sprint("c", i)}}
+		if i%2 == 0 {
+			r.URL = fmt.Sprint("https://example.com/", i)
+		}
+		want = append(want, r)
+		if err := w.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, schema := readRows(t, out)
+	var names []string
+	for _, f := range schema.Fields() {
+		names = append(names, f.Name)
+	}
+	if !slices.Equal(names, []string{"image_id", "split", "image_bytes", "captions", "url"}) {
+		t.Errorf("columns %v", names)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !sameRow(got[i], want[i]) {
+			t.Errorf("row %d differs: %s %s %q", i, got[i].ImageID, got[i].Split, got[i].URL)
+		}
+	}
+
+	for _, c := range []struct {
+		row  Row
+		want string
+	}{
+		{Row{ImageID: "a", Split: Train, Captions: []string{"c"}}, "row 0 (a): no image bytes"},
+		{Row{ImageID: "a", Split: Train, ImagePath: "/a", ImageBytes: []byte("x"), Captions: []string{"c"}}, "row 0 (a): an image_path where the stream has none"},
+	} {
+		bad := filepath.Join(t.TempDir(), "bad.arrow")
+		w, err := NewWriter(Columns{ImageBytes: true}, WriteOptions{Out: bad})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Add(c.row); err == nil || err.Error() != c.want {
+			t.Errorf("Add: %v, want %q", err, c.want)
+		}
+		w.Abort()
+		if _, err := os.Stat(bad); !os.IsNotExist(err) {
+			t.Errorf("a refused row left %s", bad)
+		}
+	}
+	empty := filepath.Join(t.TempDir(), "empty.arrow")
+	w, err = NewWriter(Columns{ImageBytes: true}, WriteOptions{Out: empty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "no rows") {
+		t.Errorf("Close with no rows: %v", err)
+	}
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Errorf("no rows left %s", empty)
+	}
+}
+
+// readRows reads a prepared stream back into rows (every column it has).
+func readRows(t *testing.T, path string) ([]Row, *arrow.Schema) {
+	t.Helper()
+	r, err := stream.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []Row
+	for r.Next() {
+		rec := r.Batch()
+		ids, _ := stream.Strings(rec, stream.ColImageID)
+		splits, _ := stream.Strings(rec, stream.ColSplit)
+		caps, err := stream.StringLists(rec, stream.ColCaptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var paths []string
+		var imgs [][]byte
+		var urls *array.String
+		if rec.Schema().HasField(stream.ColImagePath) {
+			paths, _ = stream.Strings(rec, stream.ColImagePath)
+		}
+		if rec.Schema().HasField(stream.ColImageBytes) {
+			imgs, _ = stream.Binaries(rec, stream.ColImageBytes)
+		}
+		if idx := rec.Schema().FieldIndices(ColURL); len(idx) == 1 {
+			urls = rec.Column(idx[0]).(*array.String)
+		}
+		for i := range ids {
+			g := Row{ImageID: ids[i], Split: splits[i], Captions: caps[i]}
+			if paths != nil {
+				g.ImagePath = paths[i]
+			}
+			if imgs != nil {
+				g.ImageBytes = slices.Clone(imgs[i])
+			}
+			if urls != nil && urls.IsValid(i) {
+				g.URL = urls.Value(i)
+			}
+			got = append(got, g)
+		}
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got, r.Schema()
+}
+
+func sameRow(a, b Row) bool {
+	return a.ImageID == b.ImageID && a.Split == b.Split && a.ImagePath == b.ImagePath &&
+		bytes.Equal(a.ImageBytes, b.ImageBytes) && a.URL == b.URL && slices.Equal(a.Captions, b.Captions)
 }
