@@ -194,10 +194,13 @@ func readStream(path string, o PrepareOptions) (*source, error) {
 	if err := r.Require(stream.ColCaptions); err != nil {
 		return nil, err
 	}
+	// With image_bytes decode reads the images from the file itself, whose
+	// hash the key has; else from the files image_path names.
+	embedded := stream.HasColumn(sc, stream.ColImageBytes)
 	rows := 0
 	for r.Next() {
 		rows += int(r.Batch().NumRows())
-		if s.pixels {
+		if s.pixels || embedded {
 			continue
 		}
 		paths, err := stream.Strings(r.Batch(), stream.ColImagePath)

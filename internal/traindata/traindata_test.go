@@ -8,8 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/clipline/clipline/internal/config"
 	"github.com/clipline/clipline/internal/dataset/jsonl"
+	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/stream/streamtest"
 	"github.com/clipline/clipline/internal/synthetic"
 	"github.com/clipline/clipline/internal/train"
 )
@@ -155,5 +160,68 @@ func TestResolveAndLoad(t *testing.T) {
 	cfg.DataPath = ""
 	if _, err := Resolve("", "", cfg, where, pty, nil); err == nil || !strings.Contains(err.Error(), "stdin is a terminal: expected an Arrow stream of tokenized rows") {
 		t.Fatalf("no data on a terminal: %v", err)
+	}
+}
+
+// A data_path stream whose images are inside it (image_bytes, no
+// image_path) is prepared from those bytes: the same pixels as from the
+// image files the JSONL names.
+func TestPrepareImageBytes(t *testing.T) {
+	dir := t.TempDir()
+	tutorialData(t, dir, 6)
+	file := filepath.Join(dir, "train.jsonl")
+	rows, _, err := jsonl.ReadFile(file, jsonl.Options{ImageRoot: dir, DefaultSplit: "train"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids, splits []string
+	var caps [][]string
+	var imgs [][]byte
+	for _, r := range rows {
+		b, err := os.ReadFile(r.ImagePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, splits, caps, imgs = append(ids, r.ImageID), append(splits, r.Split), append(caps, r.Captions), append(imgs, b)
+	}
+	schema := arrow.NewSchema([]arrow.Field{stream.ImageIDField(), stream.SplitField(), stream.CaptionsField(), stream.ImageBytesField()}, nil)
+	rec := array.NewRecordBatch(schema, []arrow.Array{stream.NewStrings(ids), stream.NewStrings(splits),
+		stream.NewStringLists(caps), stream.NewBinaries(imgs)}, int64(len(rows)))
+	defer rec.Release()
+	embedded := filepath.Join(dir, "embedded.arrows")
+	streamtest.WriteFile(t, embedded, schema, stream.Options{}, rec)
+
+	o := PrepareOptions{Key: "data_path", Where: "F:1", Split: "train", ImageRoot: dir, ModelDir: baseModel, CacheDir: filepath.Join(dir, "cache")}
+	pixels := func(src string) [][]byte {
+		t.Helper()
+		p, err := Prepare(src, o)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		r, err := stream.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var out [][]byte
+		for r.Next() {
+			px, err := stream.Pixels(r.Batch())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < px.Rows(); i++ {
+				out = append(out, append([]byte(nil), px.Row(i)...))
+			}
+		}
+		return out
+	}
+	fromFiles, fromBytes := pixels(file), pixels(embedded)
+	if len(fromFiles) != len(rows) || len(fromBytes) != len(rows) {
+		t.Fatalf("%d and %d images, want %d", len(fromFiles), len(fromBytes), len(rows))
+	}
+	for i := range fromFiles {
+		if !bytes.Equal(fromFiles[i], fromBytes[i]) {
+			t.Errorf("image %d: image_bytes decoded differently from the file", i)
+		}
 	}
 }
