@@ -59,13 +59,13 @@ func BenchmarkTrain(b *testing.B) {
 				pairs[i] = int32(i)
 			}
 			// One untimed step: first-touch allocation of gradients and plans.
-			if err := tr.optimizerStep([][]int32{pairs}); err != nil {
+			if err := tr.optimizerStep([][]int32{pairs}, pairs); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
-				if err := tr.optimizerStep([][]int32{pairs}); err != nil {
+				if err := tr.optimizerStep([][]int32{pairs}, pairs); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -78,14 +78,14 @@ func BenchmarkTrain(b *testing.B) {
 // tokens (a typical Flickr30k caption length) in a context of ctx.
 func benchData(side, ctx, n, vocab int) *Data {
 	r := rand.New(rand.NewPCG(5, 6))
-	d := &Data{Name: "bench", Side: side, Context: ctx}
+	d := &Data{Name: "bench", Side: side, Context: ctx, Pixels: NewImages(side)}
 	for i := 0; i < n; i++ {
 		d.ImageIDs = append(d.ImageIDs, "")
 		px := make([]byte, side*side*3)
 		for k := range px {
 			px[k] = byte(r.IntN(256))
 		}
-		d.Pixels = append(d.Pixels, px)
+		d.Pixels.Append(px)
 		tk := make([]int32, ctx)
 		tk[0] = int32(vocab - 2)
 		for k := 1; k < 11; k++ {

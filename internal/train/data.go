@@ -11,17 +11,17 @@ import (
 	"github.com/clipline/clipline/internal/stream"
 )
 
-// Data is one split in memory: images (uint8 HWC RGB at the model's size)
-// and their (caption, image) pairs with token ids.
+// Data is one split: images (uint8 HWC RGB at the model's size) and their
+// (caption, image) pairs with token ids. The pairs and tokens are in
+// memory; the pixels are wherever Pixels keeps them (a memory-mapped file
+// for the train stage).
 type Data struct {
 	Name    string // input name and split, for messages
 	Side    int    // image side
 	Context int    // token context length
 
 	ImageIDs []string
-	// Pixels holds each image's Side*Side*3 bytes, one slice per image so a
-	// large split grows without reallocating (and doubling) one huge array.
-	Pixels [][]byte
+	Pixels   *Images
 
 	// One entry per pair: the caption text, its tokens [Context], its image.
 	Captions  []string
@@ -37,7 +37,7 @@ func (d *Data) Images() int { return len(d.ImageIDs) }
 func (d *Data) Pairs() int { return len(d.PairImage) }
 
 // Image returns image i's pixels.
-func (d *Data) Image(i int) []byte { return d.Pixels[i] }
+func (d *Data) Image(i int) []byte { return d.Pixels.Image(i) }
 
 // PairTokens returns pair p's token ids.
 func (d *Data) PairTokens(p int) []int32 { return d.Tokens[p*d.Context : (p+1)*d.Context] }
@@ -60,6 +60,11 @@ type ReadOptions struct {
 	Workers int
 	// Log receives progress lines (nil: silent).
 	Log io.Writer
+	// Mapped says that the reader's pixel buffers alias a memory map
+	// (stream.OpenMapped of an uncompressed file) and stay valid until it
+	// is closed: Data then points into them instead of copying, and the
+	// reader must outlive the Data.
+	Mapped bool
 }
 
 // AllSplits as a split name keeps every row, whatever its split.
@@ -91,7 +96,7 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 	paths := map[string][]string{}
 	wheres := map[string][]string{}
 	for _, s := range splits {
-		out[s] = &Data{Name: fmt.Sprintf("%s (split %s)", name, s), Side: o.Side}
+		out[s] = &Data{Name: fmt.Sprintf("%s (split %s)", name, s), Side: o.Side, Pixels: NewImages(o.Side)}
 	}
 	ctx := 0
 	for r.Next() {
@@ -138,6 +143,7 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 		} else if imgPaths, err = stream.Strings(rec, stream.ColImagePath); err != nil {
 			return nil, r.Errorf("batch %d: %w", r.BatchIndex(), err)
 		}
+		block := map[string]int{} // a split's block of this batch's mapped pixels
 		for i := 0; i < n; i++ {
 			row := first + int64(i)
 			var keys []string
@@ -165,9 +171,17 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 				d := out[k]
 				img := int32(len(d.ImageIDs))
 				d.ImageIDs = append(d.ImageIDs, id)
-				if hasPixels {
-					d.Pixels = append(d.Pixels, append([]byte(nil), pix.Row(i)...))
-				} else {
+				switch {
+				case hasPixels && o.Mapped:
+					b, ok := block[k]
+					if !ok {
+						b = d.Pixels.AddBlock(pix.Values)
+						block[k] = b
+					}
+					d.Pixels.AddRow(b, i)
+				case hasPixels:
+					d.Pixels.Append(append([]byte(nil), pix.Row(i)...))
+				default:
 					paths[k] = append(paths[k], imgPaths[i])
 					wheres[k] = append(wheres[k], fmt.Sprintf("row %d (image_id %s)", row, id))
 				}
@@ -192,10 +206,9 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
-			per := d.Side * d.Side * 3
-			d.Pixels = make([][]byte, len(paths[k]))
-			for i := range d.Pixels {
-				d.Pixels[i] = px[i*per : (i+1)*per : (i+1)*per]
+			b := d.Pixels.AddBlock(px)
+			for i := range paths[k] {
+				d.Pixels.AddRow(b, i)
 			}
 		}
 	}

@@ -45,7 +45,7 @@ func TestGradCacheEqualsPlainBatch(t *testing.T) {
 					perturbLoRA(t, tr)
 				}
 				tr.m.ZeroGrads()
-				l, err := tr.microBatch(batch, 1, 42)
+				l, err := tr.microBatch(batch, nil, 1, 42)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -123,7 +123,7 @@ func TestMatryoshkaLoss(t *testing.T) {
 	tr := newTrainer(t, c, base, data, nil, "", nil)
 	batch := []int32{0, 1, 2, 3, 4, 5, 6, 7}
 	n, D := len(batch), tr.D
-	img, txt, err := tr.ts.Forward(tr.batch(data, batch, 1))
+	img, txt, err := tr.ts.Forward(tr.batch(data, batch, nil, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestAccumulationAveragesMicroBatches(t *testing.T) {
 	b1, b2 := []int32{0, 3, 5, 7, 8, 11}, []int32{1, 2, 4, 6, 9, 10}
 	single := func(b []int32) map[string][]float32 {
 		tr.m.ZeroGrads()
-		if _, err := tr.microBatch(b, 1, 9); err != nil {
+		if _, err := tr.microBatch(b, nil, 1, 9); err != nil {
 			t.Fatal(err)
 		}
 		return hostGrads(tr)
@@ -191,7 +191,7 @@ func TestAccumulationAveragesMicroBatches(t *testing.T) {
 	g1, g2 := single(b1), single(b2)
 	tr.m.ZeroGrads()
 	for _, b := range [][]int32{b1, b2} {
-		if _, err := tr.microBatch(b, 0.5, 9); err != nil {
+		if _, err := tr.microBatch(b, nil, 0.5, 9); err != nil {
 			t.Fatal(err)
 		}
 	}

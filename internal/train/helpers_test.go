@@ -54,7 +54,7 @@ const (
 // "topic" token so retrieval is learnable.
 func synthData(seed uint64, nImages, capsPer int) *Data {
 	r := rand.New(rand.NewPCG(seed, 7))
-	d := &Data{Name: "synthetic", Side: tinySide, Context: tinyCtx}
+	d := &Data{Name: "synthetic", Side: tinySide, Context: tinyCtx, Pixels: NewImages(tinySide)}
 	per := tinySide * tinySide * 3
 	for i := 0; i < nImages; i++ {
 		d.ImageIDs = append(d.ImageIDs, string(rune('A'+i)))
@@ -70,7 +70,7 @@ func synthData(seed uint64, nImages, capsPer int) *Data {
 				copy(px[(y*tinySide+x)*3:], c[:])
 			}
 		}
-		d.Pixels = append(d.Pixels, px)
+		d.Pixels.Append(px)
 		for j := 0; j < capsPer; j++ {
 			toks := make([]int32, tinyCtx)
 			toks[0] = 500

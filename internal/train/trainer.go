@@ -157,9 +157,9 @@ type Trainer struct {
 	savedFull bool // the checkpoint at lastSaved has optimizer state
 
 	// Host scratch.
-	pix  []uint8 // [planB, S, S, 3] decoded images, normalised on the device
-	norm [3][256]float32
-	ids  []int32 // [planB, ctx]
+	fetch *prefetcher // [planB, S, S, 3] decoded images, normalised on the device
+	norm  [3][256]float32
+	ids   []int32 // [planB, ctx]
 
 	// Logging window and history.
 	win        window
@@ -300,7 +300,7 @@ func New(o Options) (*Trainer, error) {
 	if t.ts, err = m.NewTrainStep(t.vp, t.tp); err != nil {
 		return nil, err
 	}
-	t.pix = backend.HostBytes(t.be, t.planB*t.side*t.side*3) // page-locked on a GPU: uploads are DMAs
+	t.fetch = newPrefetcher(t.be, t.planB, t.side*t.side*3)
 	t.norm = t.pre.LUT()
 	t.ids = make([]int32, t.planB*t.ctx)
 
@@ -353,9 +353,9 @@ func (t *Trainer) Params() []optim.Param { return t.params }
 
 // Close releases the plans and the metrics file.
 func (t *Trainer) Close() {
-	if t.pix != nil {
-		backend.FreeHostBytes(t.be, t.pix)
-		t.pix = nil
+	if t.fetch != nil {
+		t.fetch.free()
+		t.fetch = nil
 	}
 	if t.vp != nil {
 		t.ts.Free()
@@ -401,7 +401,11 @@ func (t *Trainer) Run() (*Result, error) {
 				batches = append(batches, order[cuts[b+k]:cuts[b+k+1]])
 			}
 			b += t.groups[g]
-			if err := t.optimizerStep(batches); err != nil {
+			var next []int32 // the micro-batch after this step's, for the prefetch
+			if b < t.numBatch && t.step+1 < t.total {
+				next = order[cuts[b]:cuts[b+1]]
+			}
+			if err := t.optimizerStep(batches, next); err != nil {
 				return nil, err
 			}
 			t.stepsRun++
@@ -458,14 +462,20 @@ func (t *Trainer) noValReason() string {
 	return "no evaluation step came" // eval_strategy steps with eval_steps past the end
 }
 
-// optimizerStep runs one accumulation group of micro-batches and updates.
-func (t *Trainer) optimizerStep(batches [][]int32) error {
+// optimizerStep runs one accumulation group of micro-batches and updates;
+// next is the micro-batch that follows (nil: none known), whose images are
+// gathered ahead.
+func (t *Trainer) optimizerStep(batches [][]int32, next []int32) error {
 	step := t.step + 1 // 1-based number of the step being taken, for messages
 	t.m.ZeroGrads()
 	var lossSum float64
 	pairs := 0
 	for k, b := range batches {
-		l, err := t.microBatch(b, 1/float32(len(batches)), mix(uint64(t.cfg.Seed), uint64(step), uint64(k)))
+		after := next
+		if k+1 < len(batches) {
+			after = batches[k+1]
+		}
+		l, err := t.microBatch(b, after, 1/float32(len(batches)), mix(uint64(t.cfg.Seed), uint64(step), uint64(k)))
 		if err != nil {
 			return fmt.Errorf("train: step %d: %w", step, err)
 		}
@@ -499,8 +509,9 @@ func (t *Trainer) clampLogitScale() {
 
 // microBatch computes one batch's loss and accumulates its gradients scaled
 // by gscale (1/micro-batches per step). It returns the (unscaled) loss.
-func (t *Trainer) microBatch(pairs []int32, gscale float32, seed uint64) (float64, error) {
-	b := t.batch(t.o.Train, pairs, seed)
+// next is the micro-batch after it (nil: none known).
+func (t *Trainer) microBatch(pairs, next []int32, gscale float32, seed uint64) (float64, error) {
+	b := t.batch(t.o.Train, pairs, next, seed)
 	imgs := make([]int64, len(pairs))
 	for i, p := range pairs {
 		imgs[i] = int64(t.o.Train.PairImage[p])
@@ -520,9 +531,25 @@ func (t *Trainer) microBatch(pairs []int32, gscale float32, seed uint64) (float6
 // batch hands d's pairs to the training step: token rows and decoded
 // images copied into the host buffers chunk by chunk, and dropout seeds
 // that depend on the seed and the chunk only, so that GradCache's second
-// pass replays the first one's masks.
-func (t *Trainer) batch(d *Data, pairs []int32, seed uint64) *model.Batch {
-	per := 3 * t.side * t.side
+// pass replays the first one's masks. Each chunk's images are asked for
+// with the ones TrainStep will want next (the next chunk, the first again
+// for GradCache's second pass, then the first chunk of next), so the
+// prefetcher gathers them while this one runs.
+func (t *Trainer) batch(d *Data, pairs, next []int32, seed uint64) *model.Batch {
+	passes := 1
+	if len(pairs) > t.planB {
+		passes = 2 // GradCache forwards every chunk again for its backward
+	}
+	var seq [][2]int // the chunks in the order TrainStep asks for them
+	for range passes {
+		for lo := 0; lo < len(pairs); lo += t.planB {
+			seq = append(seq, [2]int{lo, min(len(pairs), lo+t.planB)})
+		}
+	}
+	if len(next) > 0 {
+		seq = append(seq, [2]int{-1, min(len(next), t.planB)})
+	}
+	calls := 0
 	return &model.Batch{N: len(pairs),
 		Tokens: func(lo, hi int) []int32 {
 			for i, p := range pairs[lo:hi] {
@@ -531,10 +558,17 @@ func (t *Trainer) batch(d *Data, pairs []int32, seed uint64) *model.Batch {
 			return t.ids[:(hi-lo)*t.ctx]
 		},
 		Images: func(lo, hi int) []uint8 {
-			for i, p := range pairs[lo:hi] {
-				copy(t.pix[i*per:(i+1)*per], d.Image(int(d.PairImage[p])))
+			calls++
+			var ahead []int32
+			if calls < len(seq) {
+				c := seq[calls]
+				if c[0] < 0 {
+					ahead = imagesOf(d, next[:c[1]])
+				} else {
+					ahead = imagesOf(d, pairs[c[0]:c[1]])
+				}
 			}
-			return t.pix[:(hi-lo)*per]
+			return t.fetch.get(d, imagesOf(d, pairs[lo:hi]), ahead)
 		},
 		Norm: &t.norm,
 		Dropout: func(lo int) (uint64, uint64) {
@@ -542,6 +576,15 @@ func (t *Trainer) batch(d *Data, pairs []int32, seed uint64) *model.Batch {
 			return mix(s, 1), mix(s, 2)
 		},
 	}
+}
+
+// imagesOf is the image of each of d's pairs.
+func imagesOf(d *Data, pairs []int32) []int32 {
+	imgs := make([]int32, len(pairs))
+	for i, p := range pairs {
+		imgs[i] = d.PairImage[p]
+	}
+	return imgs
 }
 
 // loss is InfoNCE with the configured multiplier, mask and prefixes;
