@@ -1,5 +1,6 @@
 // Command embed adds CLIP embeddings to a clipline stream: image_embedding
-// from pixels and caption_embeddings from caption_tokens.
+// from pixels (or the images it decodes) and caption_embeddings from
+// caption_tokens.
 //
 //	embed --model DIR|ID [--in FILE] [--out FILE] [--batch-size 64] [--no-normalize] [--dim N] [--device cpu] [--compress zstd]
 package main
@@ -25,6 +26,11 @@ and/or caption_tokens (tokenize), and writes it (stdout by default) with
   image_embedding     fixed_size_list<float32>[D]        from pixels
   caption_embeddings  list<fixed_size_list<float32>[D]>  from caption_tokens, one per caption
 
+A stream without pixels but with image_bytes or image_path has its images
+decoded by embed itself with the model's preprocessing, exactly as decode
+--model DIR does (image_bytes first when there are both; relative paths
+against --image-root); the pixels are not written.
+
 L2-normalised (cosine similarity is then a dot product) unless
 --no-normalize. --dim N keeps the first N dimensions and renormalises them
 (Matryoshka-trained models). A stream with only one of the two input columns
@@ -49,12 +55,13 @@ rows). Throughput goes to stderr.`
 
 type command struct {
 	Model       string `required:"" placeholder:"DIR|ID" help:"Checkpoint directory or Hugging Face model id."`
-	In          string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with pixels and/or caption_tokens; pass --in FILE or pipe one: tokenize ... | decode ... | embed --model DIR" help:"Input stream (- is stdin)."`
+	In          string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with pixels (or image_bytes, image_path) and/or caption_tokens; pass --in FILE or pipe one: tokenize ... | decode ... | embed --model DIR" help:"Input stream (- is stdin)."`
 	Out         string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
 	BatchSize   int    `default:"64" placeholder:"N" help:"Images or captions per forward pass."`
 	NoNormalize bool   `help:"Write raw projections instead of L2-normalised embeddings."`
 	Dim         int    `default:"0" placeholder:"N" help:"Keep the first N dimensions, renormalised; 0 keeps all."`
 	Split       string `placeholder:"NAME" help:"Embed and write only the rows of this split (e.g. test); other rows are dropped."`
+	ImageRoot   string `placeholder:"DIR" help:"Directory that relative image paths are resolved against when embed decodes images (default: the current directory)."`
 	Device      string `default:"cpu" placeholder:"NAME" help:"Compute device: ${device_syntax}."`
 	Compress    string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
 }
@@ -99,7 +106,7 @@ func (c *command) run(args []string, stdout, stderr io.Writer) error {
 	}
 	defer e.Close()
 	st, err := e.Run(in, embed.RunOptions{
-		Out: c.Out, Stdout: stdout, Args: args, Model: c.Model, Compress: c.Compress, Split: c.Split, Progress: stderr,
+		Out: c.Out, Stdout: stdout, Args: args, Model: c.Model, Compress: c.Compress, Split: c.Split, ImageRoot: c.ImageRoot, Progress: stderr,
 	})
 	if err != nil {
 		return err

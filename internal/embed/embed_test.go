@@ -3,6 +3,10 @@ package embed
 import (
 	"bytes"
 	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -13,6 +17,7 @@ import (
 	"time"
 
 	"github.com/clipline/clipline/internal/backend/cpu"
+	"github.com/clipline/clipline/internal/decode"
 	"github.com/clipline/clipline/internal/embed/embedtest"
 	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/model"
@@ -403,7 +408,7 @@ func TestErrors(t *testing.T) {
 			return s
 		}(), "clipline.image_size says 224 but the pixels column holds 32x32 images"},
 		{"context", randomStream(2, 32, 78, 0, 4), "caption_tokens have context length 78 but the model's is 77 (max_position_embeddings); tokenize with --context 77"},
-		{"none", embedtest.Stream{Rows: []embedtest.Row{{ID: "x", Captions: []string{"a"}}}}, "in.arrow: neither pixels nor caption_tokens to embed; run decode (images) and/or tokenize (captions) first"},
+		{"none", embedtest.Stream{Rows: []embedtest.Row{{ID: "x", Captions: []string{"a"}}}}, "in.arrow: nothing to embed: no pixels, image_bytes or image_path (images) and no caption_tokens (captions; run tokenize first)"},
 		{"vocab", func() embedtest.Stream {
 			s := randomStream(6, 32, 77, 2, 5)
 			s.Rows[4].Tokens = [][]int32{make([]int32, 77), make([]int32, 77)}
@@ -516,5 +521,101 @@ func TestSplit(t *testing.T) {
 	randomStream(3, 32, 77, 0, 2).Write(t, in)
 	if _, err := runFile(t, e, in, RunOptions{Out: part, Split: "test"}); err == nil || !strings.Contains(err.Error(), "--split test") {
 		t.Errorf("no split column: %v", err)
+	}
+}
+
+// TestDecodesImages: without pixels, embed decodes image_bytes (which wins
+// over image_path) or image_path itself, and its image embeddings equal,
+// bit for bit, those of the same rows decoded by the decode stage first
+// (so its pixels are decode's); a corrupt image names its row.
+func TestDecodesImages(t *testing.T) {
+	dir := t.TempDir()
+	e := load(t, Options{BatchSize: 3})
+	s := randomStream(7, 0, 77, 2, 9)
+	var blobs [][]byte
+	for i := range s.Rows {
+		m := image.NewNRGBA(image.Rect(0, 0, 30+i*9, 50-i*3))
+		for k := range m.Pix {
+			m.Pix[k] = uint8(k*7 + i*31)
+			if k%4 == 3 {
+				m.Pix[k] = 255
+			}
+		}
+		var buf bytes.Buffer
+		enc := png.Encode
+		if i%2 == 1 {
+			enc = func(w io.Writer, m image.Image) error { return jpeg.Encode(w, m, nil) }
+		}
+		if err := enc(&buf, m); err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("img%d.bin", i)
+		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.Rows[i].Path = name // relative: resolved against ImageRoot
+		blobs = append(blobs, buf.Bytes())
+	}
+	byPath := filepath.Join(dir, "paths.arrows")
+	s.Write(t, byPath)
+
+	// The reference: decode's pixels, then embed.
+	decoded := filepath.Join(dir, "decoded.arrows")
+	r, err := stream.Open(byPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = decode.Run(r, decode.Options{Geometry: e.Preprocess().Geometry, ImageRoot: dir, Out: decoded})
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	embedOut := func(in string, o RunOptions) embedtest.Output {
+		t.Helper()
+		o.Out = filepath.Join(dir, "out.arrows")
+		if _, err := runFile(t, e, in, o); err != nil {
+			t.Fatal(err)
+		}
+		return embedtest.Read(t, o.Out)
+	}
+	want := embedOut(decoded, RunOptions{})
+	if want.Images.Rows() != 7 || slices.Max(want.Images.Values) == 0 {
+		t.Fatalf("reference: %d image embeddings", want.Images.Rows())
+	}
+	same := func(name string, got embedtest.Output) {
+		t.Helper()
+		if !slices.EqualFunc(got.Images.Values, want.Images.Values, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+			t.Errorf("%s: image embeddings differ from those of decode's pixels", name)
+		}
+		if !slices.Equal(got.Caps.Values, want.Caps.Values) || !slices.Equal(got.IDs, want.IDs) || !slices.Equal(got.Notes, want.Notes) {
+			t.Errorf("%s: captions or passed-through columns differ", name)
+		}
+		if stream.HasColumn(got.Schema, stream.ColPixels) {
+			t.Errorf("%s: embed wrote a pixels column", name)
+		}
+	}
+	same("image_path", embedOut(byPath, RunOptions{ImageRoot: dir}))
+
+	// image_bytes, with paths that name other (and missing) files.
+	for i := range s.Rows {
+		s.Rows[i].Bytes = blobs[i]
+		s.Rows[i].Path = fmt.Sprintf("img%d.bin", (i+1)%8)
+	}
+	byBytes := filepath.Join(dir, "bytes.arrows")
+	s.Write(t, byBytes)
+	got := embedOut(byBytes, RunOptions{ImageRoot: dir})
+	same("image_bytes", got)
+	if !stream.HasColumn(got.Schema, stream.ColImageBytes) {
+		t.Error("image_bytes not passed through")
+	}
+
+	s.Rows[3].Bytes = blobs[3][:len(blobs[3])/2]
+	s.Write(t, byBytes)
+	out := filepath.Join(dir, "bad.arrows")
+	if _, err := runFile(t, e, byBytes, RunOptions{Out: out}); err == nil || !strings.HasPrefix(err.Error(), byBytes+": row 3 (image_id img3): image_bytes: ") {
+		t.Errorf("corrupt image: %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("output exists after a corrupt image")
 	}
 }

@@ -13,17 +13,22 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/decode"
+	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/modelid"
 	"github.com/clipline/clipline/internal/stream"
 )
 
 // RunOptions configure Run.
 type RunOptions struct {
-	Out      string    // output path; "" or "-" is Stdout
-	Stdout   io.Writer // the stage's stdout
-	Args     []string  // recorded in provenance
-	Model    string    // recorded as clipline.model (the --model argument)
-	Compress string    // "", "none", "zstd" or "lz4"
+	Out    string    // output path; "" or "-" is Stdout
+	Stdout io.Writer // the stage's stdout
+	Args   []string  // recorded in provenance
+	Model  string    // recorded as clipline.model (the --model argument)
+	// ImageRoot resolves relative image_path values when Run decodes the
+	// images itself ("": the working directory).
+	ImageRoot string
+	Compress  string // "", "none", "zstd" or "lz4"
 	// Split, when set, keeps only the rows whose split column is Split;
 	// the others are dropped (counted in Stats.Dropped).
 	Split string
@@ -42,25 +47,37 @@ type Stats struct {
 
 // Inputs are the columns of a stream that Run embeds.
 type Inputs struct {
-	Pixels, Tokens bool
-	Side           int // pixels: image side
-	Context        int // caption_tokens: ids per caption
+	Pixels, Tokens bool // images (from pixels, or decoded: Decode), captions
+	// Decode: the stream has no pixels but image_bytes or image_path, which
+	// Run decodes with the model's preprocessing (decode.Source, so the
+	// pixels are the decode stage's).
+	Decode  bool
+	Side    int // pixels: image side
+	Context int // caption_tokens: ids per caption
 }
 
-// Check validates a stream's schema against the model: which of pixels and
-// caption_tokens it has (at least one), the image size (from the pixels type
-// and clipline.image_size) and the context length. Errors name the input and
+// Check validates a stream's schema against the model: which of pixels (or
+// image_bytes or image_path to decode) and caption_tokens it has (at least
+// one), the image size (from the pixels type and clipline.image_size, or the
+// model's preprocessing) and the context length. Errors name the input and
 // say which stage to rerun.
 func (e *Embedder) Check(in *stream.Reader) (Inputs, error) {
 	var ins Inputs
 	schema := in.Schema()
 	ins.Pixels = stream.HasColumn(schema, stream.ColPixels)
 	ins.Tokens = stream.HasColumn(schema, stream.ColCaptionTokens)
-	if !ins.Pixels && !ins.Tokens {
-		return ins, in.Errorf("neither %s nor %s to embed; run decode (images) and/or tokenize (captions) first",
-			stream.ColPixels, stream.ColCaptionTokens)
+	ins.Decode = !ins.Pixels && (stream.HasColumn(schema, stream.ColImageBytes) || stream.HasColumn(schema, stream.ColImagePath))
+	if !ins.Pixels && !ins.Decode && !ins.Tokens {
+		return ins, in.Errorf("nothing to embed: no %s, %s or %s (images) and no %s (captions; run tokenize first)",
+			stream.ColPixels, stream.ColImageBytes, stream.ColImagePath, stream.ColCaptionTokens)
 	}
-	if ins.Pixels {
+	if ins.Decode {
+		g := e.pre.Geometry
+		if S := e.ImageSize(); g.CropW != S || g.CropH != S {
+			return ins, in.Errorf("the model's preprocessing crops %dx%d but it expects %dx%d images; decode with --size %d first", g.CropW, g.CropH, S, S, S)
+		}
+		ins.Pixels, ins.Side = true, g.CropW
+	} else if ins.Pixels {
 		if err := in.Require(stream.ColPixels); err != nil {
 			return ins, err
 		}
@@ -105,7 +122,7 @@ func (e *Embedder) Check(in *stream.Reader) (Inputs, error) {
 }
 
 // Run embeds every row of in and writes the stream with image_embedding
-// (when in has pixels) and caption_embeddings (when it has caption_tokens)
+// (when in has pixels, or images it decodes: Inputs.Decode) and caption_embeddings (when it has caption_tokens)
 // set, every other column passed through, clipline.embedding_dim,
 // clipline.model and clipline.model_hash set and a provenance entry appended. The output is written
 // atomically: on any error it is aborted.
@@ -156,6 +173,15 @@ func (e *Embedder) Run(in *stream.Reader, o RunOptions) (Stats, error) {
 	defer w.Abort()
 
 	r := &runner{e: e, in: in, ins: ins, fields: spec.Fields, w: w, split: o.Split}
+	if ins.Decode {
+		pool, err := imageproc.NewPool(e.pre.Geometry, 0)
+		if err != nil {
+			return Stats{}, err
+		}
+		if r.images, err = decode.NewSource(in.Schema(), o.ImageRoot, pool); err != nil {
+			return Stats{}, in.Errorf("%w", err)
+		}
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	defer r.cancel()
 	r.prog = progress{w: o.Progress, every: o.ProgressEvery, start: start, last: start}
@@ -252,7 +278,8 @@ type runner struct {
 	errOnce sync.Once
 	err     error
 
-	split string // keep only rows of this split ("" keeps all)
+	split  string         // keep only rows of this split ("" keeps all)
+	images *decode.Source // decodes the pixels when ins.Decode
 
 	freePix chan []uint8
 	freeIDs chan []int32
@@ -383,7 +410,13 @@ func (r *runner) pieces(rec arrow.RecordBatch) ([]piece, error) {
 func (r *runner) newPending(rec arrow.RecordBatch, first int64) (*pending, error) {
 	p := &pending{rec: rec, first: first}
 	var err error
-	if r.ins.Pixels {
+	if r.ins.Decode {
+		if p.pix, err = r.decode(rec, first); err != nil {
+			return nil, err
+		}
+		p.nimg = p.pix.Rows()
+		p.img = make([]float32, p.nimg*r.e.dim)
+	} else if r.ins.Pixels {
 		if p.pix, err = stream.Pixels(rec); err != nil {
 			return nil, r.in.Errorf("rows from %d: %w", first, err)
 		}
@@ -401,6 +434,22 @@ func (r *runner) newPending(rec arrow.RecordBatch, first int64) (*pending, error
 		p.caps = make([]float32, p.ncap*r.e.dim)
 	}
 	return p, nil
+}
+
+// decode decodes rec's images; the first that fails is the error.
+func (r *runner) decode(rec arrow.RecordBatch, first int64) (stream.PixelRows, error) {
+	pix := stream.PixelRows{Width: r.ins.Side * r.ins.Side * 3}
+	pix.Values = make([]byte, int(rec.NumRows())*pix.Width)
+	errs, err := r.images.Decode(pix.Values, rec, first)
+	if err != nil {
+		return pix, r.in.Errorf("rows from %d: %w", first, err)
+	}
+	for _, e := range errs {
+		if e != nil {
+			return pix, r.in.Errorf("%w", e)
+		}
+	}
+	return pix, nil
 }
 
 // dropTaken removes leading batches whose items have all been sent.

@@ -139,7 +139,7 @@ func TestTerminalStdin(t *testing.T) {
 		{[]string{"tokenize", "--model", model}, "an Arrow stream of rows with captions; pass --in FILE or pipe one: prepare ... | tokenize --model DIR"},
 		{[]string{"tokenize", "learn", "--captions-from", "-", "--vocab-size", "600", "--out", "x"}, "an Arrow stream of rows with captions; pass --captions-from FILE"},
 		{[]string{"decode", "--size", "8"}, "an Arrow stream of rows with image_bytes or image_path; pass --in FILE"},
-		{[]string{"embed", "--model", model}, "an Arrow stream of rows with pixels and/or caption_tokens; pass --in FILE"},
+		{[]string{"embed", "--model", model}, "an Arrow stream of rows with pixels (or image_bytes, image_path) and/or caption_tokens; pass --in FILE"},
 		{[]string{"train", "--model", model}, "an Arrow stream of tokenized rows"},
 		{[]string{"prepare", "jsonl", "-"}, "JSONL lines; pass a FILE instead of -"},
 		{[]string{"index", "--out", "x"}, "an Arrow stream of embedded rows; pass --in FILE or pipe one: embed ... | index --out DIR"},

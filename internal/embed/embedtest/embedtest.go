@@ -183,6 +183,8 @@ type Row struct {
 	Tokens   [][]int32 // rows of Context ids
 	Note     string    // a user column that stages must pass through
 	Split    string    // written as the split column when any row has one
+	Path     string    // written as image_path when any row has one
+	Bytes    []byte    // written as image_bytes when any row has some
 }
 
 // Stream describes a test stream. Side 0 leaves out pixels, Context 0 leaves
@@ -201,15 +203,18 @@ func (s Stream) Write(t testing.TB, path string) {
 	t.Helper()
 	note := arrow.Field{Name: "note", Type: arrow.BinaryTypes.String, Nullable: true}
 	fields := []arrow.Field{stream.ImageIDField(), note, stream.CaptionsField()}
-	var ids, notes, splits []string
+	var ids, notes, splits, paths []string
 	var caps [][]string
-	withSplit := false
+	var blobs [][]byte
+	withSplit, withPath, withBytes := false, false, false
 	pix := stream.PixelRows{Width: s.Side * s.Side * 3}
 	tok := stream.Tokens{Width: s.Context, Offsets: []int32{0}}
 	for _, r := range s.Rows {
 		ids, notes, caps = append(ids, r.ID), append(notes, r.Note), append(caps, r.Captions)
 		splits = append(splits, r.Split)
 		withSplit = withSplit || r.Split != ""
+		paths, blobs = append(paths, r.Path), append(blobs, r.Bytes)
+		withPath, withBytes = withPath || r.Path != "", withBytes || len(r.Bytes) > 0
 		pix.Values = append(pix.Values, r.Pixels...)
 		for _, row := range r.Tokens {
 			tok.Values = append(tok.Values, row...)
@@ -221,6 +226,14 @@ func (s Stream) Write(t testing.TB, path string) {
 	if withSplit {
 		fields = append(fields, stream.SplitField())
 		cols = append(cols, stream.NewStrings(splits))
+	}
+	if withPath {
+		fields = append(fields, stream.ImagePathField())
+		cols = append(cols, stream.NewStrings(paths))
+	}
+	if withBytes {
+		fields = append(fields, stream.ImageBytesField())
+		cols = append(cols, stream.NewBinaries(blobs))
 	}
 	if s.Side > 0 {
 		fields = append(fields, stream.PixelsField(s.Side))
