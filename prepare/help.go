@@ -63,4 +63,10 @@ Sources:
              are read twice: once without the images (a plain .tar seeks
              over them) to check and count, then to write.
 
+--shard K/N (or env, in a Slurm array or Kubernetes Indexed Job) writes
+only part K of N contiguous parts of the rows, as --out
+DIR/part-KKKKK-of-NNNNN.arrow; splits are drawn over the whole dataset, so
+the parts read as one directory equal the unsharded stream. synthetic
+renders only its part's images (docs/scale.md).
+
 Downloads are cached under $CLIPLINE_CACHE (default ~/.cache/clipline).`

@@ -23,12 +23,14 @@ import (
 	"github.com/clipline/clipline/internal/dataset/jsonl"
 	"github.com/clipline/clipline/internal/dataset/webdataset"
 	"github.com/clipline/clipline/internal/fetch"
+	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/synthetic"
 )
 
 type commands struct {
-	Out      string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
-	Compress string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
+	Out         string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
+	Compress    string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
+	shard.Flags `embed:""`
 
 	Synthetic  syntheticCmd  `cmd:"" help:"Render the embedded synthetic dataset (no network)."`
 	Jsonl      jsonlCmd      `cmd:"" name:"jsonl" help:"Convert query/positive JSONL pairs."`
@@ -99,6 +101,7 @@ type env struct {
 	stdout, stderr io.Writer
 	ctx            context.Context
 	start          time.Time
+	part           shard.Spec // --shard's part; zero when not sharded
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -108,9 +111,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if kctx == nil {
 		return err
 	}
+	part, err := c.Spec()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return kctx.Run(&env{cmd: &c, args: args, stdout: stdout, stderr: stderr, ctx: ctx, start: time.Now()})
+	return kctx.Run(&env{cmd: &c, args: args, stdout: stdout, stderr: stderr, ctx: ctx, start: time.Now(), part: part})
 }
 
 func (s *syntheticCmd) Run(e *env) error {
@@ -120,7 +127,7 @@ func (s *syntheticCmd) Run(e *env) error {
 	cfg := synthetic.Config{
 		Seed: s.Seed, Images: s.Images, Domain: synthetic.Domain(s.Domain), ImageDir: s.RenderDir,
 		ValFrac: s.ValFrac, TestFrac: s.TestFrac, MinSize: s.MinSize, MaxSize: s.MaxSize,
-		JPEGFrac: s.JPEGFrac, Quality: 90, Workers: s.Workers,
+		JPEGFrac: s.JPEGFrac, Quality: 90, Workers: s.Workers, RenderPart: e.part,
 	}
 	if s.JPEGFrac == 0 {
 		cfg.JPEGFrac = -1 // zero means "none" on the command line
@@ -132,6 +139,8 @@ func (s *syntheticCmd) Run(e *env) error {
 	st.Report(e.stderr, cfg, time.Since(e.start))
 	if s.JSONL == "" {
 		return e.write(rows)
+	} else if e.part.Sharded() {
+		return fmt.Errorf("--jsonl %s writes JSONL files, not parts: drop --shard %s", s.JSONL, e.cmd.Shard)
 	} else if e.cmd.Out != "-" {
 		return fmt.Errorf("--jsonl %s writes JSONL files instead of the stream; drop --out %s", s.JSONL, e.cmd.Out)
 	}
@@ -167,22 +176,37 @@ func (f *flickrCmd) Run(e *env) error {
 }
 
 func (w *webdatasetCmd) Run(e *env) error {
+	if e.part.Sharded() {
+		return fmt.Errorf("prepare webdataset does not take --shard yet: run one prepare a shard set instead")
+	}
 	shards, err := webdataset.Shards(w.Shards)
 	if err != nil {
 		return err
 	}
+	o, err := e.writeOptions()
+	if err != nil {
+		return err
+	}
 	_, err = webdataset.Prepare(shards, webdataset.PrepareOptions{Split: w.Split, Draw: w.fractions(),
-		SkipBad: w.SkipBad, Log: e.stderr}, e.writeOptions())
+		SkipBad: w.SkipBad, Log: e.stderr}, o)
 	return err
 }
 
-// write writes rows as the stream to --out.
+// write writes rows (--shard's part of them) as the stream to --out.
 func (e *env) write(rows []dataset.Row) error {
-	return dataset.Write(rows, e.writeOptions())
+	o, err := e.writeOptions()
+	if err != nil {
+		return err
+	}
+	return dataset.Write(rows, o)
 }
 
-// writeOptions is where and how the stream goes.
-func (e *env) writeOptions() dataset.WriteOptions {
-	return dataset.WriteOptions{Out: e.cmd.Out, Stdout: e.stdout,
-		Compress: e.cmd.Compress, Args: e.args, Log: e.stderr, Start: e.start}
+// writeOptions is where and how the stream (or --shard's part) goes.
+func (e *env) writeOptions() (dataset.WriteOptions, error) {
+	out, err := e.part.Output(e.cmd.Out)
+	if err != nil {
+		return dataset.WriteOptions{}, err
+	}
+	return dataset.WriteOptions{Out: out, Stdout: e.stdout, Part: e.part,
+		Compress: e.cmd.Compress, Args: e.args, Log: e.stderr, Start: e.start}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -64,6 +65,11 @@ type WriteOptions struct {
 	Args     []string  // prepare's arguments, recorded in provenance
 	Log      io.Writer // receives the summary line; nil for silence
 	Start    time.Time // when the stage began, for the summary's time
+	// Part, when sharded, writes only that part's contiguous range of the
+	// rows (all of them validated), so the parts concatenate to the whole.
+	Part shard.Spec
+
+	part string // the summary's note of the part written
 }
 
 // batchRows and batchBytes bound the rows (and their image bytes) that go
@@ -74,12 +80,17 @@ const (
 	batchBytes = 64 << 20
 )
 
-// Write validates rows and writes them as prepare's stream, with a
-// provenance entry for prepare. Nothing is written when rows are invalid,
-// and a file appears only once complete.
+// Write validates rows and writes them (o.Part's share) as prepare's
+// stream, with a provenance entry for prepare. Nothing is written when rows
+// are invalid, and a file appears only once complete.
 func Write(rows []Row, o WriteOptions) error {
 	if err := Validate(rows); err != nil {
 		return err
+	}
+	if o.Part.Sharded() {
+		o.part = fmt.Sprintf(" (part %s of %d)", o.Part, len(rows))
+		lo, hi := o.Part.Range(len(rows))
+		rows = rows[lo:hi]
 	}
 	w, err := NewWriter(ColumnsOf(rows), o)
 	if err != nil {
@@ -148,8 +159,8 @@ func (w *Writer) Close() error {
 		return err
 	}
 	if w.o.Log != nil {
-		fmt.Fprintf(w.o.Log, "prepare: %d images (%s), %d captions -> %s in %.1fs\n",
-			w.check.n, FormatCounts(w.counts), w.caps, w.w.Name(), time.Since(w.o.Start).Seconds())
+		fmt.Fprintf(w.o.Log, "prepare: %d images%s (%s), %d captions -> %s in %.1fs\n",
+			w.check.n, w.o.part, FormatCounts(w.counts), w.caps, w.w.Name(), time.Since(w.o.Start).Seconds())
 	}
 	return nil
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/clipline/clipline/internal/atomicfile"
 	"github.com/clipline/clipline/internal/dataset"
+	"github.com/clipline/clipline/internal/shard"
 )
 
 // Config describes a dataset. Zero fields take the defaults of Defaults.
@@ -46,6 +47,10 @@ type Config struct {
 	JPEGFrac float64 // fraction of images stored as JPEG (the rest PNG); <0 for none
 	Quality  int     // JPEG quality
 	Workers  int     // rendering goroutines; default GOMAXPROCS
+	// RenderPart, when sharded, renders only that part's range of the
+	// images (Generate still returns every row: the plan and its split draw
+	// are over the whole dataset, and the writer keeps the part's rows).
+	RenderPart shard.Spec
 }
 
 // Defaults returns the default configuration (ImageDir still to be set).
@@ -105,6 +110,8 @@ func (c Config) Validate() error {
 // Stats summarises a plan.
 type Stats struct {
 	Images       int
+	Rendered     int // images Generate rendered (all, or RenderPart's) ...
+	RenderedJPEG int // ... and the JPEG ones among them
 	Splits       map[string]int
 	Kinds        map[Kind]int
 	JPEG         int
@@ -122,7 +129,7 @@ func (s Stats) Report(w io.Writer, c Config, elapsed time.Duration) {
 		fmt.Fprintf(w, "prepare: warning: %d images repeat the description of another image in their split (the %s attribute space is nearly exhausted); retrieval of those is ambiguous\n", s.DupKeysSplit, c.Domain)
 	}
 	fmt.Fprintf(w, "prepare: rendered %d %s images (%d JPEG) into %s in %.1fs\n",
-		s.Images, c.Domain, s.JPEG, c.ImageDir, elapsed.Seconds())
+		s.Rendered, c.Domain, s.RenderedJPEG, c.ImageDir, elapsed.Seconds())
 }
 
 // streamScene is the stream of the per-image random generators: independent
@@ -214,8 +221,9 @@ func Plan(c Config) ([]Scene, Stats, error) {
 	return scenes, st, nil
 }
 
-// Generate plans the dataset, renders every image into c.ImageDir (in
-// parallel) and returns one row per image with absolute image paths.
+// Generate plans the dataset, renders every image (or c.RenderPart's) into
+// c.ImageDir (in parallel) and returns one row per image with absolute
+// image paths.
 func Generate(c Config) ([]dataset.Row, Stats, error) {
 	if c.ImageDir == "" {
 		return nil, Stats{}, errors.New("synthetic: no image directory given")
@@ -235,8 +243,15 @@ func Generate(c Config) ([]dataset.Row, Stats, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, st, fmt.Errorf("synthetic: image directory: %w", err)
 	}
-	if err := renderAll(scenes, dir, c); err != nil {
+	lo, hi := c.RenderPart.Range(len(scenes))
+	if err := renderAll(scenes[lo:hi], dir, c); err != nil {
 		return nil, st, err
+	}
+	st.Rendered = hi - lo
+	for i := lo; i < hi; i++ {
+		if scenes[i].JPEG {
+			st.RenderedJPEG++
+		}
 	}
 	rows := make([]dataset.Row, len(scenes))
 	for i := range scenes {
