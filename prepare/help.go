@@ -16,7 +16,10 @@ only once complete) with the columns
   split       utf8        train, val, test (or a name the source gives)
   image_path  utf8        ABSOLUTE path of the image file; decode reads it as-is
   image_bytes binary      the image file itself, instead of image_path, from
-                          the sources that carry images (webdataset)
+                          the sources that carry images (webdataset); with
+                          --embed-images the files' bytes beside image_path,
+                          so the stream needs no image files (decode and
+                          embed read image_bytes first)
   captions    list<utf8>  every caption of the image
   url         utf8        where the image was downloaded from (webdataset,
                           when img2dataset's metadata says; null if unknown)
@@ -24,7 +27,8 @@ only once complete) with the columns
 and a provenance entry (stage and arguments) in the schema metadata. Rows are
 grouped by image: a caption listed under several images appears in each of
 their rows (multi-positive). Nothing is written when the source is empty or
-has an error; the message names the file and line or entry.
+has an error; the message names the file and line or entry (with
+--embed-images, an image file that is missing or no image names its row).
 
 Sources:
 

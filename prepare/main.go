@@ -30,6 +30,7 @@ import (
 type commands struct {
 	Out         string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
 	Compress    string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
+	EmbedImages bool   `help:"Copy each image file's bytes into an image_bytes column (image_path kept), so the stream is self-contained."`
 	shard.Flags `embed:""`
 
 	Synthetic  syntheticCmd  `cmd:"" help:"Render the embedded synthetic dataset (no network)."`
@@ -208,5 +209,5 @@ func (e *env) writeOptions() (dataset.WriteOptions, error) {
 		return dataset.WriteOptions{}, err
 	}
 	return dataset.WriteOptions{Out: out, Stdout: e.stdout, Part: e.part,
-		Compress: e.cmd.Compress, Args: e.args, Log: e.stderr, Start: e.start}, nil
+		Compress: e.cmd.Compress, EmbedImages: e.cmd.EmbedImages, Args: e.args, Log: e.stderr, Start: e.start}, nil
 }

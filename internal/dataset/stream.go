@@ -3,12 +3,14 @@ package dataset
 import (
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/stream"
 )
@@ -68,8 +70,13 @@ type WriteOptions struct {
 	// Part, when sharded, writes only that part's contiguous range of the
 	// rows (all of them validated), so the parts concatenate to the whole.
 	Part shard.Spec
+	// EmbedImages adds image_bytes: each row's image file as stored, read
+	// as the row is written (its image_path is kept), so the stream is
+	// self-contained.
+	EmbedImages bool
 
-	part string // the summary's note of the part written
+	part  string // the summary's note of the part written
+	first int    // the dataset row of the part's first, for errors
 }
 
 // batchRows and batchBytes bound the rows (and their image bytes) that go
@@ -90,7 +97,7 @@ func Write(rows []Row, o WriteOptions) error {
 	if o.Part.Sharded() {
 		o.part = fmt.Sprintf(" (part %s of %d)", o.Part, len(rows))
 		lo, hi := o.Part.Range(len(rows))
-		rows = rows[lo:hi]
+		rows, o.first = rows[lo:hi], lo
 	}
 	w, err := NewWriter(ColumnsOf(rows), o)
 	if err != nil {
@@ -121,6 +128,7 @@ type Writer struct {
 // NewWriter starts prepare's stream with the columns cols at o.Out, with a
 // provenance entry for prepare.
 func NewWriter(cols Columns, o WriteOptions) (*Writer, error) {
+	cols.ImageBytes = cols.ImageBytes || o.EmbedImages
 	schema := stream.WithProvenance(cols.Schema(), "prepare", o.Args)
 	w, err := stream.Create(o.Out, schema, stream.Options{Compress: o.Compress, Stdout: o.Stdout})
 	if err != nil {
@@ -132,6 +140,12 @@ func NewWriter(cols Columns, o WriteOptions) (*Writer, error) {
 // Add checks and queues one row. It keeps r's slices until the batch is
 // written: the caller must not reuse them.
 func (w *Writer) Add(r Row) error {
+	if w.o.EmbedImages && len(r.ImageBytes) == 0 && r.ImagePath != "" {
+		var err error
+		if r.ImageBytes, err = readImage(r.ImagePath); err != nil {
+			return fmt.Errorf("row %d (%s): --embed-images: %w", w.o.first+w.check.n, r.ImageID, err)
+		}
+	}
 	if err := w.check.check(r); err != nil {
 		return err
 	}
@@ -143,6 +157,15 @@ func (w *Writer) Add(r Row) error {
 		return w.flush()
 	}
 	return nil
+}
+
+// readImage is the image file at path, which must be one decode reads.
+func readImage(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err == nil && imageproc.Format(data) == "" {
+		err = fmt.Errorf("%s: not a JPEG, PNG, GIF, WebP or BMP image", path)
+	}
+	return data, err
 }
 
 // Close writes what is queued, completes the stream (the file appears) and

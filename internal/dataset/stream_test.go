@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -176,4 +177,70 @@ func readRows(t *testing.T, path string) ([]Row, *arrow.Schema) {
 func sameRow(a, b Row) bool {
 	return a.ImageID == b.ImageID && a.Split == b.Split && a.ImagePath == b.ImagePath &&
 		bytes.Equal(a.ImageBytes, b.ImageBytes) && a.URL == b.URL && slices.Equal(a.Captions, b.Captions)
+}
+
+// TestWriteEmbedImages: image_bytes holds each file's bytes exactly, beside
+// image_path; a file that is no image, or missing, fails naming its row
+// (of the whole dataset, in a --shard part) and leaves no output.
+func TestWriteEmbedImages(t *testing.T) {
+	dir := t.TempDir()
+	var rows []Row
+	var want [][]byte
+	for i := range 9 {
+		data := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{byte(i)}, 10*i)...)
+		path := filepath.Join(dir, fmt.Sprintf("%d.png", i))
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, Row{ImageID: fmt.Sprint("id", i), Split: Train, ImagePath: path, Captions: []string{"c"}})
+		want = append(want, data)
+	}
+	out := filepath.Join(dir, "out.arrow")
+	if err := Write(rows, WriteOptions{Out: out, EmbedImages: true}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := stream.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got [][]byte
+	var paths []string
+	for r.Next() {
+		b, err := stream.Binaries(r.Batch(), stream.ColImageBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := stream.Strings(r.Batch(), stream.ColImagePath)
+		for _, v := range b {
+			got = append(got, bytes.Clone(v))
+		}
+		paths = append(paths, p...)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(got, want, bytes.Equal) || len(paths) != len(rows) || paths[8] != rows[8].ImagePath {
+		t.Fatalf("image_bytes or image_path read back differ from the files (%d rows)", len(got))
+	}
+
+	// A part names the row of the whole dataset, and reads only its own
+	// files (rows 6-8: row 2 stays broken).
+	for _, c := range []struct {
+		damage func()
+		part   shard.Spec
+		want   string
+	}{
+		{func() { os.WriteFile(rows[2].ImagePath, []byte("text"), 0o644) }, shard.Spec{}, "row 2 (id2): --embed-images: " + rows[2].ImagePath + ": not a JPEG, PNG, GIF, WebP or BMP image"},
+		{func() { os.Remove(rows[6].ImagePath) }, shard.Spec{K: 2, N: 3}, "row 6 (id6): --embed-images: open " + rows[6].ImagePath + ": no such file or directory"},
+	} {
+		c.damage()
+		bad := filepath.Join(dir, "bad.arrow")
+		if err := Write(rows, WriteOptions{Out: bad, EmbedImages: true, Part: c.part}); err == nil || err.Error() != c.want {
+			t.Errorf("%v, want %s", err, c.want)
+		}
+		if _, err := os.Stat(bad); !os.IsNotExist(err) {
+			t.Errorf("failed write left %s", bad)
+		}
+	}
 }
