@@ -208,12 +208,12 @@ SMOKE := out/smoke
 smoke: $(BINS)
 	rm -rf $(SMOKE) && mkdir -p $(SMOKE)
 	$(BIN)/prepare synthetic --domain scenes --seed 3 --images 40 --render-dir $(SMOKE)/images \
-		| $(BIN)/tokenize --model $(MODEL) | $(BIN)/decode --model $(MODEL) --compress zstd > $(SMOKE)/pix.arrow
+		| $(BIN)/tokenize --model $(MODEL) | $(BIN)/decode --model $(MODEL) --compress zstd > $(SMOKE)/pix.arrows
 	$(BIN)/train --model $(MODEL) --config examples/default-finetune.yaml --set epochs=1 \
-		--set batch_size=16 --in $(SMOKE)/pix.arrow --out $(SMOKE)/run
-	$(BIN)/embed --model $(SMOKE)/run/final --in $(SMOKE)/pix.arrow | tee $(SMOKE)/emb.arrow \
+		--set batch_size=16 --in $(SMOKE)/pix.arrows --out $(SMOKE)/run
+	$(BIN)/embed --model $(SMOKE)/run/final --in $(SMOKE)/pix.arrows | tee $(SMOKE)/emb.arrows \
 		| $(BIN)/rank --out $(SMOKE)/metrics.json
-	$(BIN)/index --split test --faiss --out $(SMOKE)/index < $(SMOKE)/emb.arrow
+	$(BIN)/index --split test --faiss --out $(SMOKE)/index < $(SMOKE)/emb.arrows
 	@grep -q '"t2i"' $(SMOKE)/metrics.json && grep -q '"kind": "images"' $(SMOKE)/index/manifest.json \
 		&& echo "smoke: all stages ran ($(SMOKE)/metrics.json, $(SMOKE)/index)"
 

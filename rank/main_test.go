@@ -262,7 +262,7 @@ func TestRankBinary(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	in := filepath.Join(dir, "emb.arrow")
+	in := filepath.Join(dir, "emb.arrows") // a stream, to cut its end marker off below
 	writeStream(t, in, handRows(), true)
 	data, _ := os.ReadFile(in)
 

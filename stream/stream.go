@@ -1,9 +1,10 @@
-// Package stream reads clipline streams from Go programs outside this
-// module: the Arrow IPC streams every stage writes (docs/streams.md has the
-// contract). It is a thin, stable face of the stages' own reader, so what
-// it accepts and refuses is exactly what the stages do: zstd and lz4
-// buffers are read transparently, and an empty input, a non-Arrow input or
-// a stream cut short (ErrTruncated) is an error naming the input.
+// Package stream reads clipline data from Go programs outside this module:
+// the Arrow IPC streams and IPC files every stage writes (docs/streams.md
+// has the contract), told apart by their first bytes. It is a thin, stable
+// face of the stages' own reader, so what it accepts and refuses is exactly
+// what the stages do: zstd and lz4 buffers are read transparently, and an
+// empty input, a non-Arrow input, a stream cut short (ErrTruncated) or a
+// file without its footer is an error naming the input.
 //
 //	r, err := stream.Open("out/default/test.emb.arrow")
 //	if err != nil { ... }
@@ -57,7 +58,8 @@ type VectorLists = stream.VectorLists
 // Reader iterates the record batches of one stream.
 type Reader struct{ r *stream.Reader }
 
-// Open reads the stream at path; "-" is stdin (refused when a terminal).
+// Open reads the stream or IPC file at path; "-" is stdin (refused when a
+// terminal).
 func Open(path string) (*Reader, error) {
 	r, err := stream.Open(path)
 	if err != nil {
@@ -66,7 +68,8 @@ func Open(path string) (*Reader, error) {
 	return &Reader{r}, nil
 }
 
-// NewReader reads a stream from rd; name is used in error messages.
+// NewReader reads a stream, or an IPC file in order, from rd; name is used
+// in error messages.
 func NewReader(rd io.Reader, name string) (*Reader, error) {
 	r, err := stream.NewReader(rd, name)
 	if err != nil {

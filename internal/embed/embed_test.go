@@ -430,8 +430,8 @@ func TestErrors(t *testing.T) {
 		}
 	}
 
-	// A truncated input fails after some rows, without output.
-	in := filepath.Join(dir, "in.arrow")
+	// A truncated stream fails after some rows, without output.
+	in := filepath.Join(dir, "in.arrows")
 	randomStream(20, 32, 77, 4, 6).Write(t, in)
 	data, _ := os.ReadFile(in)
 	os.WriteFile(in, data[:len(data)*2/3], 0o644)

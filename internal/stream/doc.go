@@ -1,5 +1,6 @@
-// Package stream is clipline's stream contract: the Arrow IPC stream format
-// that every stage reads and writes (see docs/streams.md).
+// Package stream is clipline's stream contract: the Arrow IPC data that
+// every stage reads and writes, as a stream (pipes, .arrows) or as an IPC
+// file (.arrow: random access), see docs/streams.md.
 //
 // One row per image. Columns (constants Col*, field constructors *Field):
 //
@@ -16,18 +17,22 @@
 // ran (WithProvenance, Provenance) and facts such as image size and context
 // length (WithMeta, Meta, MetaInt).
 //
-// Reading: Open ("" or "-" is stdin) returns a Reader that iterates record
-// batches; compressed (zstd, lz4) streams are read transparently. An empty
-// input, a non-Arrow input and a stream that ends without its end-of-stream
-// marker (ErrTruncated) are errors naming the input and the batch.
+// Reading: Open ("" or "-" is stdin) returns a Reader that iterates the
+// record batches of a stream or an IPC file, told apart by their first
+// bytes; a regular file in the file format is read through its footer, so
+// NumBatches and BatchAt read batches at random. Compressed (zstd, lz4)
+// buffers are read transparently. An empty input, a non-Arrow input, a
+// stream that ends without its end-of-stream marker (ErrTruncated) and a
+// file without its footer are errors naming the input and the batch.
 //
 // Writing: Create ("" or "-" is Options.Stdout, the stdout cli.Main handed
-// the stage) returns a Writer that re-batches rows to Options.BatchRows
-// (bounded by Options.BatchBytes) and optionally compresses. Files appear
-// atomically on Close; Abort discards. On stdout a failed stage simply never
-// writes the end-of-stream marker, which readers report as truncation: so a
-// failing stage calls Abort (defer w.Abort() is safe after Close) and exits
-// non-zero.
+// the stage) returns a Writer: of an IPC file for a name ending in .arrow or
+// .feather, of a stream otherwise (Options.Format overrides). It re-batches
+// rows to Options.BatchRows (bounded by Options.BatchBytes) and optionally
+// compresses. Files appear atomically on Close; Abort discards. On stdout a
+// failed stage simply never writes the end-of-stream marker, which readers
+// report as truncation: so a failing stage calls Abort (defer w.Abort() is
+// safe after Close) and exits non-zero.
 //
 // Columns: RequireColumns / Reader.Require check presence and type with
 // errors such as "column caption_tokens missing; run tokenize first".

@@ -273,14 +273,15 @@ func readErr(data []byte) error {
 
 func TestEmptyAndForeignInput(t *testing.T) {
 	err := readErr(nil)
-	if err == nil || err.Error() != "in.arrow: empty input, expected an Arrow IPC stream" {
+	if err == nil || err.Error() != "in.arrow: empty input, expected an Arrow IPC stream or file" {
 		t.Errorf("empty input: %v", err)
 	}
 	if err := readErr([]byte(`{"query": "a dog"}` + "\n")); err == nil || !strings.Contains(err.Error(), "not an Arrow IPC stream") {
 		t.Errorf("JSON input: %v", err)
 	}
-	if err := readErr([]byte("ARROW1\x00\x00rest")); err == nil || !strings.Contains(err.Error(), "Arrow IPC file") {
-		t.Errorf("Arrow file input: %v", err)
+	// The IPC file's magic followed by no Arrow stream.
+	if err := readErr([]byte("ARROW1\x00\x00rest")); err == nil || !strings.HasPrefix(err.Error(), "in.arrow: reading schema: ") {
+		t.Errorf("Arrow file magic and garbage: %v", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -24,8 +25,35 @@ const (
 	DefaultBatchBytes = 64 << 20
 )
 
+// Format is the Arrow IPC format a Writer writes.
+type Format int
+
+const (
+	// FormatAuto picks by name: a path ending in .arrow or .feather is
+	// written as an IPC file, anything else (.arrows, stdout, a writer) as a
+	// stream.
+	FormatAuto Format = iota
+	// FormatStream is the IPC streaming format: messages and the
+	// end-of-stream marker, readable as it arrives.
+	FormatStream
+	// FormatFile is the IPC file format (Feather v2): magic, the stream,
+	// and a footer indexing the record batches for random access.
+	FormatFile
+)
+
+// FormatFor is the format FormatAuto picks for path.
+func FormatFor(path string) Format {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".arrow", ".feather":
+		return FormatFile
+	}
+	return FormatStream
+}
+
 // Options configure a Writer.
 type Options struct {
+	// Format overrides the format chosen by the path's name (FormatAuto).
+	Format Format
 	// Compress is "" or "none" (uncompressed), "zstd" or "lz4" (lz4 frame),
 	// applied per buffer as the Arrow IPC format defines.
 	Compress string
@@ -67,7 +95,7 @@ type Writer struct {
 	schema *arrow.Schema
 	opts   Options
 	bw     *bufio.Writer
-	w      *ipc.Writer
+	w      batchWriter
 	f      *os.File // temporary file, or a special file written in place; nil on stdout
 	tmp    string
 	final  string // "" for a special file
@@ -82,9 +110,19 @@ type Writer struct {
 	done        bool
 }
 
+// batchWriter is what ipc.Writer (stream) and ipc.FileWriter have in common.
+type batchWriter interface {
+	Write(arrow.RecordBatch) error
+	Close() error
+}
+
 // Create starts a stream with the given schema at path; "" or "-" is
 // opts.Stdout, which must not be a terminal (binary there helps nobody).
+// The format follows the name (FormatFor) unless opts.Format says otherwise.
 func Create(path string, schema *arrow.Schema, opts Options) (*Writer, error) {
+	if opts.Format == FormatAuto && path != "" {
+		opts.Format = FormatFor(path)
+	}
 	if path == "" || path == "-" {
 		if opts.Stdout == nil {
 			return nil, errors.New("stdout: no writer given (stream.Options.Stdout)")
@@ -128,7 +166,7 @@ func Create(path string, schema *arrow.Schema, opts Options) (*Writer, error) {
 }
 
 // NewWriter writes a stream to out (not closed by the Writer); name is used
-// in messages.
+// in messages. FormatAuto is the stream format here.
 func NewWriter(out io.Writer, name string, schema *arrow.Schema, opts Options) (*Writer, error) {
 	opts = opts.withDefaults()
 	ipcOpts := []ipc.Option{ipc.WithSchema(schema), ipc.WithAllocator(memory.DefaultAllocator)}
@@ -142,7 +180,20 @@ func NewWriter(out io.Writer, name string, schema *arrow.Schema, opts Options) (
 		return nil, fmt.Errorf("%s: unknown compression %q (want one of %v)", name, opts.Compress, CompressionNames)
 	}
 	bw := bufio.NewWriterSize(out, 1<<20)
-	return &Writer{name: name, schema: schema, opts: opts, bw: bw, w: ipc.NewWriter(bw, ipcOpts...)}, nil
+	w := &Writer{name: name, schema: schema, opts: opts, bw: bw}
+	switch opts.Format {
+	case FormatAuto, FormatStream:
+		w.w = ipc.NewWriter(bw, ipcOpts...)
+	case FormatFile:
+		fw, err := ipc.NewFileWriter(bw, ipcOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		w.w = fw
+	default:
+		return nil, fmt.Errorf("%s: unknown format %d", name, opts.Format)
+	}
+	return w, nil
 }
 
 // Schema is the schema the stream is written with.
@@ -242,8 +293,8 @@ func (w *Writer) flush() error {
 	return nil
 }
 
-// Close writes the remaining rows and the end-of-stream marker, and for a
-// file renames it into place. After a failed Close the output is removed (file)
+// Close writes the remaining rows and the end-of-stream marker (and an IPC
+// file's footer), and for a file renames it into place. After a failed Close the output is removed (file)
 // or left without its end marker (stdout).
 func (w *Writer) Close() error {
 	if w.done {

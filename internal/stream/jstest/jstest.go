@@ -1,6 +1,7 @@
 // Package jstest runs the official JavaScript Arrow implementation over a
 // file, for tests that check what clipline writes with a reader
-// independent of arrow-go: testdata/js/read.mjs, with the npm packages
+// independent of arrow-go (testdata/js/read.mjs) and what it reads from an
+// independent writer (testdata/js/write.mjs), with the npm packages
 // that .ci/run installs (npm ci --prefix testdata/js).
 package jstest
 
@@ -44,14 +45,21 @@ func Require(t testing.TB) {
 // "zstd" registers a zstd codec first). Require must have passed.
 func Read(t testing.TB, path string, args ...string) []byte {
 	t.Helper()
+	return Run(t, "read.mjs", append([]string{path}, args...)...)
+}
+
+// Run runs a script of testdata/js with args and returns its stdout; t fails
+// when it fails. Require must have passed.
+func Run(t testing.TB, script string, args ...string) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{filepath.Join(Dir(), "read.mjs"), path}, args...)...)
+	cmd := exec.CommandContext(ctx, "node", append([]string{filepath.Join(Dir(), script)}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node read.mjs %s: %v\n%s", path, err, stderr.String())
+		t.Fatalf("node %s %v: %v\n%s", script, args, err, stderr.String())
 	}
 	return out
 }

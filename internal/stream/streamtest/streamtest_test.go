@@ -21,7 +21,7 @@ func TestWriteFileAndEncode(t *testing.T) {
 		defer rec.Release()
 		recs = append(recs, rec)
 	}
-	path := filepath.Join(t.TempDir(), "s.arrow")
+	path := filepath.Join(t.TempDir(), "s.arrows") // a stream, as Encode writes
 	WriteFile(t, path, schema, stream.Options{}, recs...)
 	file, err := os.ReadFile(path)
 	if err != nil {
