@@ -33,6 +33,7 @@ const (
 	ColImageID           = stream.ColImageID           // utf8
 	ColSplit             = stream.ColSplit             // utf8: train, val, test, ...
 	ColImagePath         = stream.ColImagePath         // utf8
+	ColImageBytes        = stream.ColImageBytes        // binary: the encoded image file
 	ColCaptions          = stream.ColCaptions          // list<utf8>
 	ColCaptionTokens     = stream.ColCaptionTokens     // list<fixed_size_list<int32>[context]>
 	ColPixels            = stream.ColPixels            // fixed_size_list<uint8>[size*size*3]
@@ -106,6 +107,11 @@ func StringLists(b arrow.RecordBatch, name string) ([][]string, error) {
 
 // ImageEmbeddings reads a batch's image_embedding column (zero-copy).
 func ImageEmbeddings(b arrow.RecordBatch) (Vectors, error) { return stream.ImageEmbeddings(b) }
+
+// ImageBytes reads a batch's image_bytes column, each row's encoded image
+// file (JPEG, PNG, ...: image.Decode reads it). Zero-copy: the slices are
+// the batch's memory, valid until the next call to Next.
+func ImageBytes(b arrow.RecordBatch) ([][]byte, error) { return stream.Binaries(b, ColImageBytes) }
 
 // CaptionEmbeddings reads a batch's caption_embeddings column (zero-copy).
 func CaptionEmbeddings(b arrow.RecordBatch) (VectorLists, error) {

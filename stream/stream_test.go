@@ -19,11 +19,12 @@ import (
 
 // embedded encodes two embedded rows as the stages write them.
 func embedded() []byte {
-	fields := []arrow.Field{istream.ImageIDField(), istream.SplitField(), istream.CaptionsField(),
+	fields := []arrow.Field{istream.ImageIDField(), istream.SplitField(), istream.ImageBytesField(), istream.CaptionsField(),
 		istream.ImageEmbeddingField(2), istream.CaptionEmbeddingsField(2)}
 	cols := []arrow.Array{
 		istream.NewStrings([]string{"a", "b"}),
 		istream.NewStrings([]string{"test", "train"}),
+		istream.NewBinaries([][]byte{[]byte("\x89PNG..."), {0xff, 0xd8, 0xff}}),
 		istream.NewStringLists([][]string{{"a dog", "a red dog"}, {"a cat"}}),
 		istream.NewImageEmbeddings(istream.Vectors{Width: 2, Values: []float32{1, 0, 0, 1}}),
 		istream.NewCaptionEmbeddings(istream.VectorLists{Width: 2, Values: []float32{1, 0, 0.6, 0.8, 0, 1}, Offsets: []int32{0, 2, 3}}),
@@ -58,25 +59,31 @@ func TestRead(t *testing.T) {
 	var ids []string
 	var caps [][]string
 	var img, cap1 []float32
+	var files [][]byte
 	for r.Next() {
 		b := r.Batch()
 		id, err1 := stream.Strings(b, stream.ColImageID)
 		c, err2 := stream.StringLists(b, stream.ColCaptions)
 		e, err3 := stream.ImageEmbeddings(b)
 		ce, err4 := stream.CaptionEmbeddings(b)
-		if err := errors.Join(err1, err2, err3, err4); err != nil {
+		f, err5 := stream.ImageBytes(b)
+		if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 			t.Fatal(err)
 		}
 		ids, caps = append(ids, id...), append(caps, c...)
 		img = append(img, e.Row(1)...)
 		cap1 = append(cap1, ce.Item(0, 1)...)
+		for _, v := range f {
+			files = append(files, bytes.Clone(v))
+		}
 	}
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(ids, []string{"a", "b"}) || len(caps) != 2 || !slices.Equal(caps[0], []string{"a dog", "a red dog"}) ||
-		!slices.Equal(img, []float32{0, 1}) || !slices.Equal(cap1, []float32{0.6, 0.8}) {
-		t.Errorf("read ids %v, captions %v, image 1 %v, caption (0,1) %v", ids, caps, img, cap1)
+		!slices.Equal(img, []float32{0, 1}) || !slices.Equal(cap1, []float32{0.6, 0.8}) ||
+		len(files) != 2 || string(files[0]) != "\x89PNG..." || !bytes.Equal(files[1], []byte{0xff, 0xd8, 0xff}) {
+		t.Errorf("read ids %v, captions %v, image 1 %v, caption (0,1) %v, image_bytes %q", ids, caps, img, cap1, files)
 	}
 }
 
