@@ -383,7 +383,12 @@ func TestDecodeImageBytes(t *testing.T) {
 // BenchmarkStage runs the whole stage (read stream, decode on all cores,
 // write stream) over 512 rows of a 500x375 JPEG at 224; images/s is the
 // stage's throughput, cpu-ms/image its processor time per image.
-func BenchmarkStage(b *testing.B) {
+func BenchmarkStage(b *testing.B) { benchStage(b, false) }
+
+// BenchmarkStageImageBytes is BenchmarkStage with the JPEG in image_bytes.
+func BenchmarkStageImageBytes(b *testing.B) { benchStage(b, true) }
+
+func benchStage(b *testing.B, inStream bool) {
 	dir := b.TempDir()
 	src := filepath.Join(dir, "landscape.jpg")
 	var buf bytes.Buffer
@@ -395,11 +400,15 @@ func BenchmarkStage(b *testing.B) {
 	}
 	const rows = 512
 	ids, paths := make([]string, rows), make([]string, rows)
+	var data [][]byte
 	for i := range ids {
 		ids[i], paths[i] = strconv.Itoa(i), src
+		if inStream {
+			data = append(data, buf.Bytes())
+		}
 	}
 	in, out := filepath.Join(dir, "in.arrows"), filepath.Join(dir, "out.arrows")
-	writeStream(b, in, ids, paths)
+	writeRows(b, in, ids, paths, data)
 	cpu0 := cputime.Process()
 	b.ResetTimer()
 	for b.Loop() {
