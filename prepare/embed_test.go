@@ -109,7 +109,8 @@ func TestEmbedImages(t *testing.T) {
 }
 
 // TestEmbedImagesJSONL: jsonl keeps its images too; a file that is no
-// image fails naming the row and its image_id, with no output.
+// image fails naming the row and its image_id, with no output; synthetic's
+// --jsonl (which writes no stream) refuses the flag.
 func TestEmbedImagesJSONL(t *testing.T) {
 	dir := t.TempDir()
 	png := []byte("\x89PNG\r\n\x1a\nnot really")
@@ -130,5 +131,9 @@ func TestEmbedImagesJSONL(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Error("output written despite the error")
+	}
+	err = run([]string{"synthetic", "--images", "2", "--render-dir", dir, "--jsonl", dir, "--embed-images"}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || err.Error() != "--jsonl "+dir+" writes JSONL files that name the images: drop --embed-images" {
+		t.Errorf("--jsonl --embed-images: %v", err)
 	}
 }

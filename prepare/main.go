@@ -142,6 +142,8 @@ func (s *syntheticCmd) Run(e *env) error {
 		return e.write(rows)
 	} else if e.part.Sharded() {
 		return fmt.Errorf("--jsonl %s writes JSONL files, not parts: drop --shard %s", s.JSONL, e.cmd.Shard)
+	} else if e.cmd.EmbedImages {
+		return fmt.Errorf("--jsonl %s writes JSONL files that name the images: drop --embed-images", s.JSONL)
 	} else if e.cmd.Out != "-" {
 		return fmt.Errorf("--jsonl %s writes JSONL files instead of the stream; drop --out %s", s.JSONL, e.cmd.Out)
 	}

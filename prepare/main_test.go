@@ -236,7 +236,7 @@ func miniMirror(t *testing.T) *httptest.Server {
 	for i, split := range []string{"train", "train", "val", "test"} {
 		name := []string{"11.jpg", "22.jpg", "33.jpg", "44.jpg"}[i]
 		w, _ := zw.Create("flickr30k-images/" + name)
-		w.Write([]byte("image " + name))
+		w.Write([]byte("\xff\xd8 image " + name)) // a JPEG's first bytes, for --embed-images
 		raw, _ := json.Marshal([]string{"caption one of " + name, "caption, two, of " + name})
 		cw.Write([]string{string(raw), "[0, 1]", split, name, "0"})
 	}
@@ -280,6 +280,10 @@ func TestFlickrDownload(t *testing.T) {
 	runOK(t, "flickr30k", "--dir", cache, "--out", out2)
 	if tb2 := readStream(t, out2); !reflect.DeepEqual(tb2.paths, tb.paths) {
 		t.Fatal("--dir conversion differs")
+	}
+	runOK(t, "flickr30k", "--dir", cache, "--embed-images", "--out", out2)
+	if b := imageBytes(t, out2); len(b) != 4 || string(b[3]) != "\xff\xd8 image 44.jpg" {
+		t.Fatalf("--embed-images: %q", b)
 	}
 }
 
