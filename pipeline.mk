@@ -203,12 +203,15 @@ test:
 	@$(MAKE) -f pipeline.mk --no-print-directory vet-cuda
 	@$(MAKE) -f pipeline.mk --no-print-directory smoke
 
-# A few dozen rows through every stage, piped as users do.
+# A few dozen rows through every stage, piped as users do; the images travel
+# inside the stream (--embed-images), so their files are removed before decode.
 SMOKE := out/smoke
 smoke: $(BINS)
 	rm -rf $(SMOKE) && mkdir -p $(SMOKE)
-	$(BIN)/prepare synthetic --domain scenes --seed 3 --images 40 --render-dir $(SMOKE)/images \
-		| $(BIN)/tokenize --model $(MODEL) | $(BIN)/decode --model $(MODEL) --compress zstd > $(SMOKE)/pix.arrows
+	$(BIN)/prepare synthetic --domain scenes --seed 3 --images 40 --render-dir $(SMOKE)/images --embed-images \
+		> $(SMOKE)/prep.arrows && rm -r $(SMOKE)/images
+	$(BIN)/tokenize --model $(MODEL) --in $(SMOKE)/prep.arrows \
+		| $(BIN)/decode --model $(MODEL) --compress zstd > $(SMOKE)/pix.arrows
 	$(BIN)/train --model $(MODEL) --config examples/default-finetune.yaml --set epochs=1 \
 		--set batch_size=16 --in $(SMOKE)/pix.arrows --out $(SMOKE)/run
 	$(BIN)/embed --model $(SMOKE)/run/final --in $(SMOKE)/pix.arrows | tee $(SMOKE)/emb.arrows \
