@@ -101,6 +101,25 @@ func TestShardEnv(t *testing.T) {
 	}
 }
 
+// TestShardEmptyPart: with more parts than rows some parts are empty: a
+// stream of no rows with the columns of the others, not an error.
+func TestShardEmptyPart(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "parts")
+	var rows []string
+	for k := range 5 {
+		log := runOK(t, "synthetic", "--images", "2", "--render-dir", filepath.Join(dir, "imgs"), "--shard", fmt.Sprint(k, "/5"), "--out", out)
+		tb := readStream(t, filepath.Join(out, shard.PartName(k, 5)))
+		if want := fmt.Sprintf("prepare: %d images (part %d/5 of 2)", len(tb.ids), k); !strings.Contains(log, want) {
+			t.Errorf("part %d: log %q, want %q", k, log, want)
+		}
+		rows = append(rows, tb.ids...)
+	}
+	if !slices.Equal(rows, []string{"general-00000", "general-00001"}) {
+		t.Errorf("parts hold %v", rows)
+	}
+}
+
 // TestShardRefused: --shard needs --out DIR, and writes no JSONL.
 func TestShardRefused(t *testing.T) {
 	dir := t.TempDir()

@@ -94,12 +94,13 @@ func Write(rows []Row, o WriteOptions) error {
 	if err := Validate(rows); err != nil {
 		return err
 	}
+	cols := ColumnsOf(rows) // the whole dataset's, so that every part has them
 	if o.Part.Sharded() {
 		o.part = fmt.Sprintf(" (part %s of %d)", o.Part, len(rows))
 		lo, hi := o.Part.Range(len(rows))
 		rows, o.first = rows[lo:hi], lo
 	}
-	w, err := NewWriter(ColumnsOf(rows), o)
+	w, err := NewWriter(cols, o)
 	if err != nil {
 		return err
 	}
@@ -169,9 +170,10 @@ func readImage(path string) ([]byte, error) {
 }
 
 // Close writes what is queued, completes the stream (the file appears) and
-// logs the summary line. No rows at all is an error, and nothing is written.
+// logs the summary line. No rows at all is an error, and nothing is written,
+// except in a part (a dataset may have fewer rows than parts).
 func (w *Writer) Close() error {
-	if w.check.n == 0 {
+	if w.check.n == 0 && !w.o.Part.Sharded() {
 		w.Abort()
 		return errNoRows
 	}

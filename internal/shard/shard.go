@@ -59,7 +59,9 @@ const (
 // With env, a Slurm array task (SLURM_ARRAY_TASK_ID set) is part
 // (ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP of
 // SLURM_ARRAY_TASK_COUNT, so --array=1-8 and --array=0-14:2 number their
-// tasks 0..N-1 as --array=0-7 does; a count given as well must agree. A
+// tasks 0..N-1 as --array=0-7 does; a count given as well (count, else
+// $CLIPLINE_SHARD_COUNT) must agree, which catches a task of an array
+// resubmitted in part (--array=17 is part 0 of 1 to Slurm). A
 // Kubernetes Indexed Job's pod (JOB_COMPLETION_INDEX set) is part
 // JOB_COMPLETION_INDEX of count, else of $CLIPLINE_SHARD_COUNT, which the
 // manifest sets to the Job's completions.
@@ -157,8 +159,15 @@ func fromSlurm(count int, lookup func(string) (string, bool)) (Spec, error) {
 	if id < lo || (id-lo)%step != 0 {
 		return Spec{}, fmt.Errorf("%s=%d is not %s=%d plus a multiple of %s=%d; use a range --array=A-B[:S]", EnvSlurmID, id, EnvSlurmMin, lo, EnvSlurmStep, step)
 	}
+	if count == 0 {
+		if _, ok := lookup(EnvCount); ok {
+			if count, err = envNumber(lookup, EnvCount, ""); err != nil {
+				return Spec{}, err
+			}
+		}
+	}
 	if count != 0 && count != n {
-		return Spec{}, fmt.Errorf("--shard-count %d disagrees with %s=%d", count, EnvSlurmCount, n)
+		return Spec{}, fmt.Errorf("%d parts expected (--shard-count or %s) but %s=%d: a task of another array (an array resubmitted in part numbers its tasks anew; give its part as --shard K/N)", count, EnvCount, EnvSlurmCount, n)
 	}
 	return Spec{K: (id - lo) / step, N: n}, nil
 }
@@ -201,7 +210,7 @@ func envNumber(lookup func(string) (string, bool), name, def string) (int, error
 // them (`embed:""`).
 type Flags struct {
 	Shard      string `placeholder:"K/N|env" help:"Write only part K (from 0) of N contiguous parts, as --out DIR/part-KKKKK-of-NNNNN.arrow (atomic: a retried task rewrites its part). env: the part of this Slurm array task (SLURM_ARRAY_TASK_*) or Kubernetes Indexed Job pod (JOB_COMPLETION_INDEX); docs/scale.md."`
-	ShardCount int    `placeholder:"N" help:"With --shard env in a Kubernetes Indexed Job: the number of parts, its completions (default: $CLIPLINE_SHARD_COUNT)."`
+	ShardCount int    `placeholder:"N" help:"With --shard env, the number of parts (default: $CLIPLINE_SHARD_COUNT): a Kubernetes Indexed Job's completions; under Slurm a check against the array's task count."`
 }
 
 // Spec is the part the flags name, reading the process's environment.

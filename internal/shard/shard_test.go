@@ -36,6 +36,7 @@ func TestParse(t *testing.T) {
 		{"env", 0, env("SLURM_ARRAY_TASK_ID", "12", "SLURM_ARRAY_TASK_MIN", "2", "SLURM_ARRAY_TASK_STEP", "2", "SLURM_ARRAY_TASK_COUNT", "6"), Spec{5, 6}},
 		{"env", 0, env("SLURM_ARRAY_TASK_ID", "4", "SLURM_ARRAY_TASK_COUNT", "5"), Spec{4, 5}}, // MIN unset: 0
 		{"env", 5, env("SLURM_ARRAY_TASK_ID", "4", "SLURM_ARRAY_TASK_MIN", "0", "SLURM_ARRAY_TASK_COUNT", "5"), Spec{4, 5}},
+		{"env", 0, env("SLURM_ARRAY_TASK_ID", "4", "SLURM_ARRAY_TASK_COUNT", "5", "CLIPLINE_SHARD_COUNT", "5"), Spec{4, 5}},
 		// Kubernetes: the count from --shard-count, else CLIPLINE_SHARD_COUNT.
 		{"env", 4, env("JOB_COMPLETION_INDEX", "0"), Spec{0, 4}},
 		{"env", 0, env("JOB_COMPLETION_INDEX", "3", "CLIPLINE_SHARD_COUNT", "4"), Spec{3, 4}},
@@ -81,7 +82,8 @@ func TestParseErrors(t *testing.T) {
 		{"env", 0, slurm("0", "1", "4"), "SLURM_ARRAY_TASK_ID=0 is not SLURM_ARRAY_TASK_MIN=1 plus a multiple"},
 		{"env", 0, env("SLURM_ARRAY_TASK_ID", "3", "SLURM_ARRAY_TASK_MIN", "0", "SLURM_ARRAY_TASK_STEP", "2", "SLURM_ARRAY_TASK_COUNT", "4"), "SLURM_ARRAY_TASK_STEP=2"},
 		{"env", 0, slurm("9", "5", "4"), "part 4 does not exist"}, // --array=5,6,7,9: not a range
-		{"env", 3, slurm("1", "0", "4"), "--shard-count 3 disagrees with SLURM_ARRAY_TASK_COUNT=4"},
+		{"env", 3, slurm("1", "0", "4"), "3 parts expected (--shard-count or CLIPLINE_SHARD_COUNT) but SLURM_ARRAY_TASK_COUNT=4"},
+		{"env", 0, env("SLURM_ARRAY_TASK_ID", "17", "SLURM_ARRAY_TASK_MIN", "17", "SLURM_ARRAY_TASK_COUNT", "1", "CLIPLINE_SHARD_COUNT", "100"), "100 parts expected"},
 		{"env", 0, env("JOB_COMPLETION_INDEX", "2"), "JOB_COMPLETION_INDEX=2 gives the part but not the number of parts: pass --shard-count N or set CLIPLINE_SHARD_COUNT"},
 		{"env", 0, env("JOB_COMPLETION_INDEX", "2", "CLIPLINE_SHARD_COUNT", "two"), `CLIPLINE_SHARD_COUNT="two"`},
 		{"env", 2, env("JOB_COMPLETION_INDEX", "2"), "part 2 does not exist: parts are numbered 0 to 1"},

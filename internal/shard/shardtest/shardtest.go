@@ -194,3 +194,30 @@ func ReadParts(t testing.TB, dir string) Table {
 	}
 	return read(t, paths...)
 }
+
+// Rebatch copies the stream at src to dst in record batches of rows rows,
+// so that a small input has batches enough for 7 parts.
+func Rebatch(t testing.TB, src, dst string, rows int) {
+	t.Helper()
+	r, err := stream.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := stream.Create(dst, r.Schema(), stream.Options{BatchRows: rows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	for r.Next() {
+		if err := w.Write(r.Batch()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
