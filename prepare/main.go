@@ -179,9 +179,6 @@ func (f *flickrCmd) Run(e *env) error {
 }
 
 func (w *webdatasetCmd) Run(e *env) error {
-	if e.part.Sharded() {
-		return fmt.Errorf("prepare webdataset does not take --shard yet: run one prepare a shard set instead")
-	}
 	shards, err := webdataset.Shards(w.Shards)
 	if err != nil {
 		return err

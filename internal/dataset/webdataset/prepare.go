@@ -27,6 +27,11 @@ type PrepareOptions struct {
 // reads everything but the images (a plain tar seeks over them) to fail
 // early on bad samples, count the samples for the draw and see whether there
 // are urls; the second writes.
+//
+// With wo.Part, the first pass reads every shard as before (so the draw,
+// the columns and the image_id check are the whole dataset's) and the second
+// only the part's contiguous range of the shard files: the parts concatenate
+// to the unsharded stream, and each shard's images are read by one task.
 func Prepare(shards []string, o PrepareOptions, wo dataset.WriteOptions) (Stats, error) {
 	if err := o.Draw.Check(); err != nil {
 		return Stats{}, err
@@ -35,12 +40,36 @@ func Prepare(shards []string, o PrepareOptions, wo dataset.WriteOptions) (Stats,
 		o.Split = dataset.Train
 	}
 	hasURL := false
-	first, err := Scan(shards, Options{SkipBad: o.SkipBad}, func(s *Sample) error {
-		hasURL = hasURL || s.URL != ""
-		return nil
-	})
-	if err != nil {
-		return first, err
+	lo, hi := wo.Part.Range(len(shards))
+	var first, before, part Stats // all shards; those before the part's; the part's
+	var ids map[string]string     // image_id -> shard, to find duplicates across parts
+	if wo.Part.Sharded() {
+		ids = map[string]string{}
+	}
+	for i, sh := range shards {
+		st, err := Scan([]string{sh}, Options{SkipBad: o.SkipBad}, func(s *Sample) error {
+			hasURL = hasURL || s.URL != ""
+			if ids == nil {
+				return nil // the writer checks them
+			}
+			if other, dup := ids[s.ID]; dup {
+				return fmt.Errorf("webdataset %s: sample %s: image_id %q duplicates a sample of %s", s.Shard, s.Key, s.ID, other)
+			}
+			ids[s.ID] = s.Shard
+			return nil
+		})
+		first = first.add(st)
+		if err != nil {
+			return first, err
+		}
+		if i < lo {
+			before = before.add(st)
+		} else if i < hi {
+			part = part.add(st)
+		}
+	}
+	if first.Samples == first.Bad {
+		return first, fmt.Errorf("webdataset: no usable samples in %d shards (%d bad)", first.Shards, first.Bad)
 	}
 	var splits []string
 	if !o.Draw.Zero() {
@@ -51,13 +80,13 @@ func Prepare(shards []string, o PrepareOptions, wo dataset.WriteOptions) (Stats,
 		return first, err
 	}
 	defer w.Abort() // no-op after a successful Close
-	st, err := Scan(shards, Options{Images: true, SkipBad: o.SkipBad, Log: o.Log}, func(s *Sample) error {
-		if s.Index >= first.Samples {
-			return fmt.Errorf("webdataset %s: sample %s: more samples than a moment ago (%d): did the shards change?", s.Shard, s.Key, first.Samples)
+	st, err := Scan(shards[lo:hi], Options{Images: true, SkipBad: o.SkipBad, Log: o.Log}, func(s *Sample) error {
+		if s.Index >= part.Samples {
+			return fmt.Errorf("webdataset %s: sample %s: more samples than a moment ago (%d): did the shards change?", s.Shard, s.Key, part.Samples)
 		}
 		split := o.Split
-		if splits != nil && splits[s.Index] != dataset.Train {
-			split = splits[s.Index]
+		if i := before.Samples + s.Index; splits != nil && splits[i] != dataset.Train {
+			split = splits[i]
 		}
 		r := dataset.Row{ImageID: s.ID, Split: split, ImageBytes: s.Image, Captions: []string{s.Caption}, URL: s.URL}
 		if err := w.Add(r); err != nil {
@@ -68,14 +97,16 @@ func Prepare(shards []string, o PrepareOptions, wo dataset.WriteOptions) (Stats,
 	if err != nil {
 		return st, err
 	}
-	if st != first {
-		return st, fmt.Errorf("webdataset: the shards changed while being read (%+v, then %+v)", first, st)
-	}
-	if st.Samples == st.Bad {
-		return st, fmt.Errorf("webdataset: no usable samples in %d shards (%d bad)", st.Shards, st.Bad)
+	if st != part {
+		return st, fmt.Errorf("webdataset: the shards changed while being read (%+v, then %+v)", part, st)
 	}
 	st.Report(o.Log, o)
 	return st, w.Close()
+}
+
+// add sums two counts.
+func (s Stats) add(t Stats) Stats {
+	return Stats{Shards: s.Shards + t.Shards, Samples: s.Samples + t.Samples, Bad: s.Bad + t.Bad}
 }
 
 // Report writes prepare's summary of what was read and skipped to w (nil: none).
