@@ -59,8 +59,9 @@ type VectorLists = stream.VectorLists
 // Reader iterates the record batches of one stream.
 type Reader struct{ r *stream.Reader }
 
-// Open reads the stream or IPC file at path; "-" is stdin (refused when a
-// terminal).
+// Open reads the stream or IPC file at path, or the directory of parts
+// (part-00000-of-00003.arrow, ...) that sharded stages write, in order as
+// one input; "-" is stdin (refused when a terminal).
 func Open(path string) (*Reader, error) {
 	r, err := stream.Open(path)
 	if err != nil {
@@ -90,6 +91,14 @@ func (r *Reader) Next() bool { return r.r.Next() }
 
 // Batch is the current batch, valid until Next (Retain it to keep it).
 func (r *Reader) Batch() arrow.RecordBatch { return r.r.Batch() }
+
+// NumBatches is the number of record batches of an IPC file (or directory
+// of them) read through its footer, -1 for a stream or a pipe.
+func (r *Reader) NumBatches() int { return r.r.NumBatches() }
+
+// BatchAt reads record batch i (0-based) of an input that NumBatches
+// counts, independently of Next; the caller Releases it.
+func (r *Reader) BatchAt(i int) (arrow.RecordBatch, error) { return r.r.BatchAt(i) }
 
 // Err is the error that stopped Next, if any.
 func (r *Reader) Err() error { return r.r.Err() }

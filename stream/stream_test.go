@@ -87,6 +87,56 @@ func TestRead(t *testing.T) {
 	}
 }
 
+// TestFileAndParts: an IPC file is read at random, a directory of parts as
+// one input.
+func TestFileAndParts(t *testing.T) {
+	r, err := stream.NewReader(bytes.NewReader(embedded()), "emb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Next()
+	rec := r.Batch()
+	dir := filepath.Join(t.TempDir(), "parts")
+	os.Mkdir(dir, 0o755)
+	for k := range 2 {
+		w, err := istream.Create(filepath.Join(dir, istream.PartName(k, 2)), rec.Schema(), istream.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := rec.NewSlice(int64(k), int64(k+1))
+		err = errors.Join(w.Write(part), w.Close())
+		part.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	r, err = stream.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.NumBatches() != 2 {
+		t.Fatalf("NumBatches %d", r.NumBatches())
+	}
+	b, err := r.BatchAt(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	if ids, _ := stream.Strings(b, stream.ColImageID); !slices.Equal(ids, []string{"b"}) {
+		t.Errorf("BatchAt(1) ids %v", ids)
+	}
+	var ids []string
+	for r.Next() {
+		id, _ := stream.Strings(r.Batch(), stream.ColImageID)
+		ids = append(ids, id...)
+	}
+	if r.Err() != nil || !slices.Equal(ids, []string{"a", "b"}) {
+		t.Errorf("parts read as ids %v (%v)", ids, r.Err())
+	}
+}
+
 // TestTruncated: a stream cut short is an error, never a normal end.
 func TestTruncated(t *testing.T) {
 	data := embedded()

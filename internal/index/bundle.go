@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
+	"github.com/clipline/clipline/internal/mmapfile"
 	"github.com/clipline/clipline/internal/search"
 	"github.com/clipline/clipline/internal/stream"
 )
@@ -58,7 +59,7 @@ func Open(dir string) (*Bundle, error) {
 	if len(b.ids) != m.Count {
 		return fail(fmt.Errorf("%s has %d rows, %s says %d", MetaFile, len(b.ids), ManifestFile, m.Count))
 	}
-	data, unmap, err := mapFile(filepath.Join(dir, VectorsFile))
+	data, unmap, err := mmapfile.Map(filepath.Join(dir, VectorsFile))
 	if err != nil {
 		return fail(err)
 	}

@@ -20,7 +20,10 @@
 // Reading: Open ("" or "-" is stdin) returns a Reader that iterates the
 // record batches of a stream or an IPC file, told apart by their first
 // bytes; a regular file in the file format is read through its footer, so
-// NumBatches and BatchAt read batches at random. Compressed (zstd, lz4)
+// NumBatches and BatchAt read batches at random and Shard restricts Next to
+// a contiguous range of them; OpenMapped reads over a memory map. A
+// directory of parts (PartName) is read in order as one input, checked
+// first (all parts there, no strays, equal schemas). Compressed (zstd, lz4)
 // buffers are read transparently. An empty input, a non-Arrow input, a
 // stream that ends without its end-of-stream marker (ErrTruncated) and a
 // file without its footer are errors naming the input and the batch.

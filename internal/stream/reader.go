@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -27,16 +28,17 @@ const metadataSizeLimit = 64 << 20
 // fileMagic starts and ends an Arrow IPC file; at the start it is padded to 8 bytes.
 const fileMagic = "ARROW1"
 
-// Reader iterates the record batches of one clipline input: a stream, or an
+// Reader iterates the record batches of one clipline input: a stream, an
 // IPC file (through its footer when it is a regular file, so batches can
-// also be read at random: NumBatches, BatchAt).
+// also be read at random: NumBatches, BatchAt, Shard), or a directory of
+// parts read in order as one input.
 type Reader struct {
 	name   string
-	schema *arrow.Schema
 	parts  []*part
-	cur    int  // the part being read
+	cur    int  // the part being read; len(parts) once all are read
 	random bool // every part is an IPC file read through its footer
 	pos    int  // next batch to read, when random
+	hi     int  // end of the batches Next reads, when random (Shard)
 	batch  arrow.RecordBatch
 	index  int   // 1-based number of the current batch
 	first  int64 // row number of the current batch's first row
@@ -47,12 +49,25 @@ type Reader struct {
 // part is one file of a Reader's input.
 type part struct {
 	name   string
-	closer io.Closer       // what Close closes; nil for stdin or a caller's reader
-	file   *ipc.FileReader // an IPC file read through its footer
-	seq    *ipc.Reader     // else read in order
+	path   string // to reopen a stream part of a directory when its turn comes
+	schema *arrow.Schema
+	closer io.Closer // what Close closes; nil for stdin or a caller's reader
+	// file is an IPC file read through its footer: ra holds its size bytes
+	// (the file, or the map of OpenMapped); next is the batch Next reads
+	// when the Reader reads in order.
+	file   *ipc.FileReader
+	ra     io.ReaderAt
+	size   int64
+	next   int
+	mapped []byte      // the map, when OpenMapped
+	seq    *ipc.Reader // else the part is read in order
 	// footer is set when seq reads an IPC file sequentially (a pipe): the
 	// rest after the end-of-stream marker must be the file's footer.
 	footer *bufio.Reader
+
+	infoOnce sync.Once // infos, infoErr: readBatchInfo of a file part
+	infos    []batchInfo
+	infoErr  error
 }
 
 // InputName is how a path is named in messages ("stdin" for "" and "-").
@@ -65,8 +80,10 @@ func InputName(path string) string {
 
 // Open reads the stream or IPC file at path, telling the formats apart by
 // their first bytes; "" or "-" is stdin, refused when it is a terminal
-// (stages say what they expect there earlier, in cli.Parse). The schema is
-// read immediately, so empty and non-Arrow inputs fail here.
+// (stages say what they expect there earlier, in cli.Parse). A directory is
+// read as its parts, PartName(0, N) to PartName(N-1, N), in order, as one
+// input (see openDir). The schema is read immediately, so empty and
+// non-Arrow inputs fail here.
 func Open(path string) (*Reader, error) {
 	if path == "" || path == "-" {
 		if cli.IsTerminal(os.Stdin) {
@@ -78,6 +95,28 @@ func Open(path string) (*Reader, error) {
 		}
 		return newReader("stdin", []*part{p}), nil
 	}
+	return openAt(path, openPath)
+}
+
+// openAt reads the file at path, or the directory of parts, each file
+// opened by open.
+func openAt(path string, open func(path string) (*part, error)) (*Reader, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return openDir(path, open)
+	}
+	p, err := open(path)
+	if err != nil {
+		return nil, err
+	}
+	return newReader(path, []*part{p}), nil
+}
+
+// openPath opens the file at path as a part, named by its path.
+func openPath(path string) (*part, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -87,8 +126,42 @@ func Open(path string) (*Reader, error) {
 		f.Close()
 		return nil, err
 	}
-	p.closer = f
-	return newReader(path, []*part{p}), nil
+	p.closer, p.path = f, path
+	return p, nil
+}
+
+// openDir reads a directory of parts (partPaths) as one input, each part
+// opened by open. Every part's schema must equal the first's, metadata
+// included but for the provenance (each part names its own --shard); the
+// Reader's schema is the first part's. A stream part is closed again once
+// its schema is checked and reopened when Next reaches it, so a thousand
+// parts hold no read buffers.
+func openDir(dir string, open func(path string) (*part, error)) (*Reader, error) {
+	paths, err := partPaths(dir)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]*part, 0, len(paths))
+	fail := func(err error) (*Reader, error) {
+		for _, p := range parts {
+			p.close()
+		}
+		return nil, err
+	}
+	for _, path := range paths {
+		p, err := open(path)
+		if err != nil {
+			return fail(err)
+		}
+		parts = append(parts, p)
+		if err := sameSchema(parts[0].schema, p.schema); err != nil {
+			return fail(fmt.Errorf("%s: schema differs from %s: %w", path, parts[0].name, err))
+		}
+		if p.file == nil {
+			p.close()
+		}
+	}
+	return newReader(dir, parts), nil
 }
 
 // NewReader reads a stream from rd, or an IPC file in order (as from a
@@ -107,11 +180,7 @@ func newReader(name string, parts []*part) *Reader {
 	for _, p := range parts {
 		r.random = r.random && p.file != nil
 	}
-	if p := parts[0]; p.file != nil {
-		r.schema = p.file.Schema()
-	} else {
-		r.schema = p.seq.Schema()
-	}
+	r.hi = r.NumBatches()
 	return r
 }
 
@@ -132,15 +201,23 @@ func openPart(f *os.File, name string) (*part, error) {
 	if n, _ := f.ReadAt(head[:], 0); n < len(head) || string(head[:]) != fileMagic {
 		return seqPart(f, name)
 	}
+	return filePart(name, f, fi.Size(), func() (*ipc.FileReader, error) {
+		return ipc.NewFileReader(f, ipc.WithEnsureNativeEndian(true))
+	})
+}
+
+// filePart is the part of an IPC file that open reads through its footer;
+// ra holds the file's size bytes.
+func filePart(name string, ra io.ReaderAt, size int64, open func() (*ipc.FileReader, error)) (*part, error) {
 	var fr *ipc.FileReader
-	err = recovered(func() (err error) {
-		fr, err = ipc.NewFileReader(f, ipc.WithEnsureNativeEndian(true))
+	err := recovered(func() (err error) {
+		fr, err = open()
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a complete Arrow IPC file (truncated, or its footer is damaged): %w", name, err)
 	}
-	return &part{name: name, file: fr}, nil
+	return &part{name: name, schema: fr.Schema(), file: fr, ra: ra, size: size}, nil
 }
 
 // seqPart reads a stream, or an IPC file's stream part, in order.
@@ -175,11 +252,26 @@ func seqPart(rd io.Reader, name string) (*part, error) {
 		}
 		return nil, fmt.Errorf("%s: reading schema: %w", name, err)
 	}
+	p.schema = p.seq.Schema()
 	return p, nil
 }
 
-// next is the part's next batch in order (retained), nil at its end.
-func (p *part) next() (arrow.RecordBatch, error) {
+// read is the part's next batch in order (retained), nil at its end.
+func (p *part) read() (rec arrow.RecordBatch, err error) {
+	if p.file == nil && p.seq == nil { // a directory's stream part, closed since its check
+		q, err := openPath(p.path)
+		if err != nil {
+			return nil, err
+		}
+		p.closer, p.file, p.ra, p.size, p.seq, p.footer = q.closer, q.file, q.ra, q.size, q.seq, q.footer
+	}
+	if p.file != nil {
+		if p.next >= p.file.NumRecords() {
+			return nil, nil
+		}
+		p.next++
+		return p.batchAt(p.next - 1)
+	}
 	if p.seq.Next() {
 		rec := p.seq.RecordBatch()
 		rec.Retain()
@@ -210,6 +302,29 @@ func checkFooter(br *bufio.Reader) error {
 		return fmt.Errorf("the IPC file's footer size %d does not fit the %d bytes after its end-of-stream marker", size, n-tail)
 	}
 	return nil
+}
+
+// batchAt reads the part's batch i (retained) through its footer.
+func (p *part) batchAt(i int) (rec arrow.RecordBatch, err error) {
+	err = recovered(func() (err error) {
+		rec, err = p.file.RecordBatchAt(i)
+		return err
+	})
+	return rec, err
+}
+
+// batchInfo is readBatchInfo of a file part, read once.
+func (p *part) batchInfo() ([]batchInfo, error) {
+	p.infoOnce.Do(func() {
+		p.infos, p.infoErr = readBatchInfo(p.ra, p.size)
+		if p.infoErr == nil && len(p.infos) != p.file.NumRecords() {
+			p.infoErr = fmt.Errorf("footer read as %d record batches, not %d", len(p.infos), p.file.NumRecords())
+		}
+		if p.infoErr != nil {
+			p.infoErr = fmt.Errorf("%s: reading the record batches' metadata: %w", p.name, p.infoErr)
+		}
+	})
+	return p.infos, p.infoErr
 }
 
 func (p *part) close() error {
@@ -244,7 +359,7 @@ func recovered(fn func() error) (err error) {
 func (r *Reader) Name() string { return r.name }
 
 // Schema is the stream's schema, with its metadata.
-func (r *Reader) Schema() *arrow.Schema { return r.schema }
+func (r *Reader) Schema() *arrow.Schema { return r.parts[0].schema }
 
 // Meta returns a schema metadata value.
 func (r *Reader) Meta(key string) (string, bool) { return Meta(r.Schema(), key) }
@@ -271,7 +386,7 @@ func (r *Reader) Next() bool {
 	}
 	rec, err := r.read()
 	if err != nil {
-		r.err = fmt.Errorf("%s: batch %d (after row %d): %w", r.parts[r.cur].name, r.index+1, r.rows, err)
+		r.err = fmt.Errorf("%s: batch %d (after row %d): %w", r.parts[min(r.cur, len(r.parts)-1)].name, r.index+1, r.rows, err)
 		return false
 	}
 	if rec == nil {
@@ -287,19 +402,23 @@ func (r *Reader) Next() bool {
 // read returns the next batch (retained), nil at the end.
 func (r *Reader) read() (arrow.RecordBatch, error) {
 	if r.random {
-		if r.pos >= r.NumBatches() {
+		if r.pos >= r.hi {
 			return nil, nil
 		}
-		r.cur, _ = r.locate(r.pos)
+		p, local := r.locate(r.pos)
+		r.cur = p
 		r.pos++
-		return r.batchAt(r.pos - 1)
+		return r.parts[p].batchAt(local)
 	}
 	for ; r.cur < len(r.parts); r.cur++ {
-		if rec, err := r.parts[r.cur].next(); rec != nil || err != nil {
+		p := r.parts[r.cur]
+		if rec, err := p.read(); rec != nil || err != nil {
 			return rec, err
 		}
+		if len(r.parts) > 1 {
+			p.close() // a directory's part, done: its buffers go
+		}
 	}
-	r.cur = len(r.parts) - 1 // messages name the last part
 	return nil, nil
 }
 
@@ -326,17 +445,72 @@ func (r *Reader) BatchAt(i int) (arrow.RecordBatch, error) {
 	if i < 0 || i >= r.NumBatches() {
 		return nil, fmt.Errorf("%s: batch %d out of range (the input has %d)", r.name, i+1, r.NumBatches())
 	}
-	rec, err := r.batchAt(i)
+	p, local := r.locate(i)
+	rec, err := r.parts[p].batchAt(local)
 	if err != nil {
-		return nil, fmt.Errorf("%s: batch %d: %w", r.partOf(i).name, i+1, err)
+		return nil, fmt.Errorf("%s: batch %d: %w", r.parts[p].name, i+1, err)
 	}
 	return rec, nil
 }
 
-// partOf is the part holding batch i of a random-access input.
-func (r *Reader) partOf(i int) *part {
-	p, _ := r.locate(i)
-	return r.parts[p]
+// Shard restricts Next to the k-th (0-based) of n contiguous ranges of the
+// input's record batches, batches [k*B/n, (k+1)*B/n) of B; FirstRow,
+// RowsRead and BatchIndex keep counting over the whole input, so messages
+// name the input's own row numbers. It must come before the first Next and
+// needs random access: an IPC file or a directory of them, not a stream or
+// a pipe. A range may be empty (n > B).
+func (r *Reader) Shard(k, n int) error {
+	switch {
+	case n < 1 || k < 0 || k >= n:
+		return fmt.Errorf("%s: shard %d of %d: want 0 <= K < N", r.name, k, n)
+	case !r.random:
+		return fmt.Errorf("%s: sharding by record batches needs random access: an IPC file (written with --out FILE.arrow) or a directory of parts, not a stream or a pipe", r.name)
+	case r.index > 0 || r.err != nil:
+		return fmt.Errorf("%s: Shard after Next", r.name)
+	}
+	b := r.NumBatches()
+	lo, hi := k*b/n, (k+1)*b/n
+	// The rows before the range, from the batches' metadata alone.
+	var rows int64
+	for i := 0; i < lo; {
+		p, local := r.locate(i)
+		infos, err := r.parts[p].batchInfo()
+		if err != nil {
+			return err
+		}
+		take := min(lo-i, len(infos)-local)
+		for _, in := range infos[local : local+take] {
+			rows += in.rows
+		}
+		i += take
+	}
+	r.pos, r.hi = lo, hi
+	r.index, r.first, r.rows = lo, rows, rows
+	return nil
+}
+
+// Compressed reports whether any record batch of a random-access input has
+// compressed buffers, so a caller that wants buffers aliasing a map
+// (OpenMapped) knows to spool the input uncompressed first. Unreadable
+// batch metadata counts as compressed (reading the batches then fails with
+// the details). An input read only in order reports false: its batches are
+// not known ahead.
+func (r *Reader) Compressed() bool {
+	if !r.random {
+		return false
+	}
+	for _, p := range r.parts {
+		infos, err := p.batchInfo()
+		if err != nil {
+			return true
+		}
+		for _, in := range infos {
+			if in.compressed {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // locate maps batch i of a random-access input to its part and the batch's
@@ -350,15 +524,6 @@ func (r *Reader) locate(i int) (p, local int) {
 		i -= n
 	}
 	return len(r.parts) - 1, i
-}
-
-func (r *Reader) batchAt(i int) (rec arrow.RecordBatch, err error) {
-	p, local := r.locate(i)
-	err = recovered(func() (err error) {
-		rec, err = r.parts[p].file.RecordBatchAt(local)
-		return err
-	})
-	return rec, err
 }
 
 // Batch is the current record batch, valid until the next call to Next
@@ -391,7 +556,8 @@ func (r *Reader) Require(cols ...string) error {
 	return nil
 }
 
-// Close releases the reader and closes the files it opened.
+// Close releases the reader and closes the files it opened (and unmaps
+// those OpenMapped mapped).
 func (r *Reader) Close() error {
 	if r.batch != nil {
 		r.batch.Release()

@@ -1,6 +1,9 @@
 //go:build unix
 
-package index
+// Package mmapfile maps a file read-only into memory (the search index's
+// vectors, stream.OpenMapped's IPC files), or reads it whole where there is
+// no mmap.
+package mmapfile
 
 import (
 	"os"
@@ -8,9 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapFile maps path read-only: the page cache's copy, shared by every
-// process that serves the bundle, is the only one.
-func mapFile(path string) (data []byte, unmap func() error, err error) {
+// Map maps path read-only: the page cache's copy, shared by every process
+// that maps the file, is the only one. The mapping outlives the descriptor;
+// unmap ends it, after which the bytes must not be touched.
+func Map(path string) (data []byte, unmap func() error, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
