@@ -46,8 +46,8 @@ type command struct {
 	Size      int    `xor:"geometry" placeholder:"N" help:"Output side in pixels (resize shortest side to N, crop N x N)."`
 	ImageRoot string `placeholder:"DIR" help:"Directory that relative image paths are resolved against (default: the current directory)."`
 	SkipBad   bool   `help:"Drop rows whose image cannot be read or decoded (counted on stderr) instead of failing."`
-	In        string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with image_bytes or image_path; pass --in FILE or pipe one: prepare ... | decode --model DIR" help:"Input stream (- is stdin)."`
-	Out       string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
+	In        string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with image_bytes or image_path; pass --in FILE or pipe one: prepare ... | decode --model DIR" help:"Input: an Arrow stream, IPC file or directory of parts (- is stdin)."`
+	Out       string `default:"-" placeholder:"FILE" help:"Output (- is stdout, a stream); FILE.arrow is written as an Arrow IPC file (random access), other names as a stream; a file appears only when complete."`
 	Compress  string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
 	Workers   int    `default:"0" placeholder:"N" help:"Goroutines decoding images; 0 for all cores."`
 }

@@ -55,8 +55,8 @@ rows). Throughput goes to stderr.`
 
 type command struct {
 	Model       string `required:"" placeholder:"DIR|ID" help:"Checkpoint directory or Hugging Face model id."`
-	In          string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with pixels (or image_bytes, image_path) and/or caption_tokens; pass --in FILE or pipe one: tokenize ... | decode ... | embed --model DIR" help:"Input stream (- is stdin)."`
-	Out         string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
+	In          string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with pixels (or image_bytes, image_path) and/or caption_tokens; pass --in FILE or pipe one: tokenize ... | decode ... | embed --model DIR" help:"Input: an Arrow stream, IPC file or directory of parts (- is stdin)."`
+	Out         string `default:"-" placeholder:"FILE" help:"Output (- is stdout, a stream); FILE.arrow is written as an Arrow IPC file (random access), other names as a stream; a file appears only when complete."`
 	BatchSize   int    `default:"64" placeholder:"N" help:"Images or captions per forward pass."`
 	NoNormalize bool   `help:"Write raw projections instead of L2-normalised embeddings."`
 	Dim         int    `default:"0" placeholder:"N" help:"Keep the first N dimensions, renormalised; 0 keeps all."`

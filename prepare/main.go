@@ -28,7 +28,7 @@ import (
 )
 
 type commands struct {
-	Out         string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
+	Out         string `default:"-" placeholder:"FILE" help:"Output (- is stdout, a stream); FILE.arrow is written as an Arrow IPC file (random access), other names as a stream; a file appears only when complete."`
 	Compress    string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
 	EmbedImages bool   `help:"Copy each image file's bytes into an image_bytes column (image_path kept), so the stream is self-contained."`
 	shard.Flags `embed:""`

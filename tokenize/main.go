@@ -39,8 +39,8 @@ type commands struct {
 type runCmd struct {
 	Model    string `required:"" placeholder:"DIR|ID" help:"Model directory with vocab.json and merges.txt, or a Hugging Face id (downloaded into the cache)."`
 	Context  int    `default:"0" placeholder:"N" help:"Context length: tokens per caption row, start and end tokens included (default: the model's text_config.max_position_embeddings, else 77)."`
-	In       string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with captions; pass --in FILE or pipe one: prepare ... | tokenize --model DIR" help:"Input stream (- is stdin)."`
-	Out      string `default:"-" placeholder:"FILE" help:"Output stream (- is stdout); a file appears only when complete."`
+	In       string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with captions; pass --in FILE or pipe one: prepare ... | tokenize --model DIR" help:"Input: an Arrow stream, IPC file or directory of parts (- is stdin)."`
+	Out      string `default:"-" placeholder:"FILE" help:"Output (- is stdout, a stream); FILE.arrow is written as an Arrow IPC file (random access), other names as a stream; a file appears only when complete."`
 	Compress string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
 	Workers  int    `default:"0" placeholder:"N" help:"Goroutines tokenizing captions; 0 for all cores."`
 }
