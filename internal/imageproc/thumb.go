@@ -15,6 +15,20 @@ func Thumbnail(path string, width, quality int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return thumbnail(img, width, quality)
+}
+
+// ThumbnailBytes is Thumbnail of an encoded image in memory (a stream's
+// image_bytes).
+func ThumbnailBytes(data []byte, width, quality int) ([]byte, error) {
+	img, err := Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	return thumbnail(img, width, quality)
+}
+
+func thumbnail(img *Image, width, quality int) ([]byte, error) {
 	width = min(width, img.W)
 	height := max(1, (img.H*width+img.W/2)/img.W)
 	small := Resize(img, width, height)

@@ -25,7 +25,9 @@ type Bundle struct {
 	Gallery  *search.Gallery
 
 	unmap    func() error
+	unmeta   func() error // meta.arrow's map, held while images alias it
 	ids      []string
+	images   [][]byte // image_bytes rows, aliasing meta.arrow's map; nil without
 	paths    []string // nil when meta.arrow has no image_path
 	splits   []string // nil without split
 	captions [][]string
@@ -97,15 +99,17 @@ func (m Manifest) check() error {
 	return nil
 }
 
-// readMeta reads meta.arrow's rows into memory.
+// readMeta reads meta.arrow's rows into memory, except image_bytes: those
+// stay in the file, mapped (the images of a self-contained stream), until
+// Close.
 func (b *Bundle) readMeta(path string) error {
-	f, err := os.Open(path)
+	data, unmap, err := mmapfile.Map(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	r, err := ipc.NewFileReader(f)
+	r, err := ipc.NewMappedFileReader(data)
 	if err != nil {
+		unmap()
 		return err
 	}
 	defer r.Close()
@@ -113,6 +117,11 @@ func (b *Bundle) readMeta(path string) error {
 	hasPath, hasSplit := stream.HasColumn(schema, stream.ColImagePath), stream.HasColumn(schema, stream.ColSplit)
 	images := b.Manifest.Kind == KindImages
 	hasCaps := images && stream.HasColumn(schema, stream.ColCaptions)
+	if images && stream.HasColumn(schema, stream.ColImageBytes) {
+		b.unmeta = unmap
+	} else {
+		defer unmap() // everything read is copied
+	}
 	b.rows = map[string]int32{}
 	for i := range r.NumRecords() {
 		rec, err := r.RecordBatch(i)
@@ -144,6 +153,14 @@ func (b *Bundle) readMeta(path string) error {
 				return err
 			}
 		}
+		if b.unmeta != nil {
+			// Uncompressed buffers alias the map (index writes meta.arrow so).
+			v, err := stream.Binaries(rec, stream.ColImageBytes)
+			if err != nil {
+				return err
+			}
+			b.images = append(b.images, v...)
+		}
 		if !images {
 			if err := col(ColCaption, &b.caption); err != nil {
 				return err
@@ -162,11 +179,15 @@ func (b *Bundle) readMeta(path string) error {
 
 // Close unmaps the vectors; the Gallery is unusable afterwards.
 func (b *Bundle) Close() error {
-	if b.unmap == nil {
-		return nil
+	var err error
+	if b.unmeta != nil {
+		err = b.unmeta()
+		b.unmeta, b.images = nil, nil
 	}
-	err := b.unmap()
-	b.unmap, b.Gallery = nil, nil
+	if b.unmap != nil {
+		err = errors.Join(err, b.unmap())
+		b.unmap, b.Gallery = nil, nil
+	}
 	return err
 }
 
@@ -189,6 +210,16 @@ func (b *Bundle) Item(row int32) Item {
 		it.Caption = b.caption[row]
 	}
 	return it
+}
+
+// ImageBytes is row's encoded image file when the bundle holds the images
+// (the indexed stream had image_bytes), else nil. It is the bundle's
+// mapped memory: valid until Close, read-only.
+func (b *Bundle) ImageBytes(row int32) []byte {
+	if b.images == nil {
+		return nil
+	}
+	return b.images[row]
 }
 
 // RowOf is the row of the image with this image_id: in an images index its

@@ -705,3 +705,38 @@ func TestChunks(t *testing.T) {
 		}
 	}
 }
+
+// TestImageBytes: an images bundle of a stream with image_bytes holds each
+// row's bytes (mapped from meta.arrow), in index order across batches; a
+// captions bundle and a bundle without the column hold none.
+func TestImageBytes(t *testing.T) {
+	rows := handRows()
+	for i := range rows {
+		rows[i].Bytes = bytes.Repeat([]byte{byte(i)}, 3+i*1000)
+	}
+	in := filepath.Join(t.TempDir(), "in.arrow")
+	indextest.Write(t, in, 4, 4, rows, nil)
+	dir := filepath.Join(t.TempDir(), "b")
+	if _, err := build(t, in, dir, BuildOptions{Split: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	b := open(t, dir)
+	for r := range int32(b.Len()) {
+		want := rows[2*r+1].Bytes // the test rows: 1, 3, 5
+		if got := b.ImageBytes(r); !bytes.Equal(got, want) || b.Item(r).ImageID != rows[2*r+1].ID {
+			t.Errorf("row %d (%s): %d bytes, want %d", r, b.Item(r).ImageID, len(got), len(want))
+		}
+	}
+	caps := filepath.Join(t.TempDir(), "c")
+	if _, err := build(t, in, caps, BuildOptions{Captions: true}); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(t.TempDir(), "p")
+	indextest.Write(t, in, 4, 4, handRows(), nil)
+	if _, err := build(t, in, plain, BuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if open(t, caps).ImageBytes(0) != nil || open(t, plain).ImageBytes(0) != nil {
+		t.Error("image bytes in a captions bundle or one without image_bytes")
+	}
+}

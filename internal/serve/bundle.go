@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/clipline/clipline/internal/decode"
 	"github.com/clipline/clipline/internal/index"
@@ -30,7 +31,8 @@ type loaded struct {
 	// relevance rank's ordering uses (a caption is relevant to every image
 	// holding the same text).
 	byCaption map[string][]int32
-	imageRoot string // relative image paths resolve against it
+	imageRoot string    // relative image paths resolve against it
+	modTime   time.Time // meta.arrow's: when the images inside the bundle changed
 }
 
 func load(dir, kind string) (*loaded, error) {
@@ -46,6 +48,9 @@ func load(dir, kind string) (*loaded, error) {
 	if l.imageRoot, err = imageRoot(l.m.Provenance); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("index %s: %w", dir, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, index.MetaFile)); err == nil {
+		l.modTime = fi.ModTime()
 	}
 	n := b.Len()
 	if kind == index.KindImages {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"container/list"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/clipline/clipline/internal/imageproc"
 )
@@ -21,8 +23,8 @@ const (
 
 // image is GET /v1/images/{image_id}[?w=N]: the indexed image's file, or a
 // thumbnail N pixels wide (never wider than the image). Only ids of the
-// images bundle are served, from the path the bundle records; nothing a
-// client sends becomes part of a path.
+// images bundle are served, from the image_bytes the bundle holds or else
+// the path it records; nothing a client sends becomes part of a path.
 func (s *Server) image(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("image_id")
 	width := 0
@@ -36,12 +38,26 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request) error {
 	st := s.acquire()
 	row, ok := st.images.b.RowOf(id)
 	var path string
+	var data []byte
+	var gen int64
 	if ok {
-		path = st.images.path(st.images.b.Item(row))
+		// A copy: the bundle's map may go with a reload once released.
+		if data = bytes.Clone(st.images.b.ImageBytes(row)); data == nil {
+			path = st.images.path(st.images.b.Item(row))
+		}
+		gen = st.gen
 	}
+	modTime := st.images.modTime
 	st.release()
 	if !ok {
 		return errorf(http.StatusNotFound, "image_id %q is not in the index", id)
+	}
+	w.Header().Set("Cache-Control", "private, max-age=300")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if data != nil {
+		// The image inside the bundle: keyed by the bundle's generation.
+		return s.serveImage(w, r, id, fmt.Sprintf("\x00%d\x00%s", gen, id), modTime, width, bytes.NewReader(data),
+			func() ([]byte, error) { return imageproc.ThumbnailBytes(data, width, thumbQuality) })
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -52,24 +68,31 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || !fi.Mode().IsRegular() {
 		return errorf(http.StatusNotFound, "the file of image %q is not a regular file", id)
 	}
-	w.Header().Set("Cache-Control", "private, max-age=300")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	return s.serveImage(w, r, id, fmt.Sprintf("%s\x00%d", path, fi.ModTime().UnixNano()), fi.ModTime(), width, f,
+		func() ([]byte, error) { return imageproc.Thumbnail(path, width, thumbQuality) })
+}
+
+// serveImage writes the image whole (width 0; its content type sniffed) or
+// its thumbnail, made by thumb and cached under key and the width.
+func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, id, key string, modTime time.Time, width int,
+	content io.ReadSeeker, thumb func() ([]byte, error)) error {
 	if width == 0 {
-		http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+		http.ServeContent(w, r, "", modTime, content)
 		return nil
 	}
-	key := fmt.Sprintf("%s\x00%d\x00%d", path, fi.ModTime().UnixNano(), width)
-	thumb, ok := s.thumbs.get(key)
+	key = fmt.Sprintf("%s\x00%d", key, width)
+	data, ok := s.thumbs.get(key)
 	if !ok {
-		if thumb, err = imageproc.Thumbnail(path, width, thumbQuality); err != nil {
+		var err error
+		if data, err = thumb(); err != nil {
 			return errorf(http.StatusUnprocessableEntity, "image %q: %v", id, err)
 		}
 		if width <= maxCachedWidth {
-			s.thumbs.put(key, thumb)
+			s.thumbs.put(key, data)
 		}
 	}
 	w.Header().Set("Content-Type", "image/jpeg")
-	http.ServeContent(w, r, "", fi.ModTime(), bytes.NewReader(thumb))
+	http.ServeContent(w, r, "", modTime, bytes.NewReader(data))
 	return nil
 }
 

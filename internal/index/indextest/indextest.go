@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -110,6 +111,7 @@ type Row struct {
 	Captions        []string
 	Image           []float32   // image_embedding
 	CaptionVecs     [][]float32 // caption_embeddings, one per caption
+	Bytes           []byte      // image_bytes, written when any row has some
 }
 
 // TestModelHash is what Write records as clipline.model_hash.
@@ -131,20 +133,27 @@ func Write(t testing.TB, path string, dim, batch int, rows []Row, meta map[strin
 		}
 	}
 	amd := arrow.NewMetadata(keys, vals)
-	schema := stream.WithProvenance(arrow.NewSchema([]arrow.Field{stream.ImageIDField(), stream.ImagePathField(),
+	fields := []arrow.Field{stream.ImageIDField(), stream.ImagePathField(),
 		stream.SplitField(), stream.CaptionsField(), stream.ImageEmbeddingField(dim), stream.CaptionEmbeddingsField(dim),
-		{Name: "note", Type: arrow.BinaryTypes.String}}, &amd), "test", nil)
+		{Name: "note", Type: arrow.BinaryTypes.String}}
+	withBytes := slices.ContainsFunc(rows, func(r Row) bool { return len(r.Bytes) > 0 })
+	if withBytes {
+		fields = append(fields, stream.ImageBytesField())
+	}
+	schema := stream.WithProvenance(arrow.NewSchema(fields, &amd), "test", nil)
 	var recs []arrow.RecordBatch
 	for at := 0; at < len(rows); at += batch {
 		part := rows[at:min(at+batch, len(rows))]
 		var ids, paths, splits, notes []string
 		var caps [][]string
+		var blobs [][]byte
 		img := stream.Vectors{Width: dim}
 		cemb := stream.VectorLists{Width: dim, Offsets: []int32{0}}
 		for i, r := range part {
 			ids, paths, splits = append(ids, r.ID), append(paths, r.Path), append(splits, r.Split)
 			notes = append(notes, fmt.Sprintf("note %d", at+i))
 			caps = append(caps, r.Captions)
+			blobs = append(blobs, r.Bytes)
 			img.Values = append(img.Values, r.Image...)
 			for _, v := range r.CaptionVecs {
 				cemb.Values = append(cemb.Values, v...)
@@ -153,6 +162,9 @@ func Write(t testing.TB, path string, dim, batch int, rows []Row, meta map[strin
 		}
 		cols := []arrow.Array{stream.NewStrings(ids), stream.NewStrings(paths), stream.NewStrings(splits),
 			stream.NewStringLists(caps), stream.NewImageEmbeddings(img), stream.NewCaptionEmbeddings(cemb), stream.NewStrings(notes)}
+		if withBytes {
+			cols = append(cols, stream.NewBinaries(blobs))
+		}
 		recs = append(recs, array.NewRecordBatch(schema, cols, int64(len(part))))
 		for _, c := range cols {
 			c.Release()
