@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -275,19 +276,28 @@ func TestDamagedFooter(t *testing.T) {
 	defer big.Release()
 	data := encode(t, small, Options{Format: FormatFile, BatchRows: 4})
 	other := encode(t, big, Options{Format: FormatFile, BatchRows: 4})
+	meta := makeSample(12).record(t)
+	defer meta.Release()
+	otherSchema := encode(t, meta, Options{Format: FormatFile, BatchRows: 4})
+	otherSchema = bytes.Replace(otherSchema, []byte(`"synthetic"`), []byte(`"synthetiq"`), -1) // the provenance, in both schemas
 	readPath := func(data []byte) error {
 		path := writeFileBytes(t, data)
-		r, err := Open(path)
-		if err != nil {
-			return err
+		var errs []error
+		for _, open := range []func(string) (*Reader, error){Open, OpenMapped} {
+			r, err := open(path)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for r.Next() {
+			}
+			errs = append(errs, r.Err())
+			r.Close()
 		}
-		defer r.Close()
-		for r.Next() {
+		if errs[0] == nil || errs[1] == nil || errs[0].Error() != errs[1].Error() {
+			return fmt.Errorf("Open and OpenMapped: %v", errs)
 		}
-		if err := r.Err(); err != nil {
-			return err
-		}
-		return errors.New("read without error")
+		return errs[0]
 	}
 	n := len(data)
 	for name, c := range map[string]struct {
@@ -300,6 +310,8 @@ func TestDamagedFooter(t *testing.T) {
 		"zeroed": {slices.Concat(data[:footerStart(data)], make([]byte, n-10-footerStart(data)), data[n-10:]), "not a complete Arrow IPC file"},
 		// The footer of a bigger file: its batches 4 to 10 lie past the end.
 		"other": {slices.Concat(data[:footerStart(data)], other[footerStart(other):]), "batch 4 (after row 12): "},
+		// The footer of a file with another schema.
+		"other schema": {slices.Concat(data[:footerStart(data)], otherSchema[footerStart(otherSchema):]), "the IPC file's footer does not match it"},
 	} {
 		if err := readPath(c.data); !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "in.arrow: ") {
 			t.Errorf("%s: %v, want an error with %q naming the file", name, err, c.want)

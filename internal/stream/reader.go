@@ -206,6 +206,21 @@ func openPart(f *os.File, name string) (*part, error) {
 	})
 }
 
+// checkHead compares the footer's schema with the one at the file's start
+// (when the writer put one there, as arrow-go and pyarrow do): a footer of
+// another file, pasted on or left by a bad rewrite, shows there.
+func (p *part) checkHead() error {
+	head, err := seqPart(io.NewSectionReader(p.ra, 0, p.size), p.name)
+	if err != nil {
+		return nil // no schema message first: the footer's is the only one
+	}
+	defer head.close()
+	if !head.schema.Equal(p.schema) || !head.schema.Metadata().Equal(p.schema.Metadata()) {
+		return fmt.Errorf("%s: the IPC file's footer does not match it: the footer's schema %v, the file's %v", p.name, p.schema, head.schema)
+	}
+	return nil
+}
+
 // filePart is the part of an IPC file that open reads through its footer;
 // ra holds the file's size bytes.
 func filePart(name string, ra io.ReaderAt, size int64, open func() (*ipc.FileReader, error)) (*part, error) {
@@ -217,7 +232,12 @@ func filePart(name string, ra io.ReaderAt, size int64, open func() (*ipc.FileRea
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a complete Arrow IPC file (truncated, or its footer is damaged): %w", name, err)
 	}
-	return &part{name: name, schema: fr.Schema(), file: fr, ra: ra, size: size}, nil
+	p := &part{name: name, schema: fr.Schema(), file: fr, ra: ra, size: size}
+	if err := p.checkHead(); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
 }
 
 // seqPart reads a stream, or an IPC file's stream part, in order.

@@ -250,7 +250,7 @@ func encode(t *testing.T, rec arrow.RecordBatch, opts Options) []byte {
 }
 
 // writeAll writes rec to w and closes it.
-func writeAll(t *testing.T, w *Writer, rec arrow.RecordBatch) {
+func writeAll(t testing.TB, w *Writer, rec arrow.RecordBatch) {
 	t.Helper()
 	if err := w.Write(rec); err != nil {
 		t.Fatal(err)
