@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +29,14 @@ captions and caption_tokens (run tokenize), and pixels (run decode) or
 image_path (decoded here with the model's preprocessor, as decode does).
 Rows of split --train-split train; rows of --val-split validate (or those of
 --val FILE). Every (caption, image) pair is visited once per epoch.
+
+Pixels are read through a memory map of the input, so train's own memory
+holds the (caption, image) pairs and tokens, not the images: an Arrow IPC
+file (--in X.arrow) with pixels, uncompressed, is mapped as it is; any other
+input (stdin, a stream, a compressed file, rows with image_path or
+image_bytes instead of pixels, decoded here as decode does) is first spooled
+into --cache-dir as such a file. A file's spool is reused while the file is
+unchanged (same size and time), so --resume of an interrupted run finds it.
 
 Or, as vembed-factory does, the configuration's data_path (and
 val_data_path) names a JSONL file ({"query": TEXT, "positive": PATH} lines),
@@ -67,6 +76,7 @@ type command struct {
 	TrainSplit  string   `placeholder:"NAME" help:"Split to train on (train_split; default train)."`
 	ValSplit    string   `placeholder:"NAME" help:"Split to validate on (val_split; default val)."`
 	ImageRoot   string   `placeholder:"DIR" help:"Resolve relative image paths against DIR (image_root; when the stream has no pixels, and for data_path)."`
+	CacheDir    string   `placeholder:"DIR" help:"Spool inputs that cannot be memory-mapped as they are (stdin, streams, compressed files, rows without pixels) into DIR as Arrow IPC files (cache_dir; default: output_dir/cache, removed when the run ends unless interrupted)."`
 	Resume      string   `type:"existingdir" placeholder:"DIR" help:"Continue from a checkpoint-STEP directory of an earlier run (an interrupted run prints it)."`
 	Overwrite   bool     `help:"Start over in a non-empty --out, removing the earlier run's clipline files (overwrite_output_dir)."`
 	FromScratch bool     `help:"Initialise weights randomly from --model DIR's config.json (seeded by seed) instead of loading them: pretraining."`
@@ -88,10 +98,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 func (c *command) flags() []config.Flag {
 	return []config.Flag{{Key: "model_name_or_path", Name: "--model", Value: c.Model}, {Key: "output_dir", Name: "--out", Value: c.Out},
 		{Key: "train_split", Name: "--train-split", Value: c.TrainSplit}, {Key: "val_split", Name: "--val-split", Value: c.ValSplit},
-		{Key: "device", Name: "--device", Value: c.Device}, {Key: "image_root", Name: "--image-root", Value: c.ImageRoot}, {Key: "overwrite_output_dir", Name: "--overwrite", Value: map[bool]string{true: "true"}[c.Overwrite]}}
+		{Key: "device", Name: "--device", Value: c.Device}, {Key: "image_root", Name: "--image-root", Value: c.ImageRoot},
+		{Key: "cache_dir", Name: "--cache-dir", Value: c.CacheDir}, {Key: "overwrite_output_dir", Name: "--overwrite", Value: map[bool]string{true: "true"}[c.Overwrite]}}
 }
 
-func (c *command) run(stdout, stderr io.Writer) error {
+func (c *command) run(stdout, stderr io.Writer) (err error) {
 	l, err := config.Load(config.Options{File: c.Config, Sets: c.Set, Flags: c.flags(), Warn: stderr})
 	if err != nil {
 		return err
@@ -123,6 +134,12 @@ func (c *command) run(stdout, stderr io.Writer) error {
 	}
 	ro.Log = stderr
 	trainData, valData, err := src.Load(dir, ro)
+	defer func() { // after the trainer's Close: its prefetch reads the map
+		var stopped *train.Interrupted
+		if cerr := src.Close(errors.As(err, &stopped)); err == nil {
+			err = cerr
+		}
+	}()
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,11 @@ import (
 func writeInput(t *testing.T, path string, n int) { writeInputSide(t, path, n, 32) }
 
 // writeInputSide is writeInput with side x side pixels.
-func writeInputSide(t *testing.T, path string, n, side int) {
+func writeInputSide(t *testing.T, path string, n, side int) { writeInputBatches(t, path, n, side, 0) }
+
+// writeInputBatches is writeInputSide in record batches of batchRows rows
+// (0: the writer's default).
+func writeInputBatches(t *testing.T, path string, n, side, batchRows int) {
 	t.Helper()
 	const ctx = 8
 	r := rand.New(rand.NewPCG(1, 2))
@@ -54,7 +58,7 @@ func writeInputSide(t *testing.T, path string, n, side int) {
 	rec := array.NewRecordBatch(schema, []arrow.Array{stream.NewStrings(ids), stream.NewStrings(splits),
 		stream.NewStringLists(caps), stream.NewCaptionTokens(toks), stream.NewPixels(pix)}, int64(n))
 	defer rec.Release()
-	streamtest.WriteFile(t, path, schema, stream.Options{}, rec)
+	streamtest.WriteFile(t, path, schema, stream.Options{BatchRows: batchRows}, rec)
 }
 
 // tinyRun saves a tiny random base model and an input of 8 images (12

@@ -109,6 +109,11 @@ type Config struct {
 	DataPath    string `yaml:"data_path"`
 	ValDataPath string `yaml:"val_data_path"`
 	ImageRoot   string `yaml:"image_root"`
+	// CacheDir is where train spools an input it cannot memory-map as it
+	// is (stdin, a stream-format or compressed file, rows without pixels)
+	// as an uncompressed Arrow IPC file; unset: output_dir/cache, cleaned
+	// up by train. Unset it is left out of the rendered config.
+	CacheDir string `yaml:"cache_dir,omitempty"`
 
 	// clipline's own keys.
 	TrainSplit string `yaml:"train_split"`

@@ -135,6 +135,7 @@ eval_steps: 25
 data_path: d.jsonl
 val_data_path: v.jsonl
 image_root: imgs
+cache_dir: spools
 train_split: tr
 val_split: va
 device: cuda:0
@@ -151,7 +152,7 @@ device: cuda:0
 		LearnTemperature: true, UseGradientCache: true, GradientCacheChunkSize: 4, RecomputeMLP: true, UseMRL: true,
 		MRLDims: []int{32, 16}, MRLWeights: []float64{1, 0.5}, LoggingSteps: 5, SaveSteps: 50,
 		SaveStrategy: "steps", SaveTotalLimit: 2, SaveOnlyModel: true, ReportTo: "tensorboard", EvalStrategy: "steps", EvalSteps: 25,
-		DataPath: "d.jsonl", ValDataPath: "v.jsonl", ImageRoot: "imgs", TrainSplit: "tr", ValSplit: "va",
+		DataPath: "d.jsonl", ValDataPath: "v.jsonl", ImageRoot: "imgs", CacheDir: "spools", TrainSplit: "tr", ValSplit: "va",
 		Device: "cuda:0",
 	}
 	if !reflect.DeepEqual(l.Config, want) {

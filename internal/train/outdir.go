@@ -24,6 +24,9 @@ import (
 //     training_config.yaml, metrics.jsonl, and their temporaries) are
 //     removed first; any other file is kept, and one whose name the run
 //     would write is a refusal.
+//   - cache/ holding only .arrow files (the default cache_dir, where train
+//     spools its inputs: internal/traindata) is no part of a run: neither
+//     counted nor removed.
 //   - Otherwise the error says what the directory holds and the two ways
 //     out. A clipline run there is "of the same configuration" when its
 //     training_config.yaml (of its newest checkpoint, or final/) equals the
@@ -34,7 +37,12 @@ import (
 // configurations differing only in them describe the same run.
 var sameRunKeys = map[string]bool{"output_dir": true, "overwrite_output_dir": true, "logging_steps": true,
 	"save_steps": true, "save_strategy": true, "save_total_limit": true, "save_only_model": true,
-	"eval_strategy": true, "eval_steps": true, "val_split": true, "device": true, "model_name_or_path": true}
+	"eval_strategy": true, "eval_steps": true, "val_split": true, "device": true, "model_name_or_path": true,
+	"cache_dir": true}
+
+// CacheDirName is the default cache_dir inside output_dir, where train
+// spools inputs it cannot memory-map as they are (internal/traindata).
+const CacheDirName = "cache"
 
 var checkpointRE = regexp.MustCompile(`^checkpoint-([0-9]+)$`)
 
@@ -63,16 +71,29 @@ func isOurs(dir string, e os.DirEntry) bool {
 	return false
 }
 
+// onlySpools tells whether dir holds .arrow files (and their temporaries:
+// stream.Create's ".NAME.tmp-*") only, as train's spooling writes them.
+func onlySpools(dir string) bool {
+	return onlyFiles(dir, func(n string) bool {
+		return strings.HasSuffix(n, ".arrow") || strings.HasPrefix(n, ".") && strings.Contains(n, ".arrow.tmp-")
+	})
+}
+
 // onlyEventFiles tells whether dir holds event files only, as
 // report_to: tensorboard writes them (Hugging Face's runs/ has a
 // subdirectory per run, and is left alone).
 func onlyEventFiles(dir string) bool {
+	return onlyFiles(dir, func(n string) bool { return strings.HasPrefix(n, "events.out.tfevents.") })
+}
+
+// onlyFiles tells whether dir holds only regular files whose names pass ok.
+func onlyFiles(dir string, ok func(name string) bool) bool {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return false
 	}
 	for _, e := range ents {
-		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), "events.out.tfevents.") {
+		if !e.Type().IsRegular() || !ok(e.Name()) {
 			return false
 		}
 	}
@@ -89,6 +110,9 @@ func readRunDir(dir string) (*runDir, error) {
 	}
 	r := &runDir{}
 	for _, e := range ents {
+		if e.Name() == CacheDirName && e.IsDir() && onlySpools(filepath.Join(dir, e.Name())) {
+			continue // spooled inputs, not part of a run (the run's own are there by now)
+		}
 		if !isOurs(dir, e) {
 			r.foreign = append(r.foreign, e.Name())
 			continue

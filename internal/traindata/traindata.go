@@ -34,6 +34,11 @@ type Sources struct {
 	CacheDir string
 	// Log receives progress and notes (nil: silent).
 	Log io.Writer
+
+	cacheDir string    // cache_dir: where inputs are spooled (spool.go)
+	owned    bool      // cacheDir is the default one, inside output_dir
+	spools   []string  // the spools this run reads
+	inputs   []*mapped // the open maps
 }
 
 // Resolve settles the sources before any work is done: a flag's stream
@@ -43,7 +48,10 @@ func Resolve(in, val string, cfg config.Config, where func(string) string, stdin
 	if log == nil {
 		log = io.Discard
 	}
-	s := &Sources{cfg: cfg, In: in, Val: val, Where: where, Log: log}
+	s := &Sources{cfg: cfg, In: in, Val: val, Where: where, Log: log, cacheDir: cfg.CacheDir}
+	if s.cacheDir == "" {
+		s.cacheDir, s.owned = DefaultSpoolDir(cfg.OutputDir), true
+	}
 	if in != "" && cfg.DataPath != "" {
 		fmt.Fprintf(log, "train: reading --in %s; data_path %s (%s) is not read\n", stream.InputName(in), cfg.DataPath, where("data_path"))
 	}
@@ -62,7 +70,9 @@ func Resolve(in, val string, cfg config.Config, where func(string) string, stdin
 // Load reads the training split and the validation split (nil when there
 // is none or eval_strategy is no) for the model of ro, preparing and
 // caching data_path and val_data_path as needed (dir is the model's
-// directory, whose tokenizer and preprocessing they get).
+// directory, whose tokenizer and preprocessing they get). The pixels stay
+// in the mapped inputs (spooled first where needed, spool.go): the Data
+// are valid until Close.
 func (s *Sources) Load(dir string, ro train.ReadOptions) (trainData, valData *train.Data, err error) {
 	cfg := s.cfg
 	ro.ImageRoot = cfg.ImageRoot
@@ -75,7 +85,7 @@ func (s *Sources) Load(dir string, ro train.ReadOptions) (trainData, valData *tr
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err := readSplits(path, splits, ro)
+	data, err := s.readSplits(path, "train", splits, ro)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -88,7 +98,7 @@ func (s *Sources) Load(dir string, ro train.ReadOptions) (trainData, valData *tr
 		if err != nil {
 			return nil, nil, err
 		}
-		vd, err := readSplits(vpath, []string{cfg.ValSplit}, ro)
+		vd, err := s.readSplits(vpath, "val", []string{cfg.ValSplit}, ro)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -119,11 +129,36 @@ func (s *Sources) stream(flag, key, file, split, dir string) (name, path string,
 	return file, path, err
 }
 
-func readSplits(path string, splits []string, ro train.ReadOptions) (map[string]*train.Data, error) {
-	r, err := stream.Open(path)
+// readSplits maps path (role: train or val, for spool names) and reads
+// its splits, pixels staying in the map.
+func (s *Sources) readSplits(path, role string, splits []string, ro train.ReadOptions) (map[string]*train.Data, error) {
+	m, err := s.open(path, role, ro)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	return train.ReadSplits(r, splits, ro)
+	s.inputs = append(s.inputs, m)
+	ro.Mapped = true
+	return train.ReadSplits(m.r, splits, ro)
+}
+
+// Close unmaps the inputs (the Data that Load returned are invalid after
+// it) and removes this run's spools from the default cache directory
+// unless keep (an interrupted run, to be resumed).
+func (s *Sources) Close(keep bool) error {
+	var first error
+	for _, m := range s.inputs {
+		if err := m.r.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.inputs = nil
+	if s.owned && !keep {
+		for _, p := range s.spools {
+			if err := os.Remove(p); err != nil && !os.IsNotExist(err) && first == nil {
+				first = err
+			}
+		}
+		os.Remove(s.cacheDir) // only when empty
+	}
+	return first
 }

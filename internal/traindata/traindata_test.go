@@ -84,7 +84,12 @@ func TestPrepareCaches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := readSplits(first, []string{"train"}, ro)
+	r, err := stream.Open(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d, err := train.ReadSplits(r, []string{"train"}, ro)
 	if err != nil || d["train"].Images() != 9 || d["train"].Pairs() != 45 {
 		t.Fatalf("reading %s: %v", first, err)
 	}
@@ -126,6 +131,7 @@ func TestResolveAndLoad(t *testing.T) {
 	tutorialData(t, dir, 20)
 	cfg := config.Default()
 	cfg.DataPath, cfg.ValDataPath, cfg.ImageRoot = filepath.Join(dir, "train.jsonl"), filepath.Join(dir, "val.jsonl"), dir
+	cfg.OutputDir = filepath.Join(dir, "out")
 	where := func(k string) string { return "cfg.yaml:" + k }
 	var log bytes.Buffer
 	s, err := Resolve("", "", cfg, where, nil, &log)
@@ -141,6 +147,7 @@ func TestResolveAndLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close(false)
 	if tr.Images() != 14 || val == nil || val.Images() != 4 || val.Pairs() != 20 {
 		t.Fatalf("train %d images, val %v", tr.Images(), val)
 	}
