@@ -32,7 +32,7 @@ type command struct {
 	HTML             string `name:"html" placeholder:"FILE" help:"Also write a self-contained HTML report here (atomically): galleries, Recall@K and training curves."`
 	ZeroShotResults  string `name:"zero-shot-results" type:"existingfile" placeholder:"FILE" help:"rank --top-k 5 (or more) --results of the base model (for --html)."`
 	FineTunedResults string `name:"fine-tuned-results" type:"existingfile" placeholder:"FILE" help:"rank --top-k 5 (or more) --results of the fine-tuned model (for --html)."`
-	PathsFrom        string `name:"paths-from" type:"existingfile" placeholder:"FILE" help:"A stream with image_id and image_path (prepare's or decode's), for the HTML's thumbnails."`
+	PathsFrom        string `name:"paths-from" type:"existingfile" placeholder:"FILE" help:"A stream with image_id and image_path or image_bytes (prepare's or decode's), for the HTML's thumbnails."`
 	Run              string `name:"run" type:"existingdir" placeholder:"DIR" help:"train's output directory, for the HTML's header and training curves."`
 }
 
@@ -88,9 +88,10 @@ func writeHTML(c command, before, after metrics.Summary, seconds float64) error 
 	if in.After, err = results.Read(c.FineTunedResults); err != nil {
 		return err
 	}
-	if in.ImagePaths, err = report.LoadImagePaths(c.PathsFrom); err != nil {
+	if in.Images, err = report.LoadImages(c.PathsFrom); err != nil {
 		return err
 	}
+	defer in.Images.Close()
 	page, err := report.BuildPage(in)
 	if err != nil {
 		return err

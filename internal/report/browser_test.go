@@ -63,7 +63,7 @@ func TestBrowser(t *testing.T) {
 		before, _, _ := LoadMetrics(f.metrics[0])
 		after, _, _ := LoadMetrics(f.metrics[1])
 		p, err := BuildPage(HTMLInput{ZeroShot: before, FineTuned: after, Before: f.results[0], After: f.results[1],
-			ImagePaths: f.paths, RunDir: filepath.Join(f.dir, "run"), Seconds: 12.5})
+			Images: &Images{Paths: f.paths}, RunDir: filepath.Join(f.dir, "run"), Seconds: 12.5})
 		if err != nil {
 			t.Fatal(err)
 		}

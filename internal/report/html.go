@@ -40,9 +40,9 @@ type HTMLInput struct {
 	// Before and After are rank --results of the zero-shot and fine-tuned
 	// models on the same queries, with top K >= TopImages.
 	Before, After *results.File
-	ImagePaths    map[string]string // image_id → file, for thumbnails
-	RunDir        string            // train's output directory; "" leaves the curves out
-	Seconds       float64           // the run's wall time (0: unknown)
+	Images        *Images // the thumbnails' images, by image_id
+	RunDir        string  // train's output directory; "" leaves the curves out
+	Seconds       float64 // the run's wall time (0: unknown)
 }
 
 // Page is the report's content, built before rendering (tests check it).
@@ -96,36 +96,8 @@ type I2TRow struct {
 	Before, After []Hit
 }
 
-// LoadImagePaths maps image_id to image_path over a stream holding both
-// (prepare's, decode's or embed's output).
-func LoadImagePaths(path string) (map[string]string, error) {
-	r, err := stream.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	if err := r.Require(stream.ColImageID, stream.ColImagePath); err != nil {
-		return nil, err
-	}
-	m := map[string]string{}
-	for r.Next() {
-		ids, err := stream.Strings(r.Batch(), stream.ColImageID)
-		if err != nil {
-			return nil, r.Errorf("%v", err)
-		}
-		paths, err := stream.Strings(r.Batch(), stream.ColImagePath)
-		if err != nil {
-			return nil, r.Errorf("%v", err)
-		}
-		for i, id := range ids {
-			m[id] = paths[i]
-		}
-	}
-	return m, r.Err()
-}
-
 // BuildPage joins the two results, picks the gallery rows and draws the
-// charts; thumbnails are read from ImagePaths.
+// charts; thumbnails are made from Images.
 func BuildPage(in HTMLInput) (*Page, error) {
 	p := &Page{Seconds: in.Seconds, Provenance: in.After.Provenance}
 	for _, r := range tableRows(in.ZeroShot, in.FineTuned) {
@@ -147,12 +119,12 @@ func BuildPage(in HTMLInput) (*Page, error) {
 			if before[d][i].QueryID != after[d][i].QueryID || before[d][i].QueryText != after[d][i].QueryText {
 				return nil, fmt.Errorf("report: %s query %d is %q in one results file and %q in the other", d, i, before[d][i].QueryID, after[d][i].QueryID)
 			}
-			if len(before[d][i].ResultIDs) < TopCaptions || d == "t2i" && len(before[d][i].ResultIDs) < min(TopImages, len(in.ImagePaths)) {
+			if len(before[d][i].ResultIDs) < TopCaptions || d == "t2i" && len(before[d][i].ResultIDs) < min(TopImages, in.Images.Len()) {
 				return nil, fmt.Errorf("report: the results keep %d items per query; rank them with --top-k %d or more", len(before[d][i].ResultIDs), TopImages)
 			}
 		}
 	}
-	thumbs := &thumbnails{paths: in.ImagePaths, cache: map[string]template.URL{}}
+	thumbs := &thumbnails{images: in.Images, cache: map[string]template.URL{}}
 	if p.T2I, err = t2iRows(before["t2i"], after["t2i"], thumbs); err != nil {
 		return nil, err
 	}
@@ -320,19 +292,23 @@ func hits(r results.Row, n int, th *thumbnails) ([]Hit, error) {
 
 // thumbnails makes each image's data URI once.
 type thumbnails struct {
-	paths map[string]string
-	cache map[string]template.URL
+	images *Images
+	cache  map[string]template.URL
 }
 
 func (t *thumbnails) get(id string) (template.URL, error) {
 	if u, ok := t.cache[id]; ok {
 		return u, nil
 	}
-	path, ok := t.paths[id]
-	if !ok {
-		return "", fmt.Errorf("report: image %q has no image_path in --paths-from", id)
+	var jpg []byte
+	var err error
+	if data, ok := t.images.Bytes[id]; ok {
+		jpg, err = imageproc.ThumbnailBytes(data, thumbWidth, thumbQuality)
+	} else if path, ok := t.images.Paths[id]; ok {
+		jpg, err = imageproc.Thumbnail(path, thumbWidth, thumbQuality)
+	} else {
+		return "", fmt.Errorf("report: image %q is not in --paths-from", id)
 	}
-	jpg, err := imageproc.Thumbnail(path, thumbWidth, thumbQuality)
 	if err != nil {
 		return "", fmt.Errorf("report: image %q: %w", id, err)
 	}

@@ -93,6 +93,16 @@ func makeFixture(t *testing.T) *fixture {
 
 func (f *fixture) page(t *testing.T) *Page {
 	t.Helper()
+	p, err := BuildPage(f.input(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// input is BuildPage's input over the fixture, thumbnails from the files.
+func (f *fixture) input(t *testing.T) HTMLInput {
+	t.Helper()
 	before, _, err := LoadMetrics(f.metrics[0])
 	if err != nil {
 		t.Fatal(err)
@@ -101,11 +111,7 @@ func (f *fixture) page(t *testing.T) *Page {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := BuildPage(HTMLInput{ZeroShot: before, FineTuned: after, Before: f.results[0], After: f.results[1], ImagePaths: f.paths})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return HTMLInput{ZeroShot: before, FineTuned: after, Before: f.results[0], After: f.results[1], Images: &Images{Paths: f.paths}}
 }
 
 // ranking is the reference: every item scored by a dot product in float64,
