@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -85,8 +86,13 @@ func (c *command) run(args []string, stdout, stderr io.Writer) error {
 	if c.Dim < 0 {
 		return fmt.Errorf("--dim %d must be positive", c.Dim)
 	}
-	// Open the input first: a missing file fails before any download.
-	in, err := stream.Open(c.In)
+	// Open the input first: a missing file fails before any download. An
+	// IPC file is read through a memory map, so its pixels cost no
+	// anonymous memory (batches alias the map); others are read as streams.
+	in, err := stream.OpenMapped(c.In)
+	if errors.Is(err, stream.ErrNotMappable) {
+		in, err = stream.Open(c.In)
+	}
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -47,6 +48,16 @@ func TestCLI(t *testing.T) {
 	prov, _ := stream.Provenance(o.Schema)
 	if last := prov[len(prov)-1]; last.Stage != "embed" || strings.Join(last.Args, " ") != strings.Join(args, " ") {
 		t.Errorf("provenance %+v", last)
+	}
+
+	// The same rows as a stream (read as one, not mapped) embed the same.
+	streamIn, streamOut := filepath.Join(dir, "in.arrows"), filepath.Join(dir, "out-stream.arrow")
+	s.Write(t, streamIn)
+	if err := run([]string{"--model", model, "--in", streamIn, "--out", streamOut, "--batch-size", "3", "--dim", "16"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if so := embedtest.Read(t, streamOut); !reflect.DeepEqual(so.Images, o.Images) || !reflect.DeepEqual(so.Caps, o.Caps) {
+		t.Error("a mapped IPC file and the same rows as a stream embed differently")
 	}
 
 	if err := run([]string{"--model", model, "--in", in, "--out", out, "--no-normalize"}, io.Discard, io.Discard); err != nil {
