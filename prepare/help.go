@@ -8,6 +8,7 @@ const description = `Write a dataset as a clipline stream: one row per image.
   prepare jsonl FILE [--image-root DIR] [--val-frac F] [--test-frac F] [--seed N]
   prepare flickr30k --dir DIR | --download [--cache-dir DIR]
   prepare webdataset SHARD.tar|DIR... [--split NAME | --val-frac F --test-frac F]
+  prepare parquet FILE|DIR... [--image-column C] [--caption-column C] [--id-column C]
 
 Writes an Arrow IPC stream (stdout by default, or --out FILE, which appears
 only once complete) with the columns
@@ -16,13 +17,13 @@ only once complete) with the columns
   split       utf8        train, val, test (or a name the source gives)
   image_path  utf8        ABSOLUTE path of the image file; decode reads it as-is
   image_bytes binary      the image file itself, instead of image_path, from
-                          the sources that carry images (webdataset); with
-                          --embed-images the files' bytes beside image_path,
-                          so the stream needs no image files (decode and
-                          embed read image_bytes first)
+                          the sources that carry images (webdataset,
+                          parquet); with --embed-images the files' bytes
+                          beside image_path, so the stream needs no image
+                          files (decode and embed read image_bytes first)
   captions    list<utf8>  every caption of the image
-  url         utf8        where the image was downloaded from (webdataset,
-                          when img2dataset's metadata says; null if unknown)
+  url         utf8        where the image was downloaded from (webdataset and
+                          parquet, when the source says; null if unknown)
 
 and a provenance entry (stage and arguments) in the schema metadata. Rows are
 grouped by image: a caption listed under several images appears in each of
@@ -66,6 +67,19 @@ Sources:
              draw over the samples in order, bad ones included. The shards
              are read twice: once without the images (a plain .tar seeks
              over them) to check and count, then to write.
+  parquet    Hugging Face datasets' and img2dataset's parquet files (a
+             directory stands for its *.parquet in name order), read a row
+             group at a time with only the columns used. --image-column:
+             binary, or Hugging Face's Image struct {bytes, path} (default
+             image, jpg, png, webp or img); --caption-column: string or
+             list of strings (default caption, captions or text);
+             --id-column (default image_id, key, id or img_id; else
+             FILESTEM/ROW). A "split" column's values are kept; the other
+             rows get --split or the --val-frac/--test-frac draw (over the
+             rows in order, bad ones included). A row with a null or
+             unreadable image (an Image with only a path), a null or empty
+             caption or a null id is an error naming file and row
+             (--skip-bad skips and counts them).
 
 --shard K/N (or env, in a Slurm array or Kubernetes Indexed Job) writes
 only part K of N contiguous parts of the rows, as --out

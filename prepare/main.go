@@ -5,6 +5,7 @@
 //	prepare jsonl FILE [--image-root DIR] [--val-frac F --test-frac F [--seed N]] [--skip-bad] [--skip-missing] [--out FILE]
 //	prepare flickr30k (--dir DIR | --download [--cache-dir DIR]) [--out FILE]
 //	prepare webdataset SHARD.tar|DIR... [--split NAME | --val-frac F --test-frac F [--seed N]] [--skip-bad] [--out FILE]
+//	prepare parquet FILE|DIR... [--image-column C] [--caption-column C] [--id-column C] [--split NAME | --val-frac F ...] [--skip-bad] [--out FILE]
 package main
 
 import (
@@ -21,7 +22,6 @@ import (
 	"github.com/clipline/clipline/internal/dataset"
 	"github.com/clipline/clipline/internal/dataset/flickr30k"
 	"github.com/clipline/clipline/internal/dataset/jsonl"
-	"github.com/clipline/clipline/internal/dataset/webdataset"
 	"github.com/clipline/clipline/internal/fetch"
 	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/synthetic"
@@ -37,6 +37,7 @@ type commands struct {
 	Jsonl      jsonlCmd      `cmd:"" name:"jsonl" help:"Convert query/positive JSONL pairs."`
 	Flickr30k  flickrCmd     `cmd:"" name:"flickr30k" help:"Convert (or download and convert) Flickr30k."`
 	Webdataset webdatasetCmd `cmd:"" name:"webdataset" help:"Convert webdataset tar shards (img2dataset's output); images go into the stream."`
+	Parquet    parquetCmd    `cmd:"" name:"parquet" help:"Convert parquet files (Hugging Face datasets, img2dataset); images go into the stream."`
 }
 
 type syntheticCmd struct {
@@ -73,24 +74,6 @@ type flickrCmd struct {
 	Annotations string `placeholder:"FILE" help:"Annotation file (.json Karpathy or .csv mirror) instead of the one found in the directory."`
 	ImageRoot   string `placeholder:"DIR" help:"Folder the annotations' image file names are resolved against, instead of the one found in --dir."`
 	SkipMissing bool   `help:"Drop annotated images whose file is missing (counted on stderr) instead of failing."`
-}
-
-// drawFlags split the images of the sources that carry none.
-type drawFlags struct {
-	Split    string  `default:"train" placeholder:"NAME" help:"Split of every image (the train share with --val-frac/--test-frac)."`
-	ValFrac  float64 `default:"0" placeholder:"F" help:"Fraction of the images to put in val (seeded draw over the input order)."`
-	TestFrac float64 `default:"0" placeholder:"F" help:"Fraction of the images to put in test (seeded draw over the input order)."`
-	Seed     uint64  `default:"1" placeholder:"N" help:"Seed of the --val-frac/--test-frac draw."`
-}
-
-func (d drawFlags) fractions() dataset.Fractions {
-	return dataset.Fractions{Val: d.ValFrac, Test: d.TestFrac, Seed: d.Seed}
-}
-
-type webdatasetCmd struct {
-	Shards  []string `arg:"" placeholder:"SHARD.tar|DIR" help:"Tar shards (.tar, .tar.gz), or directories of them (their *.tar, *.tar.gz, *.tgz in name order)."`
-	SkipBad bool     `help:"Skip bad samples (no image, no caption, two images, unreadable; counted on stderr) instead of failing."`
-	drawFlags
 }
 
 func main() { cli.Main("prepare", run) }
@@ -176,20 +159,6 @@ func (f *flickrCmd) Run(e *env) error {
 	}
 	st.Report(e.stderr)
 	return e.write(rows)
-}
-
-func (w *webdatasetCmd) Run(e *env) error {
-	shards, err := webdataset.Shards(w.Shards)
-	if err != nil {
-		return err
-	}
-	o, err := e.writeOptions()
-	if err != nil {
-		return err
-	}
-	_, err = webdataset.Prepare(shards, webdataset.PrepareOptions{Split: w.Split, Draw: w.fractions(),
-		SkipBad: w.SkipBad, Log: e.stderr}, o)
-	return err
 }
 
 // write writes rows (--shard's part of them) as the stream to --out.

@@ -292,7 +292,7 @@ func TestHelpExplains(t *testing.T) {
 	if err := run([]string{"--help"}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"synthetic", "jsonl", "flickr30k", "webdataset", "image_bytes", "ABSOLUTE", "image_id", "--out"} {
+	for _, want := range []string{"synthetic", "jsonl", "flickr30k", "webdataset", "parquet", "image_bytes", "ABSOLUTE", "image_id", "--out"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}

@@ -27,7 +27,7 @@ const root = "../.."
 // stageNames are the binaries; commands are what has its own flags.
 var (
 	stageNames = []string{"prepare", "tokenize", "decode", "train", "embed", "rank", "report", "index", "serve"}
-	commands   = [][]string{{"prepare", "synthetic"}, {"prepare", "jsonl"}, {"prepare", "flickr30k"}, {"prepare", "webdataset"},
+	commands   = [][]string{{"prepare", "synthetic"}, {"prepare", "jsonl"}, {"prepare", "flickr30k"}, {"prepare", "webdataset"}, {"prepare", "parquet"},
 		{"tokenize"}, {"tokenize", "learn"}, {"decode"}, {"train"}, {"embed"}, {"rank"}, {"report"}, {"index"}, {"serve"}}
 )
 

@@ -111,15 +111,9 @@ func (s Stats) add(t Stats) Stats {
 
 // Report writes prepare's summary of what was read and skipped to w (nil: none).
 func (s Stats) Report(w io.Writer, o PrepareOptions) {
-	if w == nil {
-		return
-	}
-	fmt.Fprintf(w, "prepare: %d webdataset shards, %d samples", s.Shards, s.Samples)
-	if s.Bad > 0 {
-		fmt.Fprintf(w, ", skipped %d bad samples", s.Bad)
-	}
-	fmt.Fprintln(w)
+	one := ""
 	if o.Draw.Zero() {
-		fmt.Fprintf(w, "prepare: every image is in split %s; --val-frac and --test-frac hold some out for validation and testing\n", o.Split)
+		one = o.Split
 	}
+	dataset.ReportRead(w, s.Shards, "webdataset shards", s.Samples, "samples", s.Bad, one)
 }

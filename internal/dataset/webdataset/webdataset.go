@@ -30,12 +30,11 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/clipline/clipline/internal/dataset"
 	"github.com/clipline/clipline/internal/imageproc"
 )
 
@@ -75,37 +74,9 @@ type Stats struct {
 // itself, a directory its *.tar, *.tar.gz and *.tgz files (not recursive)
 // sorted by name, so img2dataset's output folder is one argument.
 func Shards(args []string) ([]string, error) {
-	var out []string
-	for _, a := range args {
-		st, err := os.Stat(a)
-		if err != nil {
-			return nil, fmt.Errorf("webdataset: %w", err)
-		}
-		if !st.IsDir() {
-			out = append(out, a)
-			continue
-		}
-		ents, err := os.ReadDir(a)
-		if err != nil {
-			return nil, fmt.Errorf("webdataset: %w", err)
-		}
-		var found []string
-		for _, e := range ents {
-			n := e.Name()
-			if !e.IsDir() && (strings.HasSuffix(n, ".tar") || strings.HasSuffix(n, ".tar.gz") || strings.HasSuffix(n, ".tgz")) {
-				found = append(found, filepath.Join(a, n))
-			}
-		}
-		if len(found) == 0 {
-			return nil, fmt.Errorf("webdataset: no .tar, .tar.gz or .tgz files in directory %s", a)
-		}
-		sort.Strings(found)
-		out = append(out, found...)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("webdataset: no shards given")
-	}
-	return out, nil
+	return dataset.Inputs("webdataset", ".tar, .tar.gz or .tgz", args, func(n string) bool {
+		return strings.HasSuffix(n, ".tar") || strings.HasSuffix(n, ".tar.gz") || strings.HasSuffix(n, ".tgz")
+	})
 }
 
 // Scan calls fn with every good sample of the shards, in order. fn may keep
