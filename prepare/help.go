@@ -20,7 +20,8 @@ only once complete) with the columns
                           the sources that carry images (webdataset,
                           parquet); with --embed-images the files' bytes
                           beside image_path, so the stream needs no image
-                          files (decode and embed read image_bytes first)
+                          files (decode, embed and train read image_bytes
+                          first)
   captions    list<utf8>  every caption of the image
   url         utf8        where the image was downloaded from (webdataset and
                           parquet, when the source says; null if unknown)
