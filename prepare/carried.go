@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/clipline/clipline/internal/dataset"
 	"github.com/clipline/clipline/internal/dataset/parquet"
 	"github.com/clipline/clipline/internal/dataset/webdataset"
@@ -52,9 +50,6 @@ func (w *webdatasetCmd) Run(e *env) error {
 }
 
 func (p *parquetCmd) Run(e *env) error {
-	if e.part.Sharded() {
-		return fmt.Errorf("prepare parquet does not take --shard yet: run one prepare a file set instead")
-	}
 	files, err := parquet.Files(p.Files)
 	if err != nil {
 		return err

@@ -87,6 +87,7 @@ only part K of N contiguous parts of the rows, as --out
 DIR/part-KKKKK-of-NNNNN.arrow; splits are drawn over the whole dataset, so
 the parts read as one directory equal the unsharded stream. synthetic
 renders only its part's images; webdataset parts are contiguous ranges of
-the shard files, each read by one part (docs/scale.md).
+the shard files, each read by one part, and parquet parts contiguous
+ranges of the files' row groups (docs/scale.md).
 
 Downloads are cached under $CLIPLINE_CACHE (default ~/.cache/clipline).`

@@ -13,6 +13,8 @@ import (
 
 	"github.com/clipline/clipline/internal/dataset/parquet/pqtest"
 	"github.com/clipline/clipline/internal/dataset/webdataset/wdstest"
+	"github.com/clipline/clipline/internal/shard"
+	"github.com/clipline/clipline/internal/shard/shardtest"
 )
 
 // TestParquet: the flags name the columns; the images' bytes and the
@@ -46,5 +48,47 @@ func TestParquet(t *testing.T) {
 	}
 	if err, _ := runErr(t, "parquet", path, "--out", out); err == nil || !strings.Contains(err.Error(), "no image column (looked for image, jpg") {
 		t.Errorf("default columns: %v", err)
+	}
+}
+
+// TestShardParquet: sharded by row groups over the files in order (two
+// files of 4 and 2 row groups; 7 parts leave one empty), the parts equal
+// the unsharded stream: the split column kept, the draw over the other
+// rows, the url column of one file only, a bad row skipped.
+func TestShardParquet(t *testing.T) {
+	dir := t.TempDir()
+	files := filepath.Join(dir, "files")
+	os.Mkdir(files, 0o755)
+	var imgs [][]byte
+	for i := range 10 {
+		img := []byte(wdstest.Image(t, "png", uint8(i+1)))
+		if i == 4 {
+			img = nil // bad
+		}
+		imgs = append(imgs, img)
+	}
+	pqtest.Write(t, filepath.Join(files, "a.parquet"), []arrow.Field{{Name: "image", Type: arrow.BinaryTypes.Binary, Nullable: true},
+		{Name: "caption", Type: arrow.BinaryTypes.String}, {Name: "split", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "url", Type: arrow.BinaryTypes.String}},
+		[]arrow.Array{pqtest.Binaries(imgs[:7]...), pqtest.Strings("c0", "c1", "c2", "c3", "c4", "c5", "c6"),
+			pqtest.Strings("<null>", "test", "", "<null>", "<null>", "val", "<null>"), pqtest.Strings("u0", "u1", "u2", "u3", "u4", "u5", "u6")})
+	pqtest.Write(t, filepath.Join(files, "b.parquet"), []arrow.Field{{Name: "image", Type: arrow.BinaryTypes.Binary},
+		{Name: "caption", Type: arrow.BinaryTypes.String}},
+		[]arrow.Array{pqtest.Binaries(imgs[7:]...), pqtest.Strings("c7", "c8", "c9")})
+	args := []string{"parquet", files, "--val-frac", "0.4", "--seed", "2", "--skip-bad"}
+	whole := filepath.Join(dir, "whole.arrow")
+	runOK(t, append(args, "--out", whole)...)
+	shardtest.Check(t, whole, func(t *testing.T, part shard.Spec, out string) {
+		runOK(t, append(args, "--shard", part.String(), "--out", out)...)
+	})
+
+	// An image_id in two parts' row groups is found although no part holds both.
+	dup := filepath.Join(dir, "dup.parquet")
+	pqtest.Write(t, dup, []arrow.Field{{Name: "image", Type: arrow.BinaryTypes.Binary}, {Name: "caption", Type: arrow.BinaryTypes.String},
+		{Name: "key", Type: arrow.BinaryTypes.String}},
+		[]arrow.Array{pqtest.Binaries(imgs[0], imgs[1], imgs[2]), pqtest.Strings("x", "y", "z"), pqtest.Strings("k", "j", "k")})
+	err, _ := runErr(t, "parquet", dup, "--shard", "0/2", "--out", filepath.Join(dir, "dupparts"))
+	if want := "parquet " + dup + ": row 2: image_id \"k\" duplicates " + dup + " row 0"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("duplicate across parts: %v, want %q", err, want)
 	}
 }

@@ -101,6 +101,14 @@ type source struct {
 // image_bytes, captions, and url when a file has one) through
 // dataset.Writer. The footers are read first, so a file without the
 // columns fails before anything is written.
+//
+// With wo.Part, the part is a contiguous range of the files' row groups
+// (all files' row groups in order, so several files or one file of many
+// row groups both shard). The footers, and the split and id columns when
+// there is a draw or an id column, are read for every row group, so the
+// draw, the columns and the image_id check are the whole dataset's and the
+// parts concatenate to the unsharded stream; the images of a row group are
+// read by one task.
 func Prepare(paths []string, o Options, wo dataset.WriteOptions) (Stats, error) {
 	var st Stats
 	if err := o.Draw.Check(); err != nil {
@@ -116,30 +124,50 @@ func Prepare(paths []string, o Options, wo dataset.WriteOptions) (Stats, error) 
 		}
 	}()
 	hasURL := false
-	for _, p := range paths {
+	var units []unit
+	for i, p := range paths {
 		s, err := open(p, o)
 		if err != nil {
 			return st, err
 		}
 		srcs = append(srcs, s)
 		hasURL = hasURL || s.url != ""
+		row := 0
+		for rg := range s.pf.NumRowGroups() {
+			n := int(s.pf.MetaData().RowGroup(rg).NumRows())
+			units = append(units, unit{src: i, rg: rg, row: row, rows: n})
+			row += n
+		}
 	}
+	lo, hi := wo.Part.Range(len(units))
 	var splits []string
-	if !o.Draw.Zero() {
-		n, err := unkeyedRows(srcs)
+	unkeyed := 0 // rows without a split value before the next one written
+	if !o.Draw.Zero() || wo.Part.Sharded() {
+		counts, err := scanKeys(srcs, units, wo.Part.Sharded())
 		if err != nil {
 			return st, err
 		}
-		splits = o.Draw.Draw(n)
+		total := 0
+		for i, n := range counts {
+			if i == lo {
+				unkeyed = total
+			}
+			total += n
+		}
+		if !o.Draw.Zero() {
+			splits = o.Draw.Draw(total)
+		}
 	}
 	w, err := dataset.NewWriter(dataset.Columns{ImageBytes: true, URL: hasURL}, wo)
 	if err != nil {
 		return st, err
 	}
 	defer w.Abort() // no-op after a successful Close
-	unkeyed := 0
-	for _, s := range srcs {
-		err := s.rows(func(row int, r dataset.Row, bad error) error {
+	files := map[int]bool{}
+	for _, u := range units[lo:hi] {
+		s := srcs[u.src]
+		files[u.src] = true
+		err := s.rows(u, func(row int, r dataset.Row, bad error) error {
 			st.Rows++
 			keyed := r.Split != ""
 			if !keyed {
@@ -171,13 +199,19 @@ func Prepare(paths []string, o Options, wo dataset.WriteOptions) (Stats, error) 
 		if err != nil {
 			return st, err
 		}
-		st.Files++
 	}
-	if st.Rows == st.Bad {
+	st.Files = len(files)
+	if st.Rows == st.Bad && !wo.Part.Sharded() {
 		return st, fmt.Errorf("parquet: no usable rows in %d files (%d rows, %d bad)", st.Files, st.Rows, st.Bad)
 	}
 	st.Report(o.Log, o)
 	return st, w.Close()
+}
+
+// unit is one row group of one file: the unit of --shard's parts.
+type unit struct {
+	src, rg   int
+	row, rows int // the file's row number of its first row; its rows
 }
 
 // Report writes prepare's summary of what was read and skipped to w (nil: none).
@@ -299,65 +333,48 @@ func appendLeaves(dst []int, f *pqarrow.SchemaField) []int {
 	return dst
 }
 
-// unkeyedRows counts the rows with no split value: all of them, unless a
-// file has a split column, which is then read alone.
-func unkeyedRows(srcs []*source) (int, error) {
-	n := 0
-	for _, s := range srcs {
-		if s.split == "" {
-			n += int(s.pf.NumRows())
+// scanKeys returns each unit's count of rows without a split value,
+// reading the split column where a file has one, and with ids (sharded
+// runs, where each part's writer sees only its own rows) fails on an
+// image_id that two rows share, as the unsharded run would.
+func scanKeys(srcs []*source, units []unit, ids bool) ([]int, error) {
+	counts := make([]int, len(units))
+	seen := map[string]string{} // image_id -> "FILE row N"
+	for k, u := range units {
+		s := srcs[u.src]
+		cols := []string{s.split}
+		if ids {
+			cols = append(cols, s.id)
+		}
+		if s.split == "" && (!ids || s.id == "") {
+			counts[k] = u.rows // nothing to read: ids are FILESTEM/ROW
 			continue
 		}
-		for rg := range s.pf.NumRowGroups() {
-			rr, err := s.reader(rg, s.split)
-			if err != nil {
-				return 0, fmt.Errorf("parquet %s: row group %d: %w", s.path, rg, err)
-			}
-			for rr.Next() {
-				rec := rr.RecordBatch()
-				col := rec.Column(0).(stringArray)
-				for i := range col.Len() {
-					if col.IsNull(i) || strings.TrimSpace(col.Value(i)) == "" {
-						n++
-					}
-				}
-			}
-			err = rr.Err()
-			rr.Release()
-			if err != nil && err != io.EOF {
-				return 0, fmt.Errorf("parquet %s: row group %d: %w", s.path, rg, err)
-			}
-		}
-	}
-	return n, nil
-}
-
-// rows calls fn with every row of the file, in order: the row number in the
-// file, the row (Split "" when it has no split value) and, for a bad row,
-// why.
-func (s *source) rows(fn func(row int, r dataset.Row, bad error) error) error {
-	stem := strings.TrimSuffix(filepath.Base(s.path), filepath.Ext(s.path))
-	row := 0
-	cols := []string{s.image, s.caption, s.id, s.split, s.url}
-	for rg := range s.pf.NumRowGroups() {
-		rr, err := s.reader(rg, cols...)
+		rr, err := s.reader(u.rg, cols...)
 		if err != nil {
-			return fmt.Errorf("parquet %s: row group %d: %w", s.path, rg, err)
+			return nil, fmt.Errorf("parquet %s: row group %d: %w", s.path, u.rg, err)
 		}
+		row := u.row
 		for rr.Next() {
-			b, err := s.batch(rr.RecordBatch())
-			if err != nil {
-				rr.Release()
-				return fmt.Errorf("parquet %s: row group %d: %w", s.path, rg, err)
-			}
-			for i := range b.n {
-				r, bad := b.row(i)
-				if r.ImageID == "" && s.id == "" {
-					r.ImageID = fmt.Sprintf("%s/%d", stem, row)
+			rec := rr.RecordBatch()
+			col := func(name string) arrow.Array {
+				if idx := rec.Schema().FieldIndices(name); name != "" && len(idx) == 1 {
+					return rec.Column(idx[0])
 				}
-				if err := fn(row, r, bad); err != nil {
-					rr.Release()
-					return err
+				return nil
+			}
+			split, id := col(s.split), col(s.id)
+			for i := range int(rec.NumRows()) {
+				if split == nil || split.IsNull(i) || strings.TrimSpace(split.(stringArray).Value(i)) == "" {
+					counts[k]++
+				}
+				if ids && id != nil && id.IsValid(i) {
+					v := id.ValueStr(i)
+					if other, dup := seen[v]; dup {
+						rr.Release()
+						return nil, fmt.Errorf("parquet %s: row %d: image_id %q duplicates %s", s.path, row, v, other)
+					}
+					seen[v] = fmt.Sprintf("%s row %d", s.path, row)
 				}
 				row++
 			}
@@ -365,8 +382,44 @@ func (s *source) rows(fn func(row int, r dataset.Row, bad error) error) error {
 		err = rr.Err()
 		rr.Release()
 		if err != nil && err != io.EOF {
-			return fmt.Errorf("parquet %s: row group %d: %w", s.path, rg, err)
+			return nil, fmt.Errorf("parquet %s: row group %d: %w", s.path, u.rg, err)
 		}
+	}
+	return counts, nil
+}
+
+// rows calls fn with every row of row group u, in order: the row number
+// in the file, the row (Split "" when it has no split value) and, for a bad
+// row, why.
+func (s *source) rows(u unit, fn func(row int, r dataset.Row, bad error) error) error {
+	stem := strings.TrimSuffix(filepath.Base(s.path), filepath.Ext(s.path))
+	row := u.row
+	rr, err := s.reader(u.rg, s.image, s.caption, s.id, s.split, s.url)
+	if err != nil {
+		return fmt.Errorf("parquet %s: row group %d: %w", s.path, u.rg, err)
+	}
+	defer rr.Release()
+	for rr.Next() {
+		b, err := s.batch(rr.RecordBatch())
+		if err != nil {
+			return fmt.Errorf("parquet %s: row group %d: %w", s.path, u.rg, err)
+		}
+		for i := range b.n {
+			r, bad := b.row(i)
+			if r.ImageID == "" && s.id == "" {
+				r.ImageID = fmt.Sprintf("%s/%d", stem, row)
+			}
+			if err := fn(row, r, bad); err != nil {
+				return err
+			}
+			row++
+		}
+	}
+	if err := rr.Err(); err != nil && err != io.EOF {
+		return fmt.Errorf("parquet %s: row group %d: %w", s.path, u.rg, err)
+	}
+	if row != u.row+u.rows {
+		return fmt.Errorf("parquet %s: row group %d: %d rows read, the footer says %d", s.path, u.rg, row-u.row, u.rows)
 	}
 	return nil
 }
