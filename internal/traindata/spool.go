@@ -35,19 +35,12 @@ func DefaultSpoolDir(outputDir string) string { return filepath.Join(outputDir, 
 // spoolVersion names the spools' layout; a change to what they hold bumps it.
 const spoolVersion = "clipline spool 1"
 
-// mapped is an open mapped input and the spool it came from ("" when the
-// input was mapped as it is).
-type mapped struct {
-	r     *stream.Reader
-	spool string
-}
-
 // open maps input path (role names it in spool names: train or val),
 // spooling it first when it cannot be mapped as it is. ro has the model's
 // geometry and image root for decoding.
-func (s *Sources) open(path, role string, ro train.ReadOptions) (*mapped, error) {
+func (s *Sources) open(path, role string, ro train.ReadOptions) (*stream.Reader, error) {
 	if r, ok, err := mapAsIs(path); err != nil || ok {
-		return &mapped{r: r}, err
+		return r, err
 	}
 	spool, err := s.spool(path, role, ro)
 	if err != nil {
@@ -57,7 +50,7 @@ func (s *Sources) open(path, role string, ro train.ReadOptions) (*mapped, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s (spooled from %s): %w", spool, stream.InputName(path), err)
 	}
-	return &mapped{r: r, spool: spool}, nil
+	return r, nil
 }
 
 // mapAsIs maps path when it is an Arrow IPC file (or a directory of
@@ -99,7 +92,7 @@ func (s *Sources) spool(path, role string, ro train.ReadOptions) (string, error)
 		}
 		name = role + "-" + key[:16] + ".arrow"
 	}
-	out := filepath.Join(s.cacheDir, name)
+	out := filepath.Join(s.spoolDir, name)
 	s.spools = append(s.spools, out)
 	if name != role+"-stdin.arrow" {
 		if _, err := os.Stat(out); err == nil {
@@ -107,7 +100,7 @@ func (s *Sources) spool(path, role string, ro train.ReadOptions) (string, error)
 			return out, nil
 		}
 	}
-	if err := os.MkdirAll(s.cacheDir, 0o755); err != nil {
+	if err := os.MkdirAll(s.spoolDir, 0o755); err != nil {
 		return "", fmt.Errorf("cache_dir: %w", err)
 	}
 	start := time.Now()

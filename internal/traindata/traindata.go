@@ -30,15 +30,16 @@ type Sources struct {
 	In, Val string
 	// Where says where a configuration key was set, for messages.
 	Where func(key string) string
-	// CacheDir holds prepared data ("": DefaultCacheDir).
+	// CacheDir holds data_path's prepared data ("": DefaultCacheDir); the
+	// spools of inputs that cannot be mapped go to cache_dir (spool.go).
 	CacheDir string
 	// Log receives progress and notes (nil: silent).
 	Log io.Writer
 
-	cacheDir string    // cache_dir: where inputs are spooled (spool.go)
-	owned    bool      // cacheDir is the default one, inside output_dir
-	spools   []string  // the spools this run reads
-	inputs   []*mapped // the open maps
+	spoolDir string           // cache_dir: where inputs are spooled (spool.go)
+	owned    bool             // spoolDir is the default one, inside output_dir
+	spools   []string         // the spools this run reads
+	inputs   []*stream.Reader // the open maps
 }
 
 // Resolve settles the sources before any work is done: a flag's stream
@@ -48,9 +49,9 @@ func Resolve(in, val string, cfg config.Config, where func(string) string, stdin
 	if log == nil {
 		log = io.Discard
 	}
-	s := &Sources{cfg: cfg, In: in, Val: val, Where: where, Log: log, cacheDir: cfg.CacheDir}
-	if s.cacheDir == "" {
-		s.cacheDir, s.owned = DefaultSpoolDir(cfg.OutputDir), true
+	s := &Sources{cfg: cfg, In: in, Val: val, Where: where, Log: log, spoolDir: cfg.CacheDir}
+	if s.spoolDir == "" {
+		s.spoolDir, s.owned = DefaultSpoolDir(cfg.OutputDir), true
 	}
 	if in != "" && cfg.DataPath != "" {
 		fmt.Fprintf(log, "train: reading --in %s; data_path %s (%s) is not read\n", stream.InputName(in), cfg.DataPath, where("data_path"))
@@ -132,13 +133,13 @@ func (s *Sources) stream(flag, key, file, split, dir string) (name, path string,
 // readSplits maps path (role: train or val, for spool names) and reads
 // its splits, pixels staying in the map.
 func (s *Sources) readSplits(path, role string, splits []string, ro train.ReadOptions) (map[string]*train.Data, error) {
-	m, err := s.open(path, role, ro)
+	r, err := s.open(path, role, ro)
 	if err != nil {
 		return nil, err
 	}
-	s.inputs = append(s.inputs, m)
+	s.inputs = append(s.inputs, r)
 	ro.Mapped = true
-	return train.ReadSplits(m.r, splits, ro)
+	return train.ReadSplits(r, splits, ro)
 }
 
 // Close unmaps the inputs (the Data that Load returned are invalid after
@@ -146,8 +147,8 @@ func (s *Sources) readSplits(path, role string, splits []string, ro train.ReadOp
 // unless keep (an interrupted run, to be resumed).
 func (s *Sources) Close(keep bool) error {
 	var first error
-	for _, m := range s.inputs {
-		if err := m.r.Close(); err != nil && first == nil {
+	for _, r := range s.inputs {
+		if err := r.Close(); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -158,7 +159,7 @@ func (s *Sources) Close(keep bool) error {
 				first = err
 			}
 		}
-		os.Remove(s.cacheDir) // only when empty
+		os.Remove(s.spoolDir) // only when empty
 	}
 	return first
 }
