@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -11,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/clipline/clipline/internal/imageproc"
+	"github.com/clipline/clipline/internal/parallel"
 	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/stream"
 )
@@ -105,12 +107,43 @@ func Write(rows []Row, o WriteOptions) error {
 		return err
 	}
 	defer w.Abort() // no-op after a successful Close
-	for _, r := range rows {
-		if err := w.Add(r); err != nil {
-			return err
+	for lo := 0; lo < len(rows); lo += readAhead {
+		chunk := rows[lo:min(lo+readAhead, len(rows))]
+		if o.EmbedImages {
+			// A copy, so that the caller's rows keep no image bytes.
+			chunk = slices.Clone(chunk)
+			if err := readImages(chunk, o.first+lo); err != nil {
+				return err
+			}
+		}
+		for _, r := range chunk {
+			if err := w.Add(r); err != nil {
+				return err
+			}
 		}
 	}
 	return w.Close()
+}
+
+// readAhead image files are read at once by imageReaders goroutines for
+// --embed-images: file systems that clusters keep datasets on (NFS, Lustre,
+// object-store mounts) answer one read slowly but many in parallel well.
+const (
+	readAhead    = 64
+	imageReaders = 8
+)
+
+// readImages fills rows' ImageBytes from their files in parallel; first is
+// rows[0]'s row in the dataset, for the error of the first that fails.
+func readImages(rows []Row, first int) error {
+	errs := make([]error, len(rows))
+	parallel.Tasks(imageReaders, len(rows), func(i, _ int) { errs[i] = embedImage(&rows[i], first+i) })
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Writer writes prepare's stream row by row, for sources too large to hold
@@ -141,10 +174,9 @@ func NewWriter(cols Columns, o WriteOptions) (*Writer, error) {
 // Add checks and queues one row. It keeps r's slices until the batch is
 // written: the caller must not reuse them.
 func (w *Writer) Add(r Row) error {
-	if w.o.EmbedImages && len(r.ImageBytes) == 0 && r.ImagePath != "" {
-		var err error
-		if r.ImageBytes, err = readImage(r.ImagePath); err != nil {
-			return fmt.Errorf("row %d (%s): --embed-images: %w", w.o.first+w.check.n, r.ImageID, err)
+	if w.o.EmbedImages {
+		if err := embedImage(&r, w.o.first+w.check.n); err != nil {
+			return err
 		}
 	}
 	if err := w.check.check(r); err != nil {
@@ -160,13 +192,21 @@ func (w *Writer) Add(r Row) error {
 	return nil
 }
 
-// readImage is the image file at path, which must be one decode reads.
-func readImage(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err == nil && imageproc.Format(data) == "" {
-		err = fmt.Errorf("%s: not a JPEG, PNG, GIF, WebP or BMP image", path)
+// embedImage reads r's image file into r.ImageBytes unless it has them (or
+// no file); the file must be an image decode reads. row names r in errors.
+func embedImage(r *Row, row int) error {
+	if len(r.ImageBytes) > 0 || r.ImagePath == "" {
+		return nil
 	}
-	return data, err
+	data, err := os.ReadFile(r.ImagePath)
+	if err == nil && imageproc.Format(data) == "" {
+		err = fmt.Errorf("%s: not a JPEG, PNG, GIF, WebP or BMP image", r.ImagePath)
+	}
+	if err != nil {
+		return fmt.Errorf("row %d (%s): --embed-images: %w", row, r.ImageID, err)
+	}
+	r.ImageBytes = data
+	return nil
 }
 
 // Close writes what is queued, completes the stream (the file appears) and

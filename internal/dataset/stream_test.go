@@ -186,8 +186,8 @@ func TestWriteEmbedImages(t *testing.T) {
 	dir := t.TempDir()
 	var rows []Row
 	var want [][]byte
-	for i := range 9 {
-		data := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{byte(i)}, 10*i)...)
+	for i := range 200 { // four chunks of files read in parallel
+		data := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{byte(i)}, 10*(i%9))...)
 		path := filepath.Join(dir, fmt.Sprintf("%d.png", i))
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
@@ -220,19 +220,23 @@ func TestWriteEmbedImages(t *testing.T) {
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.EqualFunc(got, want, bytes.Equal) || len(paths) != len(rows) || paths[8] != rows[8].ImagePath {
+	if !slices.EqualFunc(got, want, bytes.Equal) || len(paths) != len(rows) || paths[108] != rows[108].ImagePath {
 		t.Fatalf("image_bytes or image_path read back differ from the files (%d rows)", len(got))
 	}
+	if slices.ContainsFunc(rows, func(r Row) bool { return r.ImageBytes != nil }) {
+		t.Error("Write kept image bytes in the caller's rows")
+	}
 
-	// A part names the row of the whole dataset, and reads only its own
-	// files (rows 6-8: row 2 stays broken).
+	// The first bad row in order is named, of the whole dataset in a part,
+	// and a part reads only its own files (rows 133-199: row 2 is not read).
 	for _, c := range []struct {
 		damage func()
 		part   shard.Spec
 		want   string
 	}{
-		{func() { os.WriteFile(rows[2].ImagePath, []byte("text"), 0o644) }, shard.Spec{}, "row 2 (id2): --embed-images: " + rows[2].ImagePath + ": not a JPEG, PNG, GIF, WebP or BMP image"},
-		{func() { os.Remove(rows[6].ImagePath) }, shard.Spec{K: 2, N: 3}, "row 6 (id6): --embed-images: open " + rows[6].ImagePath + ": no such file or directory"},
+		{func() { os.WriteFile(rows[2].ImagePath, []byte("text"), 0o644); os.Remove(rows[190].ImagePath) }, shard.Spec{},
+			"row 2 (id2): --embed-images: " + rows[2].ImagePath + ": not a JPEG, PNG, GIF, WebP or BMP image"},
+		{func() {}, shard.Spec{K: 2, N: 3}, "row 190 (id190): --embed-images: open " + rows[190].ImagePath + ": no such file or directory"},
 	} {
 		c.damage()
 		bad := filepath.Join(dir, "bad.arrow")
