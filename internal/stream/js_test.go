@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -145,6 +146,7 @@ func TestReadsJavaScriptArrow(t *testing.T) {
 	var ids, splits []string
 	var caps [][]string
 	var emb []float32
+	var imgs [][]byte
 	for i := range 5 {
 		ids = append(ids, fmt.Sprintf("js%d", i))
 		splits = append(splits, []string{"train", "test"}[i%2])
@@ -154,6 +156,11 @@ func TestReadsJavaScriptArrow(t *testing.T) {
 		}
 		caps = append(caps, c)
 		emb = append(emb, float32(i), float32(i)/4, -float32(i))
+		img := make([]byte, 5*i)
+		for k := range img {
+			img[k] = byte(31*i + k)
+		}
+		imgs = append(imgs, img)
 	}
 	fileBytes, err := os.ReadFile(file)
 	if err != nil {
@@ -176,7 +183,7 @@ func TestReadsJavaScriptArrow(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Close()
-			if err := r.Require(ColImageID, ColSplit, ColCaptions, ColImageEmbedding); err != nil {
+			if err := r.Require(ColImageID, ColSplit, ColCaptions, ColImageEmbedding, ColImageBytes); err != nil {
 				t.Fatal(err)
 			}
 			if v, _ := r.Meta("written_by"); v != "apache-arrow js" {
@@ -189,6 +196,7 @@ func TestReadsJavaScriptArrow(t *testing.T) {
 			var gotIDs, gotSplits []string
 			var gotCaps [][]string
 			var gotEmb []float32
+			var gotImgs [][]byte
 			var sizes []int64
 			for r.Next() {
 				b := r.Batch()
@@ -202,6 +210,13 @@ func TestReadsJavaScriptArrow(t *testing.T) {
 				}
 				gotIDs, gotSplits, gotCaps = append(gotIDs, i...), append(gotSplits, s...), append(gotCaps, c...)
 				gotEmb = append(gotEmb, e.Values...)
+				bin, err := Binaries(b, ColImageBytes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range bin {
+					gotImgs = append(gotImgs, bytes.Clone(v))
+				}
 			}
 			if err := r.Err(); err != nil {
 				t.Fatal(err)
@@ -212,7 +227,7 @@ func TestReadsJavaScriptArrow(t *testing.T) {
 				}
 			}
 			if !reflect.DeepEqual(sizes, []int64{3, 2}) || !reflect.DeepEqual(gotIDs, ids) || !reflect.DeepEqual(gotSplits, splits) ||
-				!reflect.DeepEqual(gotCaps, caps) || !reflect.DeepEqual(gotEmb, emb) {
+				!reflect.DeepEqual(gotCaps, caps) || !reflect.DeepEqual(gotEmb, emb) || !slices.EqualFunc(gotImgs, imgs, bytes.Equal) {
 				t.Errorf("read batches %v: ids %v splits %v captions %q embeddings %v\nwant ids %v splits %v captions %q embeddings %v",
 					sizes, gotIDs, gotSplits, gotCaps, gotEmb, ids, splits, caps, emb)
 			}

@@ -7,7 +7,7 @@
 // usage: node write.mjs FILE.arrow STREAM.arrows
 import { writeFileSync } from 'node:fs';
 import {
-  Field, FixedSizeList, Float32, List, Schema, Table, Utf8, tableToIPC, vectorFromArray,
+  Binary, Field, FixedSizeList, Float32, List, Schema, Table, Utf8, tableToIPC, vectorFromArray,
 } from 'apache-arrow';
 
 const [filePath, streamPath] = process.argv.slice(2);
@@ -18,15 +18,17 @@ const types = {
   split: new Utf8(),
   captions: new List(item(new Utf8())),
   image_embedding: new FixedSizeList(3, item(new Float32())),
+  image_bytes: new Binary(),
 };
 
 function rows(first, n) {
-  const cols = { image_id: [], split: [], captions: [], image_embedding: [] };
+  const cols = { image_id: [], split: [], captions: [], image_embedding: [], image_bytes: [] };
   for (let i = first; i < first + n; i++) {
     cols.image_id.push(`js${i}`);
     cols.split.push(i % 2 ? 'test' : 'train');
     cols.captions.push(Array.from({ length: i % 3 }, (_, j) => `caption ${j} of ${i} ✓`));
     cols.image_embedding.push([i, i / 4, -i]);
+    cols.image_bytes.push(Uint8Array.from({ length: 5 * i }, (_, k) => (31 * i + k) & 255));
   }
   const vecs = {};
   for (const [name, values] of Object.entries(cols)) vecs[name] = vectorFromArray(values, types[name]);
