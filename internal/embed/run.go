@@ -21,17 +21,17 @@ import (
 
 // RunOptions configure Run.
 type RunOptions struct {
-	Out    string    // output path; "" or "-" is Stdout
-	Stdout io.Writer // the stage's stdout
-	Args   []string  // recorded in provenance
-	Model  string    // recorded as clipline.model (the --model argument)
-	// ImageRoot resolves relative image_path values when Run decodes the
-	// images itself ("": the working directory).
-	ImageRoot string
-	Compress  string // "", "none", "zstd" or "lz4"
+	Out      string    // output path; "" or "-" is Stdout
+	Stdout   io.Writer // the stage's stdout
+	Args     []string  // recorded in provenance
+	Model    string    // recorded as clipline.model (the --model argument)
+	Compress string    // "", "none", "zstd" or "lz4"
 	// Split, when set, keeps only the rows whose split column is Split;
 	// the others are dropped (counted in Stats.Dropped).
 	Split string
+	// ImageRoot resolves relative image_path values when Run decodes the
+	// images itself ("": the working directory).
+	ImageRoot string
 	// Progress receives a throughput line every ProgressEvery (default 5 s);
 	// nil for silence.
 	Progress      io.Writer
@@ -122,8 +122,9 @@ func (e *Embedder) Check(in *stream.Reader) (Inputs, error) {
 }
 
 // Run embeds every row of in and writes the stream with image_embedding
-// (when in has pixels, or images it decodes: Inputs.Decode) and caption_embeddings (when it has caption_tokens)
-// set, every other column passed through, clipline.embedding_dim,
+// (when in has pixels, or images it decodes: Inputs.Decode) and
+// caption_embeddings (when it has caption_tokens) set, every other column
+// passed through, clipline.embedding_dim,
 // clipline.model and clipline.model_hash set and a provenance entry appended. The output is written
 // atomically: on any error it is aborted.
 //
@@ -410,15 +411,14 @@ func (r *runner) pieces(rec arrow.RecordBatch) ([]piece, error) {
 func (r *runner) newPending(rec arrow.RecordBatch, first int64) (*pending, error) {
 	p := &pending{rec: rec, first: first}
 	var err error
-	if r.ins.Decode {
-		if p.pix, err = r.decode(rec, first); err != nil {
-			return nil, err
+	if r.ins.Pixels {
+		if r.ins.Decode {
+			p.pix, err = r.decode(rec, first)
+		} else if p.pix, err = stream.Pixels(rec); err != nil {
+			err = r.in.Errorf("rows from %d: %w", first, err)
 		}
-		p.nimg = p.pix.Rows()
-		p.img = make([]float32, p.nimg*r.e.dim)
-	} else if r.ins.Pixels {
-		if p.pix, err = stream.Pixels(rec); err != nil {
-			return nil, r.in.Errorf("rows from %d: %w", first, err)
+		if err != nil {
+			return nil, err
 		}
 		p.nimg = p.pix.Rows()
 		p.img = make([]float32, p.nimg*r.e.dim)
