@@ -23,6 +23,7 @@ import (
 	"github.com/clipline/clipline/internal/model"
 	"github.com/clipline/clipline/internal/modelid"
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/stream/streamtest"
 )
 
 // load opens the golden tiny model with opts.
@@ -608,6 +609,21 @@ func TestDecodesImages(t *testing.T) {
 	if !stream.HasColumn(got.Schema, stream.ColImageBytes) {
 		t.Error("image_bytes not passed through")
 	}
+	// And the pixels themselves: embed's decoding of either column is the
+	// decode stage's pixels column, byte for byte.
+	var wantPix []byte
+	for _, b := range streamtest.Batches(t, decoded) {
+		p, err := stream.Pixels(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantPix = append(wantPix, p.Values...)
+	}
+	for _, in := range []string{byPath, byBytes} {
+		if got := embedPixels(t, e, in, dir); !bytes.Equal(got, wantPix) {
+			t.Errorf("%s: embed's pixels differ from decode's", filepath.Base(in))
+		}
+	}
 
 	s.Rows[3].Bytes = blobs[3][:len(blobs[3])/2]
 	s.Write(t, byBytes)
@@ -618,4 +634,35 @@ func TestDecodesImages(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Error("output exists after a corrupt image")
 	}
+}
+
+// embedPixels is the pixels Run decodes for the stream at path, in order.
+func embedPixels(t *testing.T, e *Embedder, path, root string) []byte {
+	t.Helper()
+	r, err := stream.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ins, err := e.Check(r)
+	if err != nil || !ins.Decode {
+		t.Fatalf("Check: %+v, %v", ins, err)
+	}
+	src, err := e.imageSource(r, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &runner{e: e, in: r, ins: ins, images: src}
+	var out []byte
+	for r.Next() {
+		p, err := run.decode(r.Batch(), r.FirstRow())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p.Values...)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -175,12 +175,8 @@ func (e *Embedder) Run(in *stream.Reader, o RunOptions) (Stats, error) {
 
 	r := &runner{e: e, in: in, ins: ins, fields: spec.Fields, w: w, split: o.Split}
 	if ins.Decode {
-		pool, err := imageproc.NewPool(e.pre.Geometry, 0)
-		if err != nil {
+		if r.images, err = e.imageSource(in, o.ImageRoot); err != nil {
 			return Stats{}, err
-		}
-		if r.images, err = decode.NewSource(in.Schema(), o.ImageRoot, pool); err != nil {
-			return Stats{}, in.Errorf("%w", err)
 		}
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -434,6 +430,20 @@ func (r *runner) newPending(rec arrow.RecordBatch, first int64) (*pending, error
 		p.caps = make([]float32, p.ncap*r.e.dim)
 	}
 	return p, nil
+}
+
+// imageSource decodes in's images (Inputs.Decode) with the model's
+// preprocessing on all cores.
+func (e *Embedder) imageSource(in *stream.Reader, root string) (*decode.Source, error) {
+	pool, err := imageproc.NewPool(e.pre.Geometry, 0)
+	if err != nil {
+		return nil, err
+	}
+	src, err := decode.NewSource(in.Schema(), root, pool)
+	if err != nil {
+		return nil, in.Errorf("%w", err)
+	}
+	return src, nil
 }
 
 // decode decodes rec's images; the first that fails is the error.

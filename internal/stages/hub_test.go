@@ -8,10 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/stream/streamtest"
 )
 
 // TestHubID: every stage that takes --model accepts a Hugging Face id as
@@ -48,7 +47,7 @@ func TestHubID(t *testing.T) {
 		if _, errOut, code := stage(t, nil, s, "--model", "test-org/base", "--in", prepared, "--out", fromID); code != 0 {
 			t.Fatalf("%s --model test-org/base: %s", s, errOut)
 		}
-		a, b := batches(t, fromDir), batches(t, fromID)
+		a, b := streamtest.Batches(t, fromDir), streamtest.Batches(t, fromID)
 		if len(a) != len(b) || len(a) == 0 {
 			t.Fatalf("%s: %d batches from the directory, %d from the id", s, len(a), len(b))
 		}
@@ -75,24 +74,4 @@ func TestHubID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// batches reads every record batch of a stream file.
-func batches(t *testing.T, path string) []arrow.RecordBatch {
-	t.Helper()
-	r, err := stream.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var out []arrow.RecordBatch
-	for r.Next() {
-		b := r.Batch()
-		b.Retain()
-		out = append(out, b)
-	}
-	if err := r.Err(); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return out
 }

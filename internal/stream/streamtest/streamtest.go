@@ -46,3 +46,25 @@ func write(t testing.TB, w *stream.Writer, recs []arrow.RecordBatch) {
 		t.Fatal(err)
 	}
 }
+
+// Batches reads every record batch of the stream at path, retained until
+// the test ends. t fails on any error.
+func Batches(t testing.TB, path string) []arrow.RecordBatch {
+	t.Helper()
+	r, err := stream.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []arrow.RecordBatch
+	for r.Next() {
+		b := r.Batch()
+		b.Retain()
+		t.Cleanup(b.Release)
+		out = append(out, b)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return out
+}
