@@ -291,6 +291,16 @@ func TestShard(t *testing.T) {
 	if err := sr.Shard(0, 2); err == nil || !strings.Contains(err.Error(), "stdin: sharding by record batches needs random access") {
 		t.Errorf("Shard of a pipe: %v", err)
 	}
+	streams := filepath.Join(t.TempDir(), "streams")
+	writeParts(t, streams, rec, 2, Options{Format: FormatStream})
+	dr, err := Open(streams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dr.Close()
+	if err := dr.Shard(0, 2); err == nil || !strings.Contains(err.Error(), "/streams: sharding by record batches needs random access: an IPC file (written with --out FILE.arrow) or a directory of them") {
+		t.Errorf("Shard of a directory of streams: %v", err)
+	}
 }
 
 func TestOpenMapped(t *testing.T) {

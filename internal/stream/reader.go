@@ -484,7 +484,7 @@ func (r *Reader) Shard(k, n int) error {
 	case n < 1 || k < 0 || k >= n:
 		return fmt.Errorf("%s: shard %d of %d: want 0 <= K < N", r.name, k, n)
 	case !r.random:
-		return fmt.Errorf("%s: sharding by record batches needs random access: an IPC file (written with --out FILE.arrow) or a directory of parts, not a stream or a pipe", r.name)
+		return fmt.Errorf("%s: sharding by record batches needs random access: an IPC file (written with --out FILE.arrow) or a directory of them, not a stream or a pipe", r.name)
 	case r.index > 0 || r.err != nil:
 		return fmt.Errorf("%s: Shard after Next", r.name)
 	}
