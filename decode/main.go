@@ -11,6 +11,7 @@ import (
 	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/decode"
 	"github.com/clipline/clipline/internal/hub"
+	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -50,6 +51,8 @@ type command struct {
 	Out       string `default:"-" placeholder:"FILE" help:"Output (- is stdout, a stream); FILE.arrow is written as an Arrow IPC file (random access), other names as a stream; a file appears only when complete."`
 	Compress  string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
 	Workers   int    `default:"0" placeholder:"N" help:"Goroutines decoding images; 0 for all cores."`
+
+	shard.Flags `embed:""`
 }
 
 func main() { cli.Main("decode", run) }
@@ -75,11 +78,11 @@ func (c *command) run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	in, err := stream.Open(c.In)
+	in, out, err := c.Open(c.In, c.Out, stream.Open)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
 	return decode.Run(in, decode.Options{Geometry: g, Model: c.Model, ImageRoot: c.ImageRoot,
-		SkipBad: c.SkipBad, Workers: c.Workers, Args: args, Out: c.Out, Stdout: stdout, Compress: c.Compress, Log: stderr})
+		SkipBad: c.SkipBad, Workers: c.Workers, Args: args, Out: out, Stdout: stdout, Compress: c.Compress, Log: stderr})
 }

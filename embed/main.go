@@ -16,6 +16,7 @@ import (
 	"github.com/clipline/clipline/internal/device"
 	"github.com/clipline/clipline/internal/embed"
 	"github.com/clipline/clipline/internal/hub"
+	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/stream"
 )
 
@@ -65,6 +66,8 @@ type command struct {
 	ImageRoot   string `placeholder:"DIR" help:"Directory that relative image paths are resolved against when embed decodes images (default: the current directory)."`
 	Device      string `default:"cpu" placeholder:"NAME" help:"Compute device: ${device_syntax}."`
 	Compress    string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
+
+	shard.Flags `embed:""`
 }
 
 func main() { cli.Main("embed", run) }
@@ -89,10 +92,13 @@ func (c *command) run(args []string, stdout, stderr io.Writer) error {
 	// Open the input first: a missing file fails before any download. An
 	// IPC file is read through a memory map, so its pixels cost no
 	// anonymous memory (batches alias the map); others are read as streams.
-	in, err := stream.OpenMapped(c.In)
-	if errors.Is(err, stream.ErrNotMappable) {
-		in, err = stream.Open(c.In)
-	}
+	in, out, err := c.Open(c.In, c.Out, func(path string) (*stream.Reader, error) {
+		r, err := stream.OpenMapped(path)
+		if errors.Is(err, stream.ErrNotMappable) {
+			return stream.Open(path)
+		}
+		return r, err
+	})
 	if err != nil {
 		return err
 	}
@@ -112,7 +118,7 @@ func (c *command) run(args []string, stdout, stderr io.Writer) error {
 	}
 	defer e.Close()
 	st, err := e.Run(in, embed.RunOptions{
-		Out: c.Out, Stdout: stdout, Args: args, Model: c.Model, Compress: c.Compress, Split: c.Split, ImageRoot: c.ImageRoot, Progress: stderr,
+		Out: out, Stdout: stdout, Args: args, Model: c.Model, Compress: c.Compress, Split: c.Split, ImageRoot: c.ImageRoot, Progress: stderr,
 	})
 	if err != nil {
 		return err

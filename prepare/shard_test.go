@@ -11,6 +11,7 @@ import (
 
 	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/shard/shardtest"
+	"github.com/clipline/clipline/internal/stream"
 )
 
 // TestShardSynthetic: the parts of N = 1, 3, 7 concatenate to the
@@ -109,7 +110,7 @@ func TestShardEmptyPart(t *testing.T) {
 	var rows []string
 	for k := range 5 {
 		log := runOK(t, "synthetic", "--images", "2", "--render-dir", filepath.Join(dir, "imgs"), "--shard", fmt.Sprint(k, "/5"), "--out", out)
-		tb := readStream(t, filepath.Join(out, shard.PartName(k, 5)))
+		tb := readStream(t, filepath.Join(out, stream.PartName(k, 5)))
 		if want := fmt.Sprintf("prepare: %d images (part %d/5 of 2)", len(tb.ids), k); !strings.Contains(log, want) {
 			t.Errorf("part %d: log %q, want %q", k, log, want)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/clipline/clipline/internal/bpe"
 	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/hub"
+	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/stream"
 	"github.com/clipline/clipline/internal/tokenize"
 )
@@ -43,6 +44,8 @@ type runCmd struct {
 	Out      string `default:"-" placeholder:"FILE" help:"Output (- is stdout, a stream); FILE.arrow is written as an Arrow IPC file (random access), other names as a stream; a file appears only when complete."`
 	Compress string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
 	Workers  int    `default:"0" placeholder:"N" help:"Goroutines tokenizing captions; 0 for all cores."`
+
+	shard.Flags `embed:""`
 }
 
 type learnCmd struct {
@@ -85,13 +88,13 @@ func (r *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	in, err := stream.Open(r.In)
+	in, out, err := r.Open(r.In, r.Out, stream.Open)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
 	return tokenize.Run(in, tok, tokenize.Options{Context: n, Workers: r.Workers, Model: r.Model,
-		Args: e.args, Out: r.Out, Stdout: e.stdout, Compress: r.Compress, Log: e.stderr})
+		Args: e.args, Out: out, Stdout: e.stdout, Compress: r.Compress, Log: e.stderr})
 }
 
 func (l *learnCmd) Run(e *env) error {

@@ -9,7 +9,6 @@ package shard
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -35,10 +34,6 @@ func (s Spec) Range(n int) (lo, hi int) {
 	}
 	return s.K * n / s.N, (s.K + 1) * n / s.N
 }
-
-// PartName is the file name of part k of n, "part-00003-of-00007.arrow"
-// (k 0-based), the name every directory-of-parts reader expects.
-func PartName(k, n int) string { return fmt.Sprintf("part-%05d-of-%05d.arrow", k, n) }
 
 // Variables that --shard env reads.
 const (
@@ -215,19 +210,3 @@ type Flags struct {
 
 // Spec is the part the flags name, reading the process's environment.
 func (f Flags) Spec() (Spec, error) { return Parse(f.Shard, f.ShardCount, os.LookupEnv) }
-
-// Output is where a stage writes given its --out: out itself unsharded, or
-// out/part-KKKKK-of-NNNNN.arrow, creating the directory out, which --shard
-// requires (not stdout: the tasks of an array write side by side).
-func (s Spec) Output(out string) (string, error) {
-	if !s.Sharded() {
-		return out, nil
-	}
-	if out == "" || out == "-" {
-		return "", fmt.Errorf("--shard %s writes DIR/%s: give --out DIR", s, PartName(s.K, s.N))
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return "", fmt.Errorf("--shard %s: --out %s must be a directory: %w", s, out, err)
-	}
-	return filepath.Join(out, PartName(s.K, s.N)), nil
-}

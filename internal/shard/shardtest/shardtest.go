@@ -34,38 +34,25 @@ type Table struct {
 }
 
 // Read reads the stream at path (a file, or a directory of parts) whole.
-func Read(t testing.TB, path string) Table { t.Helper(); return read(t, path) }
-
-// read reads the streams at paths one after the other; the schema is the
-// first one's, and the others must have its fields.
-func read(t testing.TB, paths ...string) Table {
+func Read(t testing.TB, path string) Table {
 	t.Helper()
-	var tb Table
-	var cols [][]arrow.Array
-	for _, path := range paths {
-		r, err := stream.Open(path)
-		if err != nil {
-			t.Fatal(err)
+	r, err := stream.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tb := Table{Schema: r.Schema()}
+	cols := make([][]arrow.Array, len(tb.Schema.Fields()))
+	for r.Next() {
+		rec := r.Batch()
+		tb.Rows += rec.NumRows()
+		for i, c := range rec.Columns() {
+			c.Retain()
+			cols[i] = append(cols[i], c)
 		}
-		if tb.Schema == nil {
-			tb.Schema = r.Schema()
-			cols = make([][]arrow.Array, len(tb.Schema.Fields()))
-		} else if !fieldsEqual(tb.Schema, r.Schema()) {
-			t.Fatalf("%s: fields %v, unlike %s's %v", path, r.Schema().Fields(), paths[0], tb.Schema.Fields())
-		}
-		for r.Next() {
-			rec := r.Batch()
-			tb.Rows += rec.NumRows()
-			for i, c := range rec.Columns() {
-				c.Retain()
-				cols[i] = append(cols[i], c)
-			}
-		}
-		err = r.Err()
-		r.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
 	}
 	for i, chunks := range cols {
 		tb.Columns = append(tb.Columns, encode(t, tb.Schema.Field(i), chunks))
@@ -146,8 +133,8 @@ func metaBut(s *arrow.Schema, key string) []string {
 
 // Check runs a stage for every part of each of Counts into a fresh
 // directory, through run(part, dir) (the stage with --shard part and --out
-// dir), and compares the directory, read as one input, with the unsharded
-// output at whole. It returns the directories, by count.
+// dir), and compares the directory, read as one input (stream.Open), with
+// the unsharded output at whole. It returns the directories, by count.
 func Check(t *testing.T, whole string, run func(t *testing.T, part shard.Spec, dir string)) map[int]string {
 	t.Helper()
 	want := Read(t, whole)
@@ -169,30 +156,15 @@ func Check(t *testing.T, whole string, run func(t *testing.T, part shard.Spec, d
 			names = append(names, e.Name())
 		}
 		for k := range n {
-			wantNames = append(wantNames, shard.PartName(k, n))
+			wantNames = append(wantNames, stream.PartName(k, n))
 		}
 		if !slices.Equal(names, wantNames) {
 			t.Fatalf("N=%d: %s holds %v, want %v", n, dir, names, wantNames)
 		}
-		Equal(t, fmt.Sprintf("%d parts", n), want, ReadParts(t, dir))
+		Equal(t, fmt.Sprintf("%d parts", n), want, Read(t, dir))
 		dirs[n] = dir
 	}
 	return dirs
-}
-
-// ReadParts reads the part files in dir in order as one table (the
-// schema the first part's).
-func ReadParts(t testing.TB, dir string) Table {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var paths []string
-	for _, e := range ents {
-		paths = append(paths, filepath.Join(dir, e.Name()))
-	}
-	return read(t, paths...)
 }
 
 // Rebatch copies the stream at src to dst in record batches of rows rows,
