@@ -206,7 +206,7 @@ func flags(t *testing.T, c []string) []flagDoc {
 }
 
 // placeholders are the values a flag may say it takes.
-var placeholders = []string{"FILE", "DIR", "N", "F", "NAME", "URL", "DIR|ID", "KEY=VALUE", "HOST:PORT", "DURATION", "TOKEN"}
+var placeholders = []string{"FILE", "DIR", "N", "F", "NAME", "URL", "DIR|ID", "KEY=VALUE", "HOST:PORT", "DURATION", "TOKEN", "K/N|env"}
 
 // synonyms are names the stages do not use for what they already name.
 var synonyms = map[string]string{"input": "in", "output": "out", "image-dir": "image-root (resolve) or render-dir (write)",
