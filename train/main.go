@@ -26,7 +26,8 @@ const description = `Fine-tune CLIP for text-to-image retrieval.
 
 Reads an Arrow IPC stream (stdin by default) with one row per image:
 captions and caption_tokens (run tokenize), and pixels (run decode) or
-image_path (decoded here with the model's preprocessor, as decode does).
+image_path or image_bytes (decoded here with the model's preprocessor, by
+decode's code).
 Rows of split --train-split train; rows of --val-split validate (or those of
 --val FILE). Every (caption, image) pair is visited once per epoch.
 
@@ -132,7 +133,6 @@ func (c *command) run(stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	ro.Log = stderr
 	trainData, valData, err := src.Load(dir, ro)
 	defer func() { // after the trainer's Close: its prefetch reads the map
 		var stopped *train.Interrupted

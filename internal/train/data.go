@@ -2,9 +2,7 @@ package train
 
 import (
 	"fmt"
-	"io"
 	"path/filepath"
-	"time"
 
 	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/model"
@@ -51,15 +49,13 @@ type ReadOptions struct {
 	MaxContext int
 	// VocabSize bounds token ids (0: unchecked).
 	VocabSize int
-	// Geometry decodes image_path when the stream has no pixels (the
-	// model's preprocessor; same code as the decode stage).
-	Geometry imageproc.Geometry
-	// ImageRoot resolves relative image paths (as decode --image-root).
+	// Geometry, ImageRoot and Workers are how a stream without pixels is
+	// decoded (the model's preprocessor, relative paths' root, goroutines;
+	// 0: all cores) before ReadSplits reads it: internal/traindata runs
+	// the decode stage's code into a spool.
+	Geometry  imageproc.Geometry
 	ImageRoot string
-	// Workers decode images in parallel (0: all cores).
-	Workers int
-	// Log receives progress lines (nil: silent).
-	Log io.Writer
+	Workers   int
 	// Mapped says that the reader's pixel buffers alias a memory map
 	// (stream.OpenMapped of an uncompressed file) and stay valid until it
 	// is closed: Data then points into them instead of copying, and the
@@ -74,27 +70,17 @@ const AllSplits = "*"
 // name (AllSplits keeps every row). Rows of other splits are skipped. A
 // stream without a split column puts every row in the first split named
 // (and in AllSplits), so the others come back empty.
-// Required columns: captions and caption_tokens, plus pixels or image_path.
+// Required columns: captions, caption_tokens and pixels.
 func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*Data, error) {
 	name := r.Name()
-	if err := r.Require(stream.ColCaptions, stream.ColCaptionTokens); err != nil {
+	if err := r.Require(stream.ColCaptions, stream.ColCaptionTokens, stream.ColPixels); err != nil {
 		return nil, err
 	}
 	schema := r.Schema()
-	hasPixels := stream.HasColumn(schema, stream.ColPixels)
-	if hasPixels {
-		if err := r.Require(stream.ColPixels); err != nil {
-			return nil, err
-		}
-	} else if err := r.Require(stream.ColImagePath); err != nil {
-		return nil, fmt.Errorf("%w (the stream has no pixels column either, so train cannot get images)", err)
-	}
 	hasSplit := stream.HasColumn(schema, stream.ColSplit)
 	hasID := stream.HasColumn(schema, stream.ColImageID)
 
 	out := map[string]*Data{}
-	paths := map[string][]string{}
-	wheres := map[string][]string{}
 	for _, s := range splits {
 		out[s] = &Data{Name: fmt.Sprintf("%s (split %s)", name, s), Side: o.Side, Pixels: NewImages(o.Side)}
 	}
@@ -103,7 +89,7 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 		rec := r.Batch()
 		first := r.FirstRow()
 		n := int(rec.NumRows())
-		var splitCol, ids, imgPaths []string
+		var splitCol, ids []string
 		var err error
 		if hasSplit {
 			if splitCol, err = stream.Strings(rec, stream.ColSplit); err != nil {
@@ -132,16 +118,12 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 				d.Context = ctx
 			}
 		}
-		var pix stream.PixelRows
-		if hasPixels {
-			if pix, err = stream.Pixels(rec); err != nil {
-				return nil, r.Errorf("batch %d: %w", r.BatchIndex(), err)
-			}
-			if side := stream.ImageSide(pix); side != o.Side {
-				return nil, fmt.Errorf("%s: pixels are %dx%d but the model takes %dx%d; run decode with this model (or drop the pixels column to let train decode)", name, side, side, o.Side, o.Side)
-			}
-		} else if imgPaths, err = stream.Strings(rec, stream.ColImagePath); err != nil {
+		pix, err := stream.Pixels(rec)
+		if err != nil {
 			return nil, r.Errorf("batch %d: %w", r.BatchIndex(), err)
+		}
+		if side := stream.ImageSide(pix); side != o.Side {
+			return nil, fmt.Errorf("%s: pixels are %dx%d but the model takes %dx%d; run decode with this model (or drop the pixels column to let train decode)", name, side, side, o.Side, o.Side)
 		}
 		block := map[string]int{} // a split's block of this batch's mapped pixels
 		for i := 0; i < n; i++ {
@@ -171,19 +153,15 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 				d := out[k]
 				img := int32(len(d.ImageIDs))
 				d.ImageIDs = append(d.ImageIDs, id)
-				switch {
-				case hasPixels && o.Mapped:
+				if o.Mapped {
 					b, ok := block[k]
 					if !ok {
 						b = d.Pixels.AddBlock(pix.Values)
 						block[k] = b
 					}
 					d.Pixels.AddRow(b, i)
-				case hasPixels:
+				} else {
 					d.Pixels.Append(append([]byte(nil), pix.Row(i)...))
-				default:
-					paths[k] = append(paths[k], imgPaths[i])
-					wheres[k] = append(wheres[k], fmt.Sprintf("row %d (image_id %s)", row, id))
 				}
 				for j, c := range caps[i] {
 					d.Captions = append(d.Captions, c)
@@ -196,22 +174,6 @@ func ReadSplits(r *stream.Reader, splits []string, o ReadOptions) (map[string]*D
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
-	if !hasPixels {
-		for _, k := range splits {
-			d := out[k]
-			if len(paths[k]) == 0 {
-				continue
-			}
-			px, err := decodeImages(paths[k], wheres[k], o)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			b := d.Pixels.AddBlock(px)
-			for i := range paths[k] {
-				d.Pixels.AddRow(b, i)
-			}
-		}
-	}
 	return out, nil
 }
 
@@ -222,47 +184,6 @@ func checkTokens(ids []int32, vocab int) error {
 		}
 	}
 	return nil
-}
-
-// decodeImages decodes and resizes every image with the model's geometry
-// on all cores (imageproc.Pool, the decode stage's code), keeping order.
-// where[i] names image i's row for errors.
-func decodeImages(paths, where []string, o ReadOptions) ([]byte, error) {
-	g := o.Geometry
-	if g == (imageproc.Geometry{}) {
-		g = imageproc.Square(o.Side)
-	}
-	if g.CropW != o.Side || g.CropH != o.Side {
-		return nil, fmt.Errorf("preprocessor crops to %dx%d but the model takes %dx%d", g.CropW, g.CropH, o.Side, o.Side)
-	}
-	pool, err := imageproc.NewPool(g, o.Workers)
-	if err != nil {
-		return nil, err
-	}
-	per := pool.OutLen()
-	out := make([]byte, len(paths)*per)
-	start, last := time.Now(), time.Now()
-	const chunk = 256
-	for lo := 0; lo < len(paths); lo += chunk {
-		hi := min(len(paths), lo+chunk)
-		ps := make([]string, hi-lo)
-		for i := range ps {
-			ps[i] = paths[lo+i]
-			if o.ImageRoot != "" && ps[i] != "" && !filepath.IsAbs(ps[i]) {
-				ps[i] = filepath.Join(o.ImageRoot, ps[i])
-			}
-		}
-		for i, err := range pool.Files(out[lo*per:hi*per], ps) {
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", where[lo+i], err)
-			}
-		}
-		if o.Log != nil && (time.Since(last) > 5*time.Second || hi == len(paths)) {
-			last = time.Now()
-			fmt.Fprintf(o.Log, "train: decoded %d/%d images (%.0f/s)\n", hi, len(paths), float64(hi)/time.Since(start).Seconds())
-		}
-	}
-	return out, nil
 }
 
 // ModelReadOptions are the ReadOptions that check rows against the model in

@@ -2,12 +2,7 @@ package train
 
 import (
 	"bytes"
-	"image"
-	"image/color"
-	"image/png"
 	"math"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -16,7 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/metrics"
 	"github.com/clipline/clipline/internal/stream"
 	"github.com/clipline/clipline/internal/stream/streamtest"
@@ -127,50 +121,6 @@ func TestReadSplitsWithPixels(t *testing.T) {
 	}
 	if got["train"].Images() != 5 || got["val"].Images() != 0 {
 		t.Errorf("no split column: train %d val %d", got["train"].Images(), got["val"].Images())
-	}
-}
-
-// Without pixels, train decodes image_path with the model's geometry, the
-// same code as the decode stage.
-func TestReadSplitsDecodesPaths(t *testing.T) {
-	dir := t.TempDir()
-	side, ctx := 8, 4
-	var rows []testRow
-	var want [][]byte
-	proc, _ := imageproc.NewProcessor(imageproc.Square(side))
-	for k, wh := range [][2]int{{20, 12}, {9, 17}, {8, 8}} {
-		img := image.NewRGBA(image.Rect(0, 0, wh[0], wh[1]))
-		for y := 0; y < wh[1]; y++ {
-			for x := 0; x < wh[0]; x++ {
-				img.Set(x, y, color.RGBA{uint8(x * 12), uint8(y * 9), uint8(k * 80), 255})
-			}
-		}
-		p := filepath.Join(dir, string(rune('a'+k))+".png")
-		f, _ := os.Create(p)
-		png.Encode(f, img)
-		f.Close()
-		rows = append(rows, testRow{id: p, split: "train", path: p, caps: []string{"x"}, toks: [][]int32{tok(ctx, 1, 2)}})
-		dst := make([]byte, proc.OutLen())
-		if _, err := proc.File(dst, p); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, dst)
-	}
-	r := writeStream(t, rows, ctx, side, false, true)
-	got, err := ReadSplits(r, []string{"train"}, ReadOptions{Side: side, Geometry: imageproc.Square(side), Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range want {
-		if !bytes.Equal(got["train"].Image(i), want[i]) {
-			t.Errorf("image %d decoded differently from imageproc", i)
-		}
-	}
-	// A missing file is an error naming it.
-	rows[1].path = filepath.Join(dir, "missing.png")
-	r = writeStream(t, rows, ctx, side, false, true)
-	if _, err := ReadSplits(r, []string{"train"}, ReadOptions{Side: side}); err == nil || !strings.Contains(err.Error(), "missing.png") {
-		t.Errorf("missing image: %v", err)
 	}
 }
 

@@ -79,6 +79,10 @@ func (s *Sources) spool(path, role string, ro train.ReadOptions) (string, error)
 		return "", err
 	}
 	defer in.Close()
+	// What ReadSplits requires besides pixels, before a long decode.
+	if err := in.Require(stream.ColCaptions, stream.ColCaptionTokens); err != nil {
+		return "", err
+	}
 	decoding := !stream.HasColumn(in.Schema(), stream.ColPixels)
 	what := "copy"
 	if decoding {

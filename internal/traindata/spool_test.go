@@ -139,6 +139,16 @@ func TestSpool(t *testing.T) {
 		t.Errorf("after Close: %v, want only %s (another run's)", got, first)
 	}
 
+	// Rows without tokens are refused before anything is decoded.
+	s, err = Resolve(raw, "", cfg, func(string) string { return "" }, nil, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Load(baseModel, ro); err == nil || !strings.Contains(err.Error(), raw+": column caption_tokens missing") || len(spools()) != 1 {
+		t.Errorf("rows without tokens: %v, spools %v", err, spools())
+	}
+	s.Close(false)
+
 	s, _ = load(ref)
 	if !strings.Contains(log.String(), "train: spooled "+ref+" to ") || len(spools()) != 2 {
 		t.Errorf("compressed file: spools %v\n%s", spools(), log.String())
