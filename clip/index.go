@@ -47,6 +47,12 @@ func OpenIndex(dir string) (*Index, error) {
 	return &Index{b: b}, nil
 }
 
+// ImageBytes is the encoded image file of the index's row (Hit.Row) when
+// the bundle holds the images (it was built from a stream with
+// image_bytes: prepare --embed-images, prepare webdataset), else nil. It is
+// the bundle's mapped memory: read-only, valid until Close.
+func (x *Index) ImageBytes(row int) []byte { return x.b.ImageBytes(int32(row)) }
+
 // Close releases the index. Hits already returned stay valid.
 func (x *Index) Close() error { return x.b.Close() }
 
