@@ -2,7 +2,10 @@
 // Hugging Face datasets and img2dataset write them, into prepare's stream
 // with the images in image_bytes. Files are read with arrow-go's
 // parquet/pqarrow one row group at a time, in batches, and only the columns
-// used are read, so a file is never loaded whole.
+// used are read, so a file is never loaded whole: what is held is a batch
+// of rows, the writer's batch and one decompressed page of the image column
+// (the writer chose its size: pyarrow's default is 1 MB, DuckDB's blob
+// pages reach 100 MB).
 //
 // Columns (chosen by name; Options override the defaults):
 //
@@ -33,6 +36,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
@@ -228,7 +232,12 @@ func (s Stats) Report(w io.Writer, o Options) {
 
 // open reads path's footer and picks its columns.
 func open(path string, o Options) (*source, error) {
-	pf, err := file.OpenParquetFile(path, false)
+	// A buffered stream reads a column chunk a buffer at a time, not whole:
+	// img2dataset writes a shard's images as one row group of hundreds of MB.
+	props := pq.NewReaderProperties(memory.DefaultAllocator)
+	props.BufferedStreamEnabled = true
+	props.BufferSize = 1 << 20
+	pf, err := file.OpenParquetFile(path, false, file.WithReadProps(props))
 	if err != nil {
 		return nil, fmt.Errorf("parquet %s: %w", path, err)
 	}
