@@ -1,6 +1,7 @@
-package shard
+package shard_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,10 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/clipline/clipline/internal/dataset/webdataset/wdstest"
+	"github.com/clipline/clipline/internal/shard"
+	"github.com/clipline/clipline/internal/shard/shardtest"
 )
 
 // The array job examples of docs/scale.md, relative to this package.
@@ -162,12 +167,12 @@ func TestIndexedJob(t *testing.T) {
 	c := pod.Containers[0]
 	count := ""
 	for _, e := range c.Env {
-		if e.Name == EnvCount {
+		if e.Name == shard.EnvCount {
 			count = e.Value
 		}
 	}
 	if count != strconv.Itoa(s.Completions) {
-		t.Errorf("%s=%q, want the completions, %d", EnvCount, count, s.Completions)
+		t.Errorf("%s=%q, want the completions, %d", shard.EnvCount, count, s.Completions)
 	}
 	volumes := map[string]bool{}
 	for _, v := range pod.Volumes {
@@ -185,4 +190,110 @@ func TestIndexedJob(t *testing.T) {
 		t.Errorf("bash -n of the pod's script: %v\n%s", err, out)
 	}
 	checkStages(t, k8sPath, stageLines(c.Args[0]), "--shard env")
+}
+
+// TestSlurmScriptRuns runs the script itself with bash, as Slurm runs its
+// tasks, on three small webdataset shards with the embedded base model:
+// three tasks named by SHARD=K/3 (a resubmission's way), whose pixels parts
+// read as one directory equal the unsharded pipeline's output; a task with
+// --shard env as Slurm numbers it; and one of an array resubmitted in part,
+// which fails instead of writing a wrong part.
+func TestSlurmScriptRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds three stages")
+	}
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin+string(filepath.Separator), "./prepare", "./tokenize", "./decode")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	model, err := filepath.Abs("../../testdata/base-model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := filepath.Abs(slurmPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shards := filepath.Join(t.TempDir(), "shards")
+	os.Mkdir(shards, 0o755)
+	n := 0
+	for f, count := range []int{4, 2, 3} {
+		var members []wdstest.Member
+		for range count {
+			key := fmt.Sprintf("%09d", n)
+			members = append(members, wdstest.Member{Name: key + ".jpg", Data: wdstest.Image(t, "jpeg", uint8(n))},
+				wdstest.Member{Name: key + ".txt", Data: fmt.Sprint("a picture number ", n)})
+			n++
+		}
+		wdstest.WriteShard(t, filepath.Join(shards, fmt.Sprintf("%05d.tar", f)), false, members)
+	}
+	// task runs the script with DATA holding the shards and env added.
+	task := func(t *testing.T, data string, env ...string) ([]byte, error) {
+		t.Helper()
+		if err := os.Symlink(shards, filepath.Join(data, "shards")); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("bash", script)
+		cmd.Dir = data
+		cmd.Env = append(os.Environ(), append([]string{"DATA=" + data, "MODEL=" + model, "CLIPLINE=" + bin, "SLURM_CPUS_PER_TASK=2",
+			"SLURM_ARRAY_TASK_ID=", "SHARD="}, env...)...)
+		cmd.Env = effectiveEnv(cmd.Env)
+		return cmd.CombinedOutput()
+	}
+
+	// The unsharded pipeline: the script's stages without --shard.
+	ref := t.TempDir()
+	stage := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(filepath.Join(bin, name), args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	stage("prepare", "webdataset", shards, "--val-frac", "0.001", "--test-frac", "0.001", "--seed", "1", "--out", filepath.Join(ref, "prepared.arrow"))
+	stage("tokenize", "--model", model, "--in", filepath.Join(ref, "prepared.arrow"), "--out", filepath.Join(ref, "tokens.arrow"))
+	stage("decode", "--model", model, "--in", filepath.Join(ref, "tokens.arrow"), "--out", filepath.Join(ref, "pixels.arrow"))
+
+	data := t.TempDir()
+	for k := range 3 {
+		if out, err := task(t, data, fmt.Sprintf("SHARD=%d/3", k)); err != nil {
+			t.Fatalf("task %d/3: %v\n%s", k, err, out)
+		}
+	}
+	shardtest.Equal(t, "the script's 3 parts", shardtest.Read(t, filepath.Join(ref, "pixels.arrow")), shardtest.Read(t, filepath.Join(data, "pixels")))
+
+	// Task 7 of --array=5-104 (100 tasks) is part 2 of 100.
+	data = t.TempDir()
+	if out, err := task(t, data, "SLURM_ARRAY_TASK_ID=7", "SLURM_ARRAY_TASK_MIN=5", "SLURM_ARRAY_TASK_COUNT=100"); err != nil {
+		t.Fatalf("--shard env task: %v\n%s", err, out)
+	}
+	for _, step := range []string{"prepared", "tokens", "pixels"} {
+		if _, err := os.Stat(filepath.Join(data, step, "part-00002-of-00100.arrow")); err != nil {
+			t.Errorf("the --shard env task did not write its %s part: %v", step, err)
+		}
+	}
+	// sbatch --array=17 alone: task 0 of 1 to Slurm.
+	out, err := task(t, t.TempDir(), "SLURM_ARRAY_TASK_ID=17", "SLURM_ARRAY_TASK_MIN=17", "SLURM_ARRAY_TASK_COUNT=1")
+	if err == nil || !strings.Contains(string(out), "100 parts expected (--shard-count or CLIPLINE_SHARD_COUNT) but SLURM_ARRAY_TASK_COUNT=1") {
+		t.Errorf("a task of an array resubmitted in part: %v\n%s", err, out)
+	}
+}
+
+// effectiveEnv keeps the last entry of each name in env, and drops "NAME="
+// entries: a later "NAME=" unsets NAME for the child.
+func effectiveEnv(env []string) []string {
+	last := map[string]int{}
+	for i, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		last[name] = i
+	}
+	var out []string
+	for i, kv := range env {
+		name, v, _ := strings.Cut(kv, "=")
+		if last[name] == i && v != "" {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
