@@ -75,9 +75,11 @@ Sources:
              image, jpg, png, webp or img); --caption-column: string or
              list of strings (default caption, captions or text);
              --id-column (default image_id, key, id or img_id; else
-             FILESTEM/ROW). A "split" column's values are kept; the other
-             rows get --split or the --val-frac/--test-frac draw (over the
-             rows in order, bad ones included). A row with a null or
+             FILESTEM/ROW). A "split" column's values are kept, and so is
+             the split of a file named as Hugging Face names a split's
+             files (train-00000-of-00002.parquet; validation is val); the
+             other rows get --split or the --val-frac/--test-frac draw
+             (over the rows in order, bad ones included). A row with a null or
              unreadable image (an Image with only a path), a null or empty
              caption or a null id is an error naming file and row
              (--skip-bad skips and counts them).

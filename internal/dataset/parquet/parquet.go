@@ -14,7 +14,10 @@
 //	caption  string or list<string>; default: caption, captions, text
 //	id       any scalar (formatted); default: image_id, key, id, img_id, else
 //	         FILESTEM/ROW
-//	split    string, optional: a row's split, kept ("split" when present)
+//	split    string, optional: a row's split, kept ("split" when present);
+//	         without one, a file named as Hugging Face names a split's files,
+//	         SPLIT-00000-of-00003.parquet (train, validation as val, test),
+//	         gives its rows that split
 //	url      string, optional: kept in the url column
 //
 // A row is bad when its image is null, empty or no format decode reads (a
@@ -29,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -99,6 +103,7 @@ type source struct {
 	image                   string // column names; split, url and id may be ""
 	hfImage                 bool   // the image column is an {bytes, path} struct
 	caption, id, split, url string
+	fileSplit               string // the split its name gives (Hugging Face's layout), without a split column
 }
 
 // Prepare writes the files' rows as prepare's stream (image_id, split,
@@ -136,6 +141,9 @@ func Prepare(paths []string, o Options, wo dataset.WriteOptions) (Stats, error) 
 		}
 		srcs = append(srcs, s)
 		hasURL = hasURL || s.url != ""
+		if s.fileSplit != "" && o.Log != nil {
+			fmt.Fprintf(o.Log, "prepare: %s is split %s by its name\n", p, s.fileSplit)
+		}
 		row := 0
 		for rg := range s.pf.NumRowGroups() {
 			n := int(s.pf.MetaData().RowGroup(rg).NumRows())
@@ -212,6 +220,22 @@ func Prepare(paths []string, o Options, wo dataset.WriteOptions) (Stats, error) 
 	return st, w.Close()
 }
 
+// nameSplit is the split that a Hugging Face dataset's file name gives,
+// SPLIT-00000-of-00003.parquet, "validation" as clipline's "val"; "" for
+// other names.
+func nameSplit(base string) string {
+	m := hfName.FindStringSubmatch(base)
+	switch {
+	case m == nil:
+		return ""
+	case m[1] == "validation":
+		return dataset.Val
+	}
+	return m[1]
+}
+
+var hfName = regexp.MustCompile(`^(train|validation|test)-[0-9]{5}-of-[0-9]{5}\.parquet$`)
+
 // unit is one row group of one file: the unit of --shard's parts.
 type unit struct {
 	src, rg   int
@@ -226,7 +250,7 @@ func (s Stats) Report(w io.Writer, o Options) {
 	}
 	dataset.ReportRead(w, s.Files, "parquet files", s.Rows, "rows", s.Bad, one)
 	if w != nil && s.Keyed > 0 {
-		fmt.Fprintf(w, "prepare: %d rows kept their split column's value\n", s.Keyed)
+		fmt.Fprintf(w, "prepare: %d rows kept the split their split column or file name gives\n", s.Keyed)
 	}
 }
 
@@ -313,6 +337,8 @@ func (s *source) pick(o Options) error {
 	}
 	if t, ok := types[splitColumn]; ok && isString(t) {
 		s.split = splitColumn
+	} else {
+		s.fileSplit = nameSplit(filepath.Base(s.path))
 	}
 	if t, ok := types[urlColumn]; ok && isString(t) {
 		s.url = urlColumn
@@ -356,7 +382,9 @@ func scanKeys(srcs []*source, units []unit, ids bool) ([]int, error) {
 			cols = append(cols, s.id)
 		}
 		if s.split == "" && (!ids || s.id == "") {
-			counts[k] = u.rows // nothing to read: ids are FILESTEM/ROW
+			if s.fileSplit == "" {
+				counts[k] = u.rows // nothing to read: ids are FILESTEM/ROW
+			}
 			continue
 		}
 		rr, err := s.reader(u.rg, cols...)
@@ -374,7 +402,7 @@ func scanKeys(srcs []*source, units []unit, ids bool) ([]int, error) {
 			}
 			split, id := col(s.split), col(s.id)
 			for i := range int(rec.NumRows()) {
-				if split == nil || split.IsNull(i) || strings.TrimSpace(split.(stringArray).Value(i)) == "" {
+				if split == nil && s.fileSplit == "" || split != nil && (split.IsNull(i) || strings.TrimSpace(split.(stringArray).Value(i)) == "") {
 					counts[k]++
 				}
 				if ids && id != nil && id.IsValid(i) {
@@ -417,6 +445,9 @@ func (s *source) rows(u unit, fn func(row int, r dataset.Row, bad error) error) 
 			r, bad := b.row(i)
 			if r.ImageID == "" && s.id == "" {
 				r.ImageID = fmt.Sprintf("%s/%d", stem, row)
+			}
+			if r.Split == "" {
+				r.Split = s.fileSplit
 			}
 			if err := fn(row, r, bad); err != nil {
 				return err

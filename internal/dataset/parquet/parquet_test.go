@@ -198,8 +198,41 @@ func TestHuggingFace(t *testing.T) {
 		{ImageID: "9", Split: "val", ImageBytes: imgs[2], Captions: []string{"three", "drei", "trois"}},
 		{ImageID: "10", Split: draw[1], ImageBytes: imgs[3], Captions: []string{"four"}},
 	})
-	if !strings.Contains(log, "2 rows kept their split column's value") {
+	if !strings.Contains(log, "2 rows kept the split their split column or file name gives") {
 		t.Errorf("log:\n%s", log)
+	}
+}
+
+// TestSplitFromName: without a split column, files named as Hugging Face
+// names a split's files give their rows that split ("validation" as val);
+// the draw is over the other files' rows.
+func TestSplitFromName(t *testing.T) {
+	dir := t.TempDir()
+	imgs := images(t, 6)
+	fields := []arrow.Field{{Name: "image", Type: arrow.BinaryTypes.Binary}, {Name: "text", Type: arrow.BinaryTypes.String}}
+	var paths []string
+	for i, name := range []string{"train-00000-of-00001.parquet", "validation-00000-of-00001.parquet", "extra.parquet"} {
+		p := filepath.Join(dir, name)
+		pqtest.Write(t, p, fields, []arrow.Array{pqtest.Binaries(imgs[2*i], imgs[2*i+1]), pqtest.Strings("a", "b")})
+		paths = append(paths, p)
+	}
+	o := Options{Draw: dataset.Fractions{Test: 0.5, Seed: 9}}
+	got, _, log := prepare(t, paths, o)
+	draw := o.Draw.Draw(2)
+	var splits []string
+	for _, r := range got {
+		splits = append(splits, r.Split)
+	}
+	if want := []string{"train", "train", "val", "val", draw[0], draw[1]}; !slices.Equal(splits, want) {
+		t.Errorf("splits %v, want %v", splits, want)
+	}
+	if !strings.Contains(log, paths[1]+" is split val by its name") || !strings.Contains(log, "4 rows kept the split") {
+		t.Errorf("log:\n%s", log)
+	}
+	for name, want := range map[string]string{"test-00003-of-00010.parquet": "test", "train-0-of-1.parquet": "", "dev-00000-of-00001.parquet": "", "00000.parquet": ""} {
+		if got := nameSplit(name); got != want {
+			t.Errorf("nameSplit(%s) = %q, want %q", name, got, want)
+		}
 	}
 }
 
