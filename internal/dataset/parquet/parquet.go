@@ -129,7 +129,7 @@ func Prepare(paths []string, o Options, wo dataset.WriteOptions) (Stats, error) 
 	var srcs []*source
 	defer func() {
 		for _, s := range srcs {
-			s.pf.Close()
+			s.close()
 		}
 	}()
 	hasURL := false
@@ -150,6 +150,7 @@ func Prepare(paths []string, o Options, wo dataset.WriteOptions) (Stats, error) 
 			units = append(units, unit{src: i, rg: rg, row: row, rows: n})
 			row += n
 		}
+		s.close()
 	}
 	lo, hi := wo.Part.Range(len(units))
 	var splits []string
@@ -177,9 +178,12 @@ func Prepare(paths []string, o Options, wo dataset.WriteOptions) (Stats, error) 
 	defer w.Abort() // no-op after a successful Close
 	files := map[int]bool{}
 	for _, u := range units[lo:hi] {
-		s := srcs[u.src]
+		s, err := openOnly(srcs, u.src)
+		if err != nil {
+			return st, err
+		}
 		files[u.src] = true
-		err := s.rows(u, func(row int, r dataset.Row, bad error) error {
+		err = s.rows(u, func(row int, r dataset.Row, bad error) error {
 			st.Rows++
 			keyed := r.Split != ""
 			if !keyed {
@@ -256,26 +260,58 @@ func (s Stats) Report(w io.Writer, o Options) {
 
 // open reads path's footer and picks its columns.
 func open(path string, o Options) (*source, error) {
+	s := &source{path: path}
+	if err := s.reopen(); err != nil {
+		return nil, err
+	}
+	if err := s.pick(o); err != nil {
+		s.close()
+		return nil, fmt.Errorf("parquet %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// reopen opens the file again if it is closed. Prepare keeps one file open
+// at a time, so a dataset of thousands of files stays under the limit of
+// open files.
+func (s *source) reopen() error {
+	if s.pf != nil {
+		return nil
+	}
 	// A buffered stream reads a column chunk a buffer at a time, not whole:
 	// img2dataset writes a shard's images as one row group of hundreds of MB.
 	props := pq.NewReaderProperties(memory.DefaultAllocator)
 	props.BufferedStreamEnabled = true
 	props.BufferSize = 1 << 20
-	pf, err := file.OpenParquetFile(path, false, file.WithReadProps(props))
+	pf, err := file.OpenParquetFile(s.path, false, file.WithReadProps(props))
 	if err != nil {
-		return nil, fmt.Errorf("parquet %s: %w", path, err)
+		return fmt.Errorf("parquet %s: %w", s.path, err)
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: batchRows}, memory.DefaultAllocator)
 	if err != nil {
 		pf.Close()
-		return nil, fmt.Errorf("parquet %s: %w", path, err)
+		return fmt.Errorf("parquet %s: %w", s.path, err)
 	}
-	s := &source{path: path, pf: pf, fr: fr}
-	if err := s.pick(o); err != nil {
-		pf.Close()
-		return nil, fmt.Errorf("parquet %s: %w", path, err)
+	s.pf, s.fr = pf, fr
+	return nil
+}
+
+// close closes the file (if open); reopen opens it again.
+func (s *source) close() {
+	if s.pf != nil {
+		s.pf.Close()
+		s.pf, s.fr = nil, nil
 	}
-	return s, nil
+}
+
+// openOnly makes srcs[i] the one open file.
+func openOnly(srcs []*source, i int) (*source, error) {
+	for j, s := range srcs {
+		if j != i {
+			s.close()
+		}
+	}
+	return srcs[i], srcs[i].reopen()
 }
 
 // pick chooses and checks the columns of the file's schema.
@@ -386,6 +422,9 @@ func scanKeys(srcs []*source, units []unit, ids bool) ([]int, error) {
 				counts[k] = u.rows // nothing to read: ids are FILESTEM/ROW
 			}
 			continue
+		}
+		if _, err := openOnly(srcs, u.src); err != nil {
+			return nil, err
 		}
 		rr, err := s.reader(u.rg, cols...)
 		if err != nil {
