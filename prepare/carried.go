@@ -29,7 +29,7 @@ type webdatasetCmd struct {
 type parquetCmd struct {
 	Files         []string `arg:"" placeholder:"FILE|DIR" help:"Parquet files, or directories of them (their *.parquet in name order)."`
 	ImageColumn   string   `placeholder:"NAME" help:"Image column: binary, or Hugging Face's Image struct {bytes, path} (default: the first of image, jpg, png, webp, img)."`
-	CaptionColumn string   `placeholder:"NAME" help:"Caption column: string or list of strings (default: the first of caption, captions, text)."`
+	CaptionColumn string   `placeholder:"NAME" help:"Caption column: string or list of strings (default: the first of caption, captions, text, txt)."`
 	IDColumn      string   `name:"id-column" placeholder:"NAME" help:"Image id column (default: the first of image_id, key, id, img_id; without one, FILESTEM/ROW)."`
 	SkipBad       bool     `help:"Skip bad rows (null or unreadable image, null or empty caption, null id; counted on stderr) instead of failing."`
 	drawFlags

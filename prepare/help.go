@@ -73,7 +73,7 @@ Sources:
              group at a time with only the columns used. --image-column:
              binary, or Hugging Face's Image struct {bytes, path} (default
              image, jpg, png, webp or img); --caption-column: string or
-             list of strings (default caption, captions or text);
+             list of strings (default caption, captions, text or txt);
              --id-column (default image_id, key, id or img_id; else
              FILESTEM/ROW). A "split" column's values are kept, and so is
              the split of a file named as Hugging Face names a split's
@@ -82,7 +82,9 @@ Sources:
              (over the rows in order, bad ones included). A row with a null or
              unreadable image (an Image with only a path), a null or empty
              caption or a null id is an error naming file and row
-             (--skip-bad skips and counts them).
+             (--skip-bad skips and counts them); a row whose img2dataset
+             "status" is not success (a failed download) is skipped and
+             counted.
 
 --shard K/N (or env, in a Slurm array or Kubernetes Indexed Job) writes
 only part K of N contiguous parts of the rows, as --out

@@ -11,7 +11,7 @@
 //
 //	image    binary (the encoded file), or Hugging Face's Image struct
 //	         {bytes: binary, path: string}; default: image, jpg, png, webp, img
-//	caption  string or list<string>; default: caption, captions, text
+//	caption  string or list<string>; default: caption, captions, text, txt
 //	id       any scalar (formatted); default: image_id, key, id, img_id, else
 //	         FILESTEM/ROW
 //	split    string, optional: a row's split, kept ("split" when present);
@@ -19,6 +19,8 @@
 //	         SPLIT-00000-of-00003.parquet (train, validation as val, test),
 //	         gives its rows that split
 //	url      string, optional: kept in the url column
+//	status   string, optional (img2dataset's): a row whose status is not
+//	         "success" has no image; it is skipped and counted, not bad
 //
 // A row is bad when its image is null, empty or no format decode reads (a
 // Hugging Face Image with only a path is bad: the stream needs the bytes),
@@ -51,15 +53,20 @@ import (
 // Default column names, tried in order.
 var (
 	ImageColumns   = []string{"image", "jpg", "png", "webp", "img"}
-	CaptionColumns = []string{"caption", "captions", "text"}
+	CaptionColumns = []string{"caption", "captions", "text", "txt"}
 	IDColumns      = []string{"image_id", "key", "id", "img_id"}
 )
 
-// splitColumn and urlColumn are used when present.
+// splitColumn, urlColumn and statusColumn are used when present.
 const (
-	splitColumn = "split"
-	urlColumn   = "url"
+	splitColumn  = "split"
+	urlColumn    = "url"
+	statusColumn = "status" // img2dataset's: "success", or why it has no image
 )
+
+// errNotDownloaded is a row img2dataset could not download: its status is
+// not "success" (and its image null). Such rows are counted, not bad.
+var errNotDownloaded = errors.New("not downloaded")
 
 // batchRows is the rows per batch read from a row group: a batch of images
 // is what is held in memory.
@@ -86,7 +93,10 @@ type Stats struct {
 	Files int
 	Rows  int // rows read, bad ones included
 	Bad   int // skipped with SkipBad
-	Keyed int // rows whose split came from the split column
+	// NotDownloaded counts the rows img2dataset lists without an image
+	// (status not "success"), skipped without SkipBad.
+	NotDownloaded int
+	Keyed         int // rows whose split came from the split column
 }
 
 // Files expands args into the parquet files to read, in order: a file is
@@ -103,6 +113,7 @@ type source struct {
 	image                   string // column names; split, url and id may be ""
 	hfImage                 bool   // the image column is an {bytes, path} struct
 	caption, id, split, url string
+	status                  string
 	fileSplit               string // the split its name gives (Hugging Face's layout), without a split column
 }
 
@@ -193,6 +204,10 @@ func Prepare(paths []string, o Options, wo dataset.WriteOptions) (Stats, error) 
 				}
 				unkeyed++
 			}
+			if bad == errNotDownloaded {
+				st.NotDownloaded++
+				return nil
+			}
 			if bad != nil {
 				msg := fmt.Sprintf("parquet %s: row %d: %v", s.path, row, bad)
 				if !o.SkipBad {
@@ -217,8 +232,8 @@ func Prepare(paths []string, o Options, wo dataset.WriteOptions) (Stats, error) 
 		}
 	}
 	st.Files = len(files)
-	if st.Rows == st.Bad && !wo.Part.Sharded() {
-		return st, fmt.Errorf("parquet: no usable rows in %d files (%d rows, %d bad)", st.Files, st.Rows, st.Bad)
+	if st.Rows == st.Bad+st.NotDownloaded && !wo.Part.Sharded() {
+		return st, fmt.Errorf("parquet: no usable rows in %d files (%d rows, %d bad, %d not downloaded)", st.Files, st.Rows, st.Bad, st.NotDownloaded)
 	}
 	st.Report(o.Log, o)
 	return st, w.Close()
@@ -253,6 +268,9 @@ func (s Stats) Report(w io.Writer, o Options) {
 		one = o.Split
 	}
 	dataset.ReportRead(w, s.Files, "parquet files", s.Rows, "rows", s.Bad, one)
+	if w != nil && s.NotDownloaded > 0 {
+		fmt.Fprintf(w, "prepare: skipped %d rows that img2dataset could not download (status not success)\n", s.NotDownloaded)
+	}
 	if w != nil && s.Keyed > 0 {
 		fmt.Fprintf(w, "prepare: %d rows kept the split their split column or file name gives\n", s.Keyed)
 	}
@@ -379,6 +397,9 @@ func (s *source) pick(o Options) error {
 	if t, ok := types[urlColumn]; ok && isString(t) {
 		s.url = urlColumn
 	}
+	if t, ok := types[statusColumn]; ok && isString(t) {
+		s.status = statusColumn
+	}
 	return nil
 }
 
@@ -470,7 +491,7 @@ func scanKeys(srcs []*source, units []unit, ids bool) ([]int, error) {
 func (s *source) rows(u unit, fn func(row int, r dataset.Row, bad error) error) error {
 	stem := strings.TrimSuffix(filepath.Base(s.path), filepath.Ext(s.path))
 	row := u.row
-	rr, err := s.reader(u.rg, s.image, s.caption, s.id, s.split, s.url)
+	rr, err := s.reader(u.rg, s.image, s.caption, s.id, s.split, s.url, s.status)
 	if err != nil {
 		return fmt.Errorf("parquet %s: row group %d: %w", s.path, u.rg, err)
 	}
@@ -513,6 +534,7 @@ type batch struct {
 	ids      arrow.Array
 	splits   stringArray
 	urls     stringArray
+	status   stringArray
 }
 
 func (s *source) batch(rec arrow.RecordBatch) (*batch, error) {
@@ -550,6 +572,9 @@ func (s *source) batch(rec arrow.RecordBatch) (*batch, error) {
 	if a := col(s.url); a != nil {
 		b.urls = a.(stringArray)
 	}
+	if a := col(s.status); a != nil {
+		b.status = a.(stringArray)
+	}
 	return b, nil
 }
 
@@ -561,6 +586,9 @@ func (b *batch) row(i int) (dataset.Row, error) {
 	}
 	if b.urls != nil && b.urls.IsValid(i) {
 		r.URL = b.urls.Value(i)
+	}
+	if b.status != nil && b.status.IsValid(i) && b.status.Value(i) != "success" {
+		return r, errNotDownloaded
 	}
 	if b.ids != nil {
 		if b.ids.IsNull(i) {

@@ -127,16 +127,18 @@ func images(t *testing.T, n int) [][]byte {
 }
 
 // TestImg2dataset: img2dataset's parquet output (key, jpg, caption, url,
-// status) over several row groups and two files of a directory.
+// status) over several row groups and two files of a directory; a row it
+// could not download (null jpg, status not success) is counted, not bad.
 func TestImg2dataset(t *testing.T) {
 	dir := t.TempDir()
 	imgs := images(t, 5)
 	fields := []arrow.Field{{Name: "key", Type: arrow.BinaryTypes.String}, {Name: "jpg", Type: arrow.BinaryTypes.Binary},
-		{Name: "caption", Type: arrow.BinaryTypes.String}, {Name: "url", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "caption", Type: arrow.BinaryTypes.String, Nullable: true}, {Name: "url", Type: arrow.BinaryTypes.String, Nullable: true},
 		{Name: "status", Type: arrow.BinaryTypes.String}}
 	pqtest.Write(t, filepath.Join(dir, "00000.parquet"), fields, []arrow.Array{
-		pqtest.Strings("000000000", "000000001", "000000002"), pqtest.Binaries(imgs[0], imgs[1], imgs[2]),
-		pqtest.Strings("a dog", " a cat\n", "a bird"), pqtest.Strings("https://e.com/0", "<null>", "https://e.com/2"), pqtest.Strings("success", "success", "success")})
+		pqtest.Strings("000000000", "000000001", "000000002", "000000003"), pqtest.Binaries(imgs[0], imgs[1], imgs[2], nil),
+		pqtest.Strings("a dog", " a cat\n", "a bird", "<null>"), pqtest.Strings("https://e.com/0", "<null>", "https://e.com/2", "https://e.com/x"),
+		pqtest.Strings("success", "success", "success", "failed_to_download")})
 	pqtest.Write(t, filepath.Join(dir, "00001.parquet"), fields, []arrow.Array{
 		pqtest.Strings("000010000", "000010001"), pqtest.Binaries(imgs[3], imgs[4]),
 		pqtest.Strings("a fish", "a frog"), pqtest.Strings("https://e.com/3", "https://e.com/4"), pqtest.Strings("success", "success")})
@@ -155,16 +157,16 @@ func TestImg2dataset(t *testing.T) {
 	if want := []string{"image_id", "split", "image_bytes", "captions", "url"}; !slices.Equal(names, want) {
 		t.Errorf("columns %v", names)
 	}
-	splits := o.Draw.Draw(5)
+	splits := o.Draw.Draw(6)
 	want := []dataset.Row{
 		{ImageID: "000000000", Split: splits[0], ImageBytes: imgs[0], Captions: []string{"a dog"}, URL: "https://e.com/0"},
 		{ImageID: "000000001", Split: splits[1], ImageBytes: imgs[1], Captions: []string{"a cat"}},
 		{ImageID: "000000002", Split: splits[2], ImageBytes: imgs[2], Captions: []string{"a bird"}, URL: "https://e.com/2"},
-		{ImageID: "000010000", Split: splits[3], ImageBytes: imgs[3], Captions: []string{"a fish"}, URL: "https://e.com/3"},
-		{ImageID: "000010001", Split: splits[4], ImageBytes: imgs[4], Captions: []string{"a frog"}, URL: "https://e.com/4"},
+		{ImageID: "000010000", Split: splits[4], ImageBytes: imgs[3], Captions: []string{"a fish"}, URL: "https://e.com/3"},
+		{ImageID: "000010001", Split: splits[5], ImageBytes: imgs[4], Captions: []string{"a frog"}, URL: "https://e.com/4"},
 	}
 	sameRows(t, got, want)
-	if !strings.Contains(log, "prepare: 2 parquet files, 5 rows\n") {
+	if !strings.Contains(log, "prepare: 2 parquet files, 6 rows\nprepare: skipped 1 rows that img2dataset could not download (status not success)\n") {
 		t.Errorf("log:\n%s", log)
 	}
 }
