@@ -16,6 +16,7 @@ import (
 	"github.com/clipline/clipline/internal/dataset/jsonl"
 	"github.com/clipline/clipline/internal/decode"
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/stream/streamtest"
 	"github.com/clipline/clipline/internal/tokenize"
 	"github.com/clipline/clipline/internal/train"
 )
@@ -213,4 +214,68 @@ func mapping(t *testing.T, path string) (lo, hi uintptr) {
 	}
 	t.Fatalf("%s is not mapped:\n%s", path, maps)
 	return 0, 0
+}
+
+// A directory of parts (uncompressed IPC files with pixels, as sharded
+// stages write them) is mapped as it is, part by part, and reads as the
+// rows of all parts in order.
+func TestPartsMappedAsTheyAre(t *testing.T) {
+	dir := t.TempDir()
+	tutorialData(t, dir, 8)
+	cfg := config.Default()
+	cfg.DataPath, cfg.ImageRoot, cfg.OutputDir, cfg.EvalStrategy = filepath.Join(dir, "train.jsonl"), dir, filepath.Join(dir, "out"), "no"
+	s, err := Resolve("", "", cfg, func(string) string { return "" }, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.CacheDir = filepath.Join(dir, "prepared")
+	ro, err := train.ModelReadOptions(baseModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _, err := s.Load(baseModel, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(false)
+	prepared, _ := filepath.Glob(filepath.Join(dir, "prepared", "*.arrow"))
+	in, err := stream.Open(prepared[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	// Two parts: the first 3 rows, then the rest.
+	if !in.Next() {
+		t.Fatal(in.Err())
+	}
+	rec, n := in.Batch(), in.Batch().NumRows()
+	parts := filepath.Join(dir, "parts")
+	if err := os.Mkdir(parts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for k, rows := range [][2]int64{{0, 3}, {3, n}} {
+		part := rec.NewSlice(rows[0], rows[1])
+		streamtest.WriteFile(t, filepath.Join(parts, stream.PartName(k, 2)), in.Schema(), stream.Options{}, part)
+		part.Release()
+	}
+
+	var log bytes.Buffer
+	cfg.DataPath = ""
+	p, err := Resolve(parts, "", cfg, func(string) string { return "" }, nil, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := p.Load(baseModel, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(false)
+	if strings.Contains(log.String(), "spool") || d.Images() != whole.Images() || d.Pairs() != whole.Pairs() {
+		t.Fatalf("parts: %d images, %d pairs (want %d, %d)\n%s", d.Images(), d.Pairs(), whole.Images(), whole.Pairs(), log.String())
+	}
+	for i := 0; i < d.Images(); i++ {
+		if !bytes.Equal(d.Image(i), whole.Image(i)) {
+			t.Fatalf("image %d differs between the parts and the whole", i)
+		}
+	}
 }
