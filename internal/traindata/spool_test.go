@@ -164,23 +164,7 @@ func TestPixelsAliasTheMap(t *testing.T) {
 		t.Skipf("no /proc/self/maps here: %v", err)
 	}
 	dir := t.TempDir()
-	tutorialData(t, dir, 6)
-	cfg := config.Default()
-	cfg.DataPath, cfg.ImageRoot, cfg.OutputDir, cfg.EvalStrategy = filepath.Join(dir, "train.jsonl"), dir, filepath.Join(dir, "out"), "no"
-	var log bytes.Buffer
-	s, err := Resolve("", "", cfg, func(string) string { return "" }, nil, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.CacheDir = filepath.Join(dir, "prepared")
-	ro, err := train.ModelReadOptions(baseModel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, _, err := s.Load(baseModel, ro)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, s, _, _ := loadPrepared(t, dir, 6)
 	defer s.Close(false)
 	prepared, _ := filepath.Glob(filepath.Join(dir, "prepared", "*.arrow"))
 	if len(prepared) != 1 {
@@ -192,6 +176,32 @@ func TestPixelsAliasTheMap(t *testing.T) {
 			t.Fatalf("image %d at %#x is not inside the map of %s [%#x, %#x)", i, p, prepared[0], lo, hi)
 		}
 	}
+}
+
+// loadPrepared writes n tutorial images with their JSONL into dir and loads
+// them as train's data_path, prepared (decoded into the spool) under
+// dir/prepared, and returns the configuration and read options it used; the
+// caller closes the Sources.
+func loadPrepared(t *testing.T, dir string, n int) (*train.Data, *Sources, config.Config, train.ReadOptions) {
+	t.Helper()
+	tutorialData(t, dir, n)
+	cfg := config.Default()
+	cfg.DataPath, cfg.ImageRoot, cfg.OutputDir, cfg.EvalStrategy = filepath.Join(dir, "train.jsonl"), dir, filepath.Join(dir, "out"), "no"
+	s, err := Resolve("", "", cfg, func(string) string { return "" }, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.CacheDir = filepath.Join(dir, "prepared")
+	ro, err := train.ModelReadOptions(baseModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := s.Load(baseModel, ro)
+	if err != nil {
+		s.Close(false)
+		t.Fatal(err)
+	}
+	return d, s, cfg, ro
 }
 
 // mapping is the address range of path's mapping in /proc/self/maps.
@@ -221,22 +231,7 @@ func mapping(t *testing.T, path string) (lo, hi uintptr) {
 // rows of all parts in order.
 func TestPartsMappedAsTheyAre(t *testing.T) {
 	dir := t.TempDir()
-	tutorialData(t, dir, 8)
-	cfg := config.Default()
-	cfg.DataPath, cfg.ImageRoot, cfg.OutputDir, cfg.EvalStrategy = filepath.Join(dir, "train.jsonl"), dir, filepath.Join(dir, "out"), "no"
-	s, err := Resolve("", "", cfg, func(string) string { return "" }, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.CacheDir = filepath.Join(dir, "prepared")
-	ro, err := train.ModelReadOptions(baseModel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	whole, _, err := s.Load(baseModel, ro)
-	if err != nil {
-		t.Fatal(err)
-	}
+	whole, s, cfg, ro := loadPrepared(t, dir, 8)
 	defer s.Close(false)
 	prepared, _ := filepath.Glob(filepath.Join(dir, "prepared", "*.arrow"))
 	in, err := stream.Open(prepared[0])
