@@ -1,6 +1,7 @@
 package loss
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -18,16 +19,20 @@ func randn(rng *rand.Rand, n int) []float32 {
 	return v
 }
 
-// checkFD compares every analytic gradient with central differences of the
-// float64 loss.
-func checkFD(t *testing.T, img, txt []float32, n, D int, o Options) {
+// lossFunc is InfoNCE or Sigmoid.
+type lossFunc func(img, txt []float32, n, D int, o Options) (Result, error)
+
+// checkFD compares every analytic gradient of f (embeddings, logit_scale
+// when it learns, logit_bias for the sigmoid loss) with central
+// differences of the float64 loss.
+func checkFD(t *testing.T, f lossFunc, img, txt []float32, n, D int, o Options) {
 	t.Helper()
-	r, err := InfoNCE(img, txt, n, D, o)
+	r, err := f(img, txt, n, D, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lossAt := func() float64 {
-		r2, err := InfoNCE(img, txt, n, D, o)
+		r2, err := f(img, txt, n, D, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,6 +40,13 @@ func checkFD(t *testing.T, img, txt []float32, n, D int, o Options) {
 	}
 	const h = 1e-3
 	worst := 0.0
+	near := func(what string, analytic float32, fd float64) {
+		d := math.Abs(fd - float64(analytic))
+		worst = math.Max(worst, d)
+		if !(d <= 1e-5+1e-3*math.Abs(fd)) {
+			t.Errorf("%s: analytic %.7g, finite difference %.7g", what, analytic, fd)
+		}
+	}
 	check := func(what string, x []float32, g []float32) {
 		for i := range x {
 			x0 := x[i]
@@ -43,28 +55,24 @@ func checkFD(t *testing.T, img, txt []float32, n, D int, o Options) {
 			x[i] = x0 - h
 			lo, down := lossAt(), x[i]
 			x[i] = x0
-			fd := (hi - lo) / float64(up-down)
-			d := math.Abs(fd - float64(g[i]))
-			worst = math.Max(worst, d)
-			if !(d <= 1e-5+1e-3*math.Abs(fd)) {
-				t.Errorf("%s[%d]: analytic %.7g, finite difference %.7g", what, i, g[i], fd)
-			}
+			near(fmt.Sprintf("%s[%d]", what, i), g[i], (hi-lo)/float64(up-down))
 		}
 	}
 	check("dImg", img, r.DImg)
 	check("dTxt", txt, r.DTxt)
-	if o.Temperature == 0 {
-		ls := o.LogitScale
-		o.LogitScale = ls + h
-		hi := lossAt()
-		o.LogitScale = ls - h
-		lo := lossAt()
-		o.LogitScale = ls
-		fd := (hi - lo) / (2 * h)
-		if !(math.Abs(fd-float64(r.DLogitScale)) <= 1e-5+1e-3*math.Abs(fd)) {
-			t.Errorf("dLogitScale: analytic %.7g, finite difference %.7g", r.DLogitScale, fd)
-		}
+	scalar := func(what string, p *float32, g float32) {
+		v := *p
+		*p = v + h
+		hi, up := lossAt(), *p
+		*p = v - h
+		lo, down := lossAt(), *p
+		*p = v
+		near(what, g, (hi-lo)/float64(up-down))
 	}
+	if o.Temperature == 0 {
+		scalar("dLogitScale", &o.LogitScale, r.DLogitScale)
+	}
+	scalar("dLogitBias", &o.LogitBias, r.DLogitBias) // 0 for InfoNCE: a softmax ignores a shift
 	t.Logf("worst |analytic - finite difference| %.2e", worst)
 }
 
@@ -82,7 +90,7 @@ func TestFiniteDifferences(t *testing.T) {
 		{"all", Options{LogitScale: 0.7, ImageIDs: []int64{1, 1, 2, 3, 4, 2}, Dims: []int{3, 8}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkFD(t, randn(rng, n*D), randn(rng, n*D), n, D, tc.o)
+			checkFD(t, InfoNCE, randn(rng, n*D), randn(rng, n*D), n, D, tc.o)
 		})
 	}
 }
