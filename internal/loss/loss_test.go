@@ -81,16 +81,25 @@ func TestFiniteDifferences(t *testing.T) {
 	n, D := 6, 8
 	for _, tc := range []struct {
 		name string
+		f    lossFunc
+		n    int
 		o    Options
 	}{
-		{"learned scale", Options{LogitScale: 2.3}},
-		{"temperature", Options{Temperature: 0.2}},
-		{"positive mask", Options{LogitScale: 1.5, ImageIDs: []int64{7, 3, 7, 9, 3, 7}}},
-		{"matryoshka", Options{LogitScale: 1.2, Dims: []int{8, 4, 2}}},
-		{"all", Options{LogitScale: 0.7, ImageIDs: []int64{1, 1, 2, 3, 4, 2}, Dims: []int{3, 8}}},
+		{"learned scale", InfoNCE, n, Options{LogitScale: 2.3}},
+		{"temperature", InfoNCE, n, Options{Temperature: 0.2}},
+		{"positive mask", InfoNCE, n, Options{LogitScale: 1.5, ImageIDs: []int64{7, 3, 7, 9, 3, 7}}},
+		{"matryoshka", InfoNCE, n, Options{LogitScale: 1.2, Dims: []int{8, 4, 2}}},
+		{"all", InfoNCE, n, Options{LogitScale: 0.7, ImageIDs: []int64{1, 1, 2, 3, 4, 2}, Dims: []int{3, 8}}},
+		{"sigmoid/siglip init", Sigmoid, n, Options{LogitScale: SigmoidInitLogitScale, LogitBias: SigmoidInitLogitBias}},
+		{"sigmoid/learned", Sigmoid, n, Options{LogitScale: 1.7, LogitBias: -2.5}},
+		{"sigmoid/temperature", Sigmoid, n, Options{Temperature: 0.3, LogitBias: -1}},
+		{"sigmoid/positive mask", Sigmoid, n, Options{LogitScale: 1.5, LogitBias: -1, ImageIDs: []int64{7, 3, 7, 9, 3, 7}}},
+		{"sigmoid/matryoshka", Sigmoid, n, Options{LogitScale: 1.2, LogitBias: 0.5, Dims: []int{8, 4, 2}}},
+		{"sigmoid/all", Sigmoid, n, Options{LogitScale: 0.7, LogitBias: -0.3, ImageIDs: []int64{1, 1, 2, 3, 4, 2}, Dims: []int{3, 8}}},
+		{"sigmoid/one pair", Sigmoid, 1, Options{LogitScale: 1, LogitBias: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkFD(t, InfoNCE, randn(rng, n*D), randn(rng, n*D), n, D, tc.o)
+			checkFD(t, tc.f, randn(rng, tc.n*D), randn(rng, tc.n*D), tc.n, D, tc.o)
 		})
 	}
 }

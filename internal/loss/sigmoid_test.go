@@ -69,29 +69,6 @@ func TestSigmoidReference(t *testing.T) {
 	}
 }
 
-func TestSigmoidFiniteDifferences(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	n, D := 6, 8
-	for _, tc := range []struct {
-		name string
-		o    Options
-	}{
-		{"siglip init", Options{LogitScale: SigmoidInitLogitScale, LogitBias: SigmoidInitLogitBias}},
-		{"learned", Options{LogitScale: 1.7, LogitBias: -2.5}},
-		{"temperature", Options{Temperature: 0.3, LogitBias: -1}},
-		{"positive mask", Options{LogitScale: 1.5, LogitBias: -1, ImageIDs: []int64{7, 3, 7, 9, 3, 7}}},
-		{"matryoshka", Options{LogitScale: 1.2, LogitBias: 0.5, Dims: []int{8, 4, 2}}},
-		{"all", Options{LogitScale: 0.7, LogitBias: -0.3, ImageIDs: []int64{1, 1, 2, 3, 4, 2}, Dims: []int{3, 8}}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			checkFD(t, Sigmoid, randn(rng, n*D), randn(rng, n*D), n, D, tc.o)
-		})
-	}
-	t.Run("one pair", func(t *testing.T) {
-		checkFD(t, Sigmoid, randn(rng, 8), randn(rng, 8), 1, 8, Options{LogitScale: 1, LogitBias: -1})
-	})
-}
-
 func TestSigmoidHandCases(t *testing.T) {
 	// Two pairs, unit vectors matching on the diagonal and orthogonal
 	// across, s = 2, b = -1: logits [[1, -1], [-1, 1]], every entry's
