@@ -176,6 +176,10 @@ func (m *Model) VisionBackward(p *VisionPlan, dEmb backend.Buf) error {
 	if err := p.checkBackward(dEmb); err != nil {
 		return err
 	}
+	if m.cfg.IsSigLIP() {
+		m.siglipVisionBackward(p, dEmb)
+		return nil
+	}
 	gCls, gPos, gPatch := m.grad(m.cls), m.grad(m.visPos), m.grad(m.patch)
 	gw, gb := m.lnGrads(m.preLNW, m.preLNB)
 	needBelow := gCls != nil || gPos != nil || gPatch != nil || gw != nil || gb != nil

@@ -21,6 +21,9 @@ type TextConfig struct {
 	VocabSize             int     // vocab_size (default 49408)
 	HiddenAct             string  // hidden_act (default quick_gelu; the only one supported)
 	LayerNormEps          float64 // layer_norm_eps (default 1e-5)
+	// ProjectionSize is SigLIP's projection_size, the text head's output
+	// width (default hidden_size); 0 for CLIP, whose width is ProjectionDim.
+	ProjectionSize int
 
 	// extra holds keys this package does not interpret (bos_token_id,
 	// model_type, ...) so that Save writes them back unchanged.
@@ -47,6 +50,9 @@ type VisionConfig struct {
 // take Hugging Face's defaults; keys this package does not interpret are kept
 // and written back by Save.
 type Config struct {
+	// ModelType is config.json's model_type: ModelCLIP (the default when
+	// absent) or ModelSigLIP.
+	ModelType           string
 	Text                TextConfig
 	Vision              VisionConfig
 	ProjectionDim       int     // projection_dim (default 512): embedding size D
@@ -54,15 +60,35 @@ type Config struct {
 	extra               map[string]json.RawMessage
 }
 
+// Model types (config.json's model_type).
+const (
+	ModelCLIP   = "clip"
+	ModelSigLIP = "siglip"
+)
+
+// IsSigLIP reports a SigLIP (SiglipModel) configuration.
+func (c Config) IsSigLIP() bool { return c.ModelType == ModelSigLIP }
+
+// VisionSeqLen is the vision tower's sequence length: CLIP's class token
+// and patches, or SigLIP's patches alone.
+func (c Config) VisionSeqLen() int {
+	if c.IsSigLIP() {
+		return c.Vision.NumPatches()
+	}
+	return c.Vision.SeqLen()
+}
+
 // NumPatches is (ImageSize/PatchSize)², the number of patch tokens.
 func (v VisionConfig) NumPatches() int { g := v.ImageSize / v.PatchSize; return g * g }
 
-// SeqLen is the vision sequence length: the class token plus the patches.
+// SeqLen is CLIP's vision sequence length: the class token plus the
+// patches (Config.VisionSeqLen covers SigLIP too).
 func (v VisionConfig) SeqLen() int { return v.NumPatches() + 1 }
 
 // DefaultConfig returns Hugging Face's CLIPConfig defaults (ViT-B/32 sized).
 func DefaultConfig() Config {
 	return Config{
+		ModelType: ModelCLIP,
 		Text: TextConfig{
 			HiddenSize: 512, IntermediateSize: 2048, NumAttentionHeads: 8, NumHiddenLayers: 12,
 			MaxPositionEmbeddings: 77, VocabSize: 49408, HiddenAct: "quick_gelu", LayerNormEps: 1e-5,
@@ -163,6 +189,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("config: %s.hidden_act = %q is not supported (only \"quick_gelu\", as in OpenAI CLIP)", a.tower, a.act)
 		}
 	}
+	if err := c.validateSigLIP(); err != nil {
+		return err
+	}
 	if c.Text.LayerNormEps <= 0 || c.Vision.LayerNormEps <= 0 {
 		return fmt.Errorf("config: layer_norm_eps must be positive")
 	}
@@ -192,6 +221,20 @@ func ParseConfig(raw []byte) (Config, error) {
 	if err := json.Unmarshal(raw, &top); err != nil {
 		return c, fmt.Errorf("not a JSON object: %w", err)
 	}
+	var modelType string
+	if msg, ok := top["model_type"]; ok {
+		if err := json.Unmarshal(msg, &modelType); err != nil {
+			return c, fmt.Errorf("key model_type: %w", err)
+		}
+	}
+	switch modelType {
+	case "", ModelCLIP:
+	case ModelSigLIP:
+		c = SigLIPBaseConfig()
+	default:
+		return c, fmt.Errorf("model_type %q is not supported (clipline reads %q, CLIPModel, and %q, SiglipModel)", modelType, ModelCLIP, ModelSigLIP)
+	}
+	delete(top, "model_type")
 	var err error
 	take := func(m map[string]json.RawMessage, key string, dst any) {
 		msg, ok := m[key]
@@ -206,8 +249,12 @@ func ParseConfig(raw []byte) (Config, error) {
 			err = fmt.Errorf("key %s: %w", key, e)
 		}
 	}
-	take(top, "projection_dim", &c.ProjectionDim)
-	take(top, "logit_scale_init_value", &c.LogitScaleInitValue)
+	if !c.IsSigLIP() {
+		// SiglipConfig has neither: its embedding width is the text
+		// head's projection_size, and logit_scale starts from the checkpoint.
+		take(top, "projection_dim", &c.ProjectionDim)
+		take(top, "logit_scale_init_value", &c.LogitScaleInitValue)
+	}
 	var tc, vc, tcd, vcd map[string]json.RawMessage
 	take(top, "text_config", &tc)
 	take(top, "vision_config", &vc)
@@ -240,6 +287,10 @@ func ParseConfig(raw []byte) (Config, error) {
 		take(tc, "vocab_size", &c.Text.VocabSize)
 		take(tc, "hidden_act", &c.Text.HiddenAct)
 		take(tc, "layer_norm_eps", &c.Text.LayerNormEps)
+		if c.IsSigLIP() {
+			c.Text.ProjectionSize = 0
+			take(tc, "projection_size", &c.Text.ProjectionSize)
+		}
 		if err != nil {
 			return c, fmt.Errorf("text_config: %w", err)
 		}
@@ -255,44 +306,45 @@ func ParseConfig(raw []byte) (Config, error) {
 		take(vc, "num_channels", &c.Vision.NumChannels)
 		take(vc, "hidden_act", &c.Vision.HiddenAct)
 		take(vc, "layer_norm_eps", &c.Vision.LayerNormEps)
+		if c.IsSigLIP() {
+			useHead := true
+			if _, ok := vc["vision_use_head"]; ok {
+				take(vc, "vision_use_head", &useHead)
+				vc["vision_use_head"] = json.RawMessage("true")
+			}
+			if err == nil && !useHead {
+				err = fmt.Errorf("vision_use_head = false is not supported (the image embedding is the attention-pooling head's output)")
+			}
+		}
 		if err != nil {
 			return c, fmt.Errorf("vision_config: %w", err)
 		}
 		c.Vision.extra = vc
 	}
 	c.extra = top
+	if c.IsSigLIP() {
+		if c.Text.ProjectionSize == 0 {
+			c.Text.ProjectionSize = c.Text.HiddenSize // SiglipTextConfig's default
+		}
+		c.ProjectionDim = c.Text.ProjectionSize
+	}
 	return c, c.Validate()
 }
 
 // MarshalJSON writes the config in Hugging Face's CLIPModel layout, with the
 // keys that were read but not interpreted written back unchanged.
 func (c Config) MarshalJSON() ([]byte, error) {
-	put := func(m map[string]any, extra map[string]json.RawMessage) {
-		for k, v := range extra {
-			if _, ok := m[k]; !ok {
-				m[k] = v
-			}
-		}
+	if c.IsSigLIP() {
+		return c.marshalSigLIP()
 	}
-	text := map[string]any{
-		"hidden_size": c.Text.HiddenSize, "intermediate_size": c.Text.IntermediateSize,
-		"num_attention_heads": c.Text.NumAttentionHeads, "num_hidden_layers": c.Text.NumHiddenLayers,
-		"max_position_embeddings": c.Text.MaxPositionEmbeddings, "vocab_size": c.Text.VocabSize,
-		"hidden_act": c.Text.HiddenAct, "layer_norm_eps": c.Text.LayerNormEps,
-		"projection_dim": c.ProjectionDim, "model_type": "clip_text_model",
-	}
+	text, vision := c.towersJSON()
+	text["projection_dim"], text["model_type"] = c.ProjectionDim, "clip_text_model"
+	vision["projection_dim"], vision["model_type"] = c.ProjectionDim, "clip_vision_model"
 	put(text, c.Text.extra)
-	vision := map[string]any{
-		"hidden_size": c.Vision.HiddenSize, "intermediate_size": c.Vision.IntermediateSize,
-		"num_attention_heads": c.Vision.NumAttentionHeads, "num_hidden_layers": c.Vision.NumHiddenLayers,
-		"image_size": c.Vision.ImageSize, "patch_size": c.Vision.PatchSize, "num_channels": c.Vision.NumChannels,
-		"hidden_act": c.Vision.HiddenAct, "layer_norm_eps": c.Vision.LayerNormEps,
-		"projection_dim": c.ProjectionDim, "model_type": "clip_vision_model",
-	}
 	put(vision, c.Vision.extra)
 	top := map[string]any{
 		"architectures":          []string{"CLIPModel"},
-		"model_type":             "clip",
+		"model_type":             ModelCLIP,
 		"projection_dim":         c.ProjectionDim,
 		"logit_scale_init_value": c.LogitScaleInitValue,
 		"text_config":            text,
@@ -300,6 +352,33 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	}
 	put(top, c.extra)
 	return json.MarshalIndent(top, "", "  ")
+}
+
+// towersJSON returns the text_config and vision_config keys common to
+// CLIP and SigLIP.
+func (c Config) towersJSON() (text, vision map[string]any) {
+	text = map[string]any{
+		"hidden_size": c.Text.HiddenSize, "intermediate_size": c.Text.IntermediateSize,
+		"num_attention_heads": c.Text.NumAttentionHeads, "num_hidden_layers": c.Text.NumHiddenLayers,
+		"max_position_embeddings": c.Text.MaxPositionEmbeddings, "vocab_size": c.Text.VocabSize,
+		"hidden_act": c.Text.HiddenAct, "layer_norm_eps": c.Text.LayerNormEps,
+	}
+	vision = map[string]any{
+		"hidden_size": c.Vision.HiddenSize, "intermediate_size": c.Vision.IntermediateSize,
+		"num_attention_heads": c.Vision.NumAttentionHeads, "num_hidden_layers": c.Vision.NumHiddenLayers,
+		"image_size": c.Vision.ImageSize, "patch_size": c.Vision.PatchSize, "num_channels": c.Vision.NumChannels,
+		"hidden_act": c.Vision.HiddenAct, "layer_norm_eps": c.Vision.LayerNormEps,
+	}
+	return text, vision
+}
+
+// put adds the keys of extra that m does not set.
+func put(m map[string]any, extra map[string]json.RawMessage) {
+	for k, v := range extra {
+		if _, ok := m[k]; !ok {
+			m[k] = v
+		}
+	}
 }
 
 // SaveConfig writes c to path as config.json contents, atomically.

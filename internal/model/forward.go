@@ -194,6 +194,9 @@ func (p *VisionPlan) patchify(n int) backend.Buf {
 // visionFromPatches runs the vision tower from the patch rows in the
 // workspace.
 func (m *Model) visionFromPatches(p *VisionPlan, n int) backend.Buf {
+	if m.cfg.IsSigLIP() {
+		return m.siglipVision(p, n)
+	}
 	vc, be := m.cfg.Vision, m.be
 	P, NP, C, T := vc.PatchSize, vc.NumPatches(), vc.HiddenSize, vc.SeqLen()
 	patch := p.work(wPatch, n*NP*C)
@@ -237,6 +240,9 @@ func (m *Model) TextForward(p *TextPlan, ids []int32, n int) (backend.Buf, error
 			if id > row[e] {
 				e = i
 			}
+		}
+		if m.cfg.IsSigLIP() {
+			e = L - 1 // SigLIP pools the last position, and attends both ways: all L count
 		}
 		p.eot[b] = e
 		T = max(T, e+1)

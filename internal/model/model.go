@@ -90,8 +90,13 @@ type Model struct {
 	patch, cls, visPos *Param
 	preLNW, preLNB     *Param
 	logitScale         *Param
-	lora               *LoRAConfig
-	gen                int // bumped by ApplyLoRA: plans built before are stale
+	// SigLIP only (nil for CLIP): the patch embedding's bias, the vision
+	// attention-pooling head and logit_bias.
+	patchB    *Param
+	mapHead   *poolHead
+	logitBias *Param
+	lora      *LoRAConfig
+	gen       int // bumped by ApplyLoRA: plans built before are stale
 
 	work         workspace   // shared by the plans
 	recomputeMLP bool        // for plans made from now on (RecomputeMLP)
@@ -168,6 +173,10 @@ func build(cfg Config, be backend.Backend) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{cfg: cfg, be: be, byName: map[string]*Param{}}
+	if cfg.IsSigLIP() {
+		m.buildSigLIP()
+		return m, nil
+	}
 	tc, vc, D := cfg.Text, cfg.Vision, cfg.ProjectionDim
 
 	m.tokEmb = m.newParam("text_model.embeddings.token_embedding.weight", true, tc.VocabSize, tc.HiddenSize)
@@ -204,6 +213,10 @@ func New(cfg Config, be backend.Backend, seed uint64) (*Model, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x636c6970))
+	if cfg.IsSigLIP() {
+		m.initSigLIP(rng)
+		return m, nil
+	}
 	normal := func(p *Param, std float64) {
 		v := make([]float32, p.Len())
 		for i := range v {
@@ -341,17 +354,24 @@ func (m *Model) download(p *Param) []float32 {
 
 // LogitScale returns the logit_scale parameter (the log of the logit
 // multiplier), read from the backend.
-func (m *Model) LogitScale() float32 {
+func (m *Model) LogitScale() float32 { return m.scalar(m.logitScale) }
+
+// scalar reads a one-element parameter.
+func (m *Model) scalar(p *Param) float32 {
 	var v [1]float32
-	m.be.Download(v[:], m.logitScale.W)
+	m.be.Download(v[:], p.W)
 	return v[0]
 }
 
 // AddLogitScaleGrad adds d to logit_scale's gradient (the loss is computed
 // on the host, so its gradient arrives as a number). A no-op while
 // logit_scale is frozen.
-func (m *Model) AddLogitScaleGrad(d float32) {
-	g := m.grad(m.logitScale)
+func (m *Model) AddLogitScaleGrad(d float32) { m.addScalarGrad(m.logitScale, d) }
+
+// addScalarGrad adds d to a one-element parameter's gradient, unless it is
+// frozen (or nil).
+func (m *Model) addScalarGrad(p *Param, d float32) {
+	g := m.grad(p)
 	if g == nil {
 		return
 	}

@@ -86,7 +86,7 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 			}
 		}
 	}
-	if l := tw.proj; l.lora != nil {
+	if l := tw.proj; l != nil && l.lora != nil {
 		p.loraMaxIn, p.loraR = max(p.loraMaxIn, l.in), l.lora.r
 	}
 	scr := be.AttentionScratchLen(B, T, tw.NH)
@@ -130,7 +130,7 @@ func (p *plan) init(m *Model, tw *tower, B, T int, training, causal bool) {
 	}
 	D := m.cfg.ProjectionDim
 	p.pooled, p.pmean, p.prstd, p.post, p.out = p.alloc(B*C), p.alloc(B), p.alloc(B), p.alloc(B*C), p.alloc(B*D)
-	if tw.proj.lora != nil {
+	if tw.proj != nil && tw.proj.lora != nil {
 		p.projHs = p.alloc(B * tw.proj.lora.r)
 	}
 	p.idx = be.AllocInt(B)
@@ -209,7 +209,8 @@ type VisionPlan struct {
 	lut                   backend.Buf     // VisionForwardImages' input and table (first use)
 	lutHost               [3][256]float32 // what lut holds, when lutSet
 	lutSet                bool
-	fromImages            bool // the last forward's input was img, not pix
+	fromImages            bool     // the last forward's input was img, not pix
+	pool                  poolActs // SigLIP's pooling head
 }
 
 // TextPlan holds the text tower's activations for batches of up to B
@@ -228,17 +229,23 @@ type TextPlan struct {
 // VisionBackward; an inference plan shares one layer's buffers across
 // layers (much less memory) and cannot run a backward.
 func (m *Model) NewVisionPlan(B int, training bool) *VisionPlan {
-	vc := m.cfg.Vision
+	vc, T := m.cfg.Vision, m.cfg.VisionSeqLen()
 	p := &VisionPlan{}
-	p.plan.init(m, &m.vision, B, vc.SeqLen(), training, false)
+	p.plan.init(m, &m.vision, B, T, training, false)
 	P, NP, C := vc.PatchSize, vc.NumPatches(), vc.HiddenSize
 	m.reserve(wCols, B*NP*3*P*P)
 	m.reserve(wPatch, B*NP*C)
-	p.emb = p.alloc(B * vc.SeqLen() * C)
-	p.preMean, p.preRstd = p.alloc(B*vc.SeqLen()), p.alloc(B*vc.SeqLen())
+	if m.cfg.IsSigLIP() {
+		p.initPool()
+	} else {
+		p.emb = p.alloc(B * T * C)
+		p.preMean, p.preRstd = p.alloc(B*T), p.alloc(B*T)
+	}
 	idx := make([]int32, B)
 	for b := range idx {
-		idx[b] = int32(b * vc.SeqLen()) // the class token of each image
+		// CLIP's class token, or the row of SigLIP's head attention kept
+		// (every row holds the probe's).
+		idx[b] = int32(b * T)
 	}
 	m.be.UploadInt(p.idx, idx)
 	return p
@@ -250,7 +257,7 @@ func (m *Model) NewVisionPlan(B int, training bool) *VisionPlan {
 func (m *Model) NewTextPlan(B int, training bool) *TextPlan {
 	T := m.cfg.Text.MaxPositionEmbeddings
 	p := &TextPlan{}
-	p.plan.init(m, &m.text, B, T, training, true)
+	p.plan.init(m, &m.text, B, T, training, !m.cfg.IsSigLIP()) // SigLIP's text attention is bidirectional
 	p.ids = m.be.AllocInt(B * T)
 	p.ibufs = append(p.ibufs, p.ids)
 	p.hostIDs = make([]int32, B*T)
@@ -259,8 +266,8 @@ func (m *Model) NewTextPlan(B int, training bool) *TextPlan {
 	return p
 }
 
-// EOT returns the end-of-text positions (argmax of each row's ids) of the
-// last forward's rows.
+// EOT returns the pooled positions of the last forward's rows: CLIP's
+// end-of-text tokens (argmax of each row's ids), SigLIP's last positions.
 func (p *TextPlan) EOT() []int { return p.eot[:p.n] }
 
 // bf16Activations reports a backend that computes in bf16.
