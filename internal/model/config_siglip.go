@@ -3,7 +3,8 @@ package model
 import (
 	"encoding/json"
 	"fmt"
-	"math"
+
+	"github.com/clipline/clipline/internal/loss"
 )
 
 // SigLIPBaseConfig returns Hugging Face's SiglipConfig defaults, the
@@ -26,13 +27,9 @@ func SigLIPBaseConfig() Config {
 		ProjectionDim: 768,
 		// Not a SiglipConfig key: New starts logit_scale here, as the
 		// SigLIP paper does (t' = log 10, with logit_bias -10).
-		LogitScaleInitValue: math.Log(10),
+		LogitScaleInitValue: float64(loss.SigmoidInitLogitScale),
 	}
 }
-
-// SigLIPInitLogitBias is the logit_bias New starts a SigLIP from (the
-// SigLIP paper's b = -10).
-const SigLIPInitLogitBias = -10
 
 // validateSigLIP checks what only SigLIP needs: the text head's width must
 // be the image embedding's (the vision tower's width, as it has no

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/clipline/clipline/internal/backend"
+	"github.com/clipline/clipline/internal/loss"
 )
 
 // poolHead is SigLIP's vision head, Hugging Face's
@@ -114,7 +115,7 @@ func (m *Model) initSigLIP(rng *rand.Rand) {
 	ones(h.lnW)
 	mlp(h.fc1, h.fc2)
 	fill(m.logitScale, func() float64 { return m.cfg.LogitScaleInitValue })
-	fill(m.logitBias, func() float64 { return SigLIPInitLogitBias })
+	fill(m.logitBias, func() float64 { return float64(loss.SigmoidInitLogitBias) })
 }
 
 // HasLogitBias reports a model with a learned logit bias (SigLIP).
