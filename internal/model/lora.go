@@ -74,7 +74,11 @@ func (m *Model) ApplyLoRA(c LoRAConfig) error {
 			}
 		}
 		if !hit {
-			return fmt.Errorf("lora: target module %q matches no linear layer (use q_proj, k_proj, v_proj, out_proj, fc1, fc2, visual_projection, text_projection, or a full module path)", t)
+			names := "visual_projection, text_projection"
+			if m.cfg.IsSigLIP() {
+				names = "head (text_model.head)"
+			}
+			return fmt.Errorf("lora: target module %q matches no linear layer (use q_proj, k_proj, v_proj, out_proj, fc1, fc2, %s, or a full module path)", t, names)
 		}
 	}
 	for _, l := range m.lins {
@@ -190,7 +194,7 @@ func (m *Model) SaveAdapter(dir, baseModel string) error {
 	}
 	pc := peftConfig{BaseModel: baseModel, Bias: "none", InferenceMode: true, InitLoraW: true,
 		LoraAlpha: m.lora.Alpha, LoraDropout: m.lora.Dropout, PeftType: "LORA", R: m.lora.R,
-		TargetModules: m.lora.Targets}
+		TargetModules: m.peftTargets()}
 	raw, err := json.MarshalIndent(pc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save adapter %s: %w", dir, err)
@@ -242,4 +246,24 @@ func (m *Model) LoadAdapter(dir string) error {
 		m.be.Upload(p.W, v)
 	}
 	return nil
+}
+
+// peftTargets is adapter_config.json's target_modules: the configured
+// targets, or for SigLIP the full path of every adapted layer. PEFT matches
+// a short name such as out_proj or head against every module, SigLIP's
+// vision head too: it would wrap the head's nn.MultiheadAttention out_proj,
+// which that module's forward reads by weight, never calling it (so the
+// adapter would count only once merged), and refuse vision_model.head,
+// which is no Linear. Full paths select exactly the layers trained here.
+func (m *Model) peftTargets() []string {
+	if !m.cfg.IsSigLIP() {
+		return m.lora.Targets
+	}
+	var paths []string
+	for _, l := range m.lins {
+		if l.lora != nil {
+			paths = append(paths, l.path)
+		}
+	}
+	return paths
 }

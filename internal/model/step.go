@@ -115,8 +115,8 @@ func (s *TrainStep) forward(b *Batch, lo, hi int) error {
 }
 
 // Run trains on one batch: forward, b.Loss, backward. It accumulates the
-// gradients (scaled by b.GradScale, logit_scale's included when it
-// trains) and returns the loss's result with its embedding gradients
+// gradients (scaled by b.GradScale, logit_scale's and logit_bias's
+// included when they train) and returns the loss's result with its embedding gradients
 // scaled.
 func (s *TrainStep) Run(b *Batch) (loss.Result, error) {
 	img, txt, err := s.Forward(b)
@@ -155,5 +155,6 @@ func (s *TrainStep) Run(b *Batch) (loss.Result, error) {
 		}
 	}
 	m.AddLogitScaleGrad(res.DLogitScale * g)
+	m.AddLogitBiasGrad(res.DLogitBias * g) // SigLIP's sigmoid loss; a no-op without logit_bias
 	return res, nil
 }
