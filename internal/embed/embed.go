@@ -154,8 +154,10 @@ func (e *Embedder) Images(dst []float32, pixels []uint8, n int) error {
 	return nil
 }
 
-// Texts embeds n token rows of L ids each (L <= ContextLength, padded after
-// the end token, which is each row's largest id) into dst [n, Dim].
+// Texts embeds n token rows of L ids each (L <= ContextLength) into dst
+// [n, Dim]: for CLIP padded after the end token, each row's largest id; a
+// SigLIP pools the last position (rows padded to the context length, as
+// SiglipProcessor does).
 func (e *Embedder) Texts(dst []float32, ids []int32, L, n int) error {
 	if len(ids) != n*L {
 		return fmt.Errorf("embed: %d token ids for %d rows of %d", len(ids), n, L)

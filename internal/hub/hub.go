@@ -31,8 +31,13 @@ import (
 // DefaultEndpoint is used unless Options.Endpoint or $HF_ENDPOINT says otherwise.
 const DefaultEndpoint = "https://huggingface.co"
 
-// Required files of a CLIPModel checkpoint in Hugging Face layout.
-var Required = []string{"config.json", "model.safetensors", "vocab.json", "merges.txt", "preprocessor_config.json"}
+// Required files of a checkpoint in Hugging Face layout (CLIPModel or
+// SiglipModel), besides its tokenizer.
+var Required = []string{"config.json", "model.safetensors", "preprocessor_config.json"}
+
+// Tokenizers are the tokenizer files a checkpoint holds one set of, tried
+// in order: CLIP's BPE vocabulary, SigLIP's SentencePiece model.
+var Tokenizers = [][]string{{"vocab.json", "merges.txt"}, {"spiece.model"}}
 
 // Optional files, fetched when the repository has them.
 var Optional = []string{"tokenizer_config.json", "special_tokens_map.json"}
@@ -221,11 +226,8 @@ func fetchAll(ctx context.Context, id, rev, endpoint, token, stage string, fo fe
 		return err
 	}
 
-	for _, name := range Required {
-		err := get(name)
-		if err == nil {
-			continue
-		}
+	// fail explains why required file name could not be had.
+	fail := func(name string, err error) error {
 		switch {
 		case name == "model.safetensors" && fetch.IsStatus(err, http.StatusNotFound):
 			if hasFile(ctx, fo, fileURL("pytorch_model.bin")) {
@@ -237,11 +239,36 @@ func fetchAll(ctx context.Context, id, rev, endpoint, token, stage string, fo fe
 		case fetch.IsStatus(err, http.StatusUnauthorized) || fetch.IsStatus(err, http.StatusForbidden):
 			return fmt.Errorf("%s: access denied; the repository may not exist, or is private or gated (set HF_TOKEN): %w", id, err)
 		case fetch.IsStatus(err, http.StatusNotFound):
-			return fmt.Errorf("%s at revision %s lacks %s, which a CLIP checkpoint needs: %w", id, rev, name, err)
+			return fmt.Errorf("%s at revision %s lacks %s, which a CLIP or SigLIP checkpoint needs: %w", id, rev, name, err)
 		}
 		return fmt.Errorf("%s at revision %s: %w", id, rev, err)
 	}
+	for _, name := range Required {
+		if err := get(name); err != nil {
+			return fail(name, err)
+		}
+	}
 	got := append([]string(nil), Required...)
+	tokenizer := false
+	for _, set := range Tokenizers {
+		err := get(set[0])
+		if fetch.IsStatus(err, http.StatusNotFound) {
+			continue // another kind of tokenizer
+		}
+		if err != nil {
+			return fail(set[0], err)
+		}
+		for _, name := range set[1:] {
+			if err := get(name); err != nil {
+				return fail(name, err)
+			}
+		}
+		got, tokenizer = append(got, set...), true
+		break
+	}
+	if !tokenizer {
+		return fmt.Errorf("%s at revision %s has no tokenizer clipline reads: neither vocab.json and merges.txt (CLIP's BPE) nor spiece.model (SigLIP's SentencePiece)", id, rev)
+	}
 	for _, name := range Optional {
 		err := get(name)
 		if err == nil {

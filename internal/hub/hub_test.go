@@ -330,3 +330,32 @@ func TestResolveLocalDirAndBadArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestDownloadSigLIPRepo: a SigLIP checkpoint brings spiece.model instead
+// of the BPE files; a repository with neither tokenizer is refused by name.
+func TestDownloadSigLIPRepo(t *testing.T) {
+	repo := clipRepo()
+	delete(repo, "vocab.json")
+	delete(repo, "merges.txt")
+	repo["spiece.model"] = []byte("sentencepiece model bytes")
+	bare := clipRepo()
+	delete(bare, "vocab.json")
+	h := &miniHub{repos: map[string]map[string][]byte{"google/siglip-mini@main": repo, "org/bare@main": bare}}
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	opts := testOpts(t, ts.URL)
+	dir, err := Resolve("google/siglip-mini", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "spiece.model")); err != nil || !bytes.Equal(got, repo["spiece.model"]) {
+		t.Errorf("spiece.model: %q, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vocab.json")); !os.IsNotExist(err) {
+		t.Error("vocab.json created for a SigLIP repository")
+	}
+	_, err = Resolve("org/bare", opts)
+	if err == nil || !strings.Contains(err.Error(), "neither vocab.json and merges.txt (CLIP's BPE) nor spiece.model") {
+		t.Errorf("repository without a tokenizer: %v", err)
+	}
+}

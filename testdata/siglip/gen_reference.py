@@ -33,7 +33,9 @@ nn.MultiheadAttention calls. Activation: hidden_act of the config
 
 Writes, next to this script:
   model/config.json, model/model.safetensors  (HF SiglipModel layout, F32)
-  reference.safetensors: input_ids [N,L] (I64), pixel_values [N,3,S,S],
+  reference.safetensors: input_ids [N,L] (I64), pixels_u8 [N,S,S,3] (U8,
+    decoded images), pixel_values [N,3,S,S] (SiglipImageProcessor's
+    normalisation of them: x/255, mean 0.5, std 0.5),
     image_embeds, text_embeds (raw), logits_per_text, logits_per_image,
     loss, d_image_embeds and d_text_embeds (the loss's gradient with
     respect to the raw embeddings), and grad.NAME for every parameter.
@@ -226,7 +228,7 @@ def logits_and_loss(w, img, txt):
 
 
 def save_safetensors(path, tensors):
-    codes = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}
+    codes = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64", np.dtype(np.uint8): "U8"}
     header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name])
@@ -253,7 +255,10 @@ def main():
     # SiglipProcessor(padding="max_length"): the eos/pad id fills each row's tail.
     for r, k in enumerate([L - 3, L - 1, 5, L]):
         ids[r, k:] = tc["pad_token_id"]
-    px = torch.rand((N, 3, S, S), generator=g) * 2 - 1
+    # Decoded images, then SiglipImageProcessor's rescale (1/255) and
+    # normalisation (mean 0.5, std 0.5), channels first.
+    px_u8 = torch.randint(0, 256, (N, S, S, 3), generator=g, dtype=torch.uint8)
+    px = ((px_u8.float() * (1 / 255.0) - 0.5) / 0.5).permute(0, 3, 1, 2).contiguous()
 
     img = image_embeds(w, CONFIG, px)
     txt = text_embeds(w, CONFIG, ids)
@@ -264,6 +269,7 @@ def main():
 
     ref = {
         "input_ids": ids.numpy().astype(np.int64),
+        "pixels_u8": px_u8.numpy(),
         "pixel_values": px.numpy(),
         "image_embeds": img.detach().numpy(),
         "text_embeds": txt.detach().numpy(),
