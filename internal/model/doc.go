@@ -1,7 +1,7 @@
-// Package model is the CLIP dual encoder with OpenAI CLIP semantics, written
-// against the ops interface of internal/backend (hand-written forward and
-// backward over flat float32 buffers, as in llm.c), in Hugging Face's
-// CLIPModel layout on disk.
+// Package model is the CLIP dual encoder with OpenAI CLIP semantics, and
+// SigLIP, written against the ops interface of internal/backend
+// (hand-written forward and backward over flat float32 buffers, as in
+// llm.c), in Hugging Face's CLIPModel and SiglipModel layouts on disk.
 //
 // # Building a model
 //
@@ -67,11 +67,11 @@
 // W is the weight, G its gradient (nil until the first ZeroGrads, and nil
 // for frozen parameters), Trainable says whether the backward computes it,
 // Decay whether weight decay applies (tensors of 2 or more dimensions:
-// weights and embeddings; not biases, layer norms, class_embedding or
-// logit_scale, as OpenAI's CLIP training). logit_scale is a parameter
-// (shape []), the log of the logit multiplier. All parameters are
-// trainable after Load/New (full fine-tuning); SetTrainable freezes or
-// unfreezes by name.
+// weights and embeddings; not biases, layer norms, class_embedding (nor
+// SigLIP's probe) or logit_scale, as OpenAI's CLIP training). logit_scale
+// is a parameter (shape []; SigLIP's [1], beside logit_bias), the log of
+// the logit multiplier. All parameters are trainable after Load/New (full
+// fine-tuning); SetTrainable freezes or unfreezes by name.
 //
 // # LoRA
 //
@@ -84,4 +84,36 @@
 // .lora_B.weight. MergedTensors gives W + (alpha/r)·B·A for a plain
 // checkpoint (Save writes it), LoRATensors and SaveAdapter the PEFT adapter.
 // Create plans after ApplyLoRA (a forward on an older plan is an error).
+//
+// # SigLIP
+//
+// config.json's model_type "siglip" (Config.ModelType, IsSigLIP) selects
+// Hugging Face's SiglipModel (transformers' modeling_siglip.py; presets
+// SigLIPBaseConfig, google/siglip-base-patch16-224). Both towers share
+// CLIP's pre-LN blocks (activation from hidden_act, gelu_pytorch_tanh by
+// default, layer_norm_eps 1e-6); what differs:
+//   - vision: the patch embedding has a bias, positions are learned, there
+//     is no class token and no pre-LN; post_layernorm applies to every token
+//     and the image embedding is the attention-pooling head's output
+//     (vision_model.head: a probe token [1,1,C] attends to the tokens through
+//     nn.MultiheadAttention, in_proj_weight [3C,C] holding q, k, v, then
+//     h + mlp(layernorm(h))), width vision hidden_size, no projection;
+//   - text: attention is bidirectional (no causal mask, no padding mask:
+//     SiglipProcessor pads to max_length), so every row runs its full
+//     length and is pooled at its last position, then text_model.head
+//     (Linear with bias, hidden_size to text_config.projection_size, which
+//     must equal the vision width);
+//   - logit_scale and logit_bias, both shape [1] (HasLogitBias, LogitBias,
+//     AddLogitBiasGrad); New starts them at log 10 and -10 as the SigLIP
+//     paper does; the sigmoid loss is internal/loss's.
+//
+// The head's cross-attention runs on the backend's self-attention with
+// the probe's query broadcast to every row (all rows then equal; row 0 is
+// kept, and only it gets an output gradient). LoRA targets the blocks'
+// q/k/v/out_proj and fc1/fc2, the head's MLP (fc1, fc2) and text_model.head
+// ("head"), never the head's nn.MultiheadAttention: its in_proj is one
+// fused tensor, and torch's forward reads its out_proj's weight without
+// calling the module, so a PEFT adapter there would be ignored until
+// merged. SaveAdapter therefore writes SigLIP's target_modules as the
+// adapted layers' full paths, which PEFT matches exactly.
 package model

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Loads clipline-written checkpoints in transformers (and the PEFT adapter on
 the base model in peft) and compares their projections with clipline's, from
-the file scripts/hfcheck/main.go wrote.
+the file scripts/hfcheck/main.go wrote. CLIP and SigLIP alike: AutoModel
+picks CLIPModel or SiglipModel from config.json's model_type (SigLIP's text
+tower gets no attention mask, as SiglipProcessor's max_length padding
+implies and clipline computes).
 
   python3 scripts/hfcheck/check.py --ref ref.safetensors --merged DIR [--base DIR --adapter DIR]
 """
 import argparse, json, sys
 import torch
 from safetensors.torch import load_file
-from transformers import CLIPModel
+from transformers import AutoModel
 
 
 def project(model, ref):
@@ -32,12 +35,12 @@ def main():
     a = ap.parse_args()
     ref = load_file(a.ref)
     out, ok = {}, True
-    m = CLIPModel.from_pretrained(a.merged).eval()
+    m = AutoModel.from_pretrained(a.merged).eval()
     out["merged_checkpoint_in_transformers"] = project(m, ref)
     if a.base and a.adapter:
         try:
             from peft import PeftModel
-            base = CLIPModel.from_pretrained(a.base).eval()
+            base = AutoModel.from_pretrained(a.base).eval()
             pm = PeftModel.from_pretrained(base, a.adapter).eval()
             out["base_plus_adapter_in_peft"] = project(pm.base_model.model, ref)
         except Exception as e:  # report, don't hide
