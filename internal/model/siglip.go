@@ -136,7 +136,7 @@ func (m *Model) AddLogitBiasGrad(d float32) { m.addScalarGrad(m.logitBias, d) }
 
 // poolActs are the vision head's activations (SigLIP's vision plans).
 type poolActs struct {
-	hid, hMean, hRstd  backend.Buf    // post_layernorm of every token [B·T, C], its statistics
+	hid, hMean, hRstd  backend.Buf    // post_layernorm of every token [B·T, C] (training plans), its statistics
 	qrow               backend.Buf    // the probe's query [C]
 	zeros              backend.IntBuf // [B·T] zeros: broadcasts qrow to every row
 	q, k, v, att, scr  backend.Buf    // the attention, every query row the probe's
@@ -151,10 +151,19 @@ func (p *VisionPlan) initPool() {
 	m, be := p.m, p.m.be
 	B, T, C, I, NH := p.B, p.T, p.tw.C, p.tw.I, p.tw.NH
 	a := &p.pool
-	a.hid, a.hMean, a.hRstd = p.alloc(B*T*C), p.alloc(B*T), p.alloc(B*T)
+	a.hMean, a.hRstd = p.alloc(B*T), p.alloc(B*T)
 	a.qrow = p.alloc(C)
-	a.q, a.k, a.v, a.att = p.alloc(B*T*C), p.alloc(B*T*C), p.alloc(B*T*C), p.alloc(B*T*C)
-	a.scr = p.alloc(be.AttentionScratchLen(B, T, NH))
+	if p.training {
+		a.hid = p.alloc(B * T * C)
+		a.q, a.k, a.v, a.att = p.alloc(B*T*C), p.alloc(B*T*C), p.alloc(B*T*C), p.alloc(B*T*C)
+		a.scr = p.alloc(be.AttentionScratchLen(B, T, NH))
+	} else {
+		// An inference plan's layer buffers, and the workspace's branch
+		// buffer (poolForward), are free once the blocks have run: the
+		// head uses them instead of five more [B·T, C] buffers.
+		l := &p.acts[0]
+		a.q, a.k, a.v, a.att, a.scr = l.q, l.k, l.v, l.att, l.scr
+	}
 	a.res, a.lnMean, a.lnRstd, a.h1 = p.alloc(B*C), p.alloc(B), p.alloc(B), p.alloc(B*I)
 	a.zeros = be.AllocInt(B * T)
 	a.patchIDs = be.AllocInt(B * T)
@@ -220,14 +229,18 @@ func (p *VisionPlan) poolForward(x backend.Buf, n int) backend.Buf {
 	m, be, h, a := p.m, p.m.be, p.m.mapHead, &p.pool
 	C, T, NH, eps := p.tw.C, p.t, p.tw.NH, p.tw.eps
 	M := n * T
-	be.LayerNorm(a.hid, a.hMean, a.hRstd, x, p.tw.lnW.W, p.tw.lnB.W, M, C, eps)
+	hid := a.hid // kept for the backward, or (inference) the free branch buffer
+	if hid == nil {
+		hid = p.work(wBranch, M*C)
+	}
+	be.LayerNorm(hid, a.hMean, a.hRstd, x, p.tw.lnW.W, p.tw.lnB.W, M, C, eps)
 	wq, bq := m.inProj(0, false)
 	wk, bk := m.inProj(1, false)
 	wv, bv := m.inProj(2, false)
 	be.Linear(a.qrow, h.probe.W, wq, bq, 1, C, C)
 	be.GatherRows(a.q, a.qrow, a.zeros, M, C)
-	be.Linear(a.k, a.hid, wk, bk, M, C, C)
-	be.Linear(a.v, a.hid, wv, bv, M, C, C)
+	be.Linear(a.k, hid, wk, bk, M, C, C)
+	be.Linear(a.v, hid, wv, bv, M, C, C)
 	be.Attention(a.att, a.scr, a.q, a.k, a.v, n, T, C, NH, false)
 	be.GatherRows(p.pooled, a.att, p.idx, n, C)
 	p.lin(h.o, a.res, p.pooled, n, nil)
