@@ -177,7 +177,8 @@ func SigLIPForward(t *testing.T, be backend.Backend, tol float64, relative bool)
 }
 
 // SigLIPGradients runs be's backward from the reference's embedding
-// gradients (the sigmoid loss's, from PyTorch) and checks every
+// gradients (the sigmoid loss's, from PyTorch), after checking the
+// training plan's forward as SigLIPForward does (absolute tol), and checks every
 // parameter's gradient within tol relative to the largest reference value
 // of the tensor; logit_scale's and logit_bias's are the loss's own and
 // left to the loss's tests. Gradients that vanish analytically (key
@@ -190,7 +191,10 @@ func SigLIPGradients(t *testing.T, be backend.Backend, tol float64) {
 	D, C := m.Config().ProjectionDim, m.Config().Vision.HiddenSize
 	vp, tp := m.NewVisionPlan(r.N, true), m.NewTextPlan(r.N, true)
 	m.ZeroGrads()
-	embed(t, m, r, vp, tp)
+	img, txt := embed(t, m, r, vp, tp)
+	if dI, dT := maxAbs(img, r.F32(t, "image_embeds")), maxAbs(txt, r.F32(t, "text_embeds")); !(dI <= tol && dT <= tol) {
+		t.Errorf("training forward beyond %g: image %.2e text %.2e", tol, dI, dT)
+	}
 	dImg, dTxt := be.Alloc(r.N*D), be.Alloc(r.N*D)
 	be.Upload(dImg, r.F32(t, "d_image_embeds"))
 	be.Upload(dTxt, r.F32(t, "d_text_embeds"))
