@@ -1,6 +1,7 @@
-// Command train fine-tunes a CLIP model on the (caption, image) pairs of a
-// clipline stream with symmetric InfoNCE, and writes checkpoints in Hugging
-// Face layout (merged model, PEFT adapter, trainer state).
+// Command train fine-tunes a CLIP or SigLIP model on the (caption, image)
+// pairs of a clipline stream with symmetric InfoNCE or SigLIP's sigmoid
+// loss (loss_type), and writes checkpoints in Hugging Face layout (merged
+// model, PEFT adapter, trainer state).
 //
 //	train --model DIR|HF-id [--config FILE] [--set key=value ...] [--out DIR]
 //	      [--in FILE] [--val FILE] [--train-split train] [--val-split val]
@@ -53,7 +54,9 @@ use_lora, lora_r, batch_size, learning_rate, scheduler_type, warmup_ratio,
 temperature, use_gradient_cache, use_mrl, eval_strategy, save_steps, ...;
 see examples/clip_text_to_image.yaml). Precedence: these flags > --set >
 --config file > defaults. Unknown keys are warned about, bad values are
-errors.
+errors. loss_type is infonce (CLIP's symmetric InfoNCE, the default) or
+sigmoid (SigLIP's pairwise sigmoid loss; the model needs a logit_bias, as
+SigLIP models have).
 
 Output in --out (output_dir): checkpoint-STEP/ (merged model in Hugging Face
 layout with tokenizer and preprocessor files, PEFT adapter in adapter/, trainer state

@@ -67,7 +67,9 @@ type Config struct {
 	WarmupRatio   float64 `yaml:"warmup_ratio"`
 	WarmupSteps   int     `yaml:"warmup_steps"`
 
-	// Loss.
+	// Loss. loss_type is infonce (CLIP) or sigmoid (SigLIP, which needs a
+	// model with logit_bias); learn_temperature trains logit_scale (and the
+	// sigmoid loss's logit_bias), else logits are cosine/temperature.
 	LossType         string  `yaml:"loss_type"`
 	Temperature      float64 `yaml:"temperature"`
 	LearnTemperature bool    `yaml:"learn_temperature"`

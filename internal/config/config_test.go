@@ -277,6 +277,21 @@ func TestAliases(t *testing.T) {
 	}
 }
 
+func TestLossTypes(t *testing.T) {
+	for in, want := range map[string]string{"infonce": "infonce", "InfoNCE": "infonce", "sigmoid": "sigmoid", " Sigmoid ": "sigmoid"} {
+		l, err := Load(Options{Sets: []string{"model_name_or_path=m", "loss_type=" + in}, Warn: &bytes.Buffer{}})
+		if err != nil {
+			t.Errorf("loss_type %q: %v", in, err)
+		} else if l.Config.LossType != want {
+			t.Errorf("loss_type %q read as %q, want %q", in, l.Config.LossType, want)
+		}
+	}
+	l, _ := load(t, Options{Sets: []string{"model_name_or_path=m"}})
+	if l.Config.LossType != "infonce" || l.Where("loss_type") != "default" {
+		t.Errorf("default loss_type %q from %s, want infonce from the default", l.Config.LossType, l.Where("loss_type"))
+	}
+}
+
 func TestSetParsing(t *testing.T) {
 	l, _ := load(t, Options{Sets: []string{
 		"model_name_or_path=dir with spaces",
@@ -317,7 +332,7 @@ func TestBadValues(t *testing.T) {
 		{"learning_rate=-1", "learning_rate", "-1", ">= 0"},
 		{"use_lora=maybe", "use_lora", "maybe", "true or false"},
 		{"scheduler_type=polynomial", "scheduler_type", "polynomial", "cosine, linear, constant, constant_with_warmup"},
-		{"loss_type=triplet", "loss_type", "triplet", "infonce only"},
+		{"loss_type=triplet", "loss_type", "triplet", "infonce, sigmoid"},
 		{"temperature=0", "temperature", "0", "positive"},
 		{"warmup_ratio=1.5", "warmup_ratio", "1.5", "[0, 1]"},
 		{"lora_dropout=1", "lora_dropout", "1", "[0, 1)"},

@@ -14,6 +14,10 @@ import (
 // Schedulers are the accepted scheduler_type values.
 var Schedulers = []string{"cosine", "linear", "constant", "constant_with_warmup"}
 
+// LossTypes are the accepted loss_type values: CLIP's symmetric InfoNCE
+// and SigLIP's pairwise sigmoid loss (internal/loss).
+var LossTypes = []string{"infonce", "sigmoid"}
+
 // Strategies are the accepted eval_strategy and save_strategy values.
 var Strategies = []string{"epoch", "steps", "no"}
 
@@ -87,8 +91,8 @@ func (c *Config) Validate() error {
 	if c.WarmupSteps < 0 {
 		return bad("warmup_steps", c.WarmupSteps, "want a number >= 0 (0 uses warmup_ratio)")
 	}
-	if c.LossType != "infonce" {
-		return bad("loss_type", c.LossType, "clipline implements infonce only")
+	if !oneOf(c.LossType, LossTypes) {
+		return bad("loss_type", c.LossType, "want one of %s", strings.Join(LossTypes, ", "))
 	}
 	if !(c.Temperature > 0) || math.IsInf(c.Temperature, 0) {
 		return bad("temperature", fmtF(c.Temperature), "want a positive number")

@@ -29,7 +29,8 @@ const (
 
 // CopiedFiles are copied from the base model directory into every saved
 // model so it is complete for tokenize, decode, embed and transformers.
-var CopiedFiles = []string{"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+// (spiece.model: SigLIP's SentencePiece vocabulary.)
+var CopiedFiles = []string{"vocab.json", "merges.txt", "spiece.model", "tokenizer.json", "tokenizer_config.json",
 	"special_tokens_map.json", "preprocessor_config.json"}
 
 // State is trainer_state.json: what --resume needs besides the tensors,

@@ -194,7 +194,7 @@ func TestRetrievalMetrics(t *testing.T) {
 	}
 }
 
-// A learned logit_scale is clamped at ln 100 after each step.
+// A learned logit_scale is clamped at ln 100 after each step (InfoNCE only).
 func TestLogitScaleClamp(t *testing.T) {
 	base := tinyModelDir(t)
 	c := testConfig(base, t.TempDir())
@@ -225,5 +225,31 @@ func TestLogitScaleClamp(t *testing.T) {
 	}
 	if tr.Model().LogitScale() != before {
 		t.Error("fixed temperature changed logit_scale")
+	}
+	// The sigmoid loss has no clamp: big_vision and transformers have none.
+	base = tinySigLIPDir(t)
+	c = testConfig(base, t.TempDir())
+	c.LossType, c.LearnTemperature, c.Epochs = "sigmoid", true, 1
+	tr = newTrainer(t, c, base, synthData(1, 4, 2), nil, "", nil)
+	tr.be.Upload(tr.Model().Param("logit_scale").W, []float32{5})
+	if _, err := tr.Run(); err != nil {
+		t.Fatal(err)
+	}
+	// One AdamW step moves it by about the learning rate (1e-3).
+	if v := tr.Model().LogitScale(); !(math.Abs(float64(v)-5) <= 0.01) {
+		t.Errorf("sigmoid loss: logit_scale %v after one step from 5, want about 5 (no clamp at %v)", v, MaxLogitScale)
+	}
+	// A fixed temperature freezes logit_bias too.
+	c.LearnTemperature, c.OutputDir = false, t.TempDir()
+	tr = newTrainer(t, c, base, synthData(1, 4, 2), nil, "", nil)
+	b0 := tr.Model().LogitBias()
+	if tr.Model().Param("logit_bias").Trainable {
+		t.Error("logit_bias trainable with a fixed temperature")
+	}
+	if _, err := tr.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Model().LogitBias() != b0 {
+		t.Errorf("logit_bias %v changed from %v while frozen", tr.Model().LogitBias(), b0)
 	}
 }

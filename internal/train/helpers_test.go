@@ -22,8 +22,15 @@ func testBackend() backend.Backend { return cpu.NewWorkers(1) }
 // architecture) with stand-in tokenizer and preprocessor files.
 func tinyModelDir(t testing.TB) string {
 	t.Helper()
+	return modelDir(t, model.TinyConfig())
+}
+
+// modelDir saves a random model of cfg (32 px images) with stand-in
+// tokenizer and preprocessor files.
+func modelDir(t testing.TB, cfg model.Config) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "base")
-	m, err := model.New(model.TinyConfig(), testBackend(), 1)
+	m, err := model.New(cfg, testBackend(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

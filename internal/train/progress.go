@@ -21,6 +21,7 @@ type Record struct {
 	LR          *float64         `json:"learning_rate,omitempty"`
 	GradNorm    *float64         `json:"grad_norm,omitempty"`
 	LogitScale  *float64         `json:"logit_scale,omitempty"`
+	LogitBias   *float64         `json:"logit_bias,omitempty"` // sigmoid loss
 	PairsPerSec *float64         `json:"pairs_per_s,omitempty"`
 	Eval        *metrics.Summary `json:"eval,omitempty"`
 	ElapsedSec  float64          `json:"elapsed_s"`
@@ -70,6 +71,11 @@ func (t *Trainer) logTrain() {
 		r.LogitScale = &ls
 		extra = fmt.Sprintf(" scale %.2f", math.Exp(ls))
 	}
+	if t.sigmoid {
+		lb := float64(t.m.LogitBias())
+		r.LogitBias = &lb
+		extra += fmt.Sprintf(" bias %.2f", lb)
+	}
 	// ETA from this process's average step time.
 	eta := time.Duration(float64(now.Sub(t.started)) / float64(max(1, t.stepsRun)) * float64(t.total-t.step))
 	fmt.Fprintf(t.log, "train: step %d/%d epoch %.2f/%d loss %.4f lr %.3g grad_norm %.3g%s pairs/s %.1f ETA %s\n",
@@ -108,7 +114,7 @@ func (r Record) scalars() []tfevents.Scalar {
 	for _, v := range []struct {
 		tag string
 		p   *float64
-	}{{"loss", r.Loss}, {"learning_rate", r.LR}, {"grad_norm", r.GradNorm}, {"logit_scale", r.LogitScale}, {"pairs_per_s", r.PairsPerSec}} {
+	}{{"loss", r.Loss}, {"learning_rate", r.LR}, {"grad_norm", r.GradNorm}, {"logit_scale", r.LogitScale}, {"logit_bias", r.LogitBias}, {"pairs_per_s", r.PairsPerSec}} {
 		if v.p != nil {
 			out = append(out, tfevents.Scalar{Tag: v.tag, Value: *v.p})
 		}

@@ -10,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clipline/clipline/internal/config"
+	"github.com/clipline/clipline/internal/loss"
 	"github.com/clipline/clipline/internal/metrics"
 	"github.com/clipline/clipline/internal/model"
+	"github.com/clipline/clipline/internal/safetensors"
 )
 
 func readMetrics(t *testing.T, dir string) []Record {
@@ -36,12 +39,29 @@ func readMetrics(t *testing.T, dir string) []Record {
 // A tiny end-to-end run: the training loss goes down and validation
 // retrieval beats chance.
 func TestLossGoesDown(t *testing.T) {
-	base := tinyModelDir(t)
+	t.Run("clip infonce", func(t *testing.T) { lossGoesDown(t, tinyModelDir(t), nil) })
+	// SigLIP, sigmoid loss, logit_scale and logit_bias learned: also
+	// logit_bias moves from -10, the checkpoint keeps it and metrics.jsonl
+	// logs it.
+	t.Run("siglip sigmoid", func(t *testing.T) {
+		lossGoesDown(t, tinySigLIPDir(t), func(c *config.Config) {
+			c.LossType, c.LearnTemperature = "sigmoid", true
+		})
+	})
+}
+
+// lossGoesDown trains 30 epochs of base with the test configuration (set
+// changes it) and checks that the loss falls, retrieval is above chance,
+// and best/ and final/ are written.
+func lossGoesDown(t *testing.T, base string, set func(*config.Config)) {
 	out := t.TempDir()
 	c := testConfig(base, out)
 	c.Epochs = 30
 	c.LearningRate = 3e-3
 	c.EvalStrategy = "epoch"
+	if set != nil {
+		set(&c)
+	}
 	data := synthData(1, 8, 2)
 	tr := newTrainer(t, c, base, data, data, "", nil)
 	res, err := tr.Run()
@@ -51,9 +71,11 @@ func TestLossGoesDown(t *testing.T) {
 	recs := readMetrics(t, out)
 	var losses []float64
 	var evals []*metrics.Summary
+	var bias *float64
 	for _, r := range recs {
 		if r.Loss != nil {
 			losses = append(losses, *r.Loss)
+			bias = r.LogitBias
 		}
 		if r.Eval != nil {
 			evals = append(evals, r.Eval)
@@ -84,6 +106,29 @@ func TestLossGoesDown(t *testing.T) {
 	}
 	if math.IsNaN(res.LastLoss) {
 		t.Error("NaN last loss")
+	}
+	m := tr.Model()
+	if !m.HasLogitBias() {
+		if bias != nil {
+			t.Errorf("CLIP run logged logit_bias %v", *bias)
+		}
+		return
+	}
+	t.Logf("logit_scale %.3f, logit_bias %.3f", m.LogitScale(), m.LogitBias())
+	if m.LogitBias() == loss.SigmoidInitLogitBias {
+		t.Error("logit_bias did not train")
+	}
+	if bias == nil || *bias != float64(m.LogitBias()) {
+		t.Errorf("metrics.jsonl logit_bias %v, model %v", bias, m.LogitBias())
+	}
+	f, err := safetensors.Load(filepath.Join(res.FinalDir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float32{"logit_bias": m.LogitBias(), "logit_scale": m.LogitScale()} {
+		if v, err := f.Tensors[name].Float32(); err != nil || len(v) != 1 || v[0] != want {
+			t.Errorf("final checkpoint %s %v (%v), model %v", name, v, err, want)
+		}
 	}
 }
 

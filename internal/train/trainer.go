@@ -1,5 +1,6 @@
-// Package train is the training loop of the train stage: symmetric InfoNCE
-// fine-tuning of a CLIP model (LoRA or full) on (caption, image) pairs, with
+// Package train is the training loop of the train stage: contrastive
+// fine-tuning of a CLIP or SigLIP model (LoRA or full) on (caption, image)
+// pairs with symmetric InfoNCE or SigLIP's sigmoid loss (loss_type), with
 // AdamW, Hugging Face learning-rate schedules, gradient clipping and
 // accumulation, GradCache, Matryoshka prefixes, validation, checkpoints and
 // exact resumption.
@@ -11,7 +12,14 @@
 //	    forward both towers → download embeddings → loss on the host
 //	    (internal/loss) → upload dLoss/dEmbedding / group size → backward
 //	clip the global gradient norm → AdamW at the scheduled rate
-//	clamp logit_scale to [0, ln 100] when it is trained (as CLIP does)
+//	clamp logit_scale to [0, ln 100] when it is trained with InfoNCE (as CLIP does)
+//
+// loss_type sigmoid (loss.Sigmoid) needs a model with logit_bias (SigLIP):
+// a CLIP model is refused rather than given a bias the checkpoint could not
+// keep. learn_temperature trains logit_scale and, for the sigmoid loss,
+// logit_bias; a fixed temperature freezes both (s = 1/temperature, b the
+// model's). The sigmoid loss's logit_scale is not clamped: big_vision and
+// transformers clamp nothing, and a pretrained SigLIP may sit above ln 100.
 //
 // With GradCache (use_gradient_cache; model.TrainStep runs the chunks) a
 // micro-batch is embedded chunk by chunk first, keeping no activations
@@ -130,13 +138,14 @@ type Result struct {
 
 // Trainer holds the model, optimizer, plans and host buffers of one run.
 type Trainer struct {
-	cfg   config.Config
-	o     Options
-	be    backend.Backend
-	m     *model.Model
-	log   io.Writer
-	pre   imageproc.Config
-	learn bool // logit_scale is trained
+	cfg     config.Config
+	o       Options
+	be      backend.Backend
+	m       *model.Model
+	log     io.Writer
+	pre     imageproc.Config
+	learn   bool // logit_scale (and, for the sigmoid loss, logit_bias) is trained
+	sigmoid bool // loss_type sigmoid
 
 	D, side, ctx int
 	planB        int // rows per forward: batch_size, or the GradCache chunk
@@ -184,7 +193,7 @@ func New(o Options) (*Trainer, error) {
 	if o.Train == nil || o.Train.Pairs() == 0 {
 		return nil, errors.New("train: no training pairs (check --train-split and that rows have captions)")
 	}
-	t := &Trainer{cfg: cfg, o: o, be: o.Backend, log: o.Log, learn: cfg.LearnTemperature}
+	t := &Trainer{cfg: cfg, o: o, be: o.Backend, log: o.Log, learn: cfg.LearnTemperature, sigmoid: cfg.LossType == "sigmoid"}
 	if t.log == nil {
 		t.log = io.Discard
 	}
@@ -224,6 +233,10 @@ func New(o Options) (*Trainer, error) {
 	}
 	t.m = m
 	mc := m.Config()
+	if t.sigmoid && !m.HasLogitBias() {
+		return nil, &config.ValueError{Key: "loss_type", Value: cfg.LossType,
+			Reason: fmt.Sprintf("the sigmoid loss needs a model with logit_bias (SigLIP, model_type siglip); %s has none (CLIP models train with infonce)", o.ModelDir)}
+	}
 	t.D, t.side = mc.ProjectionDim, mc.Vision.ImageSize
 	if cfg.UseLoRA {
 		if err := m.ApplyLoRA(model.LoRAConfig{R: cfg.LoRAR, Alpha: float32(cfg.LoRAAlpha), Dropout: float32(cfg.LoRADropout),
@@ -231,7 +244,7 @@ func New(o Options) (*Trainer, error) {
 			return nil, fmt.Errorf("train: lora_target_modules %v: %w", cfg.LoRATargetModules, err)
 		}
 	}
-	m.SetTrainable(t.learn, func(n string) bool { return n == "logit_scale" })
+	m.SetTrainable(t.learn, func(n string) bool { return n == "logit_scale" || (t.sigmoid && n == "logit_bias") })
 	for _, d := range cfg.MRLDims {
 		if cfg.UseMRL && d > t.D {
 			return nil, &config.ValueError{Key: "mrl_dims", Value: fmt.Sprint(cfg.MRLDims),
@@ -322,9 +335,14 @@ func (t *Trainer) modeNote() string {
 	if t.cfg.UseLoRA {
 		s += fmt.Sprintf("; LoRA r=%d alpha=%g on %v", t.cfg.LoRAR, t.cfg.LoRAAlpha, t.cfg.LoRATargetModules)
 	}
-	if t.learn {
+	switch {
+	case t.sigmoid && t.learn:
+		s += fmt.Sprintf("; sigmoid loss, learning logit_scale (now %.3f) and logit_bias (now %.3f)", t.m.LogitScale(), t.m.LogitBias())
+	case t.sigmoid:
+		s += fmt.Sprintf("; sigmoid loss, temperature %g, logit_bias %.3f (frozen)", t.cfg.Temperature, t.m.LogitBias())
+	case t.learn:
 		s += fmt.Sprintf("; learning logit_scale (now %.3f)", t.m.LogitScale())
-	} else {
+	default:
 		s += fmt.Sprintf("; temperature %g", t.cfg.Temperature)
 	}
 	if t.cfg.UseGradientCache {
@@ -488,7 +506,7 @@ func (t *Trainer) optimizerStep(batches [][]int32, next []int32) error {
 	}
 	lr := t.sched.LR(t.step)
 	t.opt.Step(lr)
-	if t.learn {
+	if t.learn && !t.sigmoid {
 		t.clampLogitScale()
 	}
 	t.step++
@@ -587,8 +605,9 @@ func imagesOf(d *Data, pairs []int32) []int32 {
 	return imgs
 }
 
-// loss is InfoNCE with the configured multiplier, mask and prefixes;
-// mrl_weights, when given, weight each prefix's loss.
+// loss is the configured loss (InfoNCE or sigmoid) with the configured
+// multiplier, bias, mask and prefixes; mrl_weights, when given, weight each
+// prefix's loss.
 func (t *Trainer) loss(img, txt []float32, n int, imageIDs []int64) (loss.Result, error) {
 	o := loss.Options{ImageIDs: imageIDs}
 	if t.learn {
@@ -596,17 +615,22 @@ func (t *Trainer) loss(img, txt []float32, n int, imageIDs []int64) (loss.Result
 	} else {
 		o.Temperature = float32(t.cfg.Temperature)
 	}
+	f := loss.InfoNCE
+	if t.sigmoid {
+		f = loss.Sigmoid
+		o.LogitBias = t.m.LogitBias()
+	}
 	if !t.cfg.UseMRL {
-		return loss.InfoNCE(img, txt, n, t.D, o)
+		return f(img, txt, n, t.D, o)
 	}
 	if len(t.cfg.MRLWeights) == 0 {
 		o.Dims = t.cfg.MRLDims
-		return loss.InfoNCE(img, txt, n, t.D, o)
+		return f(img, txt, n, t.D, o)
 	}
 	var sum loss.Result
 	for k, d := range t.cfg.MRLDims {
 		o.Dims = []int{d}
-		r, err := loss.InfoNCE(img, txt, n, t.D, o)
+		r, err := f(img, txt, n, t.D, o)
 		if err != nil {
 			return sum, err
 		}
@@ -619,6 +643,7 @@ func (t *Trainer) loss(img, txt []float32, n int, imageIDs []int64) (loss.Result
 		sum.Loss += w * r.Loss
 		sum.PerDim = append(sum.PerDim, r.Loss)
 		sum.DLogitScale += w * r.DLogitScale
+		sum.DLogitBias += w * r.DLogitBias
 		for i := range r.DImg {
 			sum.DImg[i] += w * r.DImg[i]
 			sum.DTxt[i] += w * r.DTxt[i]
