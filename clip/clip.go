@@ -15,7 +15,8 @@
 // max_position_embeddings, 77 for CLIP; longer texts are truncated with the
 // end token kept, as clip.tokenize(truncate=True)), images are preprocessed as
 // the decode stage does (Hugging Face's CLIPImageProcessor on Pillow:
-// RGB, bicubic resize of the shortest side, center crop) and normalised
+// RGB, bicubic resize of the shortest side, center crop; or a SigLIP
+// model's SiglipImageProcessor: resize to exactly N x N) and normalised
 // with the model's preprocessor_config.json, and the embeddings equal the
 // embed stage's for the same inputs.
 //

@@ -25,13 +25,17 @@ image_bytes is decoded and image_path is not read. Each image (JPEG, PNG,
 GIF, WebP or BMP) is converted to RGB as Pillow's convert("RGB") does, resized
 with Pillow's bicubic filter so its shorter side is N (the longer side
 floored; antialiased when shrinking), and center-cropped to N x N with
-top=(h-N)/2 and left=(w-N)/2 rounded down.
+top=(h-N)/2 and left=(w-N)/2 rounded down (CLIPImageProcessor).
 
 The geometry comes from --model DIR or a Hugging Face id (downloaded into
 the cache as train and embed do; its preprocessor_config.json: size,
-crop_size; without that file, config.json's vision_config.image_size with
-CLIP's defaults; a crop other than that image size is refused, as train and
-embed refuse it) or from --size N. Absolute image paths are read as they
+crop_size, resample; without that file, config.json's
+vision_config.image_size with CLIP's defaults; a crop other than that image
+size is refused, as train and embed refuse it) or from --size N. A SigLIP
+model's file (image_processor_type SiglipImageProcessor, size {"height": N,
+"width": N}) resizes to exactly N x N, the aspect ratio not kept, with its
+resample filter (2 bilinear, 3 bicubic; Pillow-exact either way) and no
+crop. Absolute image paths are read as they
 are; relative ones are resolved against --image-root when given, otherwise
 against the current directory (prepare writes absolute paths).
 

@@ -27,6 +27,10 @@ func TestGeometry(t *testing.T) {
 	write(both, "config.json", `{"vision_config": {"image_size": 64}}`)
 	write(both, "preprocessor_config.json", `{"size": 48, "crop_size": 48}`)
 	write(nonSquare, "preprocessor_config.json", `{"size": 20, "crop_size": {"height": 16, "width": 20}}`)
+	siglip := t.TempDir()
+	write(siglip, "config.json", `{"vision_config": {"image_size": 32}}`)
+	write(siglip, "preprocessor_config.json", `{"image_processor_type": "SiglipImageProcessor", "resample": 2,
+		"size": {"height": 32, "width": 32}, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}`)
 	for _, c := range []struct {
 		dir  string
 		size int
@@ -41,6 +45,7 @@ func TestGeometry(t *testing.T) {
 		{t.TempDir(), 0, 0, "neither preprocessor_config.json nor config.json"},
 		{both, 0, 0, "crop 48x48 does not match the model's image_size 64"},
 		{nonSquare, 0, 0, "crop 20x16 is not square"},
+		{siglip, 0, 32, ""},
 	} {
 		g, err := Geometry(c.dir, c.size)
 		if c.err != "" {
@@ -52,6 +57,11 @@ func TestGeometry(t *testing.T) {
 		if err != nil || g.CropW != c.want || g.CropH != c.want {
 			t.Errorf("Geometry(%q, %d) = %+v, %v; want crop %d", c.dir, c.size, g, err, c.want)
 		}
+	}
+	// SigLIP: stretched to 32 x 32 with the bilinear filter, no crop.
+	g, err := Geometry(siglip, 0)
+	if want := (imageproc.Geometry{ResizeW: 32, ResizeH: 32, CropW: 32, CropH: 32, Filter: imageproc.Bilinear}); err != nil || g != want {
+		t.Errorf("SigLIP geometry %+v, %v; want %+v", g, err, want)
 	}
 }
 

@@ -30,11 +30,7 @@ func DefaultConfig(n int) Config {
 const ConfigFile = "preprocessor_config.json"
 
 // LoadConfig reads preprocessor_config.json from path (the file, or a model
-// directory holding it). "size" may be an int (the shortest edge, as CLIP
-// uses it), {"shortest_edge": N} or {"height": H, "width": W}; "crop_size"
-// an int or {"height": H, "width": W}. Missing keys take CLIP's defaults;
-// do_resize/do_center_crop false is rejected, since the pixels column is
-// fixed-size.
+// directory holding it); see ParseConfig.
 func LoadConfig(path string) (Config, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, ConfigFile)
@@ -74,13 +70,37 @@ func ForModel(dir string, side int) (Config, error) {
 	return c, nil
 }
 
-// ParseConfig parses the contents of a preprocessor_config.json.
+// SiglipProcessorType is image_processor_type of SigLIP's
+// preprocessor_config.json.
+const SiglipProcessorType = "SiglipImageProcessor"
+
+// ParseConfig parses the contents of a preprocessor_config.json, as
+// transformers' image processors read it (the slow, PIL-based ones).
+//
+// CLIPImageProcessor (the default): "size" an int (the shortest edge, as
+// older CLIP configs give it), {"shortest_edge": N} or {"height": H,
+// "width": W}; "crop_size" an int or {"height": H, "width": W}; resample
+// bicubic unless given. do_center_crop=false is rejected unless the resize is
+// to height x width (pixels are fixed-size).
+//
+// SiglipImageProcessor ("image_processor_type"): size {"height": H,
+// "width": W} (224 x 224 by default), no center crop (the processor has
+// none, so crop_size is ignored), mean and std 0.5 unless given. Its
+// resample defaults to bicubic too (transformers' SiglipImageProcessor);
+// the checkpoints' files name it.
+//
+// Both: resample 2 (bilinear) or 3 (bicubic); do_resize=false is rejected;
+// do_rescale=false makes the rescale 1 and do_normalize=false mean 0 and
+// std 1, as the processors skip those steps.
 func ParseConfig(raw []byte) (Config, error) {
 	var f struct {
+		Type          string          `json:"image_processor_type"`
 		Size          json.RawMessage `json:"size"`
 		CropSize      json.RawMessage `json:"crop_size"`
 		DoResize      *bool           `json:"do_resize"`
 		DoCenterCrop  *bool           `json:"do_center_crop"`
+		DoRescale     *bool           `json:"do_rescale"`
+		DoNormalize   *bool           `json:"do_normalize"`
 		Mean          []float32       `json:"image_mean"`
 		Std           []float32       `json:"image_std"`
 		RescaleFactor *float64        `json:"rescale_factor"`
@@ -89,28 +109,43 @@ func ParseConfig(raw []byte) (Config, error) {
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return Config{}, err
 	}
+	siglip := f.Type == SiglipProcessorType
 	c := DefaultConfig(224)
+	if siglip {
+		c.Geometry = Geometry{ResizeW: 224, ResizeH: 224, CropW: 224, CropH: 224}
+		c.Mean, c.Std = [3]float32{0.5, 0.5, 0.5}, [3]float32{0.5, 0.5, 0.5}
+	}
 	if f.DoResize != nil && !*f.DoResize {
 		return Config{}, fmt.Errorf("do_resize=false is not supported (pixels are fixed-size)")
 	}
-	if f.DoCenterCrop != nil && !*f.DoCenterCrop {
-		return Config{}, fmt.Errorf("do_center_crop=false is not supported (pixels are fixed-size)")
-	}
-	if f.Resample != nil && *f.Resample != 3 {
-		return Config{}, fmt.Errorf("resample=%d is not supported (only 3, bicubic)", *f.Resample)
+	if f.Resample != nil {
+		filter, err := PILFilter(*f.Resample)
+		if err != nil {
+			return Config{}, err
+		}
+		c.Filter = filter
 	}
 	if len(f.Size) > 0 {
 		n, hw, err := sizeField(f.Size, "size")
 		if err != nil {
 			return Config{}, err
 		}
-		if n > 0 {
+		switch {
+		case n > 0 && siglip:
+			return Config{}, fmt.Errorf("%s: size %s: want {\"height\": H, \"width\": W}", SiglipProcessorType, f.Size)
+		case n > 0:
 			c.Shortest, c.ResizeW, c.ResizeH = n, 0, 0
-		} else {
+		default:
 			c.Shortest, c.ResizeW, c.ResizeH = 0, hw[1], hw[0]
 		}
 	}
-	if len(f.CropSize) > 0 {
+	noCrop := siglip || (f.DoCenterCrop != nil && !*f.DoCenterCrop)
+	switch {
+	case noCrop && c.Shortest > 0:
+		return Config{}, fmt.Errorf("do_center_crop=false with a shortest_edge resize is not supported (pixels are fixed-size)")
+	case noCrop:
+		c.CropW, c.CropH = c.ResizeW, c.ResizeH
+	case len(f.CropSize) > 0:
 		n, hw, err := sizeField(f.CropSize, "crop_size")
 		if err != nil {
 			return Config{}, err
@@ -120,7 +155,7 @@ func ParseConfig(raw []byte) (Config, error) {
 		} else {
 			c.CropW, c.CropH = hw[1], hw[0]
 		}
-	} else if len(f.Size) > 0 {
+	case len(f.Size) > 0:
 		// Without crop_size, crop to the resize target's short side.
 		s := c.Shortest
 		if s == 0 {
@@ -145,8 +180,14 @@ func ParseConfig(raw []byte) (Config, error) {
 			}
 		}
 	}
+	if f.DoNormalize != nil && !*f.DoNormalize {
+		c.Mean, c.Std = [3]float32{}, [3]float32{1, 1, 1}
+	}
 	if f.RescaleFactor != nil {
 		c.Rescale = *f.RescaleFactor
+	}
+	if f.DoRescale != nil && !*f.DoRescale {
+		c.Rescale = 1
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err

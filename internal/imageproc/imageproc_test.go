@@ -382,8 +382,8 @@ func TestResizeProperties(t *testing.T) {
 // TestKernelMatchesPillowFloat: fixed-point taps are Pillow's normalised
 // float taps rounded half away from zero at 22 bits, and sum to ~1.
 func TestKernelMatchesPillowFloat(t *testing.T) {
-	for _, s := range [][2]int{{500, 298}, {100, 373}, {227, 224}, {1000, 224}} {
-		k := newKernel(s[0], s[1], 0, s[1])
+	for i, s := range [][2]int{{500, 298}, {100, 373}, {227, 224}, {1000, 224}, {37, 61}, {120, 29}} {
+		k := newKernel(s[0], s[1], 0, s[1], Filter(i%2))
 		for x := range k.start {
 			var sum int64
 			for _, c := range k.coeffs[x*k.ksize : x*k.ksize+k.n[x]] {
@@ -417,7 +417,7 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("height/width size: %+v, %v", c, err)
 	}
 	for _, bad := range []string{`{"size": "x"}`, `{"size": {"longest_edge": 5}}`, `{"crop_size": 0}`,
-		`{"image_mean": [1, 2]}`, `{"image_std": [1, 0, 1]}`, `{"do_center_crop": false}`, `{"resample": 2}`, `[`} {
+		`{"image_mean": [1, 2]}`, `{"image_std": [1, 0, 1]}`, `{"do_center_crop": false}`, `{"resample": 0}`, `[`} {
 		if _, err := ParseConfig([]byte(bad)); err == nil {
 			t.Errorf("%s: no error", bad)
 		}

@@ -2,7 +2,9 @@
 // consumes, reproducing Hugging Face's CLIPImageProcessor on Pillow:
 // convert("RGB"), bicubic resize of the shortest side (long side floored,
 // antialiased when shrinking), center crop, and the mean/std normalisation
-// the model stages apply.
+// the model stages apply; and SiglipImageProcessor's: resize to exactly
+// height x width with the configured filter (bilinear or bicubic), no
+// crop, mean/std 0.5.
 //
 // Resizing is bit-exact with Pillow's ImagingResample; PNG/GIF/BMP/lossless
 // WebP therefore match Pillow exactly. JPEG and lossy WebP differ slightly
@@ -19,11 +21,13 @@ import (
 
 // Geometry is how an image is brought to the model's input size: resize so
 // the shorter side is Shortest (the longer side floored), or, when Shortest
-// is 0, to exactly ResizeW x ResizeH; then center crop CropW x CropH.
+// is 0, to exactly ResizeW x ResizeH (SigLIP: aspect not kept), with Filter;
+// then center crop CropW x CropH (a no-op where the crop is the resize).
 type Geometry struct {
 	Shortest         int
 	ResizeW, ResizeH int
 	CropW, CropH     int
+	Filter           Filter
 }
 
 // Square is CLIP's usual geometry: shortest side to n, crop n x n.
@@ -90,7 +94,7 @@ func (p *Processor) kernel(in, out, lo, hi int) *kernel {
 	if len(p.kernels) > 64 {
 		clear(p.kernels) // bound memory on datasets of many sizes
 	}
-	k := newKernel(in, out, lo, hi)
+	k := newKernel(in, out, lo, hi, p.g.Filter)
 	p.kernels[key] = &k
 	return &k
 }
@@ -133,7 +137,7 @@ func (p *Processor) Apply(dst []byte, img *Image) []byte {
 }
 
 // resize computes columns [rx0, rx1) and rows [ry0, ry1) of Pillow's
-// bicubic resize of img to nw x nh. The result may share the Processor's
+// resize (with the geometry's filter) of img to nw x nh. The result may share the Processor's
 // scratch.
 func (p *Processor) resize(img *Image, nw, nh, rx0, rx1, ry0, ry1 int) *Image {
 	// Pillow skips a pass whose size does not change (and copies when
@@ -198,8 +202,11 @@ func (p *Processor) Bytes(dst, data []byte, name string) ([]byte, error) {
 }
 
 // Resize is Pillow's Image.resize((w, h), BICUBIC) of the whole image.
-func Resize(img *Image, w, h int) *Image {
-	p := &Processor{kernels: map[[4]int]*kernel{}}
+func Resize(img *Image, w, h int) *Image { return ResizeFilter(img, w, h, Bicubic) }
+
+// ResizeFilter is Pillow's Image.resize((w, h), f) of the whole image.
+func ResizeFilter(img *Image, w, h int, f Filter) *Image {
+	p := &Processor{g: Geometry{Filter: f}, kernels: map[[4]int]*kernel{}}
 	out := p.resize(img, w, h, 0, w, 0, h)
 	out.Pix = append([]byte(nil), out.Pix...)
 	return out

@@ -1,10 +1,14 @@
 package imageproc
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
-// This file reproduces Pillow's Image.resize(..., BICUBIC) for 8-bit images
-// (libImaging/Resample.c): a separable filter whose support is widened by the
-// scale factor when shrinking (antialiasing), coefficients normalised to sum 1
+// This file reproduces Pillow's Image.resize(..., BICUBIC or BILINEAR) for
+// 8-bit images (libImaging/Resample.c): a separable filter whose support is
+// widened by the scale factor when shrinking (antialiasing), coefficients
+// normalised to sum 1
 // and then rounded to fixed point with precisionBits fractional bits,
 // horizontal pass first, each pass rounding and clipping to uint8.
 // Every step follows Pillow's order of operations so the output is bit-exact.
@@ -12,8 +16,61 @@ import "math"
 // precisionBits matches Pillow: 8 bits for the result, 2 for overflow.
 const precisionBits = 32 - 8 - 2
 
-// bicubicSupport is the radius of the a=-0.5 cubic kernel.
-const bicubicSupport = 2.0
+// Filter is a Pillow resampling filter. The zero value is bicubic, CLIP's.
+type Filter int
+
+const (
+	Bicubic  Filter = iota // PIL.Image.BICUBIC (3): Pillow's a=-0.5 cubic, support 2
+	Bilinear               // PIL.Image.BILINEAR (2): the triangle filter, support 1
+)
+
+// PILFilter is the Filter of PIL.Image.Resampling value n (as
+// preprocessor_config.json's "resample" gives it).
+func PILFilter(n int) (Filter, error) {
+	switch n {
+	case 2:
+		return Bilinear, nil
+	case 3:
+		return Bicubic, nil
+	}
+	return 0, fmt.Errorf("resample=%d is not supported (2, bilinear, or 3, bicubic)", n)
+}
+
+func (f Filter) String() string {
+	switch f {
+	case Bicubic:
+		return "bicubic"
+	case Bilinear:
+		return "bilinear"
+	}
+	return fmt.Sprintf("Filter(%d)", int(f))
+}
+
+// support is the filter's radius at scale 1; fn its weight function.
+func (f Filter) support() float64 {
+	if f == Bilinear {
+		return 1
+	}
+	return 2
+}
+
+func (f Filter) fn() func(float64) float64 {
+	if f == Bilinear {
+		return bilinear
+	}
+	return bicubic
+}
+
+// bilinear is Pillow's bilinear_filter.
+func bilinear(x float64) float64 {
+	if x < 0 {
+		x = -x
+	}
+	if x < 1 {
+		return 1 - x
+	}
+	return 0
+}
 
 // bicubic is Pillow's bicubic_filter. The float64 conversions round each
 // product, so the compiler never fuses them into FMAs that Pillow's C build
@@ -48,15 +105,16 @@ type kernel struct {
 }
 
 // newKernel computes Pillow's precompute_coeffs + normalize_coeffs_8bpc for
-// resizing inSize to outSize, restricted to outputs [lo, hi).
-func newKernel(inSize, outSize, lo, hi int) kernel {
+// resizing inSize to outSize with f, restricted to outputs [lo, hi).
+func newKernel(inSize, outSize, lo, hi int, f Filter) kernel {
 	// Pillow passes the box edges as C floats; in1-in0 is exact here.
 	scale := float64(float32(inSize)) / float64(outSize)
 	filterscale := scale
 	if filterscale < 1 {
 		filterscale = 1
 	}
-	support := bicubicSupport * filterscale
+	support := f.support() * filterscale
+	filter := f.fn()
 	ksize := int(math.Ceil(support))*2 + 1
 	k := kernel{lo: lo, ksize: ksize,
 		start:  make([]int, hi-lo),
@@ -78,7 +136,7 @@ func newKernel(inSize, outSize, lo, hi int) kernel {
 		xmax -= xmin
 		ww := 0.0
 		for x := 0; x < xmax; x++ {
-			v := bicubic(float64(float64(x+xmin)-center+0.5) * ss)
+			v := filter(float64(float64(x+xmin)-center+0.5) * ss)
 			w[x] = v
 			ww += v
 		}
