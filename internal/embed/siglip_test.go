@@ -2,28 +2,30 @@ package embed_test
 
 import (
 	"math"
+	"path/filepath"
 	"testing"
 
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/embed"
-	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/model/modeltest"
 )
 
-// TestSiglipEmbeds: the embedder runs a SigLIP (testdata/siglip) like a
-// CLIP: decoded images normalised on the backend with SiglipImageProcessor's
-// mean and std 0.5, and token rows pooled at the last position, give the
-// PyTorch reference's embeddings, unit length.
+// TestSiglipEmbeds: the embedder loads a SigLIP directory (testdata/siglip)
+// like a CLIP's: decoded images normalised on the backend as its
+// SiglipImageProcessor config says (mean and std 0.5), and token rows pooled
+// at the last position, give the PyTorch reference's embeddings, unit
+// length.
 func TestSiglipEmbeds(t *testing.T) {
 	r := modeltest.LoadSigLIP(t)
-	m := modeltest.LoadSigLIPModel(t, cpu.New())
-	S := m.Config().Vision.ImageSize
-	pre := imageproc.Config{Geometry: imageproc.Square(S), Mean: [3]float32{0.5, 0.5, 0.5}, Std: [3]float32{0.5, 0.5, 0.5}, Rescale: 1.0 / 255}
-	e, err := embed.New(m, pre, embed.Options{BatchSize: 3}) // batches of 3 and 1
+	// The model directory's preprocessor_config.json is SiglipImageProcessor's.
+	e, err := embed.Load(filepath.Join(modeltest.SigLIPDir(), "model"), cpu.New(), embed.Options{BatchSize: 3}) // batches of 3 and 1
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	if p := e.Preprocess(); p.Mean != [3]float32{0.5, 0.5, 0.5} || p.Std != [3]float32{0.5, 0.5, 0.5} {
+		t.Fatalf("preprocessing %+v, want SiglipImageProcessor's mean and std 0.5", p)
+	}
 	D := e.Dim()
 	px := r.Tensors["pixels_u8"]
 	if px.DType != "U8" {

@@ -32,7 +32,8 @@ nn.MultiheadAttention calls. Activation: hidden_act of the config
 (seeded), scaled so that activations are of order 1, biases non-zero.
 
 Writes, next to this script:
-  model/config.json, model/model.safetensors  (HF SiglipModel layout, F32)
+  model/config.json, model/model.safetensors  (HF SiglipModel layout, F32),
+    model/preprocessor_config.json (SiglipImageProcessor's)
   reference.safetensors: input_ids [N,L] (I64), pixels_u8 [N,S,S,3] (U8,
     decoded images), pixel_values [N,3,S,S] (SiglipImageProcessor's
     normalisation of them: x/255, mean 0.5, std 0.5),
@@ -91,6 +92,20 @@ CONFIG = {
     },
 }
 N = 4  # pairs
+# SiglipImageProcessor's preprocessor_config.json at the model's size (as
+# google/siglip-base-patch16-224 has it at 224).
+PREPROCESSOR = {
+    "do_normalize": True,
+    "do_rescale": True,
+    "do_resize": True,
+    "image_mean": [0.5, 0.5, 0.5],
+    "image_processor_type": "SiglipImageProcessor",
+    "image_std": [0.5, 0.5, 0.5],
+    "processor_class": "SiglipProcessor",
+    "resample": 3,
+    "rescale_factor": 1 / 255,
+    "size": {"height": CONFIG["vision_config"]["image_size"], "width": CONFIG["vision_config"]["image_size"]},
+}
 
 
 def act(x):
@@ -285,6 +300,9 @@ def main():
     save_safetensors(os.path.join(HERE, "model", "model.safetensors"), {k: v.detach().numpy() for k, v in w.items()})
     with open(os.path.join(HERE, "model", "config.json"), "w") as f:
         json.dump(CONFIG, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(HERE, "model", "preprocessor_config.json"), "w") as f:
+        json.dump(PREPROCESSOR, f, indent=2)
         f.write("\n")
     save_safetensors(os.path.join(HERE, "reference.safetensors"), ref)
     print("loss %.6f; %d parameters, %d values" % (loss.item(), len(w), sum(t.numel() for t in w.values())))
