@@ -15,6 +15,8 @@ func genSIMD(f *file) {
 	kernelAVX512(f, 12)
 	kernelAVX512(f, 8)
 	kernelAVX512(f, 4)
+	kernelBF16AVX2(f)
+	kernelBF16AVX512(f)
 	rowAVX2(f, 16)
 	rowAVX2(f, 32)
 	packTransAVX2(f)

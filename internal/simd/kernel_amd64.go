@@ -20,6 +20,12 @@ func kernel8x32AVX512(kc int, a, b, c *float32, ldc int, accumulate bool)
 func kernel4x32AVX512(kc int, a, b, c *float32, ldc int, accumulate bool)
 
 //go:noescape
+func kernelBF16x4x16AVX2(kc int, a, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func kernelBF16x12x32AVX512(kc int, a, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func row16AVX2(x, b *float32, k int, out *float32)
 
 //go:noescape
@@ -38,6 +44,16 @@ var asmKernels = [...]*Kernel{
 	asmKernel("avx2-6x16", AVX2, 6, 16, kernel6x16AVX2, row16AVX2),
 	withShort(asmKernel("avx512-12x32", AVX512, 12, 32, kernel12x32AVX512, row32AVX2), 4,
 		kernel4x32AVX512, kernel8x32AVX512),
+}
+
+// asmBF16Kernels are the bf16 kernels by level: AVX2 unpacks the pairs
+// and runs two FMAs per pair (no faster than fp32: it exists so the mode
+// runs, and is tested, everywhere), AVX512 is VDPBF16PS (avx512_bf16).
+var asmBF16Kernels = [...]*BF16Kernel{
+	{Name: "avx2-bf16-4x16", Level: AVX2, MR: 4, NR: 16,
+		Tile: checkedTile("avx2-bf16-4x16", 4, 16, kernelBF16x4x16AVX2)},
+	{Name: "avx512bf16-12x32", Level: AVX512, MR: 12, NR: 32,
+		Tile: checkedTile("avx512bf16-12x32", 12, 32, kernelBF16x12x32AVX512)},
 }
 
 type asmTile = func(kc int, a, b, c *float32, ldc int, accumulate bool)
@@ -76,8 +92,10 @@ func withShort(k *Kernel, step int, tiles ...asmTile) *Kernel {
 
 // checkedTile wraps an mr×nr assembly tile with the bounds checks it does
 // not do.
-func checkedTile(name string, mr, nr int, tile asmTile) func(kc int, a, b, c []float32, ldc int, accumulate bool) {
-	return func(kc int, a, b, c []float32, ldc int, accumulate bool) {
+// (E is float32 for the fp32 kernels, uint32 bf16 pairs for the bf16 ones,
+// whose kc counts pairs.)
+func checkedTile[E float32 | uint32](name string, mr, nr int, tile func(kc int, a, b *E, c *float32, ldc int, accumulate bool)) func(kc int, a, b []E, c []float32, ldc int, accumulate bool) {
+	return func(kc int, a, b []E, c []float32, ldc int, accumulate bool) {
 		if len(c) < (mr-1)*ldc+nr {
 			panic(fmt.Sprintf("simd: %s kernel: ldc=%d with c %d", name, ldc, len(c)))
 		}

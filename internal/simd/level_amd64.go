@@ -4,15 +4,9 @@ package simd
 
 import "golang.org/x/sys/cpu"
 
-// best is the highest level the CPU supports (x/sys/cpu also checks that
-// the OS saves the registers).
-var best = func() Level {
-	x := cpu.X86
-	switch {
-	case x.HasAVX2 && x.HasFMA && x.HasAVX512F && x.HasAVX512DQ:
-		return AVX512
-	case x.HasAVX2 && x.HasFMA:
-		return AVX2
-	}
-	return Go
-}()
+// best and bestBF16 are the highest fp32 and bf16 levels the CPU supports
+// (x/sys/cpu also checks that the OS saves the registers).
+var best, bestBF16 = Features{
+	AVX2: cpu.X86.HasAVX2, FMA: cpu.X86.HasFMA,
+	AVX512F: cpu.X86.HasAVX512F, AVX512DQ: cpu.X86.HasAVX512DQ, AVX512BF16: cpu.X86.HasAVX512BF16,
+}.Levels()

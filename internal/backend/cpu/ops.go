@@ -7,6 +7,7 @@ import (
 
 	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/parallel"
+	"github.com/clipline/clipline/internal/simd"
 )
 
 // Work sizes below which an operation stays on one goroutine: a goroutine
@@ -217,18 +218,11 @@ func packed16(op string, b backend.Buf, n int) []uint16 {
 }
 
 // ToBF16 rounds f to bf16 (nearest even; NaN stays a quiet NaN) and
-// returns its bits, as the CUDA backend's conversions do.
-func ToBF16(f float32) uint16 {
-	u := math.Float32bits(f)
-	if u&0x7fffffff > 0x7f800000 {
-		return uint16(u>>16) | 0x40
-	}
-	u += 0x7fff + (u>>16)&1
-	return uint16(u >> 16)
-}
+// returns its bits (simd.ToBF16, the one rounding every bf16 path uses).
+func ToBF16(f float32) uint16 { return simd.ToBF16(f) }
 
 // FromBF16 is the float32 value of bf16 bits h.
-func FromBF16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+func FromBF16(h uint16) float32 { return simd.FromBF16(h) }
 
 func sigmoid(x float32) float32 {
 	return 1 / (1 + expf(-x))
