@@ -15,6 +15,8 @@ func (be *Backend) AttentionScratchLen(B, T, NH int) int { return B * NH * T * T
 // item and head, in parallel over (b, h) pairs. Each pair is two small
 // GEMMs over strided views of q, k, v (rows C apart) on one worker: scores
 // S = q·kᵀ into the pair's T×T scratch block, softmax in place, out = P·v.
+// In bf16 mode at head size 64 both products round their inputs (q, k,
+// the normalised P and v) to bf16; the softmax is fp32.
 func (be *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int, causal bool) {
 	n := B * T * C
 	o := need("Attention", "out", out, n)
@@ -25,13 +27,14 @@ func (be *Backend) Attention(out, scratch, q, k, v backend.Buf, B, T, C, NH int,
 	hs := C / NH
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	one := be.single()
+	bf := be.attentionBF16(hs)
 	parallel.Tasks(be.workers, B*NH, func(task, _ int) {
 		b, h := task/NH, task%NH
 		base := b*T*C + h*hs
 		P := att[task*T*T : (task+1)*T*T]
-		one.gemm(T, T, hs, matrix{qd[base:], C, 1}, matrix{kd[base:], 1, C}, P, T, false, nil)
+		one.gemmIn(bf, T, T, hs, matrix{qd[base:], C, 1}, matrix{kd[base:], 1, C}, P, T, false, nil)
 		be.ops.softmaxRows(P, T, scale, causal)
-		one.gemm(T, hs, T, matrix{P, T, 1}, matrix{vd[base:], C, 1}, o[base:], C, false, nil)
+		one.gemmIn(bf, T, hs, T, matrix{P, T, 1}, matrix{vd[base:], C, 1}, o[base:], C, false, nil)
 	})
 }
 
@@ -119,7 +122,9 @@ func (be *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out bac
 // single returns a one-worker view of the backend for work nested inside
 // a parallel loop.
 func (be *Backend) single() *Backend {
-	return &Backend{workers: 1, kern: be.kern, ops: be.ops}
+	one := *be
+	one.workers = 1
+	return &one
 }
 
 // dot returns Σ a[i]·b[i] with four partial sums (breaks the add chain).

@@ -114,7 +114,9 @@ func WrapInts(d []int32) backend.IntBuf { return &IntBuf{d} }
 type Backend struct {
 	workers int
 	kern    *simd.Kernel // GEMM micro-kernel
-	ops     *vecOps      // row and element loops of the same level
+	f32     *panelKernel[float32]
+	ops     *vecOps   // row and element loops of the same level
+	bf      *bf16Mode // nil: every product in fp32
 }
 
 // New returns a CPU backend using runtime.GOMAXPROCS(0) workers.
@@ -127,7 +129,8 @@ func NewWorkers(n int) *Backend { return NewLevel(n, simd.Selected()) }
 // NewLevel is NewWorkers with the kernels and vector loops of simd level l
 // (one of simd.Available()), for tests and benchmarks that compare levels.
 func NewLevel(n int, l simd.Level) *Backend {
-	return &Backend{workers: max(n, 1), kern: simd.KernelFor(l), ops: opsFor(l)}
+	k := simd.KernelFor(l)
+	return &Backend{workers: max(n, 1), kern: k, f32: f32Kernel(k), ops: opsFor(l)}
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -135,8 +138,13 @@ var _ backend.Backend = (*Backend)(nil)
 // Workers is the number of goroutines an operation may use.
 func (be *Backend) Workers() int { return be.workers }
 
-// Name identifies the backend.
-func (be *Backend) Name() string { return "cpu" }
+// Name identifies the backend: "cpu", or "cpu,bf16" in bf16 mode.
+func (be *Backend) Name() string {
+	if be.bf != nil {
+		return "cpu,bf16"
+	}
+	return "cpu"
+}
 
 // Alloc returns a zero-filled buffer of n float32s.
 func (be *Backend) Alloc(n int) backend.Buf { return &Buf{make([]float32, n)} }
@@ -156,6 +164,7 @@ func (be *Backend) Upload(dst backend.Buf, src []float32) {
 	if len(src) > len(d) {
 		panic(fmt.Sprintf("cpu: Upload of %d values into buffer of %d", len(src), len(d)))
 	}
+	be.wrote(d[:len(src)])
 	copy(d, src)
 }
 
@@ -187,7 +196,10 @@ func (be *Backend) Download(dst []float32, src backend.Buf) {
 }
 
 // Zero sets every element of b to 0.
-func (be *Backend) Zero(b backend.Buf) { clear(Data(b)) }
+func (be *Backend) Zero(b backend.Buf) {
+	be.wrote(Data(b))
+	clear(Data(b))
+}
 
 // Copy copies src into dst.
 func (be *Backend) Copy(dst, src backend.Buf) {
@@ -195,6 +207,7 @@ func (be *Backend) Copy(dst, src backend.Buf) {
 	if len(d) != len(s) {
 		panic(fmt.Sprintf("cpu: Copy between buffers of %d and %d", len(d), len(s)))
 	}
+	be.wrote(d)
 	copy(d, s)
 }
 

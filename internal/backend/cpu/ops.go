@@ -23,6 +23,10 @@ func (be *Backend) Linear(out, in, w, bias backend.Buf, M, K, N int) {
 	x := need("Linear", "in", in, M*K)
 	wd := need("Linear", "w", w, N*K)
 	bs := opt("Linear", "bias", bias, N)
+	if be.linearBF16(K, N) {
+		be.linearPacked(o, x, wd, bs, M, K, N, false)
+		return
+	}
 	be.gemm(M, N, K, matrix{x, K, 1}, matrix{wd, 1, K}, o, N, false, bs)
 }
 
@@ -31,6 +35,10 @@ func (be *Backend) LinearAdd(out, in, w backend.Buf, M, K, N int) {
 	o := need("LinearAdd", "out", out, M*N)
 	x := need("LinearAdd", "in", in, M*K)
 	wd := need("LinearAdd", "w", w, N*K)
+	if be.linearBF16(K, N) {
+		be.linearPacked(o, x, wd, nil, M, K, N, true)
+		return
+	}
 	be.gemm(M, N, K, matrix{x, K, 1}, matrix{wd, 1, K}, o, N, true, nil)
 }
 
@@ -246,6 +254,7 @@ func (be *Backend) Add(out, a, b backend.Buf, n int) {
 func (be *Backend) AddScaled(y, x backend.Buf, alpha float32, n int) {
 	yd := need("AddScaled", "y", y, n)
 	xd := need("AddScaled", "x", x, n)
+	be.wrote(yd)
 	parallel.For(be.workers, n, grainElems, func(_, lo, hi int) {
 		yd, xd := yd[lo:hi], xd[lo:hi]
 		xd = xd[:len(yd)]
@@ -258,6 +267,7 @@ func (be *Backend) AddScaled(y, x backend.Buf, alpha float32, n int) {
 // Scale computes x *= alpha.
 func (be *Backend) Scale(x backend.Buf, alpha float32, n int) {
 	xd := need("Scale", "x", x, n)
+	be.wrote(xd)
 	parallel.For(be.workers, n, grainElems, func(_, lo, hi int) {
 		xd := xd[lo:hi]
 		for i := range xd {
@@ -579,6 +589,7 @@ func (be *Backend) AdamW(param, grad, m, v backend.Buf, n int, lr, beta1, beta2,
 	g := need("AdamW", "grad", grad, n)
 	md := need("AdamW", "m", m, n)
 	vd := need("AdamW", "v", v, n)
+	be.wrote(p)
 	bc1 := 1 - math.Pow(float64(beta1), float64(t))
 	bc2 := 1 - math.Pow(float64(beta2), float64(t))
 	stepSize := float32(float64(lr) / bc1)
