@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/clipline/clipline/internal/device"
 )
 
 // TestErrorsNameTheSource: a bad value is reported as coming from the file
@@ -25,9 +27,9 @@ func TestErrorsNameTheSource(t *testing.T) {
 		{"file", Options{File: f, Sets: []string{"device=cpu"}},
 			`config: ` + f + `:3: bad value "0" for epochs: want at least 1`},
 		{"set", Options{File: f, Sets: []string{"epochs=1", "device=cuda:x"}},
-			`config: --set device=cuda:x: bad value "cuda:x" for device: device "cuda:x": bad GPU ordinal "x" (want cpu, cuda, cuda:N, optionally followed by ,bf16 ,bf16auto ,tf32 or ,fp32 (e.g. cuda:0,bf16))`},
+			`config: --set device=cuda:x: bad value "cuda:x" for device: device "cuda:x": bad GPU ordinal "x" (want ` + device.Syntax + `)`},
 		{"flag", Options{File: f, Sets: []string{"epochs=1"}, Flags: []Flag{{Key: "device", Name: "--device", Value: "cpu,bf16"}}},
-			`config: flag --device: bad value "cpu,bf16" for device: device "cpu,bf16": the cpu backend computes in fp32 only`},
+			`config: flag --device: bad value "cpu,bf16" for device: device cpu,bf16 is for inference (embed, serve); training on the CPU is fp32: use cpu`},
 		{"flag decode", Options{Flags: append(model, Flag{Key: "output_dir", Name: "--out", Value: "[a, b]"})},
 			`config: flag --out: bad value "[a, b]" for output_dir: want a string`},
 		{"default", Options{},

@@ -153,7 +153,11 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Device) == "" {
 		return bad("device", c.Device, "empty (want %s)", device.Syntax)
 	}
-	if _, err := device.Parse(c.Device); err != nil {
+	spec, err := device.Parse(c.Device)
+	if err != nil {
+		return bad("device", c.Device, "%v", err)
+	}
+	if err := spec.Trainable(); err != nil {
 		return bad("device", c.Device, "%v", err)
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/clipline/clipline/internal/simd"
 )
 
 func TestParse(t *testing.T) {
@@ -23,13 +25,17 @@ func TestParse(t *testing.T) {
 		{"cuda:2,bf16auto", Spec{Kind: "cuda", Ordinal: 2, Precision: "bf16auto"}},
 		{"cuda:1,bf16", Spec{Kind: "cuda", Ordinal: 1, Precision: "bf16"}},
 		{"cuda:1,bf16,fp32", Spec{Kind: "cuda", Ordinal: 1}},
+		{"cpu,bf16", Spec{Kind: "cpu", Precision: "bf16"}},
+		{"CPU,BF16", Spec{Kind: "cpu", Precision: "bf16"}},
+		{"cpu,fp32", Spec{Kind: "cpu"}},
+		{"cpu,bf16,fp32", Spec{Kind: "cpu"}},
 	} {
 		got, err := Parse(c.in)
 		if err != nil || got != c.want {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{"tpu", "cuda:", "cuda:-1", "cuda:x", "cuda,fp16", "cpu,bf16", "cuda:0:1"} {
+	for _, bad := range []string{"tpu", "cuda:", "cuda:-1", "cuda:x", "cuda,fp16", "cpu,tf32", "cpu,bf16auto", "cuda:0:1"} {
 		if s, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) = %+v, want an error", bad, s)
 		} else if !strings.Contains(err.Error(), bad) && !strings.Contains(err.Error(), "cpu backend") {
@@ -39,7 +45,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestSpecStringRoundTrips(t *testing.T) {
-	for _, s := range []Spec{{Kind: "cpu"}, {Kind: "cuda"}, {Kind: "cuda", Ordinal: 2, Precision: "bf16"}, {Kind: "cuda", Precision: "tf32"}} {
+	for _, s := range []Spec{{Kind: "cpu"}, {Kind: "cuda"}, {Kind: "cuda", Ordinal: 2, Precision: "bf16"}, {Kind: "cuda", Precision: "tf32"}, {Kind: "cpu", Precision: "bf16"}} {
 		got, err := Parse(s.String())
 		if err != nil || got != s {
 			t.Errorf("%+v -> %q -> %+v, %v", s, s.String(), got, err)
@@ -73,5 +79,41 @@ func TestOpenCUDAWithoutTag(t *testing.T) {
 	_, err := Open("cuda:0,bf16")
 	if !errors.Is(err, ErrNoCUDA) || !strings.Contains(err.Error(), "make -f pipeline.mk cuda") {
 		t.Fatalf("want ErrNoCUDA naming the build command, got %v", err)
+	}
+}
+
+func TestOpenCPUBF16(t *testing.T) {
+	be, err := Open("cpu,bf16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if be.Name() != "cpu,bf16" {
+		t.Fatalf("Open(cpu,bf16) gave %s", be.Name())
+	}
+	spec, _ := Parse("cpu,bf16")
+	if err := spec.Trainable(); err == nil || !strings.Contains(err.Error(), "cpu,bf16") {
+		t.Fatalf("cpu,bf16 trainable: %v", err)
+	}
+	for _, ok := range []string{"cpu", "cuda,bf16", "cuda:1,tf32"} {
+		if s, _ := Parse(ok); s.Trainable() != nil {
+			t.Errorf("%s: %v", ok, s.Trainable())
+		}
+	}
+}
+
+// embed's default is cpu,bf16 exactly where the CPU has avx512_bf16
+// (simd.Features.Levels decides that from the CPU's features).
+func TestEmbedDefault(t *testing.T) {
+	if got := embedDefault(true); got != "cpu,bf16" {
+		t.Errorf("with avx512_bf16: %s", got)
+	}
+	if got := embedDefault(false); got != "cpu" {
+		t.Errorf("without avx512_bf16: %s", got)
+	}
+	if _, bf := (simd.Features{AVX2: true, FMA: true, AVX512F: true, AVX512DQ: true}).Levels(); bf == simd.AVX512 {
+		t.Error("AVX-512 without BF16 chose the VDPBF16PS kernel")
+	}
+	if got, want := EmbedDefault(), embedDefault(simd.NativeBF16()); got != want {
+		t.Errorf("EmbedDefault() = %s, want %s", got, want)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/clipline/clipline/internal/loss"
 	"github.com/clipline/clipline/internal/safetensors"
 	"github.com/clipline/clipline/internal/sharedtest"
+	"github.com/clipline/clipline/internal/simd"
 )
 
 // golden loads ../shared/golden/tiny-clip: the model and the reference tensors.
@@ -217,4 +218,46 @@ func countNonGrad(ts map[string]safetensors.Tensor) int {
 		}
 	}
 	return k
+}
+
+// The bf16 mode (cpu,bf16) keeps every embedding of the golden model
+// within cosine 0.999 of PyTorch's fp32 ones, at every bf16 kernel level
+// this CPU runs, while really changing them (the products are rounded).
+func TestGoldenBF16Cosine(t *testing.T) {
+	for _, bl := range simd.BF16Available() {
+		be := cpu.NewBF16Level(2, max(bl, simd.Selected()), bl)
+		t.Run(be.KernelName(), func(t *testing.T) {
+			m, ts := golden(t, be)
+			ids, pixels, n := goldenInputs(t, ts)
+			D := m.Config().ProjectionDim
+			img, txt := forward(t, m, m.NewVisionPlan(n, false), m.NewTextPlan(n, false), ids, pixels, n)
+			for _, c := range []struct {
+				name     string
+				got, ref []float32
+			}{{"image_embeds", img, f32(t, ts, "image_embeds")}, {"text_embeds", txt, f32(t, ts, "text_embeds")}} {
+				worst := 1.0
+				for i := range n {
+					worst = math.Min(worst, cosine(c.got[i*D:(i+1)*D], c.ref[i*D:(i+1)*D]))
+				}
+				d := maxAbsDiff(c.got, c.ref)
+				t.Logf("%s: lowest cosine to fp32 %.6f, max |diff| %.2e", c.name, worst, d)
+				if !(worst >= 0.999) {
+					t.Errorf("%s: cosine %.6f to the fp32 reference, want >= 0.999", c.name, worst)
+				}
+				if !(d > 1e-4) {
+					t.Errorf("%s: max |diff| %.2e to fp32: within fp32 parity, so nothing ran in bf16", c.name, d)
+				}
+			}
+		})
+	}
+}
+
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
 }
