@@ -58,9 +58,10 @@ type options struct {
 	revision string
 }
 
-// WithDevice selects the compute device: "cpu" (the default, all cores),
-// "cuda" or "cuda:N" (binaries built with the cuda tag), optionally followed
-// by ",bf16".
+// WithDevice selects the compute device: "cpu" (the default, all cores, fp32),
+// "cpu,bf16" (bf16 products with fp32 accumulation, docs/embed.md), "cuda"
+// or "cuda:N" (binaries built with the cuda tag), optionally followed by
+// ",bf16".
 func WithDevice(name string) Option { return func(o *options) { o.device = name } }
 
 // WithBatchSize sets how many texts or images go through the model at once

@@ -2,8 +2,10 @@ package model
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
+	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/cputime"
 )
@@ -13,11 +15,19 @@ import (
 // (GOMAXPROCS; run with -cpu 2 for the 2-core figure):
 //
 //	go test -bench BenchmarkViTB32Embed -run '^$' ./internal/model/
-func BenchmarkViTB32Embed(b *testing.B) {
+func BenchmarkViTB32Embed(b *testing.B) { benchImages(b, func() backend.Backend { return cpu.New() }) }
+
+// BenchmarkViTB32EmbedBF16 is BenchmarkViTB32Embed on cpu,bf16 (VDPBF16PS
+// where the CPU has avx512_bf16, else the AVX2 bf16 kernel).
+func BenchmarkViTB32EmbedBF16(b *testing.B) {
+	benchImages(b, func() backend.Backend { return cpu.NewBF16(runtime.GOMAXPROCS(0)) })
+}
+
+func benchImages(b *testing.B, newBackend func() backend.Backend) {
 	for _, batch := range []int{1, 32} {
 		b.Run(itoa(batch), func(b *testing.B) {
 			cfg := ViTB32Config()
-			m, err := New(cfg, cpu.New(), 1)
+			m, err := New(cfg, newBackend(), 1)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -28,7 +38,7 @@ func BenchmarkViTB32Embed(b *testing.B) {
 				pixels[i] = float32(rng.NormFloat64())
 			}
 			vp := m.NewVisionPlan(batch, false)
-			if _, err := m.VisionForward(vp, pixels, batch); err != nil { // warm up
+			if _, err := m.VisionForward(vp, pixels, batch); err != nil { // warm up (and pack bf16 weights)
 				b.Fatal(err)
 			}
 			b.ResetTimer()
@@ -48,9 +58,14 @@ func BenchmarkViTB32Embed(b *testing.B) {
 
 // BenchmarkViTB32TextEmbed is the text tower's counterpart: captions of 20
 // tokens (a typical Flickr30k caption), batch 32.
-func BenchmarkViTB32TextEmbed(b *testing.B) {
+func BenchmarkViTB32TextEmbed(b *testing.B) { benchText(b, cpu.New()) }
+
+// BenchmarkViTB32TextEmbedBF16 is BenchmarkViTB32TextEmbed on cpu,bf16.
+func BenchmarkViTB32TextEmbedBF16(b *testing.B) { benchText(b, cpu.NewBF16(runtime.GOMAXPROCS(0))) }
+
+func benchText(b *testing.B, be backend.Backend) {
 	cfg := ViTB32Config()
-	m, err := New(cfg, cpu.New(), 1)
+	m, err := New(cfg, be, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,6 +80,9 @@ func BenchmarkViTB32TextEmbed(b *testing.B) {
 		ids[r*T+L-1] = 49407
 	}
 	tp := m.NewTextPlan(batch, false)
+	if _, err := m.TextForward(tp, ids, batch); err != nil { // warm up (and pack bf16 weights)
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	cpu0 := cputime.Process()
 	for b.Loop() {

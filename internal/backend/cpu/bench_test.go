@@ -3,6 +3,7 @@ package cpu_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/clipline/clipline/internal/backend"
@@ -70,6 +71,23 @@ func BenchmarkLinear(b *testing.B) {
 		})
 		b.Run("dW/"+name, func(b *testing.B) {
 			loop(b, flops, func() { be.LinearBackward(nil, dW, nil, dOut, in, w, s.M, s.K, s.N, backend.AddGrad) })
+		})
+	}
+}
+
+// BenchmarkLinearBF16 is BenchmarkLinear's forward product in bf16 mode
+// (cpu,bf16: the weight packed once, activations rounded and packed per
+// product). LoRA's skinny products stay fp32 there and are left out.
+func BenchmarkLinearBF16(b *testing.B) {
+	be := cpu.NewBF16(runtime.GOMAXPROCS(0))
+	b.Logf("kernel %s, %d workers", be.KernelName(), be.Workers())
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range gemmShapes[:5] {
+		in, w, bias := randBuf(be, s.M*s.K, rng), randBuf(be, s.N*s.K, rng), randBuf(be, s.N, rng)
+		out := be.Alloc(s.M * s.N)
+		be.Linear(out, in, w, bias, s.M, s.K, s.N) // packs w
+		b.Run(fmt.Sprintf("fwd/M%d_K%d_N%d", s.M, s.K, s.N), func(b *testing.B) {
+			loop(b, 2*float64(s.M)*float64(s.K)*float64(s.N), func() { be.Linear(out, in, w, bias, s.M, s.K, s.N) })
 		})
 	}
 }
