@@ -73,46 +73,11 @@ func kernelBF16AVX512(f *file) {
 		"pairs × 32), fp32 accumulation in VDPBF16PS (avx512_bf16). Go's assembler",
 		"has no mnemonic for it: the instruction is written as its bytes.",
 	)
-	tileArgs(f)
-	f.comment("C is prefetched only when it is read (added to).")
-	f.ins("CMPB accumulate+40(FP), $0")
-	f.ins("JEQ  zero")
-	f.ins("MOVQ DX, R9")
-	for r := range rows {
-		if r > 0 {
-			f.ins("ADDQ R8, R9")
-		}
-		f.ins("PREFETCHT0 (R9)")
-		f.ins("PREFETCHT0 64(R9)")
-	}
-	f.label("zero")
-	for i := range 2 * rows {
-		f.ins("VPXORD %s, %s, %s", z(i), z(i), z(i))
-	}
-	f.ins("TESTQ CX, CX")
-	f.ins("JEQ   store")
-	f.label("loop")
-	f.ins("VMOVDQU32 (DI), Z24")
-	f.ins("VMOVDQU32 64(DI), Z25")
-	for i := range rows {
-		bc := 26 + i%4
+	tileAVX512(f, rows, func(i, bc int) {
 		f.ins("VPBROADCASTD %d(SI), %s", 4*i, z(bc))
 		vdpbf16ps(f, 2*i, 24, bc)
 		vdpbf16ps(f, 2*i+1, 25, bc)
-	}
-	f.ins("ADDQ $%d, SI", 4*rows)
-	f.ins("ADDQ $128, DI")
-	f.ins("DECQ CX")
-	f.ins("JNE  loop")
-	f.label("store")
-	storeTile(f, rows, 64, z, "done")
-	f.label("done")
-	f.comment("Zero Z16-Z29 too, as the fp32 kernel does (see there).")
-	for i := 16; i < 30; i++ {
-		f.ins("VPXORD %s, %s, %s", x(i), x(i), x(i))
-	}
-	f.ins("VZEROUPPER")
-	f.ins("RET")
+	})
 }
 
 // vdpbf16psUsed records every (dst, src1, src2) register triple the

@@ -189,6 +189,18 @@ func kernelAVX512(f *file, rows int) {
 			"The 12-row kernel's first "+itoa(rows)+" rows, for an A panel packed "+itoa(rows)+" wide.",
 		)
 	}
+	tileAVX512(f, rows, func(i, bc int) {
+		f.ins("VBROADCASTSS %d(SI), %s", 4*i, z(bc))
+		f.ins("VFMADD231PS Z24, %s, %s", z(bc), z(2*i))
+		f.ins("VFMADD231PS Z25, %s, %s", z(bc), z(2*i+1))
+	})
+}
+
+// tileAVX512 writes the body of the AVX-512 kernels of rows rows of C:
+// 2·rows ZMM accumulators, one 32-wide row of B per step in Z24 and Z25,
+// and step(i, bc) for each row i, with ZMM register bc (four of them in
+// turn) for its A value; A advances 4·rows bytes a step, B 128.
+func tileAVX512(f *file, rows int, step func(i, bc int)) {
 	tileArgs(f)
 	f.comment("C is prefetched only when it is read (added to).")
 	f.ins("CMPB accumulate+40(FP), $0")
@@ -211,10 +223,7 @@ func kernelAVX512(f *file, rows int) {
 	f.ins("VMOVUPS (DI), Z24")
 	f.ins("VMOVUPS 64(DI), Z25")
 	for i := range rows {
-		bc := z(26 + i%4)
-		f.ins("VBROADCASTSS %d(SI), %s", 4*i, bc)
-		f.ins("VFMADD231PS Z24, %s, %s", bc, z(2*i))
-		f.ins("VFMADD231PS Z25, %s, %s", bc, z(2*i+1))
+		step(i, 26+i%4)
 	}
 	f.ins("ADDQ $%d, SI", 4*rows)
 	f.ins("ADDQ $128, DI")

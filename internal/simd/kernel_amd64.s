@@ -880,8 +880,8 @@ zero:
 	TESTQ CX, CX
 	JEQ   store
 loop:
-	VMOVDQU32 (DI), Z24
-	VMOVDQU32 64(DI), Z25
+	VMOVUPS (DI), Z24
+	VMOVUPS 64(DI), Z25
 	VPBROADCASTD 0(SI), Z26
 	BYTE $0x62; BYTE $0x92; BYTE $0x3e; BYTE $0x40; BYTE $0x52; BYTE $0xc2 // VDPBF16PS Z0, Z24, Z26 (Intel order)
 	BYTE $0x62; BYTE $0x92; BYTE $0x36; BYTE $0x40; BYTE $0x52; BYTE $0xca // VDPBF16PS Z1, Z25, Z26 (Intel order)
@@ -1022,7 +1022,8 @@ set:
 	VMOVUPS Z22, (DX)
 	VMOVUPS Z23, 64(DX)
 done:
-// Zero Z16-Z29 too, as the fp32 kernel does (see there).
+// Zero Z16-Z29 too (VZEROUPPER leaves them): a live AVX-512 register
+// state makes every context switch and signal (Go's preemption) dearer.
 	VPXORD X16, X16, X16
 	VPXORD X17, X17, X17
 	VPXORD X18, X18, X18
