@@ -16,6 +16,10 @@
 // CLIPLINE_CPU_KERNEL=go, everything runs in portable Go, which the tests
 // check the assembly against. Attention runs per (batch, head) pair as
 // small GEMMs and saves the softmax probabilities for its backward pass.
+//
+// NewBF16 makes the bf16 mode (device cpu,bf16, for inference): the
+// products the CUDA bf16 mode rounds take bf16 operands with fp32
+// accumulation, on VDPBF16PS where the CPU has avx512_bf16 (see bf16.go).
 package cpu
 
 //go:generate go run ../../asmgen vec ln dropout
