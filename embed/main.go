@@ -64,7 +64,7 @@ type command struct {
 	Dim         int    `default:"0" placeholder:"N" help:"Keep the first N dimensions, renormalised; 0 keeps all."`
 	Split       string `placeholder:"NAME" help:"Embed and write only the rows of this split (e.g. test); other rows are dropped."`
 	ImageRoot   string `placeholder:"DIR" help:"Directory that relative image paths are resolved against when embed decodes images (default: the current directory)."`
-	Device      string `placeholder:"NAME" help:"Compute device: ${device_syntax}. Default: cpu,bf16 on CPUs with avx512_bf16 (bf16 products, fp32 accumulation; retrieval metrics as fp32's within 0.5 points), else cpu (fp32)."`
+	Device      string `default:"cpu" placeholder:"NAME" help:"Compute device: ${device_syntax}."`
 	Compress    string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
 
 	shard.Flags `embed:""`
@@ -106,9 +106,6 @@ func (c *command) run(args []string, stdout, stderr io.Writer) error {
 	dir, err := hub.Model(c.Model, stderr)
 	if err != nil {
 		return err
-	}
-	if c.Device == "" {
-		c.Device = device.EmbedDefault()
 	}
 	be, err := device.Open(c.Device)
 	if err != nil {

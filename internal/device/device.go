@@ -28,7 +28,6 @@ import (
 
 	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/backend/cpu"
-	"github.com/clipline/clipline/internal/simd"
 )
 
 // Spec is a parsed device name.
@@ -136,20 +135,6 @@ func (s Spec) Trainable() error {
 		return fmt.Errorf("device %s is for inference (embed, serve); training on the CPU is fp32: use cpu", s)
 	}
 	return nil
-}
-
-// EmbedDefault is embed's device when none is named: cpu,bf16 on CPUs
-// that multiply bf16 in hardware (avx512_bf16), where it is faster and
-// its retrieval metrics match fp32's within 0.5 points (docs/results),
-// else cpu (fp32: without avx512_bf16 the bf16 mode runs on fp32 FMAs
-// and is slower).
-func EmbedDefault() string { return embedDefault(simd.NativeBF16()) }
-
-func embedDefault(nativeBF16 bool) string {
-	if nativeBF16 {
-		return "cpu,bf16"
-	}
-	return "cpu"
 }
 
 // CUDABuilt reports whether this binary contains the CUDA backend.

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/clipline/clipline/internal/simd"
 )
 
 func TestParse(t *testing.T) {
@@ -98,22 +96,5 @@ func TestOpenCPUBF16(t *testing.T) {
 		if s, _ := Parse(ok); s.Trainable() != nil {
 			t.Errorf("%s: %v", ok, s.Trainable())
 		}
-	}
-}
-
-// embed's default is cpu,bf16 exactly where the CPU has avx512_bf16
-// (simd.Features.Levels decides that from the CPU's features).
-func TestEmbedDefault(t *testing.T) {
-	if got := embedDefault(true); got != "cpu,bf16" {
-		t.Errorf("with avx512_bf16: %s", got)
-	}
-	if got := embedDefault(false); got != "cpu" {
-		t.Errorf("without avx512_bf16: %s", got)
-	}
-	if _, bf := (simd.Features{AVX2: true, FMA: true, AVX512F: true, AVX512DQ: true}).Levels(); bf == simd.AVX512 {
-		t.Error("AVX-512 without BF16 chose the VDPBF16PS kernel")
-	}
-	if got, want := EmbedDefault(), embedDefault(simd.NativeBF16()); got != want {
-		t.Errorf("EmbedDefault() = %s, want %s", got, want)
 	}
 }
