@@ -149,16 +149,36 @@ func TestLoRAGradients(t *testing.T) {
 // and a saved adapter reloads onto the base model.
 func TestLoRAMergeAndAdapter(t *testing.T) {
 	m := loraModel(t, 0.1)
-	be, cfg := m.Backend(), m.Config()
+	cfg := m.Config()
 	n := 3
 	ids, pixels := randomBatch(cfg, n, 12)
+	dir := checkMergeAndAdapter(t, m, 21, ids, pixels, n)
+	raw, _ := os.ReadFile(filepath.Join(dir, "adapter", "adapter_config.json"))
+	for _, want := range []string{`"peft_type": "LORA"`, `"r": 2`, `"lora_alpha": 3`, `"fc1"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("adapter_config.json lacks %s:\n%s", want, raw)
+		}
+	}
+	lt := m.LoRATensors()
+	if _, ok := lt["base_model.model.text_model.encoder.layers.0.mlp.fc2.lora_B.weight"]; !ok || len(lt) != 2*(2*2*6+2) {
+		t.Errorf("%d adapter tensors", len(lt))
+	}
+}
+
+// checkMergeAndAdapter checks that m (with LoRA, B random) embeds n rows
+// unlike its base (New of m's config with seed), like its merged
+// checkpoint (Save, Load), and exactly like the base with its saved adapter
+// (SaveAdapter, LoadAdapter). It returns the directory holding merged/ and
+// adapter/.
+func checkMergeAndAdapter(t *testing.T, m *Model, seed uint64, ids []int32, pixels []float32, n int) string {
+	t.Helper()
+	be, cfg := m.Backend(), m.Config()
 	embed := func(m *Model) ([]float32, []float32) {
 		return forward(t, m, m.NewVisionPlan(n, false), m.NewTextPlan(n, false), ids, pixels, n)
 	}
 	img, txt := embed(m)
-	base, _ := New(cfg, be, 21)
-	bImg, _ := embed(base)
-	if !(maxAbsDiff(img, bImg) >= 1e-3) {
+	base, _ := New(cfg, be, seed)
+	if bImg, _ := embed(base); !(maxAbsDiff(img, bImg) >= 1e-3) {
 		t.Fatal("adapters with random B barely change the embeddings; the test would prove nothing")
 	}
 	dir := t.TempDir()
@@ -178,17 +198,7 @@ func TestLoRAMergeAndAdapter(t *testing.T) {
 	if err := m.SaveAdapter(filepath.Join(dir, "adapter"), "base"); err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := os.ReadFile(filepath.Join(dir, "adapter", "adapter_config.json"))
-	for _, want := range []string{`"peft_type": "LORA"`, `"r": 2`, `"lora_alpha": 3`, `"fc1"`} {
-		if !strings.Contains(string(raw), want) {
-			t.Errorf("adapter_config.json lacks %s:\n%s", want, raw)
-		}
-	}
-	lt := m.LoRATensors()
-	if _, ok := lt["base_model.model.text_model.encoder.layers.0.mlp.fc2.lora_B.weight"]; !ok || len(lt) != 2*(2*2*6+2) {
-		t.Errorf("%d adapter tensors", len(lt))
-	}
-	re, _ := New(cfg, be, 21)
+	re, _ := New(cfg, be, seed)
 	if err := re.LoadAdapter(filepath.Join(dir, "adapter")); err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +206,10 @@ func TestLoRAMergeAndAdapter(t *testing.T) {
 	if maxAbsDiff(rImg, img) != 0 || maxAbsDiff(rTxt, txt) != 0 {
 		t.Error("reloaded adapter embeds differently")
 	}
+	if err := re.ApplyLoRA(LoRAConfig{R: 1, Alpha: 1}); err == nil {
+		t.Error("second ApplyLoRA accepted")
+	}
+	return dir
 }
 
 // TestDropoutReplay: an inference plan and a training plan with the same
