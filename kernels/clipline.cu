@@ -55,11 +55,35 @@ extern "C" {
 // the host checks) each thread moves float4s: fewer, wider memory
 // transactions for these bandwidth-bound kernels; the launch then covers n/4.
 
-__device__ __forceinline__ float qgelu(float x) {
+// The MLP activations, numbered as backend.Activation: 0 quick_gelu
+// x·σ(1.702x), 1 gelu x·Φ(x) (exact, erfc), 2 gelu_pytorch_tanh
+// 0.5x·(1 + tanh(√(2/π)(x + 0.044715x³))), each as PyTorch writes it.
+#define ACT_QUICK_GELU 0
+#define ACT_GELU 1
+#define ACT_GELU_TANH 2
+
+__device__ __forceinline__ float act_f(int act, float x) {
+    if (act == ACT_GELU) return 0.5f * x * erfcf(-0.70710678118654752f * x);
+    if (act == ACT_GELU_TANH) {
+        float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+        return 0.5f * x * (1.0f + tanhf(u));
+    }
     return x / (1.0f + expf(-1.702f * x));
 }
 
-__device__ __forceinline__ float qgelu_grad(float x) {
+__device__ __forceinline__ float act_grad(int act, float x) {
+    if (act == ACT_GELU) {
+        // Φ(x) + x·φ(x); beyond |x| = 13.5 φ underflows and x·φ is 0.
+        float pdf = fabsf(x) < 13.5f ? 0.39894228040143268f * expf(-0.5f * x * x) : 0.0f;
+        return 0.5f * erfcf(-0.70710678118654752f * x) + x * pdf;
+    }
+    if (act == ACT_GELU_TANH) {
+        // Clamped where the derivative is 0 or 1 in float32, so x³ stays finite.
+        x = fminf(fmaxf(x, -10.0f), 10.0f);
+        float t = tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x));
+        float du = 0.79788456080286536f * (1.0f + 3.0f * 0.044715f * x * x);
+        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+    }
     float s = 1.0f / (1.0f + expf(-1.702f * x));
     return s + 1.702f * x * s * (1.0f - s);
 }
@@ -108,7 +132,6 @@ __global__ void mul_f32(float* out, const float* a, const float* b, int n, int v
     GRID_LOOP(i, n) out[i] = a[i] * b[i];
 }
 
-// out = x * sigmoid(1.702 x).
 // store4 writes float4 number i of out and, when out16 is not null, its
 // bf16 copy: kernels taking out16 write a bf16 copy of their output
 // alongside, for the matrix product that reads it next.
@@ -122,14 +145,14 @@ __device__ __forceinline__ void store4(float* out, unsigned short* out16, unsign
     }
 }
 
-// in16 (may be null): the input rounded to bf16, kept for a backward that
-// reads it instead of the fp32 input (QuickGELUPacked).
-__global__ void quick_gelu_fwd(float* out, const float* in, int n, int vec, unsigned short* out16,
-                               unsigned short* in16) {
+// out = act(x). in16 (may be null): the input rounded to bf16, kept for a
+// backward that reads it instead of the fp32 input (ActivatePacked).
+__global__ void act_fwd(float* out, const float* in, int n, int vec, unsigned short* out16,
+                        unsigned short* in16, int act) {
     if (vec) {
         GRID_LOOP(i, n / 4) {
             float4 x = ((const float4*)in)[i];
-            store4(out, out16, i, make_float4(qgelu(x.x), qgelu(x.y), qgelu(x.z), qgelu(x.w)));
+            store4(out, out16, i, make_float4(act_f(act, x.x), act_f(act, x.y), act_f(act, x.z), act_f(act, x.w)));
             if (in16) {
                 in16[4 * i] = to_bf16(x.x);
                 in16[4 * i + 1] = to_bf16(x.y);
@@ -140,22 +163,22 @@ __global__ void quick_gelu_fwd(float* out, const float* in, int n, int vec, unsi
         return;
     }
     GRID_LOOP(i, n) {
-        float y = qgelu(in[i]);
+        float y = act_f(act, in[i]);
         out[i] = y;
         if (out16) out16[i] = to_bf16(y);
         if (in16) in16[i] = to_bf16(in[i]);
     }
 }
 
-// dIn += dOut * (s + 1.702 x s (1 - s)), s = sigmoid(1.702 x); with acc == 0
-// dIn = ... (backward kernels take acc: 1 accumulates into their input
-// gradients, 0 overwrites them, never reading what was there).
-// in16 (may be null): the packed bf16 inputs to read instead of in.
-__global__ void quick_gelu_bwd(float* dIn, const float* dOut, const float* in, int n, int vec, int acc,
-                               unsigned short* out16, const unsigned short* in16) {
+// dIn += dOut * act'(x); with acc == 0 dIn = ... (backward kernels take
+// acc: 1 accumulates into their input gradients, 0 overwrites them, never
+// reading what was there). in16 (may be null): the packed bf16 inputs to
+// read instead of in.
+__global__ void act_bwd(float* dIn, const float* dOut, const float* in, int n, int vec, int acc,
+                        unsigned short* out16, const unsigned short* in16, int act) {
     if (in16) {
         GRID_LOOP(i, n) {
-            float y = (acc ? dIn[i] : 0.0f) + dOut[i] * qgelu_grad(__uint_as_float((unsigned)in16[i] << 16));
+            float y = (acc ? dIn[i] : 0.0f) + dOut[i] * act_grad(act, __uint_as_float((unsigned)in16[i] << 16));
             dIn[i] = y;
             if (out16) out16[i] = to_bf16(y);
         }
@@ -165,13 +188,13 @@ __global__ void quick_gelu_bwd(float* dIn, const float* dOut, const float* in, i
         GRID_LOOP(i, n / 4) {
             float4 x = ((const float4*)in)[i], g = ((const float4*)dOut)[i];
             float4 d = acc ? ((float4*)dIn)[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            store4(dIn, out16, i, make_float4(d.x + g.x * qgelu_grad(x.x), d.y + g.y * qgelu_grad(x.y),
-                                              d.z + g.z * qgelu_grad(x.z), d.w + g.w * qgelu_grad(x.w)));
+            store4(dIn, out16, i, make_float4(d.x + g.x * act_grad(act, x.x), d.y + g.y * act_grad(act, x.y),
+                                              d.z + g.z * act_grad(act, x.z), d.w + g.w * act_grad(act, x.w)));
         }
         return;
     }
     GRID_LOOP(i, n) {
-        float y = (acc ? dIn[i] : 0.0f) + dOut[i] * qgelu_grad(in[i]);
+        float y = (acc ? dIn[i] : 0.0f) + dOut[i] * act_grad(act, in[i]);
         dIn[i] = y;
         if (out16) out16[i] = to_bf16(y);
     }

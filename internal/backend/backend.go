@@ -104,18 +104,18 @@ type Backend interface {
 	// AttentionBackward accumulates (or, with SetGrad, sets) dQ, dK, dV.
 	AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out Buf, B, T, C, NH int, causal bool, mode GradWrite)
 
-	// QuickGELU: out = x * sigmoid(1.702 x), elementwise over n values.
-	QuickGELU(out, in Buf, n int)
-	// QuickGELUBackward accumulates dIn += dOut * d/dx quick_gelu(in) (or
-	// sets it, with SetGrad).
-	QuickGELUBackward(dIn, dOut, in Buf, n int, mode GradWrite)
-	// QuickGELUPacked is QuickGELU that also keeps its input rounded to bf16
+	// Activate: out = act(x), elementwise over n values.
+	Activate(act Activation, out, in Buf, n int)
+	// ActivateBackward accumulates dIn += dOut * act'(in) (or sets it, with
+	// SetGrad).
+	ActivateBackward(act Activation, dIn, dOut, in Buf, n int, mode GradWrite)
+	// ActivatePacked is Activate that also keeps its input rounded to bf16
 	// (nearest even) in packed: n 16-bit values in the first ceil(n/2)
 	// float32 slots, value i in bytes 2i..2i+1 (little endian). A backward
 	// from it holds half the memory of the fp32 input.
-	QuickGELUPacked(out, in, packed Buf, n int)
-	// QuickGELUBackwardPacked is QuickGELUBackward at the packed inputs.
-	QuickGELUBackwardPacked(dIn, dOut, packed Buf, n int, mode GradWrite)
+	ActivatePacked(act Activation, out, in, packed Buf, n int)
+	// ActivateBackwardPacked is ActivateBackward at the packed inputs.
+	ActivateBackwardPacked(act Activation, dIn, dOut, packed Buf, n int, mode GradWrite)
 
 	// Add: out = a + b over n values (out may alias a or b).
 	Add(out, a, b Buf, n int)
@@ -218,7 +218,7 @@ func FreeHostBytes(be Backend, b []byte) {
 
 // BF16Activations is an optional capability: a backend that computes in
 // bf16 says so, and the model then keeps some saved activations as packed
-// bf16 values (QuickGELUPacked), as its products round them anyway.
+// bf16 values (ActivatePacked), as its products round them anyway.
 type BF16Activations interface {
 	BF16Activations() bool
 }

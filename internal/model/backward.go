@@ -113,9 +113,9 @@ func (p *plan) backBlocks(needBelow bool) {
 		p.linBack(b.fc2, dg, dres, in, M, a.hs[b.fc2], backend.SetGrad)
 		dh1 := p.work(wDH1, M*I)
 		if h1 != nil {
-			be.QuickGELUBackward(dh1, dg, h1, M*I, backend.SetGrad)
+			be.ActivateBackward(tw.act, dh1, dg, h1, M*I, backend.SetGrad)
 		} else {
-			be.QuickGELUBackwardPacked(dh1, dg, a.h1p, M*I, backend.SetGrad)
+			be.ActivateBackwardPacked(tw.act, dh1, dg, a.h1p, M*I, backend.SetGrad)
 		}
 		if ln2 == nil && needsInput(b.fc1) {
 			ln2 = p.layerNorm2(b, a, M)

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/clipline/clipline/internal/atomicfile"
+	"github.com/clipline/clipline/internal/backend"
 )
 
 // TextConfig is the text tower part of a Hugging Face CLIP config.json
@@ -19,7 +20,7 @@ type TextConfig struct {
 	NumHiddenLayers       int     // num_hidden_layers (default 12)
 	MaxPositionEmbeddings int     // max_position_embeddings (default 77): the context length
 	VocabSize             int     // vocab_size (default 49408)
-	HiddenAct             string  // hidden_act (default quick_gelu; the only one supported)
+	HiddenAct             string  // hidden_act (default quick_gelu; also gelu, gelu_pytorch_tanh, gelu_new)
 	LayerNormEps          float64 // layer_norm_eps (default 1e-5)
 	// ProjectionSize is SigLIP's projection_size, the text head's output
 	// width (default hidden_size); 0 for CLIP, whose width is ProjectionDim.
@@ -40,7 +41,7 @@ type VisionConfig struct {
 	ImageSize         int     // image_size (default 224)
 	PatchSize         int     // patch_size (default 32)
 	NumChannels       int     // num_channels (default 3; the only one supported)
-	HiddenAct         string  // hidden_act (default quick_gelu; the only one supported)
+	HiddenAct         string  // hidden_act (default quick_gelu; also gelu, gelu_pytorch_tanh, gelu_new)
 	LayerNormEps      float64 // layer_norm_eps (default 1e-5)
 
 	extra map[string]json.RawMessage
@@ -183,10 +184,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: vision_config.num_channels = %d, only 3 (RGB) is supported", c.Vision.NumChannels)
 	}
 	for _, a := range []struct{ tower, act string }{{"text_config", c.Text.HiddenAct}, {"vision_config", c.Vision.HiddenAct}} {
-		if a.act != "quick_gelu" {
-			// The backend interface has QuickGELU only; "gelu" (LAION
-			// checkpoints) needs an erf-based GELU op there first.
-			return fmt.Errorf("config: %s.hidden_act = %q is not supported (only \"quick_gelu\", as in OpenAI CLIP)", a.tower, a.act)
+		if _, err := backend.ParseActivation(a.act); err != nil {
+			return fmt.Errorf("config: %s.hidden_act: %w", a.tower, err)
 		}
 	}
 	if err := c.validateSigLIP(); err != nil {

@@ -48,7 +48,7 @@
 // batch larger than the plans runs as GradCache chunks.
 //
 // A training plan keeps, per layer, what the backward cannot cheaply
-// recompute; layer-norm and QuickGELU outputs are recomputed there, and with
+// recompute; layer-norm and activation outputs are recomputed there, and with
 // RecomputeMLP(true) the MLP's hidden activations too. Working buffers
 // (branch outputs, gradients flowing down) are shared by all of a model's
 // plans, so run one plan at a time.

@@ -62,14 +62,14 @@ func (p *plan) layerNorm2(b *block, a *layerActs, M int) backend.Buf {
 	return ln
 }
 
-// gelu writes QuickGELU of h1 into the workspace, keeping h1 as packed
-// bf16 in packed when that is not nil.
+// gelu writes the tower's activation of h1 into the workspace, keeping h1
+// as packed bf16 in packed when that is not nil.
 func (p *plan) gelu(h1, packed backend.Buf, M int) backend.Buf {
 	g, n := p.work(wGELU, M*p.tw.I), M*p.tw.I
 	if packed != nil {
-		p.m.be.QuickGELUPacked(g, h1, packed, n)
+		p.m.be.ActivatePacked(p.tw.act, g, h1, packed, n)
 	} else {
-		p.m.be.QuickGELU(g, h1, n)
+		p.m.be.Activate(p.tw.act, g, h1, n)
 	}
 	return g
 }

@@ -68,6 +68,7 @@ func (b *block) linears() [6]*linear { return [6]*linear{b.q, b.k, b.v, b.o, b.f
 type tower struct {
 	C, I, NH, L int
 	eps         float32
+	act         backend.Activation // the MLP's (hidden_act)
 	blocks      []*block
 	lnW, lnB    *Param  // final_layer_norm (text) / post_layernorm (vision)
 	proj        *linear // text_projection / visual_projection
@@ -147,8 +148,8 @@ func (m *Model) newLinear(path string, in, out int, bias bool) *linear {
 	return l
 }
 
-func (m *Model) newTower(prefix string, C, I, NH, L int, eps float64) tower {
-	t := tower{C: C, I: I, NH: NH, L: L, eps: float32(eps)}
+func (m *Model) newTower(prefix string, C, I, NH, L int, eps float64, act backend.Activation) tower {
+	t := tower{C: C, I: I, NH: NH, L: L, eps: float32(eps), act: act}
 	for i := range L {
 		p := fmt.Sprintf("%s.encoder.layers.%d.", prefix, i)
 		b := &block{}
@@ -178,10 +179,18 @@ func build(cfg Config, be backend.Backend) (*Model, error) {
 		return m, nil
 	}
 	tc, vc, D := cfg.Text, cfg.Vision, cfg.ProjectionDim
+	textAct, err := backend.ParseActivation(tc.HiddenAct)
+	if err != nil {
+		return nil, fmt.Errorf("config: text_config.hidden_act: %w", err)
+	}
+	visionAct, err := backend.ParseActivation(vc.HiddenAct)
+	if err != nil {
+		return nil, fmt.Errorf("config: vision_config.hidden_act: %w", err)
+	}
 
 	m.tokEmb = m.newParam("text_model.embeddings.token_embedding.weight", true, tc.VocabSize, tc.HiddenSize)
 	m.txtPos = m.newParam("text_model.embeddings.position_embedding.weight", true, tc.MaxPositionEmbeddings, tc.HiddenSize)
-	m.text = m.newTower("text_model", tc.HiddenSize, tc.IntermediateSize, tc.NumAttentionHeads, tc.NumHiddenLayers, tc.LayerNormEps)
+	m.text = m.newTower("text_model", tc.HiddenSize, tc.IntermediateSize, tc.NumAttentionHeads, tc.NumHiddenLayers, tc.LayerNormEps, textAct)
 	m.text.lnW = m.newParam("text_model.final_layer_norm.weight", false, tc.HiddenSize)
 	m.text.lnB = m.newParam("text_model.final_layer_norm.bias", false, tc.HiddenSize)
 
@@ -191,7 +200,7 @@ func build(cfg Config, be backend.Backend) (*Model, error) {
 	m.visPos = m.newParam("vision_model.embeddings.position_embedding.weight", true, vc.SeqLen(), vc.HiddenSize)
 	m.preLNW = m.newParam("vision_model.pre_layrnorm.weight", false, vc.HiddenSize)
 	m.preLNB = m.newParam("vision_model.pre_layrnorm.bias", false, vc.HiddenSize)
-	m.vision = m.newTower("vision_model", vc.HiddenSize, vc.IntermediateSize, vc.NumAttentionHeads, vc.NumHiddenLayers, vc.LayerNormEps)
+	m.vision = m.newTower("vision_model", vc.HiddenSize, vc.IntermediateSize, vc.NumAttentionHeads, vc.NumHiddenLayers, vc.LayerNormEps, visionAct)
 	m.vision.lnW = m.newParam("vision_model.post_layernorm.weight", false, vc.HiddenSize)
 	m.vision.lnB = m.newParam("vision_model.post_layernorm.bias", false, vc.HiddenSize)
 

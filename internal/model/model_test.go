@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/loss"
@@ -26,6 +27,12 @@ func microConfig() Config {
 	c.Vision = VisionConfig{HiddenSize: 16, IntermediateSize: 32, NumAttentionHeads: 2, NumHiddenLayers: 2,
 		ImageSize: 8, PatchSize: 4, NumChannels: 3, HiddenAct: "quick_gelu", LayerNormEps: 1e-5}
 	c.ProjectionDim = 8
+	return c
+}
+
+// withAct sets both towers' hidden_act.
+func withAct(c Config, act string) Config {
+	c.Text.HiddenAct, c.Vision.HiddenAct = act, act
 	return c
 }
 
@@ -94,8 +101,33 @@ func TestConfig(t *testing.T) {
 	if err != nil || old.Text.HiddenSize != 128 || old.Text.NumAttentionHeads != 4 || old.Vision.PatchSize != 16 || old.Vision.HiddenSize != 768 {
 		t.Errorf("*_config_dict not applied: %+v %v", old, err)
 	}
+	// LAION's gelu, SigLIP's gelu_pytorch_tanh and its alias gelu_new are
+	// read into the towers' activations; anything else is refused naming
+	// the key and what is allowed.
+	for act, want := range map[string]backend.Activation{"quick_gelu": backend.QuickGELU, "gelu": backend.GELU,
+		"gelu_pytorch_tanh": backend.GELUTanh, "gelu_new": backend.GELUTanh} {
+		cfg, err := ParseConfig([]byte(`{"vision_config": {"hidden_act": "` + act + `"}, "text_config": {"hidden_act": "` + act + `"}}`))
+		if err != nil {
+			t.Errorf("hidden_act %q: %v", act, err)
+			continue
+		}
+		m, err := New(withAct(microConfig(), cfg.Vision.HiddenAct), cpu.New(), 1)
+		if err != nil {
+			t.Errorf("hidden_act %q: %v", act, err)
+			continue
+		}
+		if m.text.act != want || m.vision.act != want {
+			t.Errorf("hidden_act %q: towers use %v and %v, want %v", act, m.text.act, m.vision.act, want)
+		}
+	}
+	_, err = ParseConfig([]byte(`{"vision_config": {"hidden_act": "relu"}}`))
+	if err == nil || !strings.Contains(err.Error(), "vision_config.hidden_act") || !strings.Contains(err.Error(), `"relu"`) ||
+		!strings.Contains(err.Error(), `"gelu_pytorch_tanh"`) {
+		t.Errorf("hidden_act relu: error %v, want one naming the key, the value and the supported ones", err)
+	}
 	for _, bad := range []string{
-		`{"vision_config": {"hidden_act": "gelu"}}`,
+		`{"vision_config": {"hidden_act": "relu"}}`,
+		`{"text_config": {"hidden_act": "silu"}}`,
 		`{"text_config": {"hidden_size": 65}}`,
 		`{"vision_config": {"image_size": 225}}`,
 		`{"projection_dim": "x"}`,
@@ -337,18 +369,23 @@ func fdCheck(t *testing.T, m *Model, params []*Param, lossFn func() float64, per
 
 // TestFiniteDifferenceFull checks the whole model's backward (both towers,
 // every tensor, logit_scale included) against finite differences of the
-// loss, with the positive mask and Matryoshka prefixes on.
+// loss, with the positive mask and Matryoshka prefixes on, for each
+// activation.
 func TestFiniteDifferenceFull(t *testing.T) {
-	be := cpu.New()
-	cfg := microConfig()
-	m, _ := New(cfg, be, 5)
-	n := 4
-	ids, pixels := randomBatch(cfg, n, 9)
-	vp, tp := m.NewVisionPlan(n, true), m.NewTextPlan(n, true)
-	o := loss.Options{ImageIDs: []int64{1, 2, 1, 3}, Dims: []int{8, 4}}
-	m.ZeroGrads()
-	step(t, m, vp, tp, ids, pixels, n, o)
-	fdCheck(t, m, m.Params(), func() float64 { return lossOf(t, m, vp, tp, ids, pixels, n, o) }, 3, 1)
+	for _, act := range []string{"quick_gelu", "gelu", "gelu_pytorch_tanh"} {
+		t.Run(act, func(t *testing.T) {
+			be := cpu.New()
+			cfg := withAct(microConfig(), act)
+			m, _ := New(cfg, be, 5)
+			n := 4
+			ids, pixels := randomBatch(cfg, n, 9)
+			vp, tp := m.NewVisionPlan(n, true), m.NewTextPlan(n, true)
+			o := loss.Options{ImageIDs: []int64{1, 2, 1, 3}, Dims: []int{8, 4}}
+			m.ZeroGrads()
+			step(t, m, vp, tp, ids, pixels, n, o)
+			fdCheck(t, m, m.Params(), func() float64 { return lossOf(t, m, vp, tp, ids, pixels, n, o) }, 3, 1)
+		})
+	}
 }
 
 // TestGradAccumulates: two backward passes without ZeroGrads double the

@@ -8,7 +8,7 @@ import (
 
 // layerActs are one transformer block's saved activations: what its
 // backward pass needs and cannot cheaply recompute. The layer norms' and
-// QuickGELU's outputs are recomputed in the workspace from the saved
+// The activation's outputs are recomputed in the workspace from the saved
 // inputs and statistics (an elementwise pass each) instead of being kept
 // for every layer, which saves 6 of 16 [M, C]-sized buffers per layer.
 type layerActs struct {
@@ -16,7 +16,7 @@ type layerActs struct {
 	q, k, v, att, scr backend.Buf
 	x2                backend.Buf // residual after attention (training only; aliases x in inference)
 	mean2, rstd2      backend.Buf
-	h1                backend.Buf             // fc1's output, QuickGELU's input (nil: recomputed or packed)
+	h1                backend.Buf             // fc1's output, the activation's input (nil: recomputed or packed)
 	h1p               backend.Buf             // h1 as packed bf16 (bf16 backends), or nil
 	hs                map[*linear]backend.Buf // LoRA hidden (scaled) per adapted linear
 }

@@ -8,7 +8,7 @@ type workID int
 const (
 	wBranch workID = iota // a branch's output before its residual add [M, C]
 	wLN                   // a layer norm's output, or its recomputation [M, C]
-	wGELU                 // QuickGELU's output, or its recomputation [M, I]
+	wGELU                 // the activation's output, or its recomputation [M, I]
 	wLoraX                // an adapter's dropped-out input [M, in]
 	wLoraDX               // the gradient of that input [M, in]
 	wLoraDh               // an adapter's hidden gradient [M, r]
@@ -40,7 +40,7 @@ const (
 // tower). Both towers' plans use the same buffers, sized for the largest,
 // since the towers run one after the other; this is why plans of one model
 // must not run concurrently. What a backward pass needs from the forward is
-// kept in the plan, and what is cheap to recompute (layer norms, QuickGELU)
+// kept in the plan, and what is cheap to recompute (layer norms, the activation)
 // is recomputed here instead of being kept for every layer.
 type workspace struct {
 	bufs [nWork]backend.Buf

@@ -51,7 +51,9 @@ func Run(t *testing.T, be backend.Backend, tol Tolerances) {
 	t.Run("Elementwise", func(t *testing.T) { testElementwise(t, be, tol) })
 	t.Run("Dropout", func(t *testing.T) { testDropout(t, be, tol) })
 	t.Run("LinearAdd", func(t *testing.T) { testLinearAdd(t, be, tol) })
-	t.Run("QuickGELUPacked", func(t *testing.T) { testQuickGELUPacked(t, be, tol) })
+	for _, act := range activations {
+		t.Run("ActivatePacked/"+act.String(), func(t *testing.T) { testActivatePacked(t, be, tol, act) })
+	}
 	t.Run("PatchifyImages", func(t *testing.T) { testPatchifyImages(t, be) })
 	t.Run("SumSquares", func(t *testing.T) { testSumSquares(t, be, tol) })
 	t.Run("AdamW", func(t *testing.T) { testAdamW(t, be, tol) })

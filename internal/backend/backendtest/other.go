@@ -209,33 +209,33 @@ func testDropout(t *testing.T, be backend.Backend, tol Tolerances) {
 	h.checkGuards()
 }
 
-// testQuickGELUPacked: the packed forward equals QuickGELU, and the
+// testActivatePacked: the packed forward equals Activate, and the
 // backward from the packed inputs equals the reference derivative at the
 // inputs rounded to bf16 (nearest even), added or set.
-func testQuickGELUPacked(t *testing.T, be backend.Backend, tol Tolerances) {
-	rng := caseRNG("QuickGELUPacked")
+func testActivatePacked(t *testing.T, be backend.Backend, tol Tolerances, act backend.Activation) {
+	rng := caseRNG("ActivatePacked/" + act.String())
 	for _, n := range []int{1, 1001, 70001} {
 		h := newHarness(t, be)
 		x := randVals(rng, n, -6, 6)
 		xb := h.put64("in", x)
 		want, got := h.nan("out", n), h.nan("out", n)
 		packed := h.nan("packed", backend.PackedLen(n))
-		be.QuickGELU(want, xb, n)
-		be.QuickGELUPacked(got, xb, packed, n)
-		compare(t, describe("QuickGELUPacked n=%d", n), h.get(got), h.get64(want), tol)
+		be.Activate(act, want, xb, n)
+		be.ActivatePacked(act, got, xb, packed, n)
+		compare(t, describe("%v ActivatePacked n=%d", act, n), h.get(got), h.get64(want), tol)
 		rounded := make([]float64, n)
 		for i, v := range x {
 			rounded[i] = float64(refBF16(float32(v)))
 		}
 		dOut := randVals(rng, n, -1, 1)
-		ref := refQuickGELUBackward(dOut, rounded)
+		ref := refActivateBackward(act, dOut, rounded)
 		acc := randVals(rng, n, -1, 1)
 		dIn := h.put64("dIn", acc)
-		be.QuickGELUBackwardPacked(dIn, h.put64("dOut", dOut), packed, n, backend.AddGrad)
-		compare(t, describe("QuickGELUBackwardPacked n=%d", n), h.get(dIn), add64(acc, ref), tol)
+		be.ActivateBackwardPacked(act, dIn, h.put64("dOut", dOut), packed, n, backend.AddGrad)
+		compare(t, describe("%v ActivateBackwardPacked n=%d", act, n), h.get(dIn), add64(acc, ref), tol)
 		dSet := h.nan("dIn", n)
-		be.QuickGELUBackwardPacked(dSet, h.put64("dOut", dOut), packed, n, backend.SetGrad)
-		compare(t, describe("QuickGELUBackwardPacked SetGrad n=%d", n), h.get(dSet), ref, tol)
+		be.ActivateBackwardPacked(act, dSet, h.put64("dOut", dOut), packed, n, backend.SetGrad)
+		compare(t, describe("%v ActivateBackwardPacked SetGrad n=%d", act, n), h.get(dSet), ref, tol)
 		h.checkGuards()
 	}
 }

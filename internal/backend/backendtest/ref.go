@@ -1,6 +1,10 @@
 package backendtest
 
-import "math"
+import (
+	"math"
+
+	"github.com/clipline/clipline/internal/backend"
+)
 
 // Naive float64 reference implementations: direct transcriptions of the
 // formulas, loop by loop, with no blocking or reuse of intermediate results,
@@ -213,22 +217,52 @@ func refAttentionBackward(dOut, q, k, v []float64, B, T, C, NH int, causal bool)
 	return dQ, dK, dV
 }
 
-func refQuickGELU(x []float64) []float64 {
+// activations lists every backend.Activation, for the suites' loops.
+var activations = []backend.Activation{backend.QuickGELU, backend.GELU, backend.GELUTanh}
+
+// refActivate and refActivateBackward follow the definitions in float64:
+// quick_gelu x·σ(1.702x); gelu x·Φ(x) = 0.5x·erfc(-x/√2); gelu_pytorch_tanh
+// 0.5x·(1 + tanh(u)), u = √(2/π)(x + 0.044715x³), as PyTorch writes them.
+func refActivate(act backend.Activation, x []float64) []float64 {
 	out := make([]float64, len(x))
 	for i, v := range x {
-		out[i] = v / (1 + math.Exp(-1.702*v))
+		switch act {
+		case backend.QuickGELU:
+			out[i] = v / (1 + math.Exp(-1.702*v))
+		case backend.GELU:
+			out[i] = 0.5 * v * math.Erfc(-v/math.Sqrt2)
+		case backend.GELUTanh:
+			out[i] = 0.5 * v * (1 + math.Tanh(tanhArg(v)))
+		default:
+			panic("no reference for " + act.String())
+		}
 	}
 	return out
 }
 
-func refQuickGELUBackward(dOut, x []float64) []float64 {
+func refActivateBackward(act backend.Activation, dOut, x []float64) []float64 {
 	d := make([]float64, len(x))
 	for i, v := range x {
-		s := 1 / (1 + math.Exp(-1.702*v))
-		d[i] = dOut[i] * (s + 1.702*v*s*(1-s))
+		var g float64
+		switch act {
+		case backend.QuickGELU:
+			s := 1 / (1 + math.Exp(-1.702*v))
+			g = s + 1.702*v*s*(1-s)
+		case backend.GELU:
+			g = 0.5*math.Erfc(-v/math.Sqrt2) + v*math.Exp(-v*v/2)/math.Sqrt(2*math.Pi)
+		case backend.GELUTanh:
+			th := math.Tanh(tanhArg(v))
+			du := math.Sqrt(2/math.Pi) * (1 + 3*0.044715*v*v)
+			g = 0.5*(1+th) + 0.5*v*(1-th*th)*du
+		default:
+			panic("no reference for " + act.String())
+		}
+		d[i] = dOut[i] * g
 	}
 	return d
 }
+
+func tanhArg(x float64) float64 { return math.Sqrt(2/math.Pi) * (x + 0.044715*x*x*x) }
 
 func refEmbed(ids []int32, tok, pos []float64, B, T, C int) []float64 {
 	out := make([]float64, B*T*C)

@@ -140,12 +140,14 @@ func BenchmarkElementwise(b *testing.B) {
 	b.Run("LayerNormBackward", func(b *testing.B) {
 		loop(b, 0, func() { be.LayerNormBackward(dx, dw, db, out, x, w, mean, rstd, rows, C) })
 	})
-	b.Run("QuickGELU", func(b *testing.B) {
-		loop(b, 0, func() { be.QuickGELU(hOut, h, rows*H) })
-	})
-	b.Run("QuickGELUBackward", func(b *testing.B) {
-		loop(b, 0, func() { be.QuickGELUBackward(dh, hOut, h, rows*H, backend.AddGrad) })
-	})
+	for _, act := range []backend.Activation{backend.QuickGELU, backend.GELU, backend.GELUTanh} {
+		b.Run(act.String(), func(b *testing.B) {
+			loop(b, 0, func() { be.Activate(act, hOut, h, rows*H) })
+		})
+		b.Run(act.String()+"Backward", func(b *testing.B) {
+			loop(b, 0, func() { be.ActivateBackward(act, dh, hOut, h, rows*H, backend.AddGrad) })
+		})
+	}
 	b.Run("Dropout", func(b *testing.B) {
 		loop(b, 0, func() { be.Dropout(hOut, h, 0.1, 42, rows*H) })
 	})

@@ -147,38 +147,51 @@ func (be *Backend) LayerNormBackward(dIn, dW, dB, dOut, in, w, mean, rstd backen
 	}
 }
 
-// QuickGELU computes out = x·sigmoid(1.702x).
-func (be *Backend) QuickGELU(out, in backend.Buf, n int) {
-	o := need("QuickGELU", "out", out, n)
-	x := need("QuickGELU", "in", in, n)
+// numActivations is the number of backend.Activation values.
+const numActivations = int(backend.GELUTanh) + 1
+
+// activation checks act and returns its index into the vecOps tables.
+func activation(op string, act backend.Activation) int {
+	if act < 0 || int(act) >= numActivations {
+		panic(fmt.Sprintf("cpu.%s: unknown activation %v", op, act))
+	}
+	return int(act)
+}
+
+// Activate computes out = act(x).
+func (be *Backend) Activate(act backend.Activation, out, in backend.Buf, n int) {
+	f := be.ops.activate[activation("Activate", act)]
+	o := need("Activate", "out", out, n)
+	x := need("Activate", "in", in, n)
 	parallel.For(be.workers, n, grainElems/4, func(_, lo, hi int) {
-		be.ops.quickGELU(o[lo:hi], x[lo:hi])
+		f(o[lo:hi], x[lo:hi])
 	})
 }
 
-// QuickGELUBackward accumulates dIn += dOut·(s + 1.702·x·s·(1-s)),
-// s = sigmoid(1.702x).
-func (be *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int, mode backend.GradWrite) {
-	dI := opt("QuickGELUBackward", "dIn", dIn, n)
+// ActivateBackward accumulates dIn += dOut·act'(x) (QuickGELU's is
+// s + 1.702·x·s·(1-s), s = sigmoid(1.702x)).
+func (be *Backend) ActivateBackward(act backend.Activation, dIn, dOut, in backend.Buf, n int, mode backend.GradWrite) {
+	f := be.ops.activateBackward[activation("ActivateBackward", act)]
+	dI := opt("ActivateBackward", "dIn", dIn, n)
 	if dI == nil {
 		return
 	}
-	dO := need("QuickGELUBackward", "dOut", dOut, n)
-	x := need("QuickGELUBackward", "in", in, n)
+	dO := need("ActivateBackward", "dOut", dOut, n)
+	x := need("ActivateBackward", "in", in, n)
 	parallel.For(be.workers, n, grainElems/4, func(_, lo, hi int) {
 		dI, dO, x := dI[lo:hi], dO[lo:hi], x[lo:hi]
 		if mode == backend.SetGrad {
 			clear(dI) // the chunk is about to be read and written: in cache
 		}
-		be.ops.quickGELUBackward(dI, dO, x)
+		f(dI, dO, x)
 	})
 }
 
-// QuickGELUPacked computes QuickGELU and keeps its input as packed bf16.
-func (be *Backend) QuickGELUPacked(out, in, packed backend.Buf, n int) {
-	be.QuickGELU(out, in, n)
-	x := need("QuickGELUPacked", "in", in, n)
-	p16 := packed16("QuickGELUPacked", packed, n)
+// ActivatePacked computes Activate and keeps its input as packed bf16.
+func (be *Backend) ActivatePacked(act backend.Activation, out, in, packed backend.Buf, n int) {
+	be.Activate(act, out, in, n)
+	x := need("ActivatePacked", "in", in, n)
+	p16 := packed16("ActivatePacked", packed, n)
 	parallel.For(be.workers, n, grainElems, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			p16[i] = ToBF16(x[i])
@@ -186,19 +199,20 @@ func (be *Backend) QuickGELUPacked(out, in, packed backend.Buf, n int) {
 	})
 }
 
-// unpackChunk is how many packed inputs QuickGELUBackwardPacked unpacks at
+// unpackChunk is how many packed inputs ActivateBackwardPacked unpacks at
 // a time (on the worker's stack).
 const unpackChunk = 1024
 
-// QuickGELUBackwardPacked is QuickGELUBackward at packed bf16 inputs,
+// ActivateBackwardPacked is ActivateBackward at packed bf16 inputs,
 // unpacked a chunk at a time into the vectorised kernel's input.
-func (be *Backend) QuickGELUBackwardPacked(dIn, dOut, packed backend.Buf, n int, mode backend.GradWrite) {
-	dI := opt("QuickGELUBackwardPacked", "dIn", dIn, n)
+func (be *Backend) ActivateBackwardPacked(act backend.Activation, dIn, dOut, packed backend.Buf, n int, mode backend.GradWrite) {
+	f := be.ops.activateBackward[activation("ActivateBackwardPacked", act)]
+	dI := opt("ActivateBackwardPacked", "dIn", dIn, n)
 	if dI == nil {
 		return
 	}
-	dO := need("QuickGELUBackwardPacked", "dOut", dOut, n)
-	p16 := packed16("QuickGELUBackwardPacked", packed, n)
+	dO := need("ActivateBackwardPacked", "dOut", dOut, n)
+	p16 := packed16("ActivateBackwardPacked", packed, n)
 	parallel.For(be.workers, n, grainElems/4, func(_, lo, hi int) {
 		var xs [unpackChunk]float32
 		for c := lo; c < hi; c += unpackChunk {
@@ -210,7 +224,7 @@ func (be *Backend) QuickGELUBackwardPacked(dIn, dOut, packed backend.Buf, n int,
 			if mode == backend.SetGrad {
 				clear(dI)
 			}
-			be.ops.quickGELUBackward(dI, dO, x)
+			f(dI, dO, x)
 		}
 	})
 }

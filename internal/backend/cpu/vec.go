@@ -11,10 +11,12 @@ import (
 // Go table is the portable code; an assembly entry runs the longest
 // multiple-of-8 prefix and leaves the tail to the same Go arithmetic.
 type vecOps struct {
-	exp               func(dst, src []float32)      // dst = expf(src); dst may be src
-	quickGELU         func(out, in []float32)       // out = x·sigmoid(1.702x)
-	quickGELUBackward func(dIn, dOut, in []float32) // dIn += dOut·(s + 1.702·x·s·(1-s))
-	dropoutMask       func(mask []float32, p, keep float32, seed, start uint64)
+	exp func(dst, src []float32) // dst = expf(src); dst may be src
+	// activate[act] sets out = act(x); activateBackward[act] adds
+	// dOut·act'(x) to dIn.
+	activate         [numActivations]func(out, in []float32)
+	activateBackward [numActivations]func(dIn, dOut, in []float32)
+	dropoutMask      func(mask []float32, p, keep float32, seed, start uint64)
 	// layerNorm sets out = (x-mean)·rstd·w + b for one row and returns its
 	// statistics.
 	layerNorm func(out, x, w, b []float32, eps float32) (mean, rstd float32)
@@ -32,8 +34,8 @@ type vecOps struct {
 
 var goOps = vecOps{
 	exp:               expGo,
-	quickGELU:         quickGELUGo,
-	quickGELUBackward: quickGELUBackwardGo,
+	activate:          [numActivations]func(out, in []float32){quickGELUGo, geluGo, geluTanhGo},
+	activateBackward:  [numActivations]func(dIn, dOut, in []float32){quickGELUBackwardGo, geluBackwardGo, geluTanhBackwardGo},
 	dropoutMask:       dropoutMaskGo,
 	layerNorm:         layerNormGo,
 	layerNormBackward: layerNormBackwardGo,

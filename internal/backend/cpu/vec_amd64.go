@@ -57,8 +57,8 @@ func dropoutAVX512(mask *float32, n int, seed, start uint64, p, keep float32)
 var asmOps = func() [2]*vecOps {
 	avx2 := vecOps{
 		exp:               expAVX2Ops,
-		quickGELU:         quickGELUAVX2Ops,
-		quickGELUBackward: quickGELUBackwardAVX2Ops,
+		activate:          [numActivations]func(out, in []float32){quickGELUAVX2Ops, geluGo, geluTanhGo},
+		activateBackward:  [numActivations]func(dIn, dOut, in []float32){quickGELUBackwardAVX2Ops, geluBackwardGo, geluTanhBackwardGo},
 		dropoutMask:       dropoutMaskGo,
 		layerNorm:         layerNormAVX2,
 		layerNormBackward: layerNormBackwardAVX2,

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/simd"
 )
 
@@ -30,7 +31,7 @@ func near(got, want float32, tol float64) bool {
 // vecLengths have and lack a tail past the last multiple of 8.
 var vecLengths = []int{0, 1, 7, 8, 9, 63, 1000}
 
-// TestVecElementwise compares each assembly table's exp, QuickGELU and
+// TestVecElementwise compares each assembly table's exp, activations and
 // dropout mask with the Go table, element by element.
 func TestVecElementwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 2))
@@ -52,18 +53,22 @@ func TestVecElementwise(t *testing.T) {
 					t.Fatalf("%s: exp(%g)[%d] = %g, Go %g", name, x[i], i, e[i], want)
 				}
 			}
-			g, gGo := make([]float32, n), make([]float32, n)
-			v.quickGELU(g, x)
-			goOps.quickGELU(gGo, x)
-			dIn, dInGo := slices.Repeat([]float32{0.25}, n), slices.Repeat([]float32{0.25}, n)
-			v.quickGELUBackward(dIn, dOut, x)
-			goOps.quickGELUBackward(dInGo, dOut, x)
-			for i := range x {
-				if !near(g[i], gGo[i], 1e-6) {
-					t.Fatalf("%s: quickGELU(%g)[%d] = %g, Go %g", name, x[i], i, g[i], gGo[i])
-				}
-				if !near(dIn[i], dInGo[i], 1e-6) {
-					t.Fatalf("%s: quickGELUBackward at %g [%d] = %g, Go %g", name, x[i], i, dIn[i], dInGo[i])
+			for act := range numActivations {
+				g, gGo := make([]float32, n), make([]float32, n)
+				v.activate[act](g, x)
+				goOps.activate[act](gGo, x)
+				dIn, dInGo := slices.Repeat([]float32{0.25}, n), slices.Repeat([]float32{0.25}, n)
+				v.activateBackward[act](dIn, dOut, x)
+				goOps.activateBackward[act](dInGo, dOut, x)
+				for i := range x {
+					// 1e-6 relative, and 1e-30 absolute for tails the
+					// assembly's clamped exp leaves denormal instead of 0.
+					if !near(g[i], gGo[i], 1e-6) && math.Abs(float64(g[i]-gGo[i])) > 1e-30 {
+						t.Fatalf("%s: %v(%g)[%d] = %g, Go %g", name, backend.Activation(act), x[i], i, g[i], gGo[i])
+					}
+					if !near(dIn[i], dInGo[i], 1e-6) {
+						t.Fatalf("%s: %v backward at %g [%d] = %g, Go %g", name, backend.Activation(act), x[i], i, dIn[i], dInGo[i])
+					}
 				}
 			}
 		}
@@ -91,7 +96,7 @@ func TestVecElementwise(t *testing.T) {
 	}
 }
 
-// TestVecPositionIndependent: an element's exp and QuickGELU (forward and
+// TestVecPositionIndependent: an element's exp and activations (forward and
 // backward) are the same bits whatever its position and the slice's length,
 // tail included, so a softmax block's values do not depend on the batch's
 // longest row (which made a caption's embedding depend on its batch).
@@ -102,20 +107,22 @@ func TestVecPositionIndependent(t *testing.T) {
 	dOut := randVec(rng, N, -1, 1)
 	for _, l := range simd.Available() {
 		v := opsFor(l)
-		full, g, dIn := make([]float32, N), make([]float32, N), slices.Repeat([]float32{0.5}, N)
-		v.exp(full, x)
-		v.quickGELU(g, x)
-		v.quickGELUBackward(dIn, dOut, x)
-		for from := range 9 {
-			for n := 1; from+n <= N; n += 3 {
-				e, gg, d := make([]float32, n), make([]float32, n), slices.Repeat([]float32{0.5}, n)
-				v.exp(e, x[from:from+n])
-				v.quickGELU(gg, x[from:from+n])
-				v.quickGELUBackward(d, dOut[from:from+n], x[from:from+n])
-				for i := range n {
-					if e[i] != full[from+i] || gg[i] != g[from+i] || d[i] != dIn[from+i] {
-						t.Fatalf("%v: element %d of a %d-long slice from %d: exp %g/%g gelu %g/%g back %g/%g, differs from the same element in a %d-long slice",
-							l, i, n, from, e[i], full[from+i], gg[i], g[from+i], d[i], dIn[from+i], N)
+		for act := range numActivations {
+			full, g, dIn := make([]float32, N), make([]float32, N), slices.Repeat([]float32{0.5}, N)
+			v.exp(full, x)
+			v.activate[act](g, x)
+			v.activateBackward[act](dIn, dOut, x)
+			for from := range 9 {
+				for n := 1; from+n <= N; n += 3 {
+					e, gg, d := make([]float32, n), make([]float32, n), slices.Repeat([]float32{0.5}, n)
+					v.exp(e, x[from:from+n])
+					v.activate[act](gg, x[from:from+n])
+					v.activateBackward[act](d, dOut[from:from+n], x[from:from+n])
+					for i := range n {
+						if e[i] != full[from+i] || gg[i] != g[from+i] || d[i] != dIn[from+i] {
+							t.Fatalf("%v %v: element %d of a %d-long slice from %d: exp %g/%g act %g/%g back %g/%g, differs from the same element in a %d-long slice",
+								l, backend.Activation(act), i, n, from, e[i], full[from+i], gg[i], g[from+i], d[i], dIn[from+i], N)
+						}
 					}
 				}
 			}

@@ -68,7 +68,7 @@ type scratchBuf struct {
 
 // kernelSet holds the functions of kernels/clipline.cu.
 type kernelSet struct {
-	add, addScaled, scale, mul, qgeluF, qgeluB, addBias, dropout      kfn
+	add, addScaled, scale, mul, actF, actB, addBias, dropout          kfn
 	sumRows, lnDWDB, lnF, lnDX                                        kfn
 	attnF, attnDelta, attnDQ, attnDKDV                                kfn
 	attn64F, attn64DQ, attn64DKDV                                     kfn
@@ -81,7 +81,7 @@ type kernelSet struct {
 func (k *kernelSet) table() map[string]*kfn {
 	return map[string]*kfn{
 		"add_f32": &k.add, "add_scaled_f32": &k.addScaled, "scale_f32": &k.scale, "mul_f32": &k.mul,
-		"quick_gelu_fwd": &k.qgeluF, "quick_gelu_bwd": &k.qgeluB, "add_bias_rows": &k.addBias,
+		"act_fwd": &k.actF, "act_bwd": &k.actB, "add_bias_rows": &k.addBias,
 		"dropout_apply": &k.dropout, "sum_rows_acc": &k.sumRows, "layernorm_bwd_dwdb": &k.lnDWDB,
 		"layernorm_fwd": &k.lnF, "layernorm_bwd_dx": &k.lnDX,
 		"attn_fwd": &k.attnF, "attn_bwd_delta": &k.attnDelta, "attn_bwd_dq": &k.attnDQ, "attn_bwd_dkdv": &k.attnDKDV,

@@ -65,7 +65,7 @@ struct entry {
 #define KERNEL(k) {#k, arity(k), [](const uint64_t* s) { call(k, s); }},
 const entry kernels[] = {
     KERNEL(add_f32) KERNEL(add_scaled_f32) KERNEL(scale_f32) KERNEL(mul_f32)
-    KERNEL(quick_gelu_fwd) KERNEL(quick_gelu_bwd) KERNEL(add_bias_rows) KERNEL(dropout_apply)
+    KERNEL(act_fwd) KERNEL(act_bwd) KERNEL(add_bias_rows) KERNEL(dropout_apply)
     KERNEL(sum_rows_acc) KERNEL(layernorm_bwd_dwdb) KERNEL(layernorm_fwd) KERNEL(layernorm_bwd_dx)
     KERNEL(attn_fwd) KERNEL(attn_bwd_delta) KERNEL(attn_bwd_dq) KERNEL(attn_bwd_dkdv)
     KERNEL(attn64_fwd) KERNEL(attn64_bwd_dq) KERNEL(attn64_bwd_dkdv)

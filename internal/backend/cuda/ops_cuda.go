@@ -377,17 +377,29 @@ func (b *Backend) AttentionBackward(dQ, dK, dV, dOut, scratch, q, k, v, out back
 
 // ---- elementwise --------------------------------------------------------
 
-// QuickGELU computes out = x·sigmoid(1.702x).
-func (b *Backend) QuickGELU(out, in backend.Buf, n int) { b.quickGELU("QuickGELU", out, in, nil, n) }
-
-// QuickGELUPacked computes QuickGELU and keeps its input as packed bf16.
-func (b *Backend) QuickGELUPacked(out, in, packed backend.Buf, n int) {
-	pk := asBuf(packed)
-	need("QuickGELUPacked packed", pk, backend.PackedLen(n))
-	b.quickGELU("QuickGELUPacked", out, in, pk, n)
+// actArg is act as the activation kernels number it (kernels/clipline.cu's
+// ACT_* constants follow backend.Activation).
+func actArg(op string, act backend.Activation) int {
+	if act < backend.QuickGELU || act > backend.GELUTanh {
+		panic(fmt.Sprintf("cuda.%s: unknown activation %v", op, act))
+	}
+	return int(act)
 }
 
-func (b *Backend) quickGELU(op string, out, in backend.Buf, packed *devBuf, n int) {
+// Activate computes out = act(x).
+func (b *Backend) Activate(act backend.Activation, out, in backend.Buf, n int) {
+	b.activate("Activate", act, out, in, nil, n)
+}
+
+// ActivatePacked computes Activate and keeps its input as packed bf16.
+func (b *Backend) ActivatePacked(act backend.Activation, out, in, packed backend.Buf, n int) {
+	pk := asBuf(packed)
+	need("ActivatePacked packed", pk, backend.PackedLen(n))
+	b.activate("ActivatePacked", act, out, in, pk, n)
+}
+
+func (b *Backend) activate(op string, act backend.Activation, out, in backend.Buf, packed *devBuf, n int) {
+	a := actArg(op, act)
 	o, x := asBuf(out), asBuf(in)
 	need(op+" out", o, n)
 	need(op+" in", x, n)
@@ -396,29 +408,30 @@ func (b *Backend) quickGELU(op string, out, in backend.Buf, packed *devBuf, n in
 	op32, xp := wr(o), rd(x)
 	o16 := b.bf16Companion(o, n) // after the write is recorded, as its copy is of the new values
 	l, vec := vectorized(n, op32, xp)
-	b.a().p(op32).p(xp).i(n).i(flag(vec)).p(o16).p(wr(packed))
-	b.run(b.k.qgeluF, l)
+	b.a().p(op32).p(xp).i(n).i(flag(vec)).p(o16).p(wr(packed)).i(a)
+	b.run(b.k.actF, l)
 }
 
-// QuickGELUBackward accumulates (or with SetGrad sets) dIn = dOut·quick_gelu'(in).
-func (b *Backend) QuickGELUBackward(dIn, dOut, in backend.Buf, n int, mode backend.GradWrite) {
+// ActivateBackward accumulates (or with SetGrad sets) dIn = dOut·act'(in).
+func (b *Backend) ActivateBackward(act backend.Activation, dIn, dOut, in backend.Buf, n int, mode backend.GradWrite) {
 	x := asBuf(in)
 	if dIn != nil {
-		need("QuickGELUBackward in", x, n)
+		need("ActivateBackward in", x, n)
 	}
-	b.quickGELUBackward("QuickGELUBackward", dIn, dOut, x, nil, n, mode)
+	b.activateBackward("ActivateBackward", act, dIn, dOut, x, nil, n, mode)
 }
 
-// QuickGELUBackwardPacked is QuickGELUBackward at packed bf16 inputs.
-func (b *Backend) QuickGELUBackwardPacked(dIn, dOut, packed backend.Buf, n int, mode backend.GradWrite) {
+// ActivateBackwardPacked is ActivateBackward at packed bf16 inputs.
+func (b *Backend) ActivateBackwardPacked(act backend.Activation, dIn, dOut, packed backend.Buf, n int, mode backend.GradWrite) {
 	pk := asBuf(packed)
 	if dIn != nil {
-		need("QuickGELUBackwardPacked packed", pk, backend.PackedLen(n))
+		need("ActivateBackwardPacked packed", pk, backend.PackedLen(n))
 	}
-	b.quickGELUBackward("QuickGELUBackwardPacked", dIn, dOut, nil, pk, n, mode)
+	b.activateBackward("ActivateBackwardPacked", act, dIn, dOut, nil, pk, n, mode)
 }
 
-func (b *Backend) quickGELUBackward(op string, dIn, dOut backend.Buf, x, packed *devBuf, n int, mode backend.GradWrite) {
+func (b *Backend) activateBackward(op string, act backend.Activation, dIn, dOut backend.Buf, x, packed *devBuf, n int, mode backend.GradWrite) {
+	a := actArg(op, act)
 	di, g := asBuf(dIn), asBuf(dOut)
 	if di == nil {
 		return
@@ -432,8 +445,8 @@ func (b *Backend) quickGELUBackward(op string, dIn, dOut backend.Buf, x, packed 
 	if packed != nil {
 		l, vec = elementwise1D(n), false
 	}
-	b.a().p(dp).p(gp).p(xp).i(n).i(flag(vec)).i(flag(mode == backend.AddGrad)).p(b.bf16Companion(di, n)).p(rd(packed))
-	b.run(b.k.qgeluB, l)
+	b.a().p(dp).p(gp).p(xp).i(n).i(flag(vec)).i(flag(mode == backend.AddGrad)).p(b.bf16Companion(di, n)).p(rd(packed)).i(a)
+	b.run(b.k.actB, l)
 }
 
 // BF16Activations reports a bf16 mode (backend.BF16Activations): the model

@@ -126,14 +126,14 @@ func TestBF16ActivationReuse(t *testing.T) {
 	if c := converts(); c != 3 {
 		t.Errorf("%d conversions after the input was written, want 3", c)
 	}
-	// An activation written by QuickGELU (or a layer norm) comes with its
+	// An activation written by Activate (or a layer norm) comes with its
 	// bf16 copy: the product reads that instead of converting, and gets
 	// what it would get from converting a copy of the activation.
 	g, g2 := be.Alloc(M*K), be.Alloc(M*K)
-	be.QuickGELU(g, x, M*K)
+	be.Activate(backend.QuickGELU, g, x, M*K)
 	be.Linear(o1, g, wb, nil, M, K, N)
 	if c := converts(); c != 3 {
-		t.Errorf("%d conversions for a product of QuickGELU's output, want still 3", c)
+		t.Errorf("%d conversions for a product of Activate's output, want still 3", c)
 	}
 	be.Copy(g2, g)
 	be.Linear(o2, g2, wb, nil, M, K, N)
@@ -141,7 +141,7 @@ func TestBF16ActivationReuse(t *testing.T) {
 		t.Errorf("%d conversions for a product of a copy, want 4", c)
 	}
 	if a, b := down(be, o1), down(be, o2); !slices.Equal(a, b) {
-		t.Errorf("a product of QuickGELU's bf16 copy differs from one of a converted copy: %v vs %v", a[:4], b[:4])
+		t.Errorf("a product of Activate's bf16 copy differs from one of a converted copy: %v vs %v", a[:4], b[:4])
 	}
 }
 
