@@ -56,18 +56,17 @@ extern "C" {
 // transactions for these bandwidth-bound kernels; the launch then covers n/4.
 
 // The MLP activations, numbered as backend.Activation: 0 quick_gelu
-// x·σ(1.702x), 1 gelu x·Φ(x) (exact, erfc), 2 gelu_pytorch_tanh
-// 0.5x·(1 + tanh(√(2/π)(x + 0.044715x³))), each as PyTorch writes it.
+// x·σ(1.702x), 1 gelu x·Φ(x) (exact: Φ(x) = erfc(-x/√2)/2), 2
+// gelu_pytorch_tanh 0.5x·(1 + tanh(u)), u = √(2/π)(x + 0.044715x³),
+// computed as x·σ(2u) (the same function; 1 + tanh(u) cancels for negative
+// x), as the CPU backend does (internal/backend/cpu/gelu.go).
 #define ACT_QUICK_GELU 0
 #define ACT_GELU 1
 #define ACT_GELU_TANH 2
 
 __device__ __forceinline__ float act_f(int act, float x) {
     if (act == ACT_GELU) return 0.5f * x * erfcf(-0.70710678118654752f * x);
-    if (act == ACT_GELU_TANH) {
-        float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
-        return 0.5f * x * (1.0f + tanhf(u));
-    }
+    if (act == ACT_GELU_TANH) return x / (1.0f + expf(-x * (1.5957691216057308f + 0.0713548162726009f * x * x)));
     return x / (1.0f + expf(-1.702f * x));
 }
 
@@ -78,11 +77,14 @@ __device__ __forceinline__ float act_grad(int act, float x) {
         return 0.5f * erfcf(-0.70710678118654752f * x) + x * pdf;
     }
     if (act == ACT_GELU_TANH) {
-        // Clamped where the derivative is 0 or 1 in float32, so x³ stays finite.
+        // σ + x·σ(1-σ)·v' with σ(1-σ) = σ²e^(-v) (1-σ cancels near σ = 1);
+        // clamped where the derivative is 0 or 1 in float32, so x³ and
+        // e^(-v) stay finite.
         x = fminf(fmaxf(x, -10.0f), 10.0f);
-        float t = tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x));
-        float du = 0.79788456080286536f * (1.0f + 3.0f * 0.044715f * x * x);
-        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+        float x2 = x * x;
+        float e = expf(-x * (1.5957691216057308f + 0.0713548162726009f * x2));
+        float s = 1.0f / (1.0f + e);
+        return s + x * s * s * e * (1.5957691216057308f + 0.2140644488178027f * x2);
     }
     float s = 1.0f / (1.0f + expf(-1.702f * x));
     return s + 1.702f * x * s * (1.0f - s);

@@ -222,7 +222,7 @@ var activations = []backend.Activation{backend.QuickGELU, backend.GELU, backend.
 
 // refActivate and refActivateBackward follow the definitions in float64:
 // quick_gelu x·σ(1.702x); gelu x·Φ(x) = 0.5x·erfc(-x/√2); gelu_pytorch_tanh
-// 0.5x·(1 + tanh(u)), u = √(2/π)(x + 0.044715x³), as PyTorch writes them.
+// 0.5x·(1 + tanh(u)) = x·σ(2u), u = √(2/π)(x + 0.044715x³).
 func refActivate(act backend.Activation, x []float64) []float64 {
 	out := make([]float64, len(x))
 	for i, v := range x {
@@ -232,7 +232,8 @@ func refActivate(act backend.Activation, x []float64) []float64 {
 		case backend.GELU:
 			out[i] = 0.5 * v * math.Erfc(-v/math.Sqrt2)
 		case backend.GELUTanh:
-			out[i] = 0.5 * v * (1 + math.Tanh(tanhArg(v)))
+			// 0.5(1 + tanh(u)) = σ(2u), which does not cancel for negative x.
+			out[i] = v / (1 + math.Exp(-2*tanhArg(v)))
 		default:
 			panic("no reference for " + act.String())
 		}
@@ -251,9 +252,9 @@ func refActivateBackward(act backend.Activation, dOut, x []float64) []float64 {
 		case backend.GELU:
 			g = 0.5*math.Erfc(-v/math.Sqrt2) + v*math.Exp(-v*v/2)/math.Sqrt(2*math.Pi)
 		case backend.GELUTanh:
-			th := math.Tanh(tanhArg(v))
+			s := 1 / (1 + math.Exp(-2*tanhArg(v)))
 			du := math.Sqrt(2/math.Pi) * (1 + 3*0.044715*v*v)
-			g = 0.5*(1+th) + 0.5*v*(1-th*th)*du
+			g = s + 2*v*s*(1-s)*du
 		default:
 			panic("no reference for " + act.String())
 		}

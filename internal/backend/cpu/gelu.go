@@ -86,16 +86,18 @@ func geluTanhGo(out, in []float32) {
 	}
 }
 
-// geluTanhBackwardGo: d/dx x·σ(v) = σ + x·σ·(1-σ)·v'(x).
+// geluTanhBackwardGo: d/dx x·σ(v) = σ + x·σ·(1-σ)·v'(x), with σ·(1-σ) =
+// σ²·e^(-v): 1-σ would cancel to a multiple of 2^-24 where σ nears 1.
 func geluTanhBackwardGo(dIn, dOut, in []float32) {
 	dOut = dOut[:len(dIn)]
 	in = in[:len(dIn)]
 	for i, v := range in {
 		v = max(-tanhEdge, min(v, tanhEdge))
 		x2 := v * v
-		s := sigmoid(v * fma32(tanhC2, x2, tanhC1))
+		e := expf(-v * fma32(tanhC2, x2, tanhC1))
+		s := 1 / (1 + e)
 		dv := fma32(tanhD2, x2, tanhC1)
-		dIn[i] += dOut[i] * fma32(v*s*(1-s), dv, s)
+		dIn[i] += dOut[i] * fma32(v*s*s*e, dv, s)
 	}
 }
 
