@@ -54,6 +54,8 @@ func TestContext(t *testing.T) {
 	check(21, 0, "exceeds the model's text_config.max_position_embeddings 20")
 	config(`"vocab_size": 100`)
 	check(0, 0, "text_config.vocab_size is 100 but vocab.json has")
-	config(`"hidden_act": "gelu"`)
+	config(`"hidden_act": "relu"`)
 	check(0, 0, "hidden_act")
+	config(`"hidden_act": "gelu"`) // LAION's activation is read
+	check(0, bpe.DefaultContextLength, "")
 }
