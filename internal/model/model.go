@@ -174,10 +174,6 @@ func build(cfg Config, be backend.Backend) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{cfg: cfg, be: be, byName: map[string]*Param{}}
-	if cfg.IsSigLIP() {
-		m.buildSigLIP()
-		return m, nil
-	}
 	tc, vc, D := cfg.Text, cfg.Vision, cfg.ProjectionDim
 	textAct, err := backend.ParseActivation(tc.HiddenAct)
 	if err != nil {
@@ -186,6 +182,10 @@ func build(cfg Config, be backend.Backend) (*Model, error) {
 	visionAct, err := backend.ParseActivation(vc.HiddenAct)
 	if err != nil {
 		return nil, fmt.Errorf("config: vision_config.hidden_act: %w", err)
+	}
+	if cfg.IsSigLIP() {
+		m.buildSigLIP(textAct, visionAct)
+		return m, nil
 	}
 
 	m.tokEmb = m.newParam("text_model.embeddings.token_embedding.weight", true, tc.VocabSize, tc.HiddenSize)

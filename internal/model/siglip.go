@@ -22,11 +22,11 @@ type poolHead struct {
 
 // buildSigLIP allocates a SiglipModel's parameters (zero-filled) under
 // their Hugging Face names.
-func (m *Model) buildSigLIP() {
+func (m *Model) buildSigLIP(textAct, visionAct backend.Activation) {
 	tc, vc := m.cfg.Text, m.cfg.Vision
 	m.tokEmb = m.newParam("text_model.embeddings.token_embedding.weight", true, tc.VocabSize, tc.HiddenSize)
 	m.txtPos = m.newParam("text_model.embeddings.position_embedding.weight", true, tc.MaxPositionEmbeddings, tc.HiddenSize)
-	m.text = m.newTower("text_model", tc.HiddenSize, tc.IntermediateSize, tc.NumAttentionHeads, tc.NumHiddenLayers, tc.LayerNormEps)
+	m.text = m.newTower("text_model", tc.HiddenSize, tc.IntermediateSize, tc.NumAttentionHeads, tc.NumHiddenLayers, tc.LayerNormEps, textAct)
 	m.text.lnW = m.newParam("text_model.final_layer_norm.weight", false, tc.HiddenSize)
 	m.text.lnB = m.newParam("text_model.final_layer_norm.bias", false, tc.HiddenSize)
 	m.text.proj = m.newLinear("text_model.head", tc.HiddenSize, tc.ProjectionSize, true)
@@ -35,7 +35,7 @@ func (m *Model) buildSigLIP() {
 	m.patch = m.newParam("vision_model.embeddings.patch_embedding.weight", true, C, vc.NumChannels, P, P)
 	m.patchB = m.newParam("vision_model.embeddings.patch_embedding.bias", false, C)
 	m.visPos = m.newParam("vision_model.embeddings.position_embedding.weight", true, vc.NumPatches(), C)
-	m.vision = m.newTower("vision_model", C, I, vc.NumAttentionHeads, vc.NumHiddenLayers, vc.LayerNormEps)
+	m.vision = m.newTower("vision_model", C, I, vc.NumAttentionHeads, vc.NumHiddenLayers, vc.LayerNormEps, visionAct)
 	m.vision.lnW = m.newParam("vision_model.post_layernorm.weight", false, C)
 	m.vision.lnB = m.newParam("vision_model.post_layernorm.bias", false, C)
 	h, pre := &poolHead{}, "vision_model.head."
@@ -348,5 +348,5 @@ func (m *Model) siglipVisionBackward(p *VisionPlan, dEmb backend.Buf) {
 // geluBackward is the MLP activation's backward, dIn = dOut·act'(h1), for n
 // rows of the tower's intermediate width.
 func (p *plan) geluBackward(dIn, dOut, h1 backend.Buf, n int) {
-	p.m.be.QuickGELUBackward(dIn, dOut, h1, n*p.tw.I, backend.SetGrad)
+	p.m.be.ActivateBackward(p.tw.act, dIn, dOut, h1, n*p.tw.I, backend.SetGrad)
 }
