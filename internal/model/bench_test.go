@@ -2,10 +2,8 @@ package model
 
 import (
 	"math/rand/v2"
-	"runtime"
 	"testing"
 
-	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/cputime"
 )
@@ -15,20 +13,17 @@ import (
 // (GOMAXPROCS; run with -cpu 2 for the 2-core figure):
 //
 //	go test -bench BenchmarkViTB32Embed -run '^$' ./internal/model/
-func BenchmarkViTB32Embed(b *testing.B) { benchImages(b, func() backend.Backend { return cpu.New() }) }
+func BenchmarkViTB32Embed(b *testing.B) { benchImageEmbed(b, ViTB32Config(), []int{1, 32}) }
 
-// BenchmarkBF16EmbedViTB32 is BenchmarkViTB32Embed on cpu,bf16 (VDPBF16PS
-// where the CPU has avx512_bf16, else the AVX2 bf16 kernel), named so that
-// the fp32 benchmarks' patterns do not match it.
-func BenchmarkBF16EmbedViTB32(b *testing.B) {
-	benchImages(b, func() backend.Backend { return cpu.NewBF16(runtime.GOMAXPROCS(0)) })
-}
+// BenchmarkSigLIPBaseEmbed is BenchmarkViTB32Embed for
+// google/siglip-base-patch16-224's architecture (196 tokens, the
+// attention-pooling head).
+func BenchmarkSigLIPBaseEmbed(b *testing.B) { benchImageEmbed(b, SigLIPBaseConfig(), []int{1, 8}) }
 
-func benchImages(b *testing.B, newBackend func() backend.Backend) {
-	for _, batch := range []int{1, 32} {
+func benchImageEmbed(b *testing.B, cfg Config, batches []int) {
+	for _, batch := range batches {
 		b.Run(itoa(batch), func(b *testing.B) {
-			cfg := ViTB32Config()
-			m, err := New(cfg, newBackend(), 1)
+			m, err := New(cfg, cpu.New(), 1)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -39,7 +34,7 @@ func benchImages(b *testing.B, newBackend func() backend.Backend) {
 				pixels[i] = float32(rng.NormFloat64())
 			}
 			vp := m.NewVisionPlan(batch, false)
-			if _, err := m.VisionForward(vp, pixels, batch); err != nil { // warm up (and pack bf16 weights)
+			if _, err := m.VisionForward(vp, pixels, batch); err != nil { // warm up
 				b.Fatal(err)
 			}
 			b.ResetTimer()
@@ -59,14 +54,9 @@ func benchImages(b *testing.B, newBackend func() backend.Backend) {
 
 // BenchmarkViTB32TextEmbed is the text tower's counterpart: captions of 20
 // tokens (a typical Flickr30k caption), batch 32.
-func BenchmarkViTB32TextEmbed(b *testing.B) { benchText(b, cpu.New()) }
-
-// BenchmarkBF16TextEmbedViTB32 is BenchmarkViTB32TextEmbed on cpu,bf16.
-func BenchmarkBF16TextEmbedViTB32(b *testing.B) { benchText(b, cpu.NewBF16(runtime.GOMAXPROCS(0))) }
-
-func benchText(b *testing.B, be backend.Backend) {
+func BenchmarkViTB32TextEmbed(b *testing.B) {
 	cfg := ViTB32Config()
-	m, err := New(cfg, be, 1)
+	m, err := New(cfg, cpu.New(), 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -81,9 +71,6 @@ func benchText(b *testing.B, be backend.Backend) {
 		ids[r*T+L-1] = 49407
 	}
 	tp := m.NewTextPlan(batch, false)
-	if _, err := m.TextForward(tp, ids, batch); err != nil { // warm up (and pack bf16 weights)
-		b.Fatal(err)
-	}
 	b.ResetTimer()
 	cpu0 := cputime.Process()
 	for b.Loop() {

@@ -18,9 +18,9 @@ import (
 func siglipMicroConfig() Config {
 	c := SigLIPBaseConfig()
 	c.Text = TextConfig{HiddenSize: 12, IntermediateSize: 24, NumAttentionHeads: 2, NumHiddenLayers: 2,
-		MaxPositionEmbeddings: 8, VocabSize: 40, HiddenAct: "quick_gelu", LayerNormEps: 1e-6, ProjectionSize: 16}
+		MaxPositionEmbeddings: 8, VocabSize: 40, HiddenAct: "gelu_pytorch_tanh", LayerNormEps: 1e-6, ProjectionSize: 16}
 	c.Vision = VisionConfig{HiddenSize: 16, IntermediateSize: 32, NumAttentionHeads: 2, NumHiddenLayers: 2,
-		ImageSize: 8, PatchSize: 4, NumChannels: 3, HiddenAct: "quick_gelu", LayerNormEps: 1e-6}
+		ImageSize: 8, PatchSize: 4, NumChannels: 3, HiddenAct: "gelu_pytorch_tanh", LayerNormEps: 1e-6}
 	c.ProjectionDim = 16
 	return c
 }

@@ -48,13 +48,13 @@ func TestSiglipReferenceLoss(t *testing.T) {
 // transformers' names (unknown ones kept), and clear errors.
 func TestSiglipConfig(t *testing.T) {
 	c, err := model.ParseConfig([]byte(`{"model_type": "siglip", "initializer_factor": 1.0,
-		"text_config": {"vocab_size": 100, "pad_token_id": 1, "hidden_act": "quick_gelu"},
-		"vision_config": {"patch_size": 32, "image_size": 64, "hidden_act": "quick_gelu"}}`))
+		"text_config": {"vocab_size": 100, "pad_token_id": 1},
+		"vision_config": {"patch_size": 32, "image_size": 64}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := model.SigLIPBaseConfig()
-	if !c.IsSigLIP() || c.Text.MaxPositionEmbeddings != 64 || base.Text.HiddenAct != "gelu_pytorch_tanh" ||
+	if !c.IsSigLIP() || c.Text.MaxPositionEmbeddings != 64 || c.Text.HiddenAct != "gelu_pytorch_tanh" ||
 		c.Vision.LayerNormEps != 1e-6 || c.ProjectionDim != 768 || c.Text.ProjectionSize != 768 ||
 		c.VisionSeqLen() != 4 || c.Text.VocabSize != 100 || base.Vision.PatchSize != 16 {
 		t.Errorf("SigLIP defaults not applied: %+v", c)
@@ -89,7 +89,7 @@ func TestSiglipConfig(t *testing.T) {
 		t.Errorf("round trip changed the config:\n%s\n%s", raw, raw2)
 	}
 	for _, bad := range []struct{ json, want string }{
-		{`{"model_type": "siglip", "text_config": {"projection_size": 512, "hidden_act": "quick_gelu"}, "vision_config": {"hidden_act": "quick_gelu"}}`, "projection_size 512 differs from vision_config.hidden_size 768"},
+		{`{"model_type": "siglip", "text_config": {"projection_size": 512}}`, "projection_size 512 differs from vision_config.hidden_size 768"},
 		{`{"model_type": "siglip", "vision_config": {"vision_use_head": false}}`, "vision_use_head"},
 		{`{"model_type": "blip"}`, `model_type "blip" is not supported`},
 	} {
