@@ -10,8 +10,9 @@
 //	img, err := m.EncodeImageFiles([]string{"dog.jpg"})
 //	score := clip.Dot(txt[0], img[0])
 //
-// It is the same code as the embed stage: texts are tokenized with the
-// model's vocab.json and merges.txt as the tokenize stage does (context
+// It is the same code as the embed stage: texts are tokenized as the
+// tokenize stage does, with the model's spiece.model (SigLIP, padded to
+// its max_position_embeddings) or vocab.json and merges.txt (CLIP: context
 // max_position_embeddings, 77 for CLIP; longer texts are truncated with the
 // end token kept, as clip.tokenize(truncate=True)), images are preprocessed as
 // the decode stage does (Hugging Face's CLIPImageProcessor on Pillow:
@@ -23,8 +24,8 @@
 // A checkpoint is a Hugging Face CLIPModel directory (config.json,
 // model.safetensors, preprocessor_config.json, vocab.json, merges.txt) or a
 // hub id, downloaded once into the cache ($CLIPLINE_CACHE, default
-// ~/.cache/clipline). Without vocab.json and merges.txt a model can still
-// encode images; EncodeText then fails.
+// ~/.cache/clipline). Without a tokenizer (spiece.model, or vocab.json and
+// merges.txt) a model can still encode images; EncodeText then fails.
 package clip
 
 import (
@@ -32,8 +33,6 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 
@@ -44,6 +43,8 @@ import (
 	"github.com/clipline/clipline/internal/fetch"
 	"github.com/clipline/clipline/internal/hub"
 	"github.com/clipline/clipline/internal/imageproc"
+	"github.com/clipline/clipline/internal/spm"
+	"github.com/clipline/clipline/internal/texttok"
 )
 
 // Option configures Load.
@@ -90,7 +91,7 @@ type Model struct {
 	dir  string
 	be   backend.Backend
 	e    *embed.Embedder
-	tok  *bpe.Tokenizer // nil without vocab.json
+	tok  texttok.Tokenizer // nil without spiece.model or vocab.json
 	pool *imageproc.Pool
 	proc []*imageproc.Processor // one per worker, for EncodeImage
 	dim  int                    // kept so Dim and ImageSize work after Close
@@ -130,12 +131,12 @@ func (m *Model) init(o options) error {
 	if m.e, err = embed.Load(m.dir, m.be, embed.Options{BatchSize: o.batch, Dim: o.dim}); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(m.dir, bpe.VocabFile)); err == nil {
-		if m.tok, err = bpe.Load(m.dir); err != nil {
+	if texttok.Has(m.dir) {
+		if m.tok, err = texttok.Load(m.dir); err != nil {
 			return err
 		}
 		if V := m.e.VocabSize(); m.tok.VocabSize() > V {
-			return fmt.Errorf("%s: %s has %d tokens but the model's vocab_size is %d", m.dir, bpe.VocabFile, m.tok.VocabSize(), V)
+			return fmt.Errorf("%s: %s has %d tokens but the model's vocab_size is %d", m.dir, m.tok.File(), m.tok.VocabSize(), V)
 		}
 	}
 	m.dim, m.side, m.ctx = m.e.Dim(), m.e.ImageSize(), m.e.ContextLength()
@@ -242,7 +243,7 @@ func (m *Model) EncodeTokens(ids []int32) ([][]float32, error) {
 
 func (m *Model) needTokenizer(what string) error {
 	if m.tok == nil {
-		return fmt.Errorf("clip: %s has no %s and %s; %s needs the model's tokenizer files", m.dir, bpe.VocabFile, bpe.MergesFile, what)
+		return fmt.Errorf("clip: %s has no %s, nor %s and %s; %s needs the model's tokenizer files", m.dir, spm.File, bpe.VocabFile, bpe.MergesFile, what)
 	}
 	return nil
 }

@@ -1,5 +1,5 @@
-// Command tokenize adds CLIP BPE token ids to a clipline stream, and learns
-// BPE vocabularies from a stream's captions.
+// Command tokenize adds token ids (CLIP's BPE or SigLIP's SentencePiece) to
+// a clipline stream, and learns BPE vocabularies from a stream's captions.
 //
 //	tokenize --model DIR [--context 77] [--in FILE] [--out FILE] [--compress zstd]
 //	tokenize learn --captions-from FILE [--captions-from FILE2] --vocab-size N --out DIR
@@ -8,15 +8,16 @@ package main
 import (
 	"io"
 
-	"github.com/clipline/clipline/internal/bpe"
 	"github.com/clipline/clipline/internal/cli"
 	"github.com/clipline/clipline/internal/hub"
 	"github.com/clipline/clipline/internal/shard"
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/texttok"
 	"github.com/clipline/clipline/internal/tokenize"
 )
 
-const description = `Tokenize captions with CLIP's byte-level BPE.
+const description = `Tokenize captions with the model's tokenizer: CLIP's byte-level BPE, or
+SigLIP's SentencePiece when the model directory has spiece.model.
 
 Reads an Arrow IPC stream (stdin by default) whose rows have a captions column
 (list<utf8>), and writes it (stdout by default) with caption_tokens added:
@@ -30,7 +31,18 @@ and a provenance entry. Captions are tokenized on all cores, in order.
 
 The vocabulary is vocab.json + merges.txt in --model (Hugging Face layout,
 e.g. a CLIP checkpoint directory). "tokenize learn" learns such a vocabulary
-from a stream's captions.`
+from a stream's captions.
+
+A model directory with spiece.model (a SigLIP checkpoint such as
+google/siglip-base-patch16-224) is tokenized as transformers'
+SiglipProcessor(text, padding="max_length", truncation=True) does: the text
+lowercased, ASCII punctuation removed, whitespace runs collapsed and the
+ends stripped, then encoded by the SentencePiece unigram model (the same
+ids as the sentencepiece library), </s> appended, truncated with </s> kept
+last, and padded with the pad token (</s>) to the context, by default
+text_config.max_position_embeddings (64 for SigLIP; 64 without a
+config.json). tokenizer_config.json's do_lower_case and eos/unk/pad tokens
+are honoured when present.`
 
 type commands struct {
 	Run   runCmd   `cmd:"" default:"withargs" hidden:"" help:"Add caption_tokens to a stream (the default command)."`
@@ -38,8 +50,8 @@ type commands struct {
 }
 
 type runCmd struct {
-	Model    string `required:"" placeholder:"DIR|ID" help:"Model directory with vocab.json and merges.txt, or a Hugging Face id (downloaded into the cache)."`
-	Context  int    `default:"0" placeholder:"N" help:"Context length: tokens per caption row, start and end tokens included (default: the model's text_config.max_position_embeddings, else 77)."`
+	Model    string `required:"" placeholder:"DIR|ID" help:"Model directory with spiece.model (SigLIP) or vocab.json and merges.txt (CLIP), or a Hugging Face id (downloaded into the cache)."`
+	Context  int    `default:"0" placeholder:"N" help:"Context length: tokens per caption row, start and end tokens included (default: the model's text_config.max_position_embeddings, else 77 for CLIP, 64 for SigLIP)."`
 	In       string `default:"-" placeholder:"FILE" stdin:"an Arrow stream of rows with captions; pass --in FILE or pipe one: prepare ... | tokenize --model DIR" help:"Input: an Arrow stream, IPC file or directory of parts (- is stdin)."`
 	Out      string `default:"-" placeholder:"FILE" help:"Output (- is stdout, a stream); FILE.arrow is written as an Arrow IPC file (random access), other names as a stream; a file appears only when complete."`
 	Compress string `default:"none" enum:"none,zstd,lz4" placeholder:"NAME" help:"Compress the output buffers: none, zstd or lz4; readers detect it."`
@@ -80,7 +92,7 @@ func (r *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	tok, err := bpe.Load(dir)
+	tok, err := texttok.Load(dir)
 	if err != nil {
 		return err
 	}

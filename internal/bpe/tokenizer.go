@@ -184,6 +184,12 @@ func New(v *Vocab) (*Tokenizer, error) {
 // VocabSize is the number of tokens.
 func (t *Tokenizer) VocabSize() int { return len(t.tokens) }
 
+// File is vocab.json, the vocabulary file (for messages).
+func (t *Tokenizer) File() string { return VocabFile }
+
+// DefaultContextLength is CLIP's 77.
+func (t *Tokenizer) DefaultContextLength() int { return DefaultContextLength }
+
 // StartID is the id of <|startoftext|>.
 func (t *Tokenizer) StartID() int32 { return t.sot }
 

@@ -1,7 +1,8 @@
 // Package tokenize is the tokenize stage's work: the caption_tokens column of
 // a stream (Run), the context length a model directory allows (Context),
-// and learning a BPE vocabulary from streams' captions (Learn). The BPE
-// itself is internal/bpe.
+// and learning a BPE vocabulary from streams' captions (Learn). The
+// tokenizers are internal/bpe (CLIP) and internal/spm (SigLIP's
+// SentencePiece), picked by internal/texttok.
 package tokenize
 
 import (
@@ -15,17 +16,18 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/clipline/clipline/internal/bpe"
 	"github.com/clipline/clipline/internal/model"
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/texttok"
 )
 
 // Context checks tok against the config.json of the model directory dir,
 // when it has one, so that ids outside the text embedding fail here rather
 // than in train or embed, and returns the context length: n, or when n is
-// 0 the model's text_config.max_position_embeddings (77 without a
-// config.json). A context above the model's positions is refused.
-func Context(dir string, tok *bpe.Tokenizer, n int) (int, error) {
+// 0 the model's text_config.max_position_embeddings (without a
+// config.json the tokenizer's default: 77 for CLIP, 64 for SigLIP). A
+// context above the model's positions is refused.
+func Context(dir string, tok texttok.Tokenizer, n int) (int, error) {
 	path := filepath.Join(dir, "config.json")
 	maxPos := 0 // unknown: no config.json
 	mc, err := model.LoadConfig(path)
@@ -33,14 +35,14 @@ func Context(dir string, tok *bpe.Tokenizer, n int) (int, error) {
 	case err == nil:
 		tc := mc.Text
 		if tok.VocabSize() > tc.VocabSize {
-			return 0, fmt.Errorf("%s: text_config.vocab_size is %d but %s has %d tokens", path, tc.VocabSize, bpe.VocabFile, tok.VocabSize())
+			return 0, fmt.Errorf("%s: text_config.vocab_size is %d but %s has %d tokens", path, tc.VocabSize, tok.File(), tok.VocabSize())
 		}
 		maxPos = tc.MaxPositionEmbeddings
 	case !errors.Is(err, fs.ErrNotExist):
 		return 0, err
 	}
 	if n == 0 {
-		n = bpe.DefaultContextLength
+		n = tok.DefaultContextLength()
 		if maxPos > 0 {
 			n = maxPos
 		}
@@ -68,7 +70,7 @@ type Options struct {
 
 // Run writes in with caption_tokens added: each caption's ids, context
 // length o.Context, in the captions' order. Other columns pass through.
-func Run(in *stream.Reader, tok *bpe.Tokenizer, o Options) error {
+func Run(in *stream.Reader, tok texttok.Tokenizer, o Options) error {
 	if err := in.Require(stream.ColCaptions); err != nil {
 		return err
 	}

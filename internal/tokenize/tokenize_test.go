@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/clipline/clipline/internal/bpe"
+	"github.com/clipline/clipline/internal/spm"
+	"github.com/clipline/clipline/internal/texttok"
 )
 
 // TestContext: the context length from the flag or the model's config.json,
@@ -58,4 +60,39 @@ func TestContext(t *testing.T) {
 	check(0, 0, "hidden_act")
 	config(`"hidden_act": "gelu"`) // LAION's activation is read
 	check(0, bpe.DefaultContextLength, "")
+}
+
+// TestContextSiglip: a SentencePiece model's default context is SigLIP's
+// 64, the config's max_position_embeddings otherwise, and its piece count
+// is checked against text_config.vocab_size.
+func TestContextSiglip(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("..", "spm", "testdata", "unigram.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, spm.File), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := texttok.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Context(dir, tok, 0); err != nil || n != texttok.SiglipContextLength {
+		t.Errorf("no config.json: context %d, %v; want 64", n, err)
+	}
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"text_config": {`+text+`}}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`"max_position_embeddings": 16`)
+	if n, err := Context(dir, tok, 0); err != nil || n != 16 {
+		t.Errorf("max_position_embeddings 16: context %d, %v", n, err)
+	}
+	write(`"vocab_size": 100`)
+	if _, err := Context(dir, tok, 0); err == nil || !strings.Contains(err.Error(), "spiece.model has") {
+		t.Errorf("vocab_size 100: %v", err)
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clipline/clipline/internal/bpe"
 	"github.com/clipline/clipline/internal/dataset"
 	"github.com/clipline/clipline/internal/dataset/flickr30k"
 	"github.com/clipline/clipline/internal/dataset/jsonl"
@@ -19,6 +18,7 @@ import (
 	"github.com/clipline/clipline/internal/fetch"
 	"github.com/clipline/clipline/internal/imageproc"
 	"github.com/clipline/clipline/internal/stream"
+	"github.com/clipline/clipline/internal/texttok"
 	"github.com/clipline/clipline/internal/tokenize"
 )
 
@@ -73,7 +73,7 @@ func Prepare(path string, o PrepareOptions) (string, error) {
 	if src.tokens && src.pixels {
 		return path, nil
 	}
-	tok, err := bpe.Load(o.ModelDir)
+	tok, err := texttok.Load(o.ModelDir)
 	if err != nil {
 		return fail(err)
 	}
@@ -219,7 +219,7 @@ func readStream(path string, o PrepareOptions) (*source, error) {
 func (s *source) key(path string, o PrepareOptions, ctx int, g imageproc.Geometry) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\nkind %s\nsplit %q\nimage_root %q\ncontext %d\ngeometry %+v\n", cacheVersion, s.kind, o.Split, o.ImageRoot, ctx, g)
-	for _, f := range []string{path, filepath.Join(o.ModelDir, bpe.VocabFile), filepath.Join(o.ModelDir, bpe.MergesFile)} {
+	for _, f := range append([]string{path}, texttok.Files(o.ModelDir)...) {
 		if err := hashFile(h, f); err != nil {
 			return "", err
 		}

@@ -16,13 +16,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/clipline/clipline/internal/backend/cpu"
-	"github.com/clipline/clipline/internal/bpe"
 	"github.com/clipline/clipline/internal/dataset"
 	"github.com/clipline/clipline/internal/decode"
 	"github.com/clipline/clipline/internal/embed"
 	"github.com/clipline/clipline/internal/stream"
 	"github.com/clipline/clipline/internal/stream/streamtest"
 	"github.com/clipline/clipline/internal/synthetic"
+	"github.com/clipline/clipline/internal/texttok"
 	"github.com/clipline/clipline/internal/tokenize"
 )
 
@@ -59,7 +59,7 @@ func Make(dir string, n int) (string, error) {
 	if err := dataset.Write(rows, dataset.WriteOptions{Out: prep, Args: []string{"synthetic"}}); err != nil {
 		return "", err
 	}
-	tok, err := bpe.Load(model)
+	tok, err := texttok.Load(model)
 	if err != nil {
 		return "", err
 	}

@@ -16,6 +16,9 @@ three times each. Never the CLIP vocabulary.
 Models (both unigram, as SigLIP's spiece.model is):
   unigram.model   SigLIP's layout: pad 0, eos 1, unk 2, no bos; the default
                   nmt_nfkc normaliser, dummy prefix, whitespace removal.
+  small.model     SigLIP's layout in under 256 pieces with the identity
+                  normaliser (so it is small), for tiny test models
+                  (clip's SigLIP test); no goldens of its own.
   flags.model     the other code paths: identity normalisation, no dummy
                   prefix, whitespace kept, byte fallback, split digits, a
                   user-defined symbol; default ids (unk 0, bos 1, eos 2).
@@ -55,6 +58,8 @@ def train():
               "num_threads": 1, "random_seed": 15, "minloglevel": 2}
     models = {
         "unigram": {"vocab_size": 320, "hard_vocab_limit": "false", "pad_id": 0, "eos_id": 1, "unk_id": 2, "bos_id": -1},
+        "small": {"vocab_size": 200, "hard_vocab_limit": "false", "normalization_rule_name": "identity",
+                  "pad_id": 0, "eos_id": 1, "unk_id": 2, "bos_id": -1},
         "flags": {"vocab_size": 500, "hard_vocab_limit": "false", "normalization_rule_name": "identity", "add_dummy_prefix": "false",
                   "remove_extra_whitespaces": "false", "byte_fallback": "true", "split_digits": "true",
                   "user_defined_symbols": "<sep>"},
