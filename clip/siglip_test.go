@@ -10,7 +10,7 @@ import (
 	"github.com/clipline/clipline/clip"
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/embed"
-	"github.com/clipline/clipline/internal/spm"
+	"github.com/clipline/clipline/internal/spm/spmtest"
 	"github.com/clipline/clipline/internal/texttok"
 )
 
@@ -23,7 +23,6 @@ func siglipModel(t *testing.T) string {
 	for src, dst := range map[string]string{
 		filepath.Join("..", "testdata", "siglip", "model", "config.json"):       "config.json",
 		filepath.Join("..", "testdata", "siglip", "model", "model.safetensors"): "model.safetensors",
-		filepath.Join("..", "internal", "spm", "testdata", "small.model"):       spm.File,
 	} {
 		data, err := os.ReadFile(src)
 		if err != nil {
@@ -33,6 +32,7 @@ func siglipModel(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
+	spmtest.Copy(t, "small", dir)
 	return dir
 }
 

@@ -71,6 +71,24 @@ func learnedModel(t *testing.T) string {
 	return dir
 }
 
+// readTokens is the caption_tokens of the first batch of the stream at path.
+func readTokens(t *testing.T, path string) stream.Tokens {
+	t.Helper()
+	r, err := stream.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !r.Next() {
+		t.Fatal(r.Err())
+	}
+	toks, err := stream.CaptionTokens(r.Batch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toks
+}
+
 func runOK(t *testing.T, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
@@ -163,18 +181,7 @@ func TestCLIPVocab(t *testing.T) {
 	in, out := filepath.Join(dir, "in.arrow"), filepath.Join(dir, "out.arrow")
 	writeStream(t, in, [][]string{{"a dog", "Hello World!"}})
 	runOK(t, "--model", clip, "--in", in, "--out", out)
-	r, err := stream.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if !r.Next() {
-		t.Fatal(r.Err())
-	}
-	toks, err := stream.CaptionTokens(r.Batch())
-	if err != nil {
-		t.Fatal(err)
-	}
+	toks := readTokens(t, out)
 	want := make([]int32, 77)
 	copy(want, []int32{49406, 3306, 1002, 256, 49407}) // tokenizer_golden.jsonl
 	if toks.Width != 77 || !slices.Equal(toks.Item(0, 1), want) {

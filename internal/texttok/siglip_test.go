@@ -1,8 +1,6 @@
 package texttok
 
 import (
-	"bufio"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,55 +9,8 @@ import (
 
 	"github.com/clipline/clipline/internal/bpe"
 	"github.com/clipline/clipline/internal/spm"
+	"github.com/clipline/clipline/internal/spm/spmtest"
 )
-
-// spmTestdata is internal/spm's test models and goldens (testdata/gen.py).
-var spmTestdata = filepath.Join("..", "spm", "testdata")
-
-type siglipGolden struct {
-	Text   string  `json:"text"`
-	IDs    []int32 `json:"ids"`
-	Length int     `json:"length"`
-	Pad    int32   `json:"pad"`
-}
-
-func readSiglipGolden(t testing.TB) []siglipGolden {
-	t.Helper()
-	f, err := os.Open(filepath.Join(spmTestdata, "siglip_golden.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var gs []siglipGolden
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var g siglipGolden
-		if err := json.Unmarshal(sc.Bytes(), &g); err != nil {
-			t.Fatalf("golden %s: %v", sc.Bytes(), err)
-		}
-		gs = append(gs, g)
-	}
-	if err := sc.Err(); err != nil || len(gs) < 100 {
-		t.Fatalf("%d goldens, %v", len(gs), err)
-	}
-	return gs
-}
-
-// siglipDir is a model directory holding the SigLIP-layout test model as
-// spiece.model.
-func siglipDir(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	data, err := os.ReadFile(filepath.Join(spmTestdata, "unigram.model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, spm.File), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // TestSiglipParity: rows equal transformers' SiglipTokenizer +
 // SiglipProcessor(padding="max_length", truncation=True) on the test model
@@ -67,7 +18,7 @@ func siglipDir(t testing.TB) string {
 // lowercasing, punctuation removal, whitespace handling, special tokens,
 // the end token, truncation with it kept and padding.
 func TestSiglipParity(t *testing.T) {
-	tok, err := Load(siglipDir(t))
+	tok, err := Load(spmtest.ModelDir(t, "unigram"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,21 +26,20 @@ func TestSiglipParity(t *testing.T) {
 	if !ok {
 		t.Fatalf("Load gave %T for a directory with spiece.model", tok)
 	}
-	gs := readSiglipGolden(t)
+	gs := spmtest.SiglipGolden(t)
 	texts := make([]string, len(gs))
 	want := make([]int32, 0, len(gs)*SiglipContextLength)
 	truncated := 0
 	for i, g := range gs {
-		if g.Length != SiglipContextLength || g.Pad != s.Pad() {
-			t.Fatalf("golden %q: length %d pad %d; the tokenizer pads to %d with %d", g.Text, g.Length, g.Pad, SiglipContextLength, s.Pad())
+		if len(g.Row) != SiglipContextLength || g.Pad != s.Pad() {
+			t.Fatalf("golden %q: length %d pad %d; the tokenizer pads to %d with %d", g.Text, len(g.Row), g.Pad, SiglipContextLength, s.Pad())
 		}
-		row := append(slices.Clone(g.IDs), slices.Repeat([]int32{g.Pad}, g.Length-len(g.IDs))...)
 		texts[i] = g.Text
-		want = append(want, row...)
-		if got := s.Tokenize(g.Text, g.Length); !slices.Equal(got, row) {
-			t.Errorf("%q:\n got %v\nwant %v", g.Text, got, row)
+		want = append(want, g.Row...)
+		if got := s.Tokenize(g.Text, len(g.Row)); !slices.Equal(got, g.Row) {
+			t.Errorf("%q:\n got %v\nwant %v", g.Text, got, g.Row)
 		}
-		if len(g.IDs) == g.Length && g.IDs[g.Length-1] == s.EOS() && len(s.Encode(g.Text))+1 > g.Length {
+		if len(s.Encode(g.Text))+1 > len(g.Row) {
 			truncated++
 		}
 	}
@@ -110,7 +60,7 @@ func TestSiglipParity(t *testing.T) {
 // TestLoadChooses: spiece.model wins; vocab.json + merges.txt give CLIP's
 // BPE; neither is an error naming both.
 func TestLoadChooses(t *testing.T) {
-	sig := siglipDir(t)
+	sig := spmtest.ModelDir(t, "unigram")
 	if !IsSentencePiece(sig) || !Has(sig) || !strings.HasSuffix(Files(sig)[0], spm.File) {
 		t.Errorf("SigLIP dir: IsSentencePiece %v Has %v Files %v", IsSentencePiece(sig), Has(sig), Files(sig))
 	}
@@ -138,7 +88,7 @@ func TestLoadChooses(t *testing.T) {
 // TestTokenizerConfig: tokenizer_config.json's do_lower_case and tokens
 // (strings or AddedToken objects) are used; a token the model lacks fails.
 func TestTokenizerConfig(t *testing.T) {
-	dir := siglipDir(t)
+	dir := spmtest.ModelDir(t, "unigram")
 	write := func(s string) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(dir, TokenizerConfigFile), []byte(s), 0o644); err != nil {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/clipline/clipline/internal/bpe"
-	"github.com/clipline/clipline/internal/spm"
+	"github.com/clipline/clipline/internal/spm/spmtest"
 	"github.com/clipline/clipline/internal/texttok"
 )
 
@@ -66,14 +66,7 @@ func TestContext(t *testing.T) {
 // 64, the config's max_position_embeddings otherwise, and its piece count
 // is checked against text_config.vocab_size.
 func TestContextSiglip(t *testing.T) {
-	dir := t.TempDir()
-	data, err := os.ReadFile(filepath.Join("..", "spm", "testdata", "unigram.model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, spm.File), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := spmtest.ModelDir(t, "unigram")
 	tok, err := texttok.Load(dir)
 	if err != nil {
 		t.Fatal(err)
