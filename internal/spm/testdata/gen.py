@@ -23,6 +23,10 @@ Models (both unigram, as SigLIP's spiece.model is):
                   prefix, whitespace kept, byte fallback, split digits, a
                   user-defined symbol; default ids (unk 0, bos 1, eos 2).
 
+Rerunning gives the same pieces and ids; the .model bytes differ only in
+the trainer_spec's recorded input and model_prefix paths (a temporary
+directory).
+
 Goldens:
   spm_golden.jsonl     {"model", "text", "ids"}: SentencePieceProcessor.encode
                        (the model as it is) for edge cases and captions.

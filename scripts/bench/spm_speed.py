@@ -1,0 +1,18 @@
+#!/usr/bin/python3
+"""python3-sentencepiece's side of spm_speed.sh: encodes
+internal/spm/testdata/corpus.txt one line at a time with unigram.model,
+N passes, and prints tokens/s (as BenchmarkEncode reports it)."""
+import sys
+import time
+
+import sentencepiece as spm
+
+root, passes = sys.argv[1], int(sys.argv[2])
+sp = spm.SentencePieceProcessor(model_file=f"{root}/internal/spm/testdata/unigram.model")
+lines = open(f"{root}/internal/spm/testdata/corpus.txt", encoding="utf-8").read().strip().split("\n")
+tokens = 0
+start = time.perf_counter()
+for _ in range(passes):
+    for l in lines:
+        tokens += len(sp.encode(l))
+print(f"python {tokens / (time.perf_counter() - start):.0f} tokens/s")
