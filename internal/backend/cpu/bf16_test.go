@@ -5,8 +5,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 
+	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/backend/backendtest"
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/simd"
@@ -163,4 +165,32 @@ func TestBF16PackedWeightFollowsWrites(t *testing.T) {
 	check("AdamW")
 	be.Scale(w.Slice(0, 5), 2, 5)
 	check("Scale of its first values")
+}
+
+// Concurrent callers (serve's batches) share one packed weight: the first
+// products race to pack it, and every result equals a lone call's.
+func TestBF16ConcurrentCalls(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	M, K, N := 30, 200, 90
+	lone := cpu.NewBF16(2)
+	x, w := randBuf(lone, M*K, rng), randBuf(lone, N*K, rng)
+	want := lone.Alloc(M * N)
+	lone.Linear(want, x, w, nil, M, K, N)
+	be := cpu.NewBF16(2)
+	outs := make([]backend.Buf, 6)
+	var wg sync.WaitGroup
+	for g := range outs {
+		outs[g] = be.Alloc(M * N)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			be.Linear(outs[g], x, w, nil, M, K, N)
+		}()
+	}
+	wg.Wait()
+	for g, o := range outs {
+		if !equal(cpu.Data(o), cpu.Data(want)) {
+			t.Fatalf("goroutine %d's product differs from a lone call's", g)
+		}
+	}
 }
