@@ -2,8 +2,10 @@ package model
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
+	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/cputime"
 )
@@ -13,17 +15,28 @@ import (
 // (GOMAXPROCS; run with -cpu 2 for the 2-core figure):
 //
 //	go test -bench BenchmarkViTB32Embed -run '^$' ./internal/model/
-func BenchmarkViTB32Embed(b *testing.B) { benchImageEmbed(b, ViTB32Config(), []int{1, 32}) }
+func BenchmarkViTB32Embed(b *testing.B) { benchImageEmbed(b, ViTB32Config(), fp32, []int{1, 32}) }
+
+// BenchmarkBF16EmbedViTB32 is BenchmarkViTB32Embed on cpu,bf16 (VDPBF16PS
+// where the CPU has avx512_bf16, else the AVX2 bf16 kernel), named so that
+// the fp32 benchmarks' patterns do not match it.
+func BenchmarkBF16EmbedViTB32(b *testing.B) { benchImageEmbed(b, ViTB32Config(), bf16, []int{1, 32}) }
 
 // BenchmarkSigLIPBaseEmbed is BenchmarkViTB32Embed for
 // google/siglip-base-patch16-224's architecture (196 tokens, the
 // attention-pooling head).
-func BenchmarkSigLIPBaseEmbed(b *testing.B) { benchImageEmbed(b, SigLIPBaseConfig(), []int{1, 8}) }
+func BenchmarkSigLIPBaseEmbed(b *testing.B) {
+	benchImageEmbed(b, SigLIPBaseConfig(), fp32, []int{1, 8})
+}
 
-func benchImageEmbed(b *testing.B, cfg Config, batches []int) {
+// fp32 and bf16 make the benchmarks' backends: cpu and cpu,bf16.
+func fp32() backend.Backend { return cpu.New() }
+func bf16() backend.Backend { return cpu.NewBF16(runtime.GOMAXPROCS(0)) }
+
+func benchImageEmbed(b *testing.B, cfg Config, newBackend func() backend.Backend, batches []int) {
 	for _, batch := range batches {
 		b.Run(itoa(batch), func(b *testing.B) {
-			m, err := New(cfg, cpu.New(), 1)
+			m, err := New(cfg, newBackend(), 1)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -34,7 +47,7 @@ func benchImageEmbed(b *testing.B, cfg Config, batches []int) {
 				pixels[i] = float32(rng.NormFloat64())
 			}
 			vp := m.NewVisionPlan(batch, false)
-			if _, err := m.VisionForward(vp, pixels, batch); err != nil { // warm up
+			if _, err := m.VisionForward(vp, pixels, batch); err != nil { // warm up (and pack bf16 weights)
 				b.Fatal(err)
 			}
 			b.ResetTimer()
@@ -54,9 +67,14 @@ func benchImageEmbed(b *testing.B, cfg Config, batches []int) {
 
 // BenchmarkViTB32TextEmbed is the text tower's counterpart: captions of 20
 // tokens (a typical Flickr30k caption), batch 32.
-func BenchmarkViTB32TextEmbed(b *testing.B) {
+func BenchmarkViTB32TextEmbed(b *testing.B) { benchText(b, fp32()) }
+
+// BenchmarkBF16TextEmbedViTB32 is BenchmarkViTB32TextEmbed on cpu,bf16.
+func BenchmarkBF16TextEmbedViTB32(b *testing.B) { benchText(b, bf16()) }
+
+func benchText(b *testing.B, be backend.Backend) {
 	cfg := ViTB32Config()
-	m, err := New(cfg, cpu.New(), 1)
+	m, err := New(cfg, be, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,6 +89,9 @@ func BenchmarkViTB32TextEmbed(b *testing.B) {
 		ids[r*T+L-1] = 49407
 	}
 	tp := m.NewTextPlan(batch, false)
+	if _, err := m.TextForward(tp, ids, batch); err != nil { // warm up (and pack bf16 weights)
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	cpu0 := cputime.Process()
 	for b.Loop() {

@@ -18,7 +18,8 @@ grep -o -m1 'avx512_bf16' /proc/cpuinfo >/dev/null && echo "# CPU has avx512_bf1
   || echo "# CPU has no avx512_bf16: AVX2 bf16 kernel"
 bench() { # side pattern
   (cd "$root/internal/model" && "$work/model.test" -test.run '^$' -test.bench "$2" \
-    -test.benchtime 4x -test.count 1 2>&1 | grep -E '^Benchmark' | sed "s/^/$1 /")
+    -test.benchtime 4x -test.count 1 2>&1 | grep -E '^Benchmark' | sed "s/^/$1 /") ||
+    { echo "bf16_speed.sh: benchmark $2 gave no result" >&2; exit 1; }
 }
 for r in $(seq 1 "$rounds"); do
   echo "# round $r, load average $(cut -d' ' -f1-3 /proc/loadavg)"
