@@ -35,6 +35,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def quick_gelu(h):
+    return h * torch.sigmoid(1.702 * h)
+
+
 class LoRALinear(nn.Module):
     """peft's LoRA Linear: base(x) + s * B(A(dropout(x)))."""
 
@@ -76,8 +80,7 @@ class Block(nn.Module):
 
     def forward(self, x):
         x = x + self.attn(self.ln1(x))
-        h = self.fc1(self.ln2(x))
-        return x + self.fc2(h * torch.sigmoid(1.702 * h))
+        return x + self.fc2(quick_gelu(self.fc1(self.ln2(x))))
 
 
 class CLIP(nn.Module):
@@ -147,8 +150,7 @@ class OpenAIBlock(nn.Module):
         m = None if self.mask is None else self.mask[: x.shape[0], : x.shape[0]].to(x.dtype)
         y = self.ln_1(x)
         x = x + self.attn(y, y, y, need_weights=False, attn_mask=m)[0]
-        h = self.c_fc(self.ln_2(x))
-        return x + self.c_proj(h * torch.sigmoid(1.702 * h))
+        return x + self.c_proj(quick_gelu(self.c_fc(self.ln_2(x))))
 
 
 class OpenAICLIP(nn.Module):
@@ -185,16 +187,6 @@ class OpenAICLIP(nn.Module):
             x = b(x)
         x = self.ln_final(x.permute(1, 0, 2))
         return x[torch.arange(x.shape[0]), ids.argmax(-1)] @ self.text_projection
-
-
-CONFIGS = {
-    "vit-b-32": {"dim": 512,
-                 "vision": {"width": 768, "layers": 12, "heads": 12, "patch": 32, "image": 224},
-                 "text": {"width": 512, "layers": 12, "heads": 8, "vocab": 49408, "context": 77}},
-    "tiny": {"dim": 32,
-             "vision": {"width": 128, "layers": 2, "heads": 2, "patch": 8, "image": 32},
-             "text": {"width": 64, "layers": 2, "heads": 4, "vocab": 512, "context": 77}},
-}
 
 
 def captions(cfg, b, length):
