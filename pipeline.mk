@@ -17,6 +17,7 @@
 #   base-model  re-pretrain testdata/base-model from random weights
 #   cuda        stage binaries with the CUDA backend (docs/cuda.md)
 #   vet-cuda    go vet and build -tags cuda where the CUDA headers are (part of test)
+#   test-turbojpeg  go vet + go test -tags turbojpeg of the decode path (part of test)
 #   kernels     regenerate the committed PTX from kernels/*.cu
 #   clean       remove bin/, data/ and out/
 #   help        this text
@@ -28,6 +29,8 @@
 #   ADDR        serve's listening address (default 127.0.0.1:8080)
 #   CUDA_ROOT   folder holding usr/include/cuda.h for cuda and vet-cuda ($CLIPLINE_CUDA_ROOT, else /usr)
 #   GO          the go command (default go)
+#   TAGS        Go build tags for the stages, e.g. TAGS=turbojpeg: decode JPEGs with
+#               libjpeg-turbo (needs libturbojpeg0-dev; docs/decode.md)
 
 SHELL       := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -43,7 +46,7 @@ IMAGES      ?= 1500
 DEVICE      ?= cpu
 ADDR        ?= 127.0.0.1:8080
 
-.PHONY: all default serve test smoke data build clean cuda kernels vet-cuda base-model tutorial help FORCE
+.PHONY: all default serve test test-turbojpeg smoke data build clean cuda kernels vet-cuda base-model tutorial help FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -58,7 +61,7 @@ help:
 # code really changed.
 $(BIN)/%: FORCE
 	@mkdir -p $(BIN)
-	@$(GO) build -o $@.new ./$* && if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+	@$(GO) build $(if $(TAGS),-tags $(TAGS)) -o $@.new ./$* && if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
 build: $(BINS)
 
@@ -200,8 +203,20 @@ test:
 	elif [ "$$CLIPLINE_REQUIRE_CUDAEMU" = 1 ]; then \
 		echo "test: CUDA emulator tests need g++ (CLIPLINE_REQUIRE_CUDAEMU=1)" >&2; exit 1; \
 	else echo "test: CUDA emulator tests skipped (no g++)"; fi
+	@$(MAKE) -f pipeline.mk --no-print-directory test-turbojpeg
 	@$(MAKE) -f pipeline.mk --no-print-directory vet-cuda
 	@$(MAKE) -f pipeline.mk --no-print-directory smoke
+
+# The libjpeg-turbo build of the decode path (-tags turbojpeg, docs/decode.md):
+# vetted and tested where its header is; skipped without it, unless
+# CLIPLINE_REQUIRE_TURBOJPEG=1 (CI sets it), which the tagged test also checks.
+TURBOJPEG_PKGS := ./internal/imageproc/... ./internal/decode/ ./decode/
+test-turbojpeg:
+	@if [ -f /usr/include/turbojpeg.h ]; then \
+		$(GO) vet -tags turbojpeg $(TURBOJPEG_PKGS) && $(GO) test -tags turbojpeg $(TURBOJPEG_PKGS); \
+	elif [ "$$CLIPLINE_REQUIRE_TURBOJPEG" = 1 ]; then \
+		echo "test: the turbojpeg build needs libturbojpeg0-dev (CLIPLINE_REQUIRE_TURBOJPEG=1)" >&2; exit 1; \
+	else echo "test: turbojpeg tests skipped (no /usr/include/turbojpeg.h: apt-get install libturbojpeg0-dev)"; fi
 
 # A few dozen rows through every stage, piped as users do; the images travel
 # inside the stream (--embed-images), so their files are removed before decode.

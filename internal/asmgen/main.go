@@ -1,6 +1,6 @@
 // Command asmgen writes the project's amd64 assembly: the SIMD GEMM and
-// scoring kernels of internal/simd and the vector routines of
-// internal/backend/cpu. The .s files are its output, committed, and
+// scoring kernels of internal/simd, the vector routines of
+// internal/backend/cpu and the resampling kernel of internal/imageproc. The .s files are its output, committed, and
 // TestGenerated fails when they differ from what it writes now.
 //
 // Usage (go generate runs it from the packages that hold the files):
@@ -30,6 +30,7 @@ var targets = []target{
 	{"vec", "internal/backend/cpu/vec_amd64.s", genVec},
 	{"ln", "internal/backend/cpu/ln_amd64.s", genLN},
 	{"dropout", "internal/backend/cpu/dropout_amd64.s", genDropout},
+	{"resample", "internal/imageproc/resample_amd64.s", genResample},
 }
 
 // generate returns a target's file text, header included.

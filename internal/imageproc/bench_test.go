@@ -13,9 +13,17 @@ import (
 	"github.com/clipline/clipline/internal/sharedtest"
 )
 
-// benchJPEG is a 500x375 JPEG: the shared landscape photo when present,
+// benchJPEG is the JPEG named by $CLIPLINE_BENCH_JPEG (scripts/bench/jpeg_compare.sh
+// sets it), else a 500x375 one: the shared landscape photo when present,
 // otherwise a synthetic one (quality 90, 4:2:0) so the benchmark always runs.
 func benchJPEG(b testing.TB) []byte {
+	if p := os.Getenv("CLIPLINE_BENCH_JPEG"); p != "" {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return data
+	}
 	p := filepath.Join(sharedtest.Root(), "golden", "preprocess", "landscape_500x375.jpg")
 	if data, err := os.ReadFile(p); err == nil {
 		return data

@@ -100,11 +100,16 @@ func Decode(data []byte) (*Image, error) {
 	if err == nil && int64(cfg.Width)*int64(cfg.Height) > int64(MaxPixels) {
 		return nil, fmt.Errorf("%s: %dx%d is more than %d pixels (Pillow refuses it as a decompression bomb too)", format, cfg.Width, cfg.Height, MaxPixels)
 	}
+	if format == "jpeg" {
+		img, err := decodeJPEG(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", format, eofErr(err))
+		}
+		return img, nil
+	}
 	r := bytes.NewReader(data)
 	var m image.Image
 	switch format {
-	case "jpeg":
-		m, err = jpeg.Decode(r)
 	case "png":
 		m, err = png.Decode(r)
 	case "gif":
@@ -127,17 +132,41 @@ func Decode(data []byte) (*Image, error) {
 		return nil, ErrUnknownFormat
 	}
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			// A file cut short mid-header surfaces as plain EOF; say so.
-			err = io.ErrUnexpectedEOF
-		}
+		return nil, fmt.Errorf("%s: %w", format, eofErr(err))
+	}
+	img, err := fromDecoded(m, format)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", format, err)
 	}
+	return img, nil
+}
+
+// eofErr turns the plain EOF of a file cut short mid-header into
+// io.ErrUnexpectedEOF, which says what happened.
+func eofErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// fromDecoded is FromImage for a freshly decoded m, refusing empty images.
+func fromDecoded(m image.Image, format string) (*Image, error) {
 	b := m.Bounds()
 	if b.Empty() {
-		return nil, fmt.Errorf("%s: empty image (%dx%d)", format, b.Dx(), b.Dy())
+		return nil, fmt.Errorf("empty image (%dx%d)", b.Dx(), b.Dy())
 	}
 	return FromImage(m, format), nil
+}
+
+// decodeGoJPEG decodes a JPEG with Go's image/jpeg and converts it with
+// libjpeg-turbo's chroma upsampling and colour arithmetic (ycc.go).
+func decodeGoJPEG(data []byte) (*Image, error) {
+	m, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	return fromDecoded(m, "jpeg")
 }
 
 // DecodeFile reads and decodes the image at path; errors name the path.

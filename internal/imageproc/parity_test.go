@@ -37,7 +37,8 @@ func loadGolden(t testing.TB) (string, *safetensors.File, []goldenCase) {
 
 // TestParityWithPillow compares against Hugging Face's CLIP preprocessing
 // done with Pillow: exact-format cases within 1 level everywhere, JPEG
-// cases (Go's IDCT differs from libjpeg's) within a mean of 2 levels.
+// cases (Go's IDCT differs from libjpeg's) within a mean of 2 levels; the
+// turbojpeg build must match all of them exactly (turbojpeg_test.go).
 func TestParityWithPillow(t *testing.T) {
 	dir, ref, cases := loadGolden(t)
 	p, err := NewProcessor(Square(224))

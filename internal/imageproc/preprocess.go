@@ -9,7 +9,9 @@
 // Resizing is bit-exact with Pillow's ImagingResample; PNG/GIF/BMP/lossless
 // WebP therefore match Pillow exactly. JPEG and lossy WebP differ slightly
 // because Go's decoders use their own IDCT (chroma upsampling and colour
-// conversion copy libjpeg-turbo and libwebp). Not reproduced: EXIF
+// conversion copy libjpeg-turbo and libwebp); built with -tags turbojpeg,
+// JPEGs decode through libjpeg-turbo as Pillow's do and match exactly
+// (docs/decode.md). Not reproduced: EXIF
 // orientation (Pillow's Image.open ignores it too), and a GIF whose first
 // frame is smaller than its logical screen (Go returns the frame alone).
 package imageproc
@@ -69,7 +71,7 @@ type Processor struct {
 	kernels map[[4]int]*kernel
 	tmp     []byte
 	res     []byte
-	acc     []int32
+	t1, t2  []byte // transposes of the SIMD horizontal pass
 }
 
 // NewProcessor returns a Processor for g.
@@ -161,21 +163,23 @@ func (p *Processor) resize(img *Image, nw, nh, rx0, rx1, ry0, ry1 int) *Image {
 	out := &Image{W: tw, H: th, C: img.C, Pix: p.tmp}
 	if needV {
 		p.res = grow(p.res, img.C*th*tw)
-		p.acc = grow(p.acc, tw)
 		out.Pix = p.res
 	}
 	for c := 0; c < img.C; c++ {
 		src := img.Plane(c)
 		tmp := p.tmp[c*plane : (c+1)*plane]
-		if needH {
+		switch {
+		case needH && haveAVX2:
+			p.t1, p.t2 = transposedHorizontal(tmp, src, img.W, sy0, sy1, hk, p.t1, p.t2)
+		case needH:
 			horizontal(tmp, src, img.W, sy0, sy1, hk)
-		} else {
+		default:
 			for y := sy0; y < sy1; y++ {
 				copy(tmp[(y-sy0)*tw:(y-sy0+1)*tw], src[y*img.W+rx0:])
 			}
 		}
 		if needV {
-			vertical(p.res[c*th*tw:(c+1)*th*tw], tmp, tw, sy0, vk, p.acc)
+			vertical(p.res[c*th*tw:(c+1)*th*tw], tmp, tw, sy0, vk)
 		}
 	}
 	return out

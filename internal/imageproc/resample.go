@@ -1,6 +1,7 @@
 package imageproc
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 )
@@ -223,28 +224,94 @@ func horizontal(dst, src []byte, sw, y0, y1 int, k *kernel) {
 	}
 }
 
-// vertical resamples src (rows starting at source row srcY0, rowLen bytes
-// each) with k into dst, one output row per kernel position. acc is scratch
-// of at least rowLen. Accumulating row by row sums the same integer products
-// as Pillow's per-pixel loop, so the result is identical.
-func vertical(dst, src []byte, rowLen, srcY0 int, k *kernel, acc []int32) {
-	acc = acc[:rowLen]
-	for y := range k.start {
-		for i := range acc {
-			acc[i] = half
+// filterRowGo computes outputs [from, n) of one filtered row:
+// dst[i] = clip8(half + sum_j src[j*stride+i]*coeffs[j]). Both passes are
+// this sum once the horizontal pass has transposed its input (see
+// transposedHorizontal); filterRow runs it in SIMD where there is some.
+func filterRowGo(dst, src []byte, stride int, coeffs []int32, from, n int) {
+	for i := from; i < n; i++ {
+		acc := half
+		for j, w := range coeffs {
+			acc += int32(src[j*stride+i]) * w
 		}
-		n := k.n[y]
-		kk := k.coeffs[y*k.ksize : y*k.ksize+n]
-		for j, w := range kk {
-			r := k.start[y] + j - srcY0
-			row := src[r*rowLen : (r+1)*rowLen]
-			for i, p := range row {
-				acc[i] += int32(p) * w
+		dst[i] = clip8(acc)
+	}
+}
+
+// vertical resamples src (rows starting at source row srcY0, rowLen bytes
+// each) with k into dst, one output row per kernel position. Summing the
+// taps row by row adds the same int32 products as Pillow's per-pixel loop,
+// so the result is identical.
+func vertical(dst, src []byte, rowLen, srcY0 int, k *kernel) {
+	for y := range k.start {
+		kk := k.coeffs[y*k.ksize : y*k.ksize+k.n[y]]
+		filterRow(dst[y*rowLen:(y+1)*rowLen], src[(k.start[y]-srcY0)*rowLen:], rowLen, kk, rowLen)
+	}
+}
+
+// transposedHorizontal is horizontal for SIMD: it transposes rows [y0, y1)
+// of src so that each output column is a vertical filter over whole rows
+// (filterRow, many rows at once), then transposes the result back into dst.
+// t1 and t2 are scratch, grown as needed and returned.
+func transposedHorizontal(dst, src []byte, sw, y0, y1 int, k *kernel, t1, t2 []byte) ([]byte, []byte) {
+	nr, ow := y1-y0, len(k.start)
+	t1 = grow(t1, sw*nr)
+	t2 = grow(t2, ow*nr)
+	transpose(t1, src[y0*sw:y1*sw], nr, sw)
+	for x := 0; x < ow; x++ {
+		kk := k.coeffs[x*k.ksize : x*k.ksize+k.n[x]]
+		filterRow(t2[x*nr:(x+1)*nr], t1[k.start[x]*nr:], nr, kk, nr)
+	}
+	transpose(dst[:nr*ow], t2, ow, nr)
+	return t1, t2
+}
+
+// transpose writes the h x w matrix src (row-major) as the w x h matrix
+// dst: 8x8 blocks as eight 64-bit words swapped in place (transpose8), the
+// ragged edges byte by byte.
+func transpose(dst, src []byte, h, w int) {
+	_ = src[h*w-1]
+	_ = dst[h*w-1]
+	h8, w8 := h&^7, w&^7
+	var a [8]uint64
+	for y := 0; y < h8; y += 8 {
+		for x := 0; x < w8; x += 8 {
+			for i := range a {
+				a[i] = binary.LittleEndian.Uint64(src[(y+i)*w+x:])
+			}
+			transpose8(&a)
+			for i, v := range a {
+				binary.LittleEndian.PutUint64(dst[(x+i)*h+y:], v)
 			}
 		}
-		out := dst[y*rowLen : (y+1)*rowLen]
-		for i, a := range acc {
-			out[i] = clip8(a)
+	}
+	for y := 0; y < h; y++ {
+		from := w8
+		if y >= h8 {
+			from = 0
+		}
+		row := src[y*w : (y+1)*w]
+		for x := from; x < w; x++ {
+			dst[x*h+y] = row[x]
+		}
+	}
+}
+
+// transpose8 transposes the 8x8 byte matrix whose rows are a's words
+// (byte k of a[i] is column k): swap 1x1, then 2x2, then 4x4 sub-blocks.
+func transpose8(a *[8]uint64) {
+	for _, s := range [...]struct {
+		d    int
+		sh   uint
+		mask uint64
+	}{{1, 8, 0x00FF00FF00FF00FF}, {2, 16, 0x0000FFFF0000FFFF}, {4, 32, 0x00000000FFFFFFFF}} {
+		for i := 0; i < 8; i++ {
+			if i&s.d != 0 {
+				continue
+			}
+			t := ((a[i] >> s.sh) ^ a[i+s.d]) & s.mask
+			a[i+s.d] ^= t
+			a[i] ^= t << s.sh
 		}
 	}
 }
