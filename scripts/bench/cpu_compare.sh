@@ -4,7 +4,10 @@
 # the other, ROUNDS rounds, default 3) so that a noisy shared machine slows
 # all sides alike. PyTorch runs OpenAI's CLIP model semantics
 # (scripts/bench/torch_cpu.py) in fp32 and under
-# torch.autocast("cpu", dtype=torch.bfloat16). Measurements, one function each:
+# torch.autocast("cpu", dtype=torch.bfloat16); clipline in fp32 (clipline) and,
+# for the embeddings, with --device cpu,bf16 (clipline_bf16: VDPBF16PS on
+# avx512_bf16 CPUs, else the slower AVX2 bf16 kernel; CPU training is fp32
+# only). Measurements, one function each:
 #   image  ViT-B/32 image embedding, batch 32 (images/s)
 #   text   ViT-B/32 text embedding, batch 32, 20-token captions run at their
 #          real length on both sides (captions/s; see torch_cpu.py)
@@ -12,13 +15,15 @@
 #   tiny   full training of the tiny golden config, batch 32 (pairs/s)
 # Prints every raw figure, then per measurement each clipline/torch ratio as
 # median and min-max over the rounds (each round's clipline figure over the
-# same round's torch figure), and the load average at start and end.
+# same round's torch figure), clipline_bf16/clipline likewise, and the load
+# average at start and end.
 #
 # Needs Debian's python3-torch with an optimised BLAS (apt install
 # python3-torch libopenblas0-pthread; without OpenBLAS torch runs on the
 # reference BLAS). Environment:
 #   CPU_COMPARE_ONLY   measurements to run (default "image text lora tiny")
-#   CPU_COMPARE_SIDES  sides to run (default "clipline torch_fp32 torch_bf16")
+#   CPU_COMPARE_SIDES  sides to run (default "clipline clipline_bf16 torch_fp32
+#                      torch_bf16")
 #   CPU_COMPARE_SKIP   measurement:side pairs not to run, e.g. "image:torch_bf16
 #                      lora:torch_bf16": without avx512_bf16 (AVX2 machines)
 #                      autocast bf16 runs oneDNN's reference kernels, ten times
@@ -32,8 +37,9 @@ cd "$(dirname "$0")/../.."
 rounds=${1:-3}
 threads=${2:-$(nproc)}
 read -r -a measures <<<"${CPU_COMPARE_ONLY:-image text lora tiny}"
-read -r -a sides <<<"${CPU_COMPARE_SIDES:-clipline torch_fp32 torch_bf16}"
-skip=" ${CPU_COMPARE_SKIP:-} "
+read -r -a sides <<<"${CPU_COMPARE_SIDES:-clipline clipline_bf16 torch_fp32 torch_bf16}"
+# Training has no clipline_bf16 side (cpu,bf16 is for inference).
+skip=" ${CPU_COMPARE_SKIP:-} lora:clipline_bf16 tiny:clipline_bf16 "
 min_s=${TORCH_MIN_SECONDS:-10}
 py=/usr/bin/python3
 work=$(mktemp -d)
@@ -62,6 +68,7 @@ torchbench() {
 m_image() {
   case $1 in
   clipline) gobench model 'BenchmarkViTB32Embed/batch=32$' 4x images/s ;;
+  clipline_bf16) gobench model 'BenchmarkBF16EmbedViTB32/batch=32$' 4x images/s ;;
   torch_fp32) torchbench image fp32 ;;
   torch_bf16) torchbench image bf16 ;;
   esac
@@ -69,6 +76,7 @@ m_image() {
 m_text() {
   case $1 in
   clipline) gobench model 'BenchmarkViTB32TextEmbed$' 20x captions/s ;;
+  clipline_bf16) gobench model 'BenchmarkBF16TextEmbedViTB32$' 20x captions/s ;;
   torch_fp32) torchbench text fp32 ;;
   torch_bf16) torchbench text bf16 ;;
   esac
@@ -107,3 +115,5 @@ echo "# load average at end: $(load)"
 
 echo "# ratio clipline/torch per measurement: median [min-max] over the rounds"
 awk -v a='^clipline' -v b='^torch' -f scripts/bench/ratios.awk "$work/raw" | sort
+echo "# ratio clipline_bf16/clipline (cpu,bf16 over fp32)"
+awk -v a='^clipline_bf16$' -v b='^clipline$' -f scripts/bench/ratios.awk "$work/raw" | sort
