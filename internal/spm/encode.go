@@ -54,11 +54,9 @@ func (m *Model) encodeNormalized(dst []int32, s string, sc *scratch) []int32 {
 		single := false
 		node := int32(0)
 		for k := start; k < size; k++ {
-			child, ok := t.next[uint64(node)<<8|uint64(s[k])]
-			if !ok {
+			if node = t.child(node, s[k]); node < 0 {
 				break
 			}
-			node = child
 			id := t.value[node]
 			if id < 0 {
 				continue
