@@ -48,7 +48,8 @@ func LoadConfig(path string) (Config, error) {
 
 // ForModel is the preprocessing of the model directory dir with CLIP's
 // defaults: its preprocessor_config.json, or DefaultConfig(side) when it has
-// none. side is the model's vision_config.image_size, and the crop must be
+// none (CLIP models only: a SigLIP config.json makes the file required).
+// side is the model's vision_config.image_size, and the crop must be
 // side x side since that is what the model takes. side 0 stands for a
 // directory without config.json (the size unknown): the preprocessor file is
 // then required and its crop taken as it is.
@@ -57,6 +58,11 @@ func ForModel(dir string, side int) (Config, error) {
 	if _, err := os.Stat(path); err != nil {
 		if side == 0 {
 			return Config{}, fmt.Errorf("%s: neither %s nor config.json found", dir, ConfigFile)
+		}
+		if modelType(dir) == "siglip" {
+			// CLIP's defaults would give a SigLIP model wrong pixels
+			// (crop, mean and std) without any sign of it.
+			return Config{}, fmt.Errorf("%s: a SigLIP model needs its %s (SiglipImageProcessor: stretch resize, mean and std 0.5); CLIP's defaults would be wrong", dir, ConfigFile)
 		}
 		return DefaultConfig(side), nil
 	}
@@ -68,6 +74,18 @@ func ForModel(dir string, side int) (Config, error) {
 		return c, fmt.Errorf("%s: crop %dx%d does not match the model's image_size %d", path, c.CropW, c.CropH, side)
 	}
 	return c, nil
+}
+
+// modelType is config.json's model_type in dir ("" when unreadable).
+func modelType(dir string) string {
+	var c struct {
+		ModelType string `json:"model_type"`
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil || json.Unmarshal(raw, &c) != nil {
+		return ""
+	}
+	return c.ModelType
 }
 
 // SiglipProcessorType is image_processor_type of SigLIP's

@@ -447,6 +447,15 @@ func TestForModel(t *testing.T) {
 	if _, err := ForModel(none, 0); err == nil || !strings.Contains(err.Error(), "neither "+ConfigFile+" nor config.json") {
 		t.Fatalf("nothing to go by: %v", err)
 	}
+	// A SigLIP model without its preprocessor file must not get CLIP's
+	// crop and statistics.
+	siglip := t.TempDir()
+	if err := os.WriteFile(filepath.Join(siglip, "config.json"), []byte(`{"model_type": "siglip"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ForModel(siglip, 64); err == nil || !strings.Contains(err.Error(), "a SigLIP model needs its "+ConfigFile) {
+		t.Fatalf("SigLIP without %s: %v", ConfigFile, err)
+	}
 }
 
 // TestNormalizeMatchesReference: the tiny CLIP reference holds uint8
