@@ -21,9 +21,9 @@ import "math"
 // precision for negative x as QuickGELU's x·σ(1.702x) does.
 
 const (
-	cdfEdge   = 13.5
-	invSqrt2  = 0.70710678118654752
-	invSqrt2π = 0.39894228040143268
+	cdfEdge      = 13.5
+	halfInvSqrt2 = 0.35355339059327376 // 1/(2√2)
+	invSqrt2π    = 0.39894228040143268
 	// v = 2u = x·(tanhC1 + tanhC2·x²), u = √(2/π)·(x + 0.044715x³).
 	tanhC1 = 1.5957691216057308     // 2·√(2/π)
 	tanhC2 = 0.0713548162726009     // 2·√(2/π)·0.044715
@@ -42,7 +42,7 @@ var erfcPoly = [...]float32{
 // normCDF returns Φ(x) and φ(x) = e^(-x²/2)/√(2π).
 func normCDF(x float32) (cdf, pdf float32) {
 	ax := min(abs32(x), cdfEdge)
-	t := 1 / (1 + 0.5*(ax*invSqrt2))
+	t := 1 / fma32(ax, halfInvSqrt2, 1) // 1/(1 + z/2), z = |x|/√2
 	c := erfcPoly[0]
 	for _, k := range erfcPoly[1:] {
 		c = fma32(c, t, k)

@@ -17,6 +17,18 @@ func quickGELUAVX2(out, in *float32, n int)
 func quickGELUBackwardAVX2(dIn, dOut, in *float32, n int)
 
 //go:noescape
+func geluAVX2(out, in *float32, n int)
+
+//go:noescape
+func geluBackwardAVX2(dIn, dOut, in *float32, n int)
+
+//go:noescape
+func geluTanhAVX2(out, in *float32, n int)
+
+//go:noescape
+func geluTanhBackwardAVX2(dIn, dOut, in *float32, n int)
+
+//go:noescape
 func sumAVX2(x *float32, n int) float32
 
 //go:noescape
@@ -56,9 +68,11 @@ func dropoutAVX512(mask *float32, n int, seed, start uint64, p, keep float32)
 // (VPMULLQ needs AVX-512DQ) to AVX2's.
 var asmOps = func() [2]*vecOps {
 	avx2 := vecOps{
-		exp:               expAVX2Ops,
-		activate:          [numActivations]func(out, in []float32){quickGELUAVX2Ops, geluGo, geluTanhGo},
-		activateBackward:  [numActivations]func(dIn, dOut, in []float32){quickGELUBackwardAVX2Ops, geluBackwardGo, geluTanhBackwardGo},
+		exp: expAVX2Ops,
+		activate: [numActivations]func(out, in []float32){
+			quickGELUAVX2Ops, vecUnary(geluAVX2), vecUnary(geluTanhAVX2)},
+		activateBackward: [numActivations]func(dIn, dOut, in []float32){
+			quickGELUBackwardAVX2Ops, vecBackward(geluBackwardAVX2), vecBackward(geluTanhBackwardAVX2)},
 		dropoutMask:       dropoutMaskGo,
 		layerNorm:         layerNormAVX2,
 		layerNormBackward: layerNormBackwardAVX2,
@@ -95,33 +109,47 @@ func expAVX2Ops(dst, src []float32) {
 	}
 }
 
-func quickGELUAVX2Ops(out, in []float32) {
-	n := len(out) &^ 7
-	if n > 0 {
-		_ = in[n-1]
-		quickGELUAVX2(&out[0], &in[0], n)
-	}
-	if tail := len(out) - n; tail > 0 {
-		var buf [8]float32
-		copy(buf[:], in[n:len(out)])
-		quickGELUAVX2(&buf[0], &buf[0], 8)
-		copy(out[n:], buf[:tail])
+func quickGELUAVX2Ops(out, in []float32) { vecUnary(quickGELUAVX2)(out, in) }
+
+func quickGELUBackwardAVX2Ops(dIn, dOut, in []float32) {
+	vecBackward(quickGELUBackwardAVX2)(dIn, dOut, in)
+}
+
+// vecUnary runs an out = f(in) routine over a whole slice, the tail on a
+// padded copy.
+func vecUnary(f func(out, in *float32, n int)) func(out, in []float32) {
+	return func(out, in []float32) {
+		n := len(out) &^ 7
+		if n > 0 {
+			_ = in[n-1]
+			f(&out[0], &in[0], n)
+		}
+		if tail := len(out) - n; tail > 0 {
+			var buf [8]float32
+			copy(buf[:], in[n:len(out)])
+			f(&buf[0], &buf[0], 8)
+			copy(out[n:], buf[:tail])
+		}
 	}
 }
 
-func quickGELUBackwardAVX2Ops(dIn, dOut, in []float32) {
-	n := len(dIn) &^ 7
-	if n > 0 {
-		_, _ = dOut[n-1], in[n-1]
-		quickGELUBackwardAVX2(&dIn[0], &dOut[0], &in[0], n)
-	}
-	if tail := len(dIn) - n; tail > 0 {
-		var d, o, x [8]float32
-		copy(d[:], dIn[n:])
-		copy(o[:], dOut[n:len(dIn)])
-		copy(x[:], in[n:len(dIn)])
-		quickGELUBackwardAVX2(&d[0], &o[0], &x[0], 8)
-		copy(dIn[n:], d[:tail])
+// vecBackward runs a dIn += dOut·f'(in) routine over a whole slice, the
+// tail on padded copies.
+func vecBackward(f func(dIn, dOut, in *float32, n int)) func(dIn, dOut, in []float32) {
+	return func(dIn, dOut, in []float32) {
+		n := len(dIn) &^ 7
+		if n > 0 {
+			_, _ = dOut[n-1], in[n-1]
+			f(&dIn[0], &dOut[0], &in[0], n)
+		}
+		if tail := len(dIn) - n; tail > 0 {
+			var d, o, x [8]float32
+			copy(d[:], dIn[n:])
+			copy(o[:], dOut[n:len(dIn)])
+			copy(x[:], in[n:len(dIn)])
+			f(&d[0], &o[0], &x[0], 8)
+			copy(dIn[n:], d[:tail])
+		}
 	}
 }
 

@@ -137,7 +137,175 @@ DATA vconst<>+496(SB)/4, $0x0000007f
 DATA vconst<>+500(SB)/4, $0x0000007f
 DATA vconst<>+504(SB)/4, $0x0000007f
 DATA vconst<>+508(SB)/4, $0x0000007f
-GLOBL vconst<>(SB), RODATA|NOPTR, $512
+DATA vconst<>+512(SB)/4, $0x7fffffff // absmask
+DATA vconst<>+516(SB)/4, $0x7fffffff
+DATA vconst<>+520(SB)/4, $0x7fffffff
+DATA vconst<>+524(SB)/4, $0x7fffffff
+DATA vconst<>+528(SB)/4, $0x7fffffff
+DATA vconst<>+532(SB)/4, $0x7fffffff
+DATA vconst<>+536(SB)/4, $0x7fffffff
+DATA vconst<>+540(SB)/4, $0x7fffffff
+DATA vconst<>+544(SB)/4, $0x80000000 // signmask
+DATA vconst<>+548(SB)/4, $0x80000000
+DATA vconst<>+552(SB)/4, $0x80000000
+DATA vconst<>+556(SB)/4, $0x80000000
+DATA vconst<>+560(SB)/4, $0x80000000
+DATA vconst<>+564(SB)/4, $0x80000000
+DATA vconst<>+568(SB)/4, $0x80000000
+DATA vconst<>+572(SB)/4, $0x80000000
+DATA vconst<>+576(SB)/4, $0x41580000 // cdfedge
+DATA vconst<>+580(SB)/4, $0x41580000
+DATA vconst<>+584(SB)/4, $0x41580000
+DATA vconst<>+588(SB)/4, $0x41580000
+DATA vconst<>+592(SB)/4, $0x41580000
+DATA vconst<>+596(SB)/4, $0x41580000
+DATA vconst<>+600(SB)/4, $0x41580000
+DATA vconst<>+604(SB)/4, $0x41580000
+DATA vconst<>+608(SB)/4, $0x3eb504f3 // halfinvsqrt2
+DATA vconst<>+612(SB)/4, $0x3eb504f3
+DATA vconst<>+616(SB)/4, $0x3eb504f3
+DATA vconst<>+620(SB)/4, $0x3eb504f3
+DATA vconst<>+624(SB)/4, $0x3eb504f3
+DATA vconst<>+628(SB)/4, $0x3eb504f3
+DATA vconst<>+632(SB)/4, $0x3eb504f3
+DATA vconst<>+636(SB)/4, $0x3eb504f3
+DATA vconst<>+640(SB)/4, $0x3ecc422a // invsqrt2pi
+DATA vconst<>+644(SB)/4, $0x3ecc422a
+DATA vconst<>+648(SB)/4, $0x3ecc422a
+DATA vconst<>+652(SB)/4, $0x3ecc422a
+DATA vconst<>+656(SB)/4, $0x3ecc422a
+DATA vconst<>+660(SB)/4, $0x3ecc422a
+DATA vconst<>+664(SB)/4, $0x3ecc422a
+DATA vconst<>+668(SB)/4, $0x3ecc422a
+DATA vconst<>+672(SB)/4, $0x3e2ef945 // erfc0
+DATA vconst<>+676(SB)/4, $0x3e2ef945
+DATA vconst<>+680(SB)/4, $0x3e2ef945
+DATA vconst<>+684(SB)/4, $0x3e2ef945
+DATA vconst<>+688(SB)/4, $0x3e2ef945
+DATA vconst<>+692(SB)/4, $0x3e2ef945
+DATA vconst<>+696(SB)/4, $0x3e2ef945
+DATA vconst<>+700(SB)/4, $0x3e2ef945
+DATA vconst<>+704(SB)/4, $0xbf527892 // erfc1
+DATA vconst<>+708(SB)/4, $0xbf527892
+DATA vconst<>+712(SB)/4, $0xbf527892
+DATA vconst<>+716(SB)/4, $0xbf527892
+DATA vconst<>+720(SB)/4, $0xbf527892
+DATA vconst<>+724(SB)/4, $0xbf527892
+DATA vconst<>+728(SB)/4, $0xbf527892
+DATA vconst<>+732(SB)/4, $0xbf527892
+DATA vconst<>+736(SB)/4, $0x3fbe87b0 // erfc2
+DATA vconst<>+740(SB)/4, $0x3fbe87b0
+DATA vconst<>+744(SB)/4, $0x3fbe87b0
+DATA vconst<>+748(SB)/4, $0x3fbe87b0
+DATA vconst<>+752(SB)/4, $0x3fbe87b0
+DATA vconst<>+756(SB)/4, $0x3fbe87b0
+DATA vconst<>+760(SB)/4, $0x3fbe87b0
+DATA vconst<>+764(SB)/4, $0x3fbe87b0
+DATA vconst<>+768(SB)/4, $0xbf914e5d // erfc3
+DATA vconst<>+772(SB)/4, $0xbf914e5d
+DATA vconst<>+776(SB)/4, $0xbf914e5d
+DATA vconst<>+780(SB)/4, $0xbf914e5d
+DATA vconst<>+784(SB)/4, $0xbf914e5d
+DATA vconst<>+788(SB)/4, $0xbf914e5d
+DATA vconst<>+792(SB)/4, $0xbf914e5d
+DATA vconst<>+796(SB)/4, $0xbf914e5d
+DATA vconst<>+800(SB)/4, $0x3e8ec7cc // erfc4
+DATA vconst<>+804(SB)/4, $0x3e8ec7cc
+DATA vconst<>+808(SB)/4, $0x3e8ec7cc
+DATA vconst<>+812(SB)/4, $0x3e8ec7cc
+DATA vconst<>+816(SB)/4, $0x3e8ec7cc
+DATA vconst<>+820(SB)/4, $0x3e8ec7cc
+DATA vconst<>+824(SB)/4, $0x3e8ec7cc
+DATA vconst<>+828(SB)/4, $0x3e8ec7cc
+DATA vconst<>+832(SB)/4, $0xbe3ec24c // erfc5
+DATA vconst<>+836(SB)/4, $0xbe3ec24c
+DATA vconst<>+840(SB)/4, $0xbe3ec24c
+DATA vconst<>+844(SB)/4, $0xbe3ec24c
+DATA vconst<>+848(SB)/4, $0xbe3ec24c
+DATA vconst<>+852(SB)/4, $0xbe3ec24c
+DATA vconst<>+856(SB)/4, $0xbe3ec24c
+DATA vconst<>+860(SB)/4, $0xbe3ec24c
+DATA vconst<>+864(SB)/4, $0x3dc636c9 // erfc6
+DATA vconst<>+868(SB)/4, $0x3dc636c9
+DATA vconst<>+872(SB)/4, $0x3dc636c9
+DATA vconst<>+876(SB)/4, $0x3dc636c9
+DATA vconst<>+880(SB)/4, $0x3dc636c9
+DATA vconst<>+884(SB)/4, $0x3dc636c9
+DATA vconst<>+888(SB)/4, $0x3dc636c9
+DATA vconst<>+892(SB)/4, $0x3dc636c9
+DATA vconst<>+896(SB)/4, $0x3ebf88fb // erfc7
+DATA vconst<>+900(SB)/4, $0x3ebf88fb
+DATA vconst<>+904(SB)/4, $0x3ebf88fb
+DATA vconst<>+908(SB)/4, $0x3ebf88fb
+DATA vconst<>+912(SB)/4, $0x3ebf88fb
+DATA vconst<>+916(SB)/4, $0x3ebf88fb
+DATA vconst<>+920(SB)/4, $0x3ebf88fb
+DATA vconst<>+924(SB)/4, $0x3ebf88fb
+DATA vconst<>+928(SB)/4, $0x3f8000c7 // erfc8
+DATA vconst<>+932(SB)/4, $0x3f8000c7
+DATA vconst<>+936(SB)/4, $0x3f8000c7
+DATA vconst<>+940(SB)/4, $0x3f8000c7
+DATA vconst<>+944(SB)/4, $0x3f8000c7
+DATA vconst<>+948(SB)/4, $0x3f8000c7
+DATA vconst<>+952(SB)/4, $0x3f8000c7
+DATA vconst<>+956(SB)/4, $0x3f8000c7
+DATA vconst<>+960(SB)/4, $0xbfa1fc4e // erfc9
+DATA vconst<>+964(SB)/4, $0xbfa1fc4e
+DATA vconst<>+968(SB)/4, $0xbfa1fc4e
+DATA vconst<>+972(SB)/4, $0xbfa1fc4e
+DATA vconst<>+976(SB)/4, $0xbfa1fc4e
+DATA vconst<>+980(SB)/4, $0xbfa1fc4e
+DATA vconst<>+984(SB)/4, $0xbfa1fc4e
+DATA vconst<>+988(SB)/4, $0xbfa1fc4e
+DATA vconst<>+992(SB)/4, $0x3fcc422a // tanhc1
+DATA vconst<>+996(SB)/4, $0x3fcc422a
+DATA vconst<>+1000(SB)/4, $0x3fcc422a
+DATA vconst<>+1004(SB)/4, $0x3fcc422a
+DATA vconst<>+1008(SB)/4, $0x3fcc422a
+DATA vconst<>+1012(SB)/4, $0x3fcc422a
+DATA vconst<>+1016(SB)/4, $0x3fcc422a
+DATA vconst<>+1020(SB)/4, $0x3fcc422a
+DATA vconst<>+1024(SB)/4, $0x3d922279 // tanhc2
+DATA vconst<>+1028(SB)/4, $0x3d922279
+DATA vconst<>+1032(SB)/4, $0x3d922279
+DATA vconst<>+1036(SB)/4, $0x3d922279
+DATA vconst<>+1040(SB)/4, $0x3d922279
+DATA vconst<>+1044(SB)/4, $0x3d922279
+DATA vconst<>+1048(SB)/4, $0x3d922279
+DATA vconst<>+1052(SB)/4, $0x3d922279
+DATA vconst<>+1056(SB)/4, $0x3e5b33b6 // tanhd2
+DATA vconst<>+1060(SB)/4, $0x3e5b33b6
+DATA vconst<>+1064(SB)/4, $0x3e5b33b6
+DATA vconst<>+1068(SB)/4, $0x3e5b33b6
+DATA vconst<>+1072(SB)/4, $0x3e5b33b6
+DATA vconst<>+1076(SB)/4, $0x3e5b33b6
+DATA vconst<>+1080(SB)/4, $0x3e5b33b6
+DATA vconst<>+1084(SB)/4, $0x3e5b33b6
+DATA vconst<>+1088(SB)/4, $0x41200000 // tanhedge
+DATA vconst<>+1092(SB)/4, $0x41200000
+DATA vconst<>+1096(SB)/4, $0x41200000
+DATA vconst<>+1100(SB)/4, $0x41200000
+DATA vconst<>+1104(SB)/4, $0x41200000
+DATA vconst<>+1108(SB)/4, $0x41200000
+DATA vconst<>+1112(SB)/4, $0x41200000
+DATA vconst<>+1116(SB)/4, $0x41200000
+DATA vconst<>+1120(SB)/4, $0xc1200000 // negtanhedge
+DATA vconst<>+1124(SB)/4, $0xc1200000
+DATA vconst<>+1128(SB)/4, $0xc1200000
+DATA vconst<>+1132(SB)/4, $0xc1200000
+DATA vconst<>+1136(SB)/4, $0xc1200000
+DATA vconst<>+1140(SB)/4, $0xc1200000
+DATA vconst<>+1144(SB)/4, $0xc1200000
+DATA vconst<>+1148(SB)/4, $0xc1200000
+DATA vconst<>+1152(SB)/4, $0xbf000000 // neghalf
+DATA vconst<>+1156(SB)/4, $0xbf000000
+DATA vconst<>+1160(SB)/4, $0xbf000000
+DATA vconst<>+1164(SB)/4, $0xbf000000
+DATA vconst<>+1168(SB)/4, $0xbf000000
+DATA vconst<>+1172(SB)/4, $0xbf000000
+DATA vconst<>+1176(SB)/4, $0xbf000000
+DATA vconst<>+1180(SB)/4, $0xbf000000
+GLOBL vconst<>(SB), RODATA|NOPTR, $1184
 
 // EXP sets Y0 = e^Y0 in each lane: clamp, n = round(x·log2e), r = x - n·ln2
 // (in two parts), e^r by the degree-6 polynomial, times 2^n built in the
@@ -238,5 +406,191 @@ bloop:
 	DECQ CX
 	JNE  bloop
 bdone:
+	VZEROUPPER
+	RET
+
+// func geluAVX2(out, in *float32, n int)
+//
+// out = x·Φ(x).
+TEXT ·geluAVX2(SB), NOSPLIT, $0-24
+	MOVQ out+0(FP), DI
+	MOVQ in+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JEQ  gedone
+geloop:
+	VMOVUPS (SI), Y4
+	VANDPS vconst<>+512(SB), Y4, Y13
+	VMINPS vconst<>+576(SB), Y13, Y5
+	VMOVUPS vconst<>+0(SB), Y6
+	VFMADD231PS vconst<>+608(SB), Y5, Y6
+	VMOVUPS vconst<>+0(SB), Y7
+	VDIVPS Y6, Y7, Y7
+	VMOVUPS vconst<>+672(SB), Y8
+	VFMADD213PS vconst<>+704(SB), Y7, Y8
+	VFMADD213PS vconst<>+736(SB), Y7, Y8
+	VFMADD213PS vconst<>+768(SB), Y7, Y8
+	VFMADD213PS vconst<>+800(SB), Y7, Y8
+	VFMADD213PS vconst<>+832(SB), Y7, Y8
+	VFMADD213PS vconst<>+864(SB), Y7, Y8
+	VFMADD213PS vconst<>+896(SB), Y7, Y8
+	VFMADD213PS vconst<>+928(SB), Y7, Y8
+	VFMADD213PS vconst<>+960(SB), Y7, Y8
+	VMULPS Y5, Y5, Y9
+	VMOVAPS Y9, Y10
+	VFMSUB231PS Y5, Y5, Y10
+	VFNMADD231PS vconst<>+32(SB), Y10, Y8
+	VMOVAPS Y8, Y0
+	EXP
+	VMOVAPS Y0, Y11
+	VMULPS vconst<>+1152(SB), Y9, Y0
+	EXP
+	VMULPS vconst<>+32(SB), Y7, Y12
+	VMULPS Y0, Y12, Y12
+	VMULPS Y11, Y12, Y12
+	VCMPPS $1, vconst<>+576(SB), Y13, Y14
+	VANDPS Y14, Y12, Y12
+	VMOVUPS vconst<>+0(SB), Y15
+	VSUBPS Y12, Y15, Y15
+	VBLENDVPS Y4, Y12, Y15, Y1
+	VMULPS Y4, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNE  geloop
+gedone:
+	VZEROUPPER
+	RET
+
+// func geluBackwardAVX2(dIn, dOut, in *float32, n int)
+//
+// dIn += dOut·(Φ(x) + x·φ(x)).
+TEXT ·geluBackwardAVX2(SB), NOSPLIT, $0-32
+	MOVQ dIn+0(FP), DI
+	MOVQ dOut+8(FP), DX
+	MOVQ in+16(FP), SI
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+	JEQ  gbdone
+gbloop:
+	VMOVUPS (SI), Y4
+	VANDPS vconst<>+512(SB), Y4, Y13
+	VMINPS vconst<>+576(SB), Y13, Y5
+	VMOVUPS vconst<>+0(SB), Y6
+	VFMADD231PS vconst<>+608(SB), Y5, Y6
+	VMOVUPS vconst<>+0(SB), Y7
+	VDIVPS Y6, Y7, Y7
+	VMOVUPS vconst<>+672(SB), Y8
+	VFMADD213PS vconst<>+704(SB), Y7, Y8
+	VFMADD213PS vconst<>+736(SB), Y7, Y8
+	VFMADD213PS vconst<>+768(SB), Y7, Y8
+	VFMADD213PS vconst<>+800(SB), Y7, Y8
+	VFMADD213PS vconst<>+832(SB), Y7, Y8
+	VFMADD213PS vconst<>+864(SB), Y7, Y8
+	VFMADD213PS vconst<>+896(SB), Y7, Y8
+	VFMADD213PS vconst<>+928(SB), Y7, Y8
+	VFMADD213PS vconst<>+960(SB), Y7, Y8
+	VMULPS Y5, Y5, Y9
+	VMOVAPS Y9, Y10
+	VFMSUB231PS Y5, Y5, Y10
+	VFNMADD231PS vconst<>+32(SB), Y10, Y8
+	VMOVAPS Y8, Y0
+	EXP
+	VMOVAPS Y0, Y11
+	VMULPS vconst<>+1152(SB), Y9, Y0
+	EXP
+	VMULPS vconst<>+32(SB), Y7, Y12
+	VMULPS Y0, Y12, Y12
+	VMULPS Y11, Y12, Y12
+	VCMPPS $1, vconst<>+576(SB), Y13, Y14
+	VANDPS Y14, Y12, Y12
+	VMOVUPS vconst<>+0(SB), Y15
+	VSUBPS Y12, Y15, Y15
+	VBLENDVPS Y4, Y12, Y15, Y1
+	VMOVUPS vconst<>+0(SB), Y6
+	VFNMADD231PS vconst<>+32(SB), Y10, Y6
+	VMULPS Y6, Y0, Y6
+	VMULPS vconst<>+640(SB), Y6, Y6
+	VANDPS Y14, Y6, Y6
+	VFMADD231PS Y6, Y4, Y1
+	VMOVUPS (DI), Y7
+	VFMADD231PS (DX), Y1, Y7
+	VMOVUPS Y7, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	DECQ CX
+	JNE  gbloop
+gbdone:
+	VZEROUPPER
+	RET
+
+// func geluTanhAVX2(out, in *float32, n int)
+//
+// out = x / (1 + e^(-v)), v = x·(c1 + c2·x²) = 2u.
+TEXT ·geluTanhAVX2(SB), NOSPLIT, $0-24
+	MOVQ out+0(FP), DI
+	MOVQ in+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JEQ  gtdone
+gtloop:
+	VMOVUPS (SI), Y4
+	VMULPS Y4, Y4, Y5
+	VMOVUPS vconst<>+992(SB), Y6
+	VFMADD231PS vconst<>+1024(SB), Y5, Y6
+	VMULPS Y4, Y6, Y0
+	VXORPS vconst<>+544(SB), Y0, Y0
+	EXP
+	VADDPS vconst<>+0(SB), Y0, Y0
+	VDIVPS Y0, Y4, Y4
+	VMOVUPS Y4, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNE  gtloop
+gtdone:
+	VZEROUPPER
+	RET
+
+// func geluTanhBackwardAVX2(dIn, dOut, in *float32, n int)
+//
+// dIn += dOut·(s + x·s²·e·v'(x)), e = e^(-v), s = 1/(1+e), x clamped to ±10.
+TEXT ·geluTanhBackwardAVX2(SB), NOSPLIT, $0-32
+	MOVQ dIn+0(FP), DI
+	MOVQ dOut+8(FP), DX
+	MOVQ in+16(FP), SI
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+	JEQ  gtbdone
+gtbloop:
+	VMOVUPS (SI), Y4
+	VMAXPS vconst<>+1120(SB), Y4, Y4
+	VMINPS vconst<>+1088(SB), Y4, Y4
+	VMULPS Y4, Y4, Y5
+	VMOVUPS vconst<>+992(SB), Y6
+	VFMADD231PS vconst<>+1024(SB), Y5, Y6
+	VMULPS Y4, Y6, Y0
+	VXORPS vconst<>+544(SB), Y0, Y0
+	EXP
+	VMOVUPS vconst<>+0(SB), Y7
+	VADDPS Y0, Y7, Y8
+	VDIVPS Y8, Y7, Y7
+	VMOVUPS vconst<>+992(SB), Y9
+	VFMADD231PS vconst<>+1056(SB), Y5, Y9
+	VMULPS Y7, Y4, Y10
+	VMULPS Y7, Y10, Y10
+	VMULPS Y0, Y10, Y10
+	VFMADD213PS Y7, Y9, Y10
+	VMOVUPS (DI), Y11
+	VFMADD231PS (DX), Y10, Y11
+	VMOVUPS Y11, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	DECQ CX
+	JNE  gtbloop
+gtbdone:
 	VZEROUPPER
 	RET
