@@ -40,6 +40,16 @@ func readMetrics(t *testing.T, dir string) []Record {
 // retrieval beats chance.
 func TestLossGoesDown(t *testing.T) {
 	t.Run("clip infonce", func(t *testing.T) { lossGoesDown(t, tinyModelDir(t), nil) })
+	// LAION's activation trains as well, and the checkpoint keeps it.
+	t.Run("clip gelu infonce", func(t *testing.T) {
+		cfg := model.TinyConfig()
+		cfg.Text.HiddenAct, cfg.Vision.HiddenAct = "gelu", "gelu"
+		res := lossGoesDown(t, modelDir(t, cfg), nil)
+		saved, err := model.LoadConfig(filepath.Join(res.FinalDir, "config.json"))
+		if err != nil || saved.Text.HiddenAct != "gelu" || saved.Vision.HiddenAct != "gelu" {
+			t.Errorf("final checkpoint's hidden_act %q/%q (%v), want gelu", saved.Text.HiddenAct, saved.Vision.HiddenAct, err)
+		}
+	})
 	// SigLIP, sigmoid loss, logit_scale and logit_bias learned: also
 	// logit_bias moves from -10, the checkpoint keeps it and metrics.jsonl
 	// logs it.
@@ -53,7 +63,7 @@ func TestLossGoesDown(t *testing.T) {
 // lossGoesDown trains 30 epochs of base with the test configuration (set
 // changes it) and checks that the loss falls, retrieval is above chance,
 // and best/ and final/ are written.
-func lossGoesDown(t *testing.T, base string, set func(*config.Config)) {
+func lossGoesDown(t *testing.T, base string, set func(*config.Config)) *Result {
 	out := t.TempDir()
 	c := testConfig(base, out)
 	c.Epochs = 30
@@ -112,7 +122,7 @@ func lossGoesDown(t *testing.T, base string, set func(*config.Config)) {
 		if bias != nil {
 			t.Errorf("CLIP run logged logit_bias %v", *bias)
 		}
-		return
+		return res
 	}
 	t.Logf("logit_scale %.3f, logit_bias %.3f", m.LogitScale(), m.LogitBias())
 	if m.LogitBias() == loss.SigmoidInitLogitBias {
@@ -130,6 +140,7 @@ func lossGoesDown(t *testing.T, base string, set func(*config.Config)) {
 			t.Errorf("final checkpoint %s %v (%v), model %v", name, v, err, want)
 		}
 	}
+	return res
 }
 
 // A NaN loss stops the run with an error naming the step, and nothing new
