@@ -95,19 +95,7 @@ var asmOps = func() [2]*vecOps {
 // with the batch's longest text, which made a caption's embedding depend
 // on the batch it was encoded in.
 
-func expAVX2Ops(dst, src []float32) {
-	n := len(dst) &^ 7
-	if n > 0 {
-		_ = src[n-1]
-		expAVX2(&dst[0], &src[0], n)
-	}
-	if tail := len(dst) - n; tail > 0 {
-		var buf [8]float32
-		copy(buf[:], src[n:len(dst)])
-		expAVX2(&buf[0], &buf[0], 8)
-		copy(dst[n:], buf[:tail])
-	}
-}
+func expAVX2Ops(dst, src []float32) { runUnary(expAVX2, dst, src) }
 
 func quickGELUAVX2Ops(out, in []float32) { vecUnary(quickGELUAVX2)(out, in) }
 
@@ -115,21 +103,23 @@ func quickGELUBackwardAVX2Ops(dIn, dOut, in []float32) {
 	vecBackward(quickGELUBackwardAVX2)(dIn, dOut, in)
 }
 
-// vecUnary runs an out = f(in) routine over a whole slice, the tail on a
-// padded copy.
+// vecUnary runs an out = f(in) routine over a whole slice (runUnary).
 func vecUnary(f func(out, in *float32, n int)) func(out, in []float32) {
-	return func(out, in []float32) {
-		n := len(out) &^ 7
-		if n > 0 {
-			_ = in[n-1]
-			f(&out[0], &in[0], n)
-		}
-		if tail := len(out) - n; tail > 0 {
-			var buf [8]float32
-			copy(buf[:], in[n:len(out)])
-			f(&buf[0], &buf[0], 8)
-			copy(out[n:], buf[:tail])
-		}
+	return func(out, in []float32) { runUnary(f, out, in) }
+}
+
+// runUnary runs f over out and in, the tail on a padded copy.
+func runUnary(f func(out, in *float32, n int), out, in []float32) {
+	n := len(out) &^ 7
+	if n > 0 {
+		_ = in[n-1]
+		f(&out[0], &in[0], n)
+	}
+	if tail := len(out) - n; tail > 0 {
+		var buf [8]float32
+		copy(buf[:], in[n:len(out)])
+		f(&buf[0], &buf[0], 8)
+		copy(out[n:], buf[:tail])
 	}
 }
 
