@@ -5,6 +5,8 @@
 #               model, LoRA fine-tune, retrieval again, a before/after table,
 #               out/default/report.json and out/default/report.html
 #   all         the same as default, and what make with no target runs
+#   siglip      the default's run with the embedded SigLIP (testdata/siglip-base-model):
+#               LoRA fine-tune with the sigmoid loss, the same table, in out/siglip
 #   test        go vet + go test ./... and a smoke run of the stages
 #   smoke       a few dozen rows through every stage (part of test)
 #   data        the synthetic streams under data/
@@ -15,6 +17,8 @@
 #               open http://ADDR/ to search them; Ctrl-C stops it
 #   build       the stage binaries in bin/
 #   base-model  re-pretrain testdata/base-model from random weights
+#   siglip-base-model  re-pretrain testdata/siglip-base-model from random weights (needs
+#               Debian's sentencepiece for spm_train)
 #   cuda        stage binaries with the CUDA backend (docs/cuda.md)
 #   vet-cuda    go vet and build -tags cuda where the CUDA headers are (part of test)
 #   test-turbojpeg  go vet + go test -tags turbojpeg of the decode path (part of test)
@@ -39,14 +43,18 @@ BIN         := bin
 STAGES      := prepare tokenize decode train embed rank report index serve
 BINS        := $(addprefix $(BIN)/,$(STAGES))
 DATA        := data
+# OUT, MODEL, FINETUNE and PIX are what `siglip` sets to run the default's
+# recipes on the SigLIP model.
 OUT         := out/default
 MODEL       := testdata/base-model
+FINETUNE    := examples/default-finetune.yaml
+PIX         := $(DATA)/scenes.pix.arrow
 SEED        ?= 7
 IMAGES      ?= 1500
 DEVICE      ?= cpu
 ADDR        ?= 127.0.0.1:8080
 
-.PHONY: all default serve test test-turbojpeg smoke data build clean cuda kernels vet-cuda base-model tutorial help FORCE
+.PHONY: all default siglip serve test test-turbojpeg smoke data build clean cuda kernels vet-cuda base-model siglip-base-model tutorial help FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -66,30 +74,31 @@ $(BIN)/%: FORCE
 build: $(BINS)
 
 # ---- the embedded default ----------------------------------------------------
-# Data: the synthetic `scenes` domain, tokenized and decoded for the base model.
+# Data: the synthetic `scenes` domain, tokenized and decoded for the base model
+# (PIX: each model has its own tokens and pixels).
 $(DATA)/scenes.prep.arrow: $(BIN)/prepare
 	@mkdir -p $(DATA)
 	$(BIN)/prepare synthetic --domain scenes --seed $(SEED) --images $(IMAGES) \
 		--render-dir $(DATA)/scenes-images --out $@
 
-$(DATA)/scenes.pix.arrow: $(DATA)/scenes.prep.arrow $(BIN)/tokenize $(BIN)/decode $(MODEL)/model.safetensors
+$(PIX): $(DATA)/scenes.prep.arrow $(BIN)/tokenize $(BIN)/decode $(MODEL)/model.safetensors
 	$(BIN)/tokenize --model $(MODEL) --in $< | $(BIN)/decode --model $(MODEL) --out $@
 
-data: $(DATA)/scenes.pix.arrow
+data: $(PIX)
 
 # Retrieval on the test split before and after the LoRA fine-tune.
 # Each rank also keeps every query's top 10 (*.results.arrow) for the HTML report.
-$(OUT)/zero_shot.json $(OUT)/zero_shot.results.arrow &: $(DATA)/scenes.pix.arrow $(BIN)/embed $(BIN)/rank
+$(OUT)/zero_shot.json $(OUT)/zero_shot.results.arrow &: $(PIX) $(BIN)/embed $(BIN)/rank
 	@mkdir -p $(OUT)
 	$(BIN)/embed --model $(MODEL) --device $(DEVICE) --split test --in $< \
 		| $(BIN)/rank --top-k 10 --results $(OUT)/zero_shot.results.arrow --out $(OUT)/zero_shot.json
 
-$(OUT)/run/final/model.safetensors: $(DATA)/scenes.pix.arrow $(BIN)/train examples/default-finetune.yaml
+$(OUT)/run/final/model.safetensors: $(PIX) $(BIN)/train $(FINETUNE)
 	rm -rf $(OUT)/run
-	$(BIN)/train --model $(MODEL) --device $(DEVICE) --config examples/default-finetune.yaml --in $< --out $(OUT)/run
+	$(BIN)/train --model $(MODEL) --device $(DEVICE) --config $(FINETUNE) --in $< --out $(OUT)/run
 
 $(OUT)/fine_tuned.json $(OUT)/fine_tuned.results.arrow &: $(OUT)/run/final/model.safetensors $(BIN)/embed $(BIN)/rank
-	$(BIN)/embed --model $(OUT)/run/final --device $(DEVICE) --split test --in $(DATA)/scenes.pix.arrow \
+	$(BIN)/embed --model $(OUT)/run/final --device $(DEVICE) --split test --in $(PIX) \
 		| $(BIN)/rank --top-k 10 --results $(OUT)/fine_tuned.results.arrow --out $(OUT)/fine_tuned.json
 
 # The report times the run that made it: `default` stamps the start, then makes
@@ -108,6 +117,13 @@ default:
 	@echo "report: $(OUT)/report.json"
 	@echo "report: $(OUT)/report.html"
 
+# The same run on the embedded SigLIP: its own tokens and pixels (SentencePiece,
+# 64 px bilinear without crop), a LoRA fine-tune with the sigmoid loss.
+SIGLIP_MODEL := testdata/siglip-base-model
+siglip:
+	@$(MAKE) -f pipeline.mk --no-print-directory default OUT=out/siglip MODEL=$(SIGLIP_MODEL) \
+		FINETUNE=examples/siglip-finetune.yaml PIX=$(DATA)/scenes.siglip.pix.arrow
+
 # ---- search: the default's test images, served ------------------------------------
 # The fine-tuned model's test split indexed with the run's report (which
 # /v1/info shows), and the base model's as the compare index, so the page
@@ -117,10 +133,10 @@ INDEX      := $(OUT)/index
 BASE_INDEX := $(OUT)/index-base
 
 $(INDEX)/manifest.json: $(OUT)/report.json $(BIN)/embed $(BIN)/index
-	$(BIN)/embed --model $(OUT)/run/final --device $(DEVICE) --split test --in $(DATA)/scenes.pix.arrow \
+	$(BIN)/embed --model $(OUT)/run/final --device $(DEVICE) --split test --in $(PIX) \
 		| $(BIN)/index --report $(OUT)/report.json --out $(INDEX)
 
-$(BASE_INDEX)/manifest.json: $(DATA)/scenes.pix.arrow $(BIN)/embed $(BIN)/index $(MODEL)/model.safetensors
+$(BASE_INDEX)/manifest.json: $(PIX) $(BIN)/embed $(BIN)/index $(MODEL)/model.safetensors
 	$(BIN)/embed --model $(MODEL) --device $(DEVICE) --split test --in $< | $(BIN)/index --out $(BASE_INDEX)
 
 serve: $(INDEX)/manifest.json $(BASE_INDEX)/manifest.json $(BIN)/serve
@@ -156,18 +172,41 @@ $(DATA)/general.prep.arrow: $(BIN)/prepare
 	$(BIN)/prepare synthetic --domain general --seed 11 --images 3000 \
 		--render-dir $(DATA)/general-images --out $@
 
+# pretrain,WORK,YAML,MODEL_DIR,FILES: the pretraining both base models share,
+# once WORK holds the config and vocabulary: the general images tokenized and
+# decoded for it, trained from random weights, and FILES of the final model
+# moved into MODEL_DIR whole.
+define pretrain
+	$(BIN)/tokenize --model $(1) --in $(DATA)/general.prep.arrow \
+		| $(BIN)/decode --model $(1) --out $(1)/general.pix.arrow
+	$(BIN)/train --model $(1) --from-scratch --config $(2) --in $(1)/general.pix.arrow --out $(1)/run
+	rm -rf $(3).tmp && mkdir -p $(3).tmp
+	cp $(addprefix $(1)/run/final/,$(4)) $(3).tmp/
+	rm -rf $(3) && mv $(3).tmp $(3)
+endef
+
 base-model: $(DATA)/general.prep.arrow $(DATA)/scenes.prep.arrow $(BIN)/tokenize $(BIN)/decode $(BIN)/train
 	rm -rf $(BASE_WORK) && mkdir -p $(BASE_WORK)
 	cp testdata/base-model-config/*.json $(BASE_WORK)/
 	$(BIN)/tokenize learn --captions-from $(DATA)/general.prep.arrow \
 		--captions-from $(DATA)/scenes.prep.arrow --split train --vocab-size 1024 --out $(BASE_WORK)
-	$(BIN)/tokenize --model $(BASE_WORK) --in $(DATA)/general.prep.arrow \
-		| $(BIN)/decode --model $(BASE_WORK) --out $(DATA)/general.pix.arrow
-	$(BIN)/train --model $(BASE_WORK) --from-scratch --config examples/base-model.yaml \
-		--in $(DATA)/general.pix.arrow --out $(BASE_WORK)/run
-	rm -rf $(MODEL).tmp && mkdir -p $(MODEL).tmp
-	cp $(BASE_WORK)/run/final/{config.json,model.safetensors,vocab.json,merges.txt,preprocessor_config.json} $(MODEL).tmp/
-	rm -rf $(MODEL) && mv $(MODEL).tmp $(MODEL)
+	$(call pretrain,$(BASE_WORK),examples/base-model.yaml,$(MODEL),config.json model.safetensors vocab.json merges.txt preprocessor_config.json)
+
+# The SigLIP base model the same way (testdata/siglip-base-model-config), with a
+# SentencePiece unigram vocabulary that spm_train learns from the same captions
+# (256 pieces: the synthetic captions allow no more than ~280), in SigLIP's
+# layout: <pad> 0, </s> 1 (end and padding), <unk> 2, no <s>; one thread, so
+# that the model is the same on every run.
+SIGLIP_WORK := out/siglip-base-work
+siglip-base-model: $(DATA)/general.prep.arrow $(DATA)/scenes.prep.arrow $(BIN)/tokenize $(BIN)/decode $(BIN)/train
+	@command -v spm_train >/dev/null || { echo "siglip-base-model: needs spm_train (apt-get install sentencepiece)" >&2; exit 1; }
+	rm -rf $(SIGLIP_WORK) && mkdir -p $(SIGLIP_WORK)
+	cp testdata/siglip-base-model-config/*.json $(SIGLIP_WORK)/
+	$(GO) run ./scripts/captions --split train $(DATA)/general.prep.arrow $(DATA)/scenes.prep.arrow > $(SIGLIP_WORK)/corpus.txt
+	spm_train --input=$(SIGLIP_WORK)/corpus.txt --model_prefix=$(SIGLIP_WORK)/spiece --vocab_size=256 \
+		--model_type=unigram --character_coverage=1.0 --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1 \
+		--num_threads=1 --minloglevel=1
+	$(call pretrain,$(SIGLIP_WORK),examples/siglip-base-model.yaml,$(SIGLIP_MODEL),config.json model.safetensors spiece.model tokenizer_config.json special_tokens_map.json preprocessor_config.json)
 
 # ---- CUDA ----------------------------------------------------------------------
 # CUDA_ROOT: a folder holding usr/include/cuda.h (Debian's nvidia-cuda-dev,

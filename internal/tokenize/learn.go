@@ -28,7 +28,7 @@ func Learn(paths []string, o LearnOptions) error {
 	learner.MinFrequency = o.MinFrequency
 	var captions int64
 	for _, path := range paths {
-		n, err := addCaptions(learner, path, o.Split)
+		n, err := Captions(path, o.Split, learner.Add)
 		if err != nil {
 			return err
 		}
@@ -55,9 +55,11 @@ func Learn(paths []string, o LearnOptions) error {
 	return nil
 }
 
-// addCaptions feeds the captions of one stream (of split, when set) to the
-// learner and returns how many there were.
-func addCaptions(learner *bpe.Learner, path, split string) (int64, error) {
+// Captions calls add with each caption of the stream at path ("-" is
+// stdin), of rows of split only when split is set, and returns how many
+// there were: the corpus of Learn, and of scripts/captions (which writes
+// it out for SentencePiece's spm_train).
+func Captions(path, split string, add func(string)) (int64, error) {
 	in, err := stream.Open(path)
 	if err != nil {
 		return 0, err
@@ -74,7 +76,7 @@ func addCaptions(learner *bpe.Learner, path, split string) (int64, error) {
 	var captions int64
 	for in.Next() {
 		rec := in.Batch()
-		// Copied: the learner keeps words of the captions as map keys.
+		// Copied: Learn keeps words of the captions as map keys.
 		lists, err := stream.StringLists(rec, stream.ColCaptions)
 		if err != nil {
 			return 0, in.Errorf("batch %d: %w", in.BatchIndex(), err)
@@ -90,7 +92,7 @@ func addCaptions(learner *bpe.Learner, path, split string) (int64, error) {
 				continue
 			}
 			for _, c := range caps {
-				learner.Add(c)
+				add(c)
 				captions++
 			}
 		}
