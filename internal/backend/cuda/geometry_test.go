@@ -203,3 +203,25 @@ func TestManyBufferGeometry(t *testing.T) {
 		}()
 	}
 }
+
+// The sequences of TestModelLongVisionSequences (head size 64) on the
+// emulator's 227 KiB: the tensor-core attention declines all three, the
+// head-size-64 kernels take 197 and 257, and 577 falls back to the scalar
+// kernels with K/V read from global memory.
+func TestAttentionLongSequencePaths(t *testing.T) {
+	const smem = 227 << 10
+	for _, c := range []struct {
+		T          int
+		attn64, kv bool
+	}{{197, true, true}, {257, true, true}, {577, false, false}} {
+		if _, _, ok := attentionTC(2, c.T, 1, smem); ok {
+			t.Errorf("T=%d: tensor-core attention accepted", c.T)
+		}
+		if _, ok := attention64(2, c.T, 1, smem); ok != c.attn64 {
+			t.Errorf("T=%d: attention64 ok=%v, want %v", c.T, ok, c.attn64)
+		}
+		if l, kv := attention(2, c.T, 1, 64, smem); kv != c.kv || l.Smem > smem {
+			t.Errorf("T=%d: attention kv=%v smem=%d, want kv=%v within %d", c.T, kv, l.Smem, c.kv, smem)
+		}
+	}
+}

@@ -88,6 +88,12 @@ func runStep(t *testing.T, be backend.Backend, g golden, lora bool) result {
 		t.Fatal(err)
 	}
 	defer m.Free()
+	return stepModel(t, be, m, g, lora)
+}
+
+// stepModel is runStep on a built model: one training step on g's batch.
+func stepModel(t *testing.T, be backend.Backend, m *model.Model, g golden, lora bool) result {
+	t.Helper()
 	if lora {
 		if err := m.ApplyLoRA(model.LoRAConfig{R: 4, Alpha: 8, Dropout: 0.2, Seed: 3}); err != nil {
 			t.Fatal(err)
