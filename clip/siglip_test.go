@@ -15,14 +15,15 @@ import (
 )
 
 // siglipModel is testdata/siglip/model (a tiny random SiglipModel, vocab
-// 256, 16 positions) with a SentencePiece model of fewer pieces as its
+// 256, 16 positions; its SiglipImageProcessor file) with a SentencePiece model of fewer pieces as its
 // spiece.model.
 func siglipModel(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	for src, dst := range map[string]string{
-		filepath.Join("..", "testdata", "siglip", "model", "config.json"):       "config.json",
-		filepath.Join("..", "testdata", "siglip", "model", "model.safetensors"): "model.safetensors",
+		filepath.Join("..", "testdata", "siglip", "model", "config.json"):              "config.json",
+		filepath.Join("..", "testdata", "siglip", "model", "model.safetensors"):        "model.safetensors",
+		filepath.Join("..", "testdata", "siglip", "model", "preprocessor_config.json"): "preprocessor_config.json",
 	} {
 		data, err := os.ReadFile(src)
 		if err != nil {
