@@ -5,10 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"sync"
 	"testing"
 
-	"github.com/clipline/clipline/internal/backend"
 	"github.com/clipline/clipline/internal/backend/backendtest"
 	"github.com/clipline/clipline/internal/backend/cpu"
 	"github.com/clipline/clipline/internal/simd"
@@ -191,18 +189,7 @@ func TestBF16ConcurrentCalls(t *testing.T) {
 	want := lone.Alloc(M * N)
 	lone.Linear(want, x, w, nil, M, K, N)
 	be := cpu.NewBF16(2)
-	outs := make([]backend.Buf, 6)
-	var wg sync.WaitGroup
-	for g := range outs {
-		outs[g] = be.Alloc(M * N)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			be.Linear(outs[g], x, w, nil, M, K, N)
-		}()
-	}
-	wg.Wait()
-	for g, o := range outs {
+	for g, o := range concurrentLinear(be, x, w, nil, M, K, N) {
 		if !equal(cpu.Data(o), cpu.Data(want)) {
 			t.Fatalf("goroutine %d's product differs from a lone call's", g)
 		}

@@ -45,6 +45,18 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 	want := be.Alloc(M * N)
 	be.Linear(want, in, w, bias, M, K, N)
+	for g, o := range concurrentLinear(be, in, w, bias, M, K, N) {
+		for i, v := range cpu.Data(o) {
+			if v != cpu.Data(want)[i] {
+				t.Fatalf("goroutine %d: out[%d] = %g, alone %g", g, i, v, cpu.Data(want)[i])
+			}
+		}
+	}
+}
+
+// concurrentLinear runs the same Linear from six goroutines at once on be
+// and returns their outputs, for tests that compare them with a lone call.
+func concurrentLinear(be backend.Backend, in, w, bias backend.Buf, M, K, N int) []backend.Buf {
 	outs := make([]backend.Buf, 6)
 	var wg sync.WaitGroup
 	for g := range outs {
@@ -56,11 +68,5 @@ func TestConcurrentCalls(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	for g, o := range outs {
-		for i, v := range cpu.Data(o) {
-			if v != cpu.Data(want)[i] {
-				t.Fatalf("goroutine %d: out[%d] = %g, alone %g", g, i, v, cpu.Data(want)[i])
-			}
-		}
-	}
+	return outs
 }
