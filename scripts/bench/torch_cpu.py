@@ -136,13 +136,22 @@ CONFIGS = {
 }
 
 
+class OpenAILayerNorm(nn.LayerNorm):
+    """clip/model.py's LayerNorm: computed in fp32, returned in the input's dtype (which is
+    also what lets torch 1.13's CPU autocast run the image tower: plain nn.LayerNorm fails
+    there on the bf16 output of conv1)."""
+
+    def forward(self, x):
+        return super().forward(x.float()).to(x.dtype)
+
+
 class OpenAIBlock(nn.Module):
     """clip/model.py's ResidualAttentionBlock: (L, N, C) in and out."""
 
     def __init__(self, c, heads, mask):
         super().__init__()
         self.attn = nn.MultiheadAttention(c, heads)
-        self.ln_1, self.ln_2 = nn.LayerNorm(c), nn.LayerNorm(c)
+        self.ln_1, self.ln_2 = OpenAILayerNorm(c), OpenAILayerNorm(c)
         self.c_fc, self.c_proj = nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
         self.mask = mask
 
@@ -163,14 +172,14 @@ class OpenAICLIP(nn.Module):
         self.conv1 = nn.Conv2d(3, w, v["patch"], v["patch"], bias=False)
         self.class_embedding = nn.Parameter(torch.randn(w) * w ** -0.5)
         self.vpos = nn.Parameter(torch.randn((v["image"] // v["patch"]) ** 2 + 1, w) * w ** -0.5)
-        self.ln_pre, self.ln_post = nn.LayerNorm(w), nn.LayerNorm(w)
+        self.ln_pre, self.ln_post = OpenAILayerNorm(w), OpenAILayerNorm(w)
         self.visual = nn.ModuleList(OpenAIBlock(w, v["heads"], None) for _ in range(v["layers"]))
         self.vproj = nn.Parameter(torch.randn(w, cfg["dim"]) * w ** -0.5)
         mask = torch.full((t["context"], t["context"]), float("-inf")).triu_(1)
         self.token_embedding = nn.Embedding(t["vocab"], t["width"])
         self.tpos = nn.Parameter(torch.randn(t["context"], t["width"]) * 0.01)
         self.text = nn.ModuleList(OpenAIBlock(t["width"], t["heads"], mask) for _ in range(t["layers"]))
-        self.ln_final = nn.LayerNorm(t["width"])
+        self.ln_final = OpenAILayerNorm(t["width"])
         self.text_projection = nn.Parameter(torch.randn(t["width"], cfg["dim"]) * t["width"] ** -0.5)
 
     def encode_image(self, px):
